@@ -1,0 +1,278 @@
+"""The ``appliance`` command: thin wrappers over the core.
+
+    appliance run                         run the daemon (modems, webhooks, HTTP)
+    appliance send --to N --body T        queue an SMS (for scripts: monitoring alerts...)
+    appliance account                     print the AccountSid and AuthToken
+    appliance at [--modem M] [CMD ...]    raw AT console to a modem
+    appliance sim sms|outbox|fault|status drive the simulated modem (play the phone network)
+    appliance config                      print every setting with its default and help
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from appliance import config as configmod
+from appliance.errors import ApplianceError
+
+LOGGER = logging.getLogger("appliance")
+
+
+def setup_logging(level: str) -> None:
+    if level.upper() == "TRACE":
+        logging.addLevelName(5, "TRACE")
+        numeric = 5
+    else:
+        numeric = getattr(logging, level.upper(), logging.INFO)
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(numeric)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def _load(args: argparse.Namespace) -> configmod.Config:
+    return configmod.load(args.config)
+
+
+def _credentials(cfg: configmod.Config) -> tuple[str, str]:
+    from appliance.account import Account
+    from appliance.store import Store
+
+    store = Store(cfg.db_path)
+    try:
+        account = Account(store)
+        return account.sid, account.auth_token
+    finally:
+        store.close()
+
+
+def _api(cfg: configmod.Config, method: str, path: str, data: dict[str, str] | None = None) -> Any:
+    sid, token = _credentials(cfg)
+    url = cfg.base_url + path.replace("{AccountSid}", sid)
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    req = urllib.request.Request(url, data=body, method=method)
+    req.add_header("Authorization", "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=30) as rv:  # noqa: S310 - our own base URL
+            return json.loads(rv.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        payload = json.loads(e.read() or b"{}")
+        raise ApplianceError(f"{payload.get('message', e.reason)} (error {payload.get('code')})") from None
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    setup_logging(cfg.log_level)
+    from appliance.daemon import Daemon
+
+    daemon = Daemon(cfg)
+    sid, token = daemon.account.sid, daemon.account.auth_token
+    number = cfg.modems[0].number
+    print(
+        f"""
+The appliance is starting on {cfg.base_url}  (Ctrl-C stops it)
+  AccountSid {sid}
+  AuthToken  {token}
+  Numbers    {", ".join(f"{m.number} ({m.name}, {'simulated ' + m.profile if m.simulated else m.port})" for m in cfg.modems)}
+
+Try it:
+  send an SMS through the REST API, as Twilio code would:
+    curl -u {sid}:{token} -d To=+15558675310 -d From={number} -d Body=Hello {cfg.base_url}/2010-04-01/Accounts/{sid}/Messages.json
+  see what the simulated network received:   .venv/bin/appliance sim outbox
+  text the appliance from a simulated phone:  .venv/bin/appliance sim sms --from +15558675310 --body "Hi there"
+  point the number at your web app:           APPLIANCE_MODEM_{cfg.modems[0].name.upper()}_SMS_URL=http://127.0.0.1:5000/sms make run
+""",
+        flush=True,
+    )
+    daemon.run_forever()
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    modem = cfg.modem(args.modem)
+    from_ = args.from_ or modem.number
+    data = {"To": args.to, "From": from_, "Body": args.body}
+    try:
+        rv = _api(cfg, "POST", "/2010-04-01/Accounts/{AccountSid}/Messages.json", data)
+        print(rv["sid"])
+        return 0
+    except (urllib.error.URLError, ConnectionError):
+        pass  # the daemon is not running: queue straight into the store; it sends on start
+    from appliance.account import Account
+    from appliance.outbox import Outbox
+    from appliance.store import Store
+
+    store = Store(cfg.db_path)
+    try:
+        account = Account(store)
+        account.seed_numbers(cfg)
+        target = account.modem_for_number(from_)
+        if target is None:
+            raise ApplianceError(f"{from_} is not a number of this appliance")
+        sid = Outbox(store, lambda: account.sid).enqueue(modem=target, from_number=from_, to=args.to, body=args.body)
+    finally:
+        store.close()
+    print(sid)
+    print("(the appliance is not running: the message is queued and goes out when it starts)", file=sys.stderr)
+    return 0
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    sid, token = _credentials(cfg)
+    if args.shell:
+        print(f"export TWILIO_ACCOUNT_SID={sid}\nexport TWILIO_AUTH_TOKEN={token}")
+    else:
+        print(f"AccountSid {sid}\nAuthToken  {token}")
+    return 0
+
+
+def cmd_at(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    modem = cfg.modem(args.modem)
+    commands = list(args.command)
+
+    def through_daemon(line: str) -> list[str]:
+        rv = _api(cfg, "POST", f"/appliance/modems/{modem.name}/at", {"command": line})
+        return list(rv["lines"])
+
+    run = through_daemon
+    try:
+        if not commands:
+            through_daemon("AT")
+    except (urllib.error.URLError, ConnectionError):
+        run = _direct_console(cfg, modem)
+    if commands:
+        for line in commands:
+            print("\n".join(run(line)))
+        return 0
+    print(f"AT console to {modem.name}; empty line or Ctrl-D quits.")
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            break
+        try:
+            print("\n".join(run(line)))
+        except ApplianceError as e:
+            print(f"error: {e}")
+    return 0
+
+
+def _direct_console(cfg: configmod.Config, modem: configmod.ModemConfig) -> Any:
+    """The daemon is not running: talk to the port directly (raw, no init)."""
+    import serial
+
+    port = str(cfg.sim_dir / f"{modem.name}.tty") if modem.simulated else modem.port
+    ser = serial.serial_for_url(port, baudrate=modem.baudrate, timeout=2)
+
+    def run(line: str) -> list[str]:
+        ser.write(line.encode() + b"\r")
+        out = b""
+        while not any(out.rstrip().endswith(t) for t in (b"OK", b"ERROR", b">")) and b"ERROR:" not in out:
+            chunk = ser.read(256)
+            if not chunk:
+                break
+            out += chunk
+        return [x for x in out.decode("utf-8", "replace").splitlines() if x.strip()]
+
+    return run
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from appliance.sim import control
+
+    sock = cfg.sim_dir / "control.sock"
+    modem = cfg.modem(args.modem).name if getattr(args, "modem", None) or args.sim_command != "outbox" else None
+    if args.sim_command == "sms":
+        rv = control.request(sock, "sms", modem=modem, **{"from": args.from_}, body=args.body)
+    elif args.sim_command == "outbox":
+        rv = control.request(sock, "outbox", modem=modem)
+    elif args.sim_command == "fault":
+        value: Any = args.value
+        if value in ("on", "true", "1"):
+            value = True
+        elif value in ("off", "false", "0"):
+            value = False
+        elif value is not None and value.lstrip("-").isdigit():
+            value = int(value)
+        rv = control.request(sock, "fault", modem=modem, name=args.name, value=value)
+    else:
+        rv = control.request(sock, "status", modem=modem)
+    print(json.dumps(rv, indent=2, default=str))
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(configmod.describe(), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appliance", description="Twilio in a box: SMS over a GSM modem")
+    parser.add_argument("--config", "-c", help="TOML configuration file (default $APPLIANCE_CONFIG or ./appliance.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="run the appliance").set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("send", help="queue an SMS")
+    p.add_argument("--to", required=True, help="destination in E.164, e.g. +14155552671")
+    p.add_argument("--body", required=True)
+    p.add_argument("--from", dest="from_", help="one of the appliance's numbers (default: the first)")
+    p.add_argument("--modem", help="send from this modem's number")
+    p.set_defaults(fn=cmd_send)
+
+    p = sub.add_parser("account", help="print the AccountSid and AuthToken")
+    p.add_argument("--shell", action="store_true", help="as TWILIO_* export lines")
+    p.set_defaults(fn=cmd_account)
+
+    p = sub.add_parser("at", help="raw AT console to a modem")
+    p.add_argument("--modem")
+    p.add_argument("command", nargs="*", help="commands to run (default: interactive)")
+    p.set_defaults(fn=cmd_at)
+
+    p = sub.add_parser("sim", help="drive the simulated modem and network")
+    sims = p.add_subparsers(dest="sim_command", required=True)
+    s = sims.add_parser("sms", help="deliver an inbound SMS to the appliance")
+    s.add_argument("--from", dest="from_", required=True)
+    s.add_argument("--body", required=True)
+    s.add_argument("--modem")
+    s = sims.add_parser("outbox", help="what the network received from the appliance")
+    s.add_argument("--modem")
+    s = sims.add_parser("fault", help="flip a fault switch")
+    s.add_argument("name", help="unplug, replug, stop_answering, garbage, cms_error, storage_full, network_loss, signal")
+    s.add_argument("value", nargs="?", help="on/off, a count or a code")
+    s.add_argument("--modem")
+    s = sims.add_parser("status", help="the simulated modem's state")
+    s.add_argument("--modem")
+    p.set_defaults(fn=cmd_sim)
+
+    sub.add_parser("config", help="print every setting with its default").set_defaults(fn=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ApplianceError as e:
+        print(f"appliance: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

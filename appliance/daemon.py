@@ -1,0 +1,130 @@
+"""The composition root: builds every part from a Config, starts and stops them."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from appliance import profiles
+from appliance.account import Account
+from appliance.config import Config
+from appliance.dispatcher import Dispatcher, queue_status_callback
+from appliance.inbox import Inbox
+from appliance.modem import Modem
+from appliance.outbox import Outbox
+from appliance.store import Store
+from appliance.webhooks import Timeouts, WebhookClient
+
+LOGGER = logging.getLogger(__name__)
+
+
+class Daemon:
+    """Everything one appliance runs: store, modems, webhooks, HTTP server."""
+
+    def __init__(self, config: Config, *, http: bool = True) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(config.db_path)
+        self.account = Account(self.store)
+        self.account.seed_numbers(config)
+        self.outbox = Outbox(self.store, lambda: self.account.sid)
+        self.outbox.callbacks = queue_status_callback
+        self.inbox = Inbox(
+            self.store, self.outbox, lambda: self.account.sid, self.account.number_of, config.reassembly_timeout
+        )
+        self.client = WebhookClient(
+            lambda: self.account.auth_token,
+            timeouts=Timeouts(connect=config.connect_timeout, read=config.read_timeout, total=config.read_timeout),
+        )
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.client,
+            self.outbox,
+            self.account.modem_for_number,
+            workers=config.webhook_workers,
+            attempts=config.webhook_attempts,
+            backoff=config.webhook_backoff,
+            max_redirects=config.max_redirects,
+        )
+        self.inbox.listeners.append(self.dispatcher.wake)
+        self.simulator: Any = None
+        self.modems: dict[str, Modem] = {}
+        for m in config.modems:
+            port = m.port
+            if m.simulated:
+                port = str(self._simulated(m.name, m.profile, m.number, m.pin))
+            self.modems[m.name] = Modem(
+                m, profiles.load(m.profile), config, self.store, self.inbox, self.outbox, port
+            )
+        self.outbox.listeners.append(self._wake_modem)
+        self.server: Any = None
+        if http:
+            from appliance.server import Server
+
+            self.server = Server(self, config.http_host, config.http_port, config.http_threads)
+        self._stopped = threading.Event()
+
+    def _simulated(self, name: str, family: str, number: str, pin: str) -> Path:
+        from appliance.sim.host import SimulatorHost
+
+        if self.simulator is None:
+            self.simulator = SimulatorHost(self.config.sim_dir)
+        modem = self.simulator.add(
+            name,
+            family,
+            number,
+            latency=self.config.sim_latency,
+            pin=pin or None,
+            report_delay=self.config.sim_report_delay,
+        )
+        return Path(modem.link_path)
+
+    def _wake_modem(self, name: str) -> None:
+        modem = self.modems.get(name)
+        if modem is not None:
+            modem.wake()
+        self.dispatcher.wake()
+
+    def start(self) -> None:
+        if self.simulator is not None:
+            self.simulator.start()
+        self.dispatcher.start()
+        for modem in self.modems.values():
+            modem.start()
+        if self.server is not None:
+            self.server.start()
+        LOGGER.info("appliance started: %d modem(s), HTTP on %s", len(self.modems), self.config.base_url)
+
+    def stop(self) -> None:
+        """Stop taking work, let the modems finish the part in flight, then close the store."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self.server is not None:
+            self.server.stop()
+        for modem in self.modems.values():
+            modem.stop()
+        self.dispatcher.stop()
+        if self.simulator is not None:
+            self.simulator.stop()
+        self.store.close()
+        LOGGER.info("appliance stopped")
+
+    def run_forever(self) -> None:
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            LOGGER.info("signal %d: stopping", signum)
+            self._stopped_request.set()
+
+        self._stopped_request = threading.Event()
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        try:
+            while not self._stopped_request.wait(3600):
+                pass
+        finally:
+            self.stop()

@@ -1,0 +1,296 @@
+"""The inbound pipeline's durable half: PDUs from the modem become messages.
+
+Theory of operation
+-------------------
+The modem thread reads a stored SMS (``AT+CMGR``) and calls :meth:`Inbox.ingest`
+*before* it deletes the SMS from the modem (``AT+CMGD``).  ``ingest`` commits,
+in one transaction:
+
+* a ``modem_slots`` row (modem, memory, index, hash of the PDU): "this slot's
+  content is safe on disk, delete it";
+* the message (or the part of a multipart message, or the quarantined raw PDU
+  if it cannot be decoded), and the webhook job that will post it.
+
+If the daemon dies after the commit and before the delete, the next storage
+sweep finds the same PDU in the same slot, sees the ``modem_slots`` row with
+the same hash, and only deletes it: nothing is lost and nothing is posted
+twice.  Identical messages that arrive separately are not mistaken for
+duplicates, because the slot row is removed once the modem confirms the delete.
+
+Multipart messages are reassembled in the database: each part is a row of
+``inbound_parts`` keyed by (modem, sender, reference, total, part).  When the
+last part arrives, the message is created and the parts removed, in the same
+transaction.  Parts older than the reassembly timeout are delivered as they
+are, with error 30009 (Missing inbound segment).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+
+import phonenumbers
+
+from appliance import pdu, sids, sms
+from appliance.numbers import sender as clean_sender
+from appliance.outbox import API_VERSION, Outbox, dumps
+from appliance.store import Row, Store
+
+LOGGER = logging.getLogger(__name__)
+MAX_BODY = 1600
+
+
+@dataclasses.dataclass(frozen=True)
+class Ingested:
+    kind: str  # "message", "part", "report", "quarantined", "duplicate"
+    sid: str | None = None
+
+
+def pdu_hash(pdu_hex: str) -> str:
+    return hashlib.sha256(pdu_hex.strip().upper().encode()).hexdigest()
+
+
+def country(number: str) -> str:
+    """ISO country of an E.164 number ("US"), or "" when unknown."""
+    if not number.startswith("+"):
+        return ""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def sms_webhook_params(row: Row) -> dict[str, str]:
+    """Twilio's inbound SMS webhook parameters for a message row."""
+    sid = row["sid"]
+    return {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": row["account_sid"],
+        "From": row["from_number"],
+        "To": row["to_number"],
+        "Body": row["body"],
+        "NumMedia": "0",
+        "NumSegments": str(row["num_segments"]),
+        "SmsStatus": "received",
+        "ApiVersion": API_VERSION,
+        "FromCity": "",
+        "FromState": "",
+        "FromZip": "",
+        "FromCountry": country(row["from_number"]),
+        "ToCity": "",
+        "ToState": "",
+        "ToZip": "",
+        "ToCountry": country(row["to_number"]),
+    }
+
+
+class Inbox:
+    def __init__(
+        self,
+        store: Store,
+        outbox: Outbox,
+        account_sid: Callable[[], str],
+        number_of: Callable[[str], Row],
+        reassembly_timeout: float,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self._account_sid = account_sid
+        self._number_of = number_of
+        self.reassembly_timeout = reassembly_timeout
+        self.listeners: list[Callable[[], None]] = []
+
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    def known_slot(self, modem: str, memory: str, index: int, pdu_hex: str) -> bool:
+        row = self.store.read_one(
+            "SELECT pdu_hash FROM modem_slots WHERE modem = ? AND memory = ? AND idx = ?",
+            (modem, memory, index),
+        )
+        return row is not None and row[0] == pdu_hash(pdu_hex)
+
+    def slot_deleted(self, modem: str, memory: str, index: int) -> None:
+        self.store.write(
+            lambda conn: conn.execute(
+                "DELETE FROM modem_slots WHERE modem = ? AND memory = ? AND idx = ?", (modem, memory, index)
+            )
+        )
+
+    def forget_slots(self, modem: str, memory: str, keep: set[int]) -> None:
+        """After a full listing: slot rows for indexes no longer in storage are stale."""
+
+        def fn(conn: sqlite3.Connection) -> None:
+            rows = conn.execute(
+                "SELECT idx FROM modem_slots WHERE modem = ? AND memory = ?", (modem, memory)
+            ).fetchall()
+            for row in rows:
+                if row["idx"] not in keep:
+                    conn.execute(
+                        "DELETE FROM modem_slots WHERE modem = ? AND memory = ? AND idx = ?",
+                        (modem, memory, row["idx"]),
+                    )
+
+        self.store.write(fn)
+
+    def ingest(self, modem: str, memory: str | None, index: int | None, pdu_hex: str, source: str) -> Ingested:
+        """Commit what one PDU carries.  ``memory``/``index`` are None for direct delivery (+CMT/+CDS)."""
+        try:
+            decoded = pdu.decode(pdu_hex, has_smsc=True, direction="mt")
+            error = None
+        except pdu.PduError as e:
+            decoded, error = None, str(e)
+        if isinstance(decoded, pdu.Submit):
+            decoded, error = None, "an SMS-SUBMIT PDU in the receive storage"
+        report_sid: str | None = None
+        if isinstance(decoded, pdu.StatusReport):
+            report_sid = self.outbox.apply_report(modem, decoded)
+        now = time.time()
+
+        def fn(conn: sqlite3.Connection) -> Ingested:
+            if memory is not None and index is not None:
+                conn.execute(
+                    "INSERT INTO modem_slots (modem, memory, idx, pdu_hash, stored_at) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT (modem, memory, idx) DO UPDATE SET pdu_hash = excluded.pdu_hash,"
+                    " stored_at = excluded.stored_at",
+                    (modem, memory, index, pdu_hash(pdu_hex), now),
+                )
+            if decoded is None:
+                conn.execute(
+                    "INSERT INTO quarantine (modem, source, raw, error, received_at) VALUES (?,?,?,?,?)",
+                    (modem, source, pdu_hex[:2000], error or "undecodable", now),
+                )
+                LOGGER.warning("%s: quarantined an undecodable PDU from %s: %s", modem, source, error)
+                return Ingested("quarantined")
+            if isinstance(decoded, pdu.StatusReport):
+                return Ingested("report", report_sid)
+            assert isinstance(decoded, pdu.Deliver)
+            sender = clean_sender(decoded.sender)
+            if decoded.concat is None or decoded.concat.total <= 1:
+                sid = self._create(conn, modem, sender, decoded.text, 1, None, now)
+                return Ingested("message", sid)
+            c = decoded.concat
+            conn.execute(
+                "INSERT INTO inbound_parts (modem, sender, ref, total, part, text, received_at)"
+                " VALUES (?,?,?,?,?,?,?) ON CONFLICT (modem, sender, ref, total, part) DO NOTHING",
+                (modem, sender, c.ref, c.total, c.seq, decoded.text, now),
+            )
+            rows = conn.execute(
+                "SELECT part, text FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
+                (modem, sender, c.ref, c.total),
+            ).fetchall()
+            if len(rows) < c.total:
+                return Ingested("part")
+            text, _missing = sms.reassemble({r["part"]: r["text"] for r in rows}, c.total)
+            conn.execute(
+                "DELETE FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
+                (modem, sender, c.ref, c.total),
+            )
+            sid = self._create(conn, modem, sender, text, c.total, None, now)
+            return Ingested("message", sid)
+
+        result = self.store.write(fn)
+        if result.kind == "message":
+            self._notify()
+        return result
+
+    def expire(self, now: float | None = None) -> list[str]:
+        """Deliver multipart messages whose missing parts did not come in time (error 30009)."""
+        now = time.time() if now is None else now
+        cutoff = now - self.reassembly_timeout
+
+        def fn(conn: sqlite3.Connection) -> list[str]:
+            groups = conn.execute(
+                "SELECT modem, sender, ref, total, MIN(received_at) AS first FROM inbound_parts"
+                " GROUP BY modem, sender, ref, total HAVING MIN(received_at) <= ?",
+                (cutoff,),
+            ).fetchall()
+            created = []
+            for g in groups:
+                key = (g["modem"], g["sender"], g["ref"], g["total"])
+                rows = conn.execute(
+                    "SELECT part, text FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
+                    key,
+                ).fetchall()
+                text, missing = sms.reassemble({r["part"]: r["text"] for r in rows}, g["total"])
+                conn.execute(
+                    "DELETE FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?", key
+                )
+                note = f"Missing inbound segment: parts {missing} of {g['total']} never arrived"
+                created.append(
+                    self._create(conn, g["modem"], g["sender"], text, len(rows), (30009, note), now)
+                )
+            return created
+
+        created = self.store.write(fn)
+        if created:
+            self._notify()
+        return created
+
+    def next_expiry(self) -> float | None:
+        row = self.store.read_one("SELECT MIN(received_at) FROM inbound_parts")
+        return None if row is None or row[0] is None else float(row[0]) + self.reassembly_timeout
+
+    def _create(
+        self,
+        conn: sqlite3.Connection,
+        modem: str,
+        sender: str,
+        text: str,
+        segments: int,
+        error: tuple[int, str] | None,
+        now: float,
+    ) -> str:
+        number = self._number_of(modem)
+        if len(text) > MAX_BODY and error is None:
+            error = (21617, "Inbound body exceeded 1600 characters and was truncated")
+        text = text[:MAX_BODY]
+        sid = sids.new("SM")
+        conn.execute(
+            "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number, body,"
+            " status, num_segments, segments_sent, error_code, error_message, date_created, date_updated,"
+            " date_sent) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                sid,
+                self._account_sid(),
+                "inbound",
+                modem,
+                sender,
+                number["phone_number"],
+                text,
+                "received",
+                segments,
+                segments,
+                error[0] if error else None,
+                error[1] if error else None,
+                now,
+                now,
+                now,
+            ),
+        )
+        if number["sms_url"]:
+            row = conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
+            conn.execute(
+                "INSERT INTO webhook_jobs (kind, message_sid, url, method, fallback_url, fallback_method,"
+                " params, token, state, next_attempt_at, created) VALUES ('sms',?,?,?,?,?,?,?,'pending',?,?)",
+                (
+                    sid,
+                    number["sms_url"],
+                    number["sms_method"],
+                    number["sms_fallback_url"],
+                    number["sms_fallback_method"],
+                    dumps(sms_webhook_params(row)),
+                    sids.new("ID")[2:],
+                    now,
+                    now,
+                ),
+            )
+        LOGGER.info("%s: received %s from %s (%d segments)", modem, sid, sender, segments)
+        return sid

@@ -1,0 +1,53 @@
+"""Modem profiles: firmware_config/profiles/<family>.toml as frozen data.
+
+The ``[modem]`` and ``[driver]`` tables are read here; the ``[sim]`` table
+belongs to the simulated modem (appliance.sim.profile).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import ConfigError
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "firmware_config" / "profiles"
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    family: str
+    name: str
+    manufacturer: str
+    model: str
+    flow_control: bool
+    init: tuple[str, ...]
+    storage: str
+    send_timeout: float
+    raw: dict[str, Any] = dataclasses.field(compare=False, repr=False)
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load(family: str, directory: Path = PROFILE_DIR) -> Profile:
+    path = directory / f"{family}.toml"
+    if not path.exists():
+        raise ConfigError(f"unknown modem profile {family!r}; available: {', '.join(available())}")
+    data = tomllib.loads(path.read_text())
+    modem = data.get("modem", {})
+    driver = data.get("driver", {})
+    return Profile(
+        family=family,
+        name=str(modem.get("name", family)),
+        manufacturer=str(modem.get("manufacturer", "")),
+        model=str(modem.get("model", "")),
+        flow_control=bool(driver.get("flow_control", False)),
+        init=tuple(str(c) for c in driver.get("init", ())),
+        storage=str(driver.get("storage", "SM")),
+        send_timeout=float(driver.get("send_timeout", 60)),
+        raw=data,
+    )
