@@ -72,16 +72,9 @@ class Daemon:
         from appliance.sim.host import SimulatorHost
 
         if self.simulator is None:
-            self.simulator = SimulatorHost(self.config.sim_dir)
-        modem = self.simulator.add(
-            name,
-            family,
-            number,
-            latency=self.config.sim_latency,
-            pin=pin or None,
-            report_delay=self.config.sim_report_delay,
-        )
-        return Path(modem.link_path)
+            self.simulator = SimulatorHost(self.config.sim_dir, report_delay=self.config.sim_report_delay)
+        modem = self.simulator.add(name, family, number, latency=self.config.sim_latency, pin=pin or None)
+        return Path(modem.port_path)
 
     def _wake_modem(self, name: str) -> None:
         modem = self.modems.get(name)

@@ -1,0 +1,90 @@
+"""Shared fixtures: a simulated modem on a real pty, a real web app, a real daemon."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance import config
+from appliance.daemon import Daemon
+from appliance.sim.host import SimulatorHost
+from tests.webapp import WebApp
+
+NUMBER = "+15005550006"
+PHONE = "+14155550100"
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimulatorHost]:
+    """A simulated SIM800 on a pty (in the test process), with a fast network."""
+    host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
+    host.add("modem1", "sim800", NUMBER, latency=0.005, boot_delay=0.0)
+    host.start()
+    yield host
+    host.stop()
+
+
+@pytest.fixture
+def webapp() -> Iterator[WebApp]:
+    """A real HTTP app on 127.0.0.1 that records requests."""
+    app = WebApp()
+    yield app
+    app.close()
+
+
+def settings(tmp_path: Path, sim: SimulatorHost, *, modem: dict[str, Any] | None = None, **overrides: Any) -> config.Config:
+    """A test configuration: fast timings, the simulator's pty as the port."""
+    m = {
+        "name": "modem1",
+        "number": NUMBER,
+        "port": str(sim.modems["modem1"].port_path),
+        "profile": sim.modems["modem1"].profile.family,
+    }
+    m.update(modem or {})
+    values: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"),
+        "http_port": 0,
+        "outbound_rate": 0.0,
+        "sweep_interval": 5.0,
+        "health_interval": 30.0,
+        "webhook_backoff": 0.2,
+        "reconnect_delay": 0.2,
+        "command_timeout": 2.0,
+        "modems": [m],
+    }
+    values.update(overrides)
+    return config.load(None, environ={}, overrides=values)
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path, sim: SimulatorHost) -> Iterator[Callable[..., Daemon]]:
+    """Build and start daemons on the simulator; all are stopped at the end."""
+    started: list[Daemon] = []
+
+    def make(**kwargs: Any) -> Daemon:
+        d = Daemon(settings(tmp_path, sim, **kwargs))
+        d.start()
+        for m in d.modems.values():
+            assert m.connected.wait(15), f"{m.name} did not connect: {m.last_error}"
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        d.stop()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll until ``predicate()`` is truthy; return its value or fail."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {getattr(predicate, '__name__', predicate)}")
+        time.sleep(interval)
