@@ -124,7 +124,10 @@ class Dispatcher:
 
         def fn(conn: sqlite3.Connection) -> Row | None:
             row = conn.execute(
-                "SELECT * FROM webhook_jobs WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT 1",
+                # Jobs about one message run in order (status callbacks must not overtake each other).
+                "SELECT * FROM webhook_jobs j WHERE state = 'pending' AND next_attempt_at <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM webhook_jobs e WHERE e.message_sid = j.message_sid"
+                " AND e.id < j.id AND e.state IN ('pending', 'running')) ORDER BY id LIMIT 1",
                 (now,),
             ).fetchone()
             if row is not None:
