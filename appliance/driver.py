@@ -47,6 +47,8 @@ TRACE = 5
 READ_TIMEOUT = 1.0
 # A line longer than this without CR LF is line noise; it is dropped.
 MAX_LINE = 4096
+# Seconds to let the modem answer the ESC sent on connect, before its answer is flushed.
+ESC_SETTLE = 0.2
 # Retries of a command answered "SIM busy" (+CME ERROR: 14) or "busy" (515).
 BUSY_RETRIES = 5
 
@@ -80,13 +82,20 @@ class _Port(SerialComms):  # type: ignore[misc]
             exclusive=True,
         )
         # A send cut earlier may have left the modem waiting for PDU input: ESC aborts it.
+        # Whatever the modem answers to that (often ERROR) is flushed before any real command.
         self.serial.write(b"\x1b\r")
+        time.sleep(ESC_SETTLE)
+        self.serial.reset_input_buffer()
         self.alive = True
         self.rxThread = threading.Thread(target=self._readLoop, name=f"reader {self.port}", daemon=True)
         self.rxThread.start()
 
     def close(self) -> None:
         self.alive = False
+        try:
+            self.serial.cancel_read()  # wake the reader now instead of after its read timeout
+        except Exception:  # noqa: BLE001 - not every port type can cancel
+            pass
         if getattr(self, "rxThread", None) is not None and self.rxThread is not threading.current_thread():
             self.rxThread.join(READ_TIMEOUT + 1)
         try:

@@ -24,6 +24,7 @@ def sim(tmp_path: Path) -> Iterator[SimulatorHost]:
     host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
     host.add("modem1", "sim800", NUMBER, latency=0.005, boot_delay=0.0)
     host.start()
+    wait_for(lambda: host.modems["modem1"].booted, timeout=5)
     yield host
     host.stop()
 
@@ -36,7 +37,9 @@ def webapp() -> Iterator[WebApp]:
     app.close()
 
 
-def settings(tmp_path: Path, sim: SimulatorHost, *, modem: dict[str, Any] | None = None, **overrides: Any) -> config.Config:
+def settings(
+    tmp_path: Path, sim: SimulatorHost, *, modem: dict[str, Any] | None = None, **overrides: Any
+) -> config.Config:
     """A test configuration: fast timings, the simulator's pty as the port."""
     m = {
         "name": "modem1",
@@ -86,5 +89,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if value:
             return value
         if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {getattr(predicate, '__name__', predicate)}")
+            raise AssertionError(
+                f"timed out waiting for {getattr(predicate, '__name__', predicate)}"
+            )
         time.sleep(interval)
