@@ -286,7 +286,7 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
         except CommandError as e:
             raise _rejected(cmd, e) from e
 
-    def send_pdu(self, pdu_hex: str, tpdu_length: int, timeout: float) -> int:
+    def send_pdu(self, pdu_hex: str, tpdu_length: int, timeout: float, prompt_timeout: float = 5.0) -> int:
         """``AT+CMGS=<n>``, wait for ``> ``, write the PDU and Ctrl-Z; return the MR.
 
         The port lock is held across both steps so nothing can come between the
@@ -297,7 +297,7 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
             raise ValueError("PDU must be hex digits")
         with self._port_lock:
             try:
-                self.write(f"AT+CMGS={int(tpdu_length)}", timeout=5, expectedResponseTermSeq="> ")
+                self.write(f"AT+CMGS={int(tpdu_length)}", timeout=prompt_timeout, expectedResponseTermSeq="> ")
             except (ModemTimeout, ModemGone) as e:
                 e.prompt_only = True  # nothing was sent
                 raise
@@ -321,8 +321,8 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
     def delete_slot(self, index: int) -> None:
         self.command(f"AT+CMGD={int(index)},0")
 
-    def list_slots(self) -> list[tuple[int, int, str]]:
-        return atcodec.parse_cmgl(self.command("AT+CMGL=4", timeout=30))
+    def list_slots(self, timeout: float = 30.0) -> list[tuple[int, int, str]]:
+        return atcodec.parse_cmgl(self.command("AT+CMGL=4", timeout=timeout))
 
 
 def _memory(name: str) -> str:

@@ -324,7 +324,7 @@ class Modem:
 
     def _sweep(self) -> None:
         assert self.driver is not None
-        entries = self.driver.list_slots()
+        entries = self.driver.list_slots(timeout=self.settings.command_timeout * 3)
         self._timeouts = 0
         for index, _stat, pdu_hex in entries:
             if pdu_hex:
@@ -395,7 +395,9 @@ class Modem:
         self.outbox.part_started(msg.sid, part)
         assert self.driver is not None
         try:
-            mr = self.driver.send_pdu(pdu_hex, length, timeout=self.profile.send_timeout)
+            mr = self.driver.send_pdu(
+                pdu_hex, length, timeout=self.profile.send_timeout, prompt_timeout=self.settings.command_timeout
+            )
         except CommandRejected as e:
             self._current = None
             status = self.outbox.part_refused(msg.sid, part, e.error, self.settings.outbound_retry_limit)

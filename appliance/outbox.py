@@ -60,7 +60,7 @@ CMS_TO_TWILIO = {
     29: 30004,  # facility rejected
     30: 30005,  # unknown subscriber
 }
-RETRY_BACKOFF = 5.0  # seconds before retrying a refused part; doubles per attempt
+RETRY_BACKOFF = 5.0  # seconds before retrying a refused part; doubles per attempt (patched in tests)
 
 
 class OutboxError(ApplianceError):

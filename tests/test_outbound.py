@@ -33,7 +33,9 @@ def test_create_sends_and_status_callbacks_are_signed(sim, webapp, make_daemon):
     wait_for(lambda: len(webapp.to("/status")) >= 3)
     for req in webapp.to("/status"):
         assert validator.validate(req.url, req.flat, req.headers["X-Twilio-Signature"])
-        assert req.flat["MessageSid"] == msg.sid and req.flat["SmsStatus"] == req.flat["MessageStatus"]
+        assert (
+            req.flat["MessageSid"] == msg.sid and req.flat["SmsStatus"] == req.flat["MessageStatus"]
+        )
         statuses.append(req.flat["MessageStatus"])
     assert statuses == ["sending", "sent", "delivered"]
 
@@ -46,7 +48,10 @@ def test_emoji_and_ucs2_multipart(sim, make_daemon):
     assert sim.network.wait_outbox(1)
     [out] = sim.network.outbox("modem1")
     assert out.text == body and out.segments == int(msg.num_segments)
-    assert all(s.encoding == "UCS-2" or str(s.encoding).endswith("UCS2") for s in sim.network.outbox_segments())
+    assert all(
+        s.encoding == "UCS-2" or str(s.encoding).endswith("UCS2")
+        for s in sim.network.outbox_segments()
+    )
 
 
 def test_fifo_order_and_rate_limit(sim, make_daemon):
@@ -58,13 +63,17 @@ def test_fifo_order_and_rate_limit(sim, make_daemon):
     segs = sim.network.outbox_segments("modem1")
     assert [s.text for s in segs] == [f"message {i}" for i in range(6)]
     gaps = [b.time - a.time for a, b in zip(segs, segs[1:], strict=False)]
-    assert min(gaps) >= 0.08, gaps  # 10 segments/s: never faster than one per 100 ms (clock slack 20%)
+    assert min(gaps) >= 0.08, (
+        gaps
+    )  # 10 segments/s: never faster than one per 100 ms (clock slack 20%)
 
 
 def test_body_cannot_inject_at_commands(sim, make_daemon):
     d = make_daemon()
     modem = sim.modems["modem1"]
-    modem.network.deliver_sms(modem, PHONE, "keep me")  # something in storage that AT+CMGD=1,4 would delete
+    modem.network.deliver_sms(
+        modem, PHONE, "keep me"
+    )  # something in storage that AT+CMGD=1,4 would delete
     nasty = 'x\x1a\x1bAT+CMGD=1,4\r\nATD+19005550000;\r"\x1a'
     client_for(d).messages.create(to=PHONE, from_=NUMBER, body=nasty)
     assert sim.network.wait_outbox(1)
@@ -72,7 +81,10 @@ def test_body_cannot_inject_at_commands(sim, make_daemon):
     assert all(c.get("number") != "+19005550000" for c in getattr(modem, "calls", []) or [])
     # The inbound message was ingested normally (not deleted by an injected command).
     wait_for(lambda: d.store.read_one("SELECT body FROM messages WHERE direction = 'inbound'"))
-    assert d.store.read_one("SELECT body FROM messages WHERE direction = 'inbound'")["body"] == "keep me"
+    assert (
+        d.store.read_one("SELECT body FROM messages WHERE direction = 'inbound'")["body"]
+        == "keep me"
+    )
 
 
 @pytest.mark.parametrize(
