@@ -1,0 +1,3 @@
+from appliance.sim.host import main
+
+raise SystemExit(main())
