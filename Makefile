@@ -26,6 +26,7 @@ run: $(STAMP)
 
 test: $(STAMP) deps
 	$(BIN)/ruff check appliance tests bench
+	$(BIN)/ruff format --check appliance tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 

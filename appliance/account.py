@@ -70,5 +70,7 @@ class Account:
         return row
 
     def modem_for_number(self, number: str) -> str | None:
+        if number[:1] == " ":
+            number = "+" + number.strip()  # an unencoded '+' in a form body
         row = self.store.read_one("SELECT modem FROM numbers WHERE phone_number = ?", (number,))
         return None if row is None else str(row[0])

@@ -49,7 +49,12 @@ def rfc2822(ts: float | None) -> str | None:
 
 def error_response(status: int, code: int, message: str) -> Response:
     rv = jsonify(
-        {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
     )
     rv.status_code = status
     if status == 401:
@@ -94,7 +99,9 @@ def authenticate() -> Response | None:
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             user = password = ""
-        ok = hmac.compare_digest(user, d.account.sid) and hmac.compare_digest(password, d.account.auth_token)
+        ok = hmac.compare_digest(user, d.account.sid) and hmac.compare_digest(
+            password, d.account.auth_token
+        )
     if not ok:
         return error_response(401, 20003, "Authenticate")
     account = (request.view_args or {}).get("account_sid")
@@ -141,9 +148,12 @@ def message_create(account_sid: str) -> Response:
     if not from_:
         raise ApiError(400, 21603, "A 'From' phone number is required.")
     modem = d.account.modem_for_number(from_)
+    from_ = d.account.number_of(modem)["phone_number"] if modem else from_
     if modem is None:
         raise ApiError(
-            400, 21606, f"The From phone number {from_} is not a valid, SMS-capable inbound phone number or short code for your account."
+            400,
+            21606,
+            f"The From phone number {from_} is not a valid, SMS-capable inbound phone number or short code for your account.",
         )
     if form.get("MediaUrl"):
         raise ApiError(400, 21620, "This appliance sends SMS only: MediaUrl is not supported.")
@@ -204,11 +214,15 @@ def message_list(account_sid: str) -> Response:
     more = len(rows) > page_size
     rows = rows[:page_size]
     base = request.path
-    query = "&".join(f"{k}={v}" for k, v in args.items(multi=True) if k not in ("Page", "PageToken", "PageSize"))
+    query = "&".join(
+        f"{k}={v}" for k, v in args.items(multi=True) if k not in ("Page", "PageToken", "PageSize")
+    )
     query = (query + "&") if query else ""
     next_uri = None
     if more and rows:
-        next_uri = f"{base}?{query}PageSize={page_size}&Page={page + 1}&PageToken=PASM{rows[-1]['seq']}"
+        next_uri = (
+            f"{base}?{query}PageSize={page_size}&Page={page + 1}&PageToken=PASM{rows[-1]['seq']}"
+        )
     key = "sms_messages" if "/SMS/" in base else "messages"
     return jsonify(
         {
@@ -218,7 +232,9 @@ def message_list(account_sid: str) -> Response:
             "next_page_uri": next_uri,
             "page": page,
             "page_size": page_size,
-            "previous_page_uri": None if page == 0 else f"{base}?{query}PageSize={page_size}&Page={page - 1}",
+            "previous_page_uri": None
+            if page == 0
+            else f"{base}?{query}PageSize={page_size}&Page={page - 1}",
             "start": page * page_size,
             "uri": f"{base}?{query}PageSize={page_size}&Page={page}",
         }
@@ -245,7 +261,9 @@ def create_app(d: Daemon) -> Flask:
     @app.get("/health")
     def health() -> Response:
         rows = d.store.read("SELECT * FROM modem_health ORDER BY modem")
-        queued = d.store.read_one("SELECT COUNT(*) FROM messages WHERE status IN ('queued', 'sending')")
+        queued = d.store.read_one(
+            "SELECT COUNT(*) FROM messages WHERE status IN ('queued', 'sending')"
+        )
         body = {
             "modems": [dict(r) for r in rows],
             "queue_depth": queued[0] if queued else 0,
@@ -266,7 +284,9 @@ def create_app(d: Daemon) -> Flask:
             return error_response(404, 20404, f"no modem named {name}")
         command = request.form.get("command", "")
         if not command or any(c in command for c in "\r\n\x1a\x1b"):
-            return error_response(400, 20001, "one AT command per request, without control characters")
+            return error_response(
+                400, 20001, "one AT command per request, without control characters"
+            )
         try:
             lines = modem.submit(lambda drv: drv.write(command, parseError=False, timeout=20) or [])
         except Exception as e:  # noqa: BLE001 - reported to the console user

@@ -173,7 +173,9 @@ def parse_cmgl(lines: list[str]) -> list[tuple[int, int, str]]:
     while i < len(lines):
         m = _CMGL.match(lines[i])
         if m:
-            pdu = lines[i + 1].strip() if i + 1 < len(lines) and not _CMGL.match(lines[i + 1]) else ""
+            pdu = (
+                lines[i + 1].strip() if i + 1 < len(lines) and not _CMGL.match(lines[i + 1]) else ""
+            )
             if pdu in ("OK",):
                 pdu = ""
             out.append((int(m.group(1)), int(m.group(2)), pdu))

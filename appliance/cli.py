@@ -1,11 +1,11 @@
 """The ``appliance`` command: thin wrappers over the core.
 
-    appliance run                         run the daemon (modems, webhooks, HTTP)
-    appliance send --to N --body T        queue an SMS (for scripts: monitoring alerts...)
-    appliance account                     print the AccountSid and AuthToken
-    appliance at [--modem M] [CMD ...]    raw AT console to a modem
-    appliance sim sms|outbox|fault|status drive the simulated modem (play the phone network)
-    appliance config                      print every setting with its default and help
+appliance run                         run the daemon (modems, webhooks, HTTP)
+appliance send --to N --body T        queue an SMS (for scripts: monitoring alerts...)
+appliance account                     print the AccountSid and AuthToken
+appliance at [--modem M] [CMD ...]    raw AT console to a modem
+appliance sim sms|outbox|fault|status drive the simulated modem (play the phone network)
+appliance config                      print every setting with its default and help
 """
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ def _api(cfg: configmod.Config, method: str, path: str, data: dict[str, str] | N
             return json.loads(rv.read() or b"{}")
     except urllib.error.HTTPError as e:
         payload = json.loads(e.read() or b"{}")
-        raise ApplianceError(f"{payload.get('message', e.reason)} (error {payload.get('code')})") from None
+        raise ApplianceError(
+            f"{payload.get('message', e.reason)} (error {payload.get('code')})"
+        ) from None
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -92,7 +94,8 @@ The appliance is starting on {cfg.base_url}  (Ctrl-C stops it)
 
 Try it:
   send an SMS through the REST API, as Twilio code would:
-    curl -u {sid}:{token} -d To=+15558675310 -d From={number} -d Body=Hello {cfg.base_url}/2010-04-01/Accounts/{sid}/Messages.json
+    curl -u {sid}:{token} --data-urlencode To=+15558675310 --data-urlencode From={number} \\
+         --data-urlencode Body=Hello {cfg.base_url}/2010-04-01/Accounts/{sid}/Messages.json
   see what the simulated network received:   .venv/bin/appliance sim outbox
   text the appliance from a simulated phone:  .venv/bin/appliance sim sms --from +15558675310 --body "Hi there"
   point the number at your web app:           APPLIANCE_MODEM_{cfg.modems[0].name.upper()}_SMS_URL=http://127.0.0.1:5000/sms make run
@@ -125,11 +128,16 @@ def cmd_send(args: argparse.Namespace) -> int:
         target = account.modem_for_number(from_)
         if target is None:
             raise ApplianceError(f"{from_} is not a number of this appliance")
-        sid = Outbox(store, lambda: account.sid).enqueue(modem=target, from_number=from_, to=args.to, body=args.body)
+        sid = Outbox(store, lambda: account.sid).enqueue(
+            modem=target, from_number=from_, to=args.to, body=args.body
+        )
     finally:
         store.close()
     print(sid)
-    print("(the appliance is not running: the message is queued and goes out when it starts)", file=sys.stderr)
+    print(
+        "(the appliance is not running: the message is queued and goes out when it starts)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -184,7 +192,10 @@ def _direct_console(cfg: configmod.Config, modem: configmod.ModemConfig) -> Any:
     def run(line: str) -> list[str]:
         ser.write(line.encode() + b"\r")
         out = b""
-        while not any(out.rstrip().endswith(t) for t in (b"OK", b"ERROR", b">")) and b"ERROR:" not in out:
+        while (
+            not any(out.rstrip().endswith(t) for t in (b"OK", b"ERROR", b">"))
+            and b"ERROR:" not in out
+        ):
             chunk = ser.read(256)
             if not chunk:
                 break
@@ -199,7 +210,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from appliance.sim import control
 
     sock = cfg.sim_dir / "control.sock"
-    modem = cfg.modem(args.modem).name if getattr(args, "modem", None) or args.sim_command != "outbox" else None
+    modem = (
+        cfg.modem(args.modem).name
+        if getattr(args, "modem", None) or args.sim_command != "outbox"
+        else None
+    )
     if args.sim_command == "sms":
         rv = control.request(sock, "sms", modem=modem, **{"from": args.from_}, body=args.body)
     elif args.sim_command == "outbox":
@@ -225,8 +240,14 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="appliance", description="Twilio in a box: SMS over a GSM modem")
-    parser.add_argument("--config", "-c", help="TOML configuration file (default $APPLIANCE_CONFIG or ./appliance.toml)")
+    parser = argparse.ArgumentParser(
+        prog="appliance", description="Twilio in a box: SMS over a GSM modem"
+    )
+    parser.add_argument(
+        "--config",
+        "-c",
+        help="TOML configuration file (default $APPLIANCE_CONFIG or ./appliance.toml)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("run", help="run the appliance").set_defaults(fn=cmd_run)
@@ -234,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("send", help="queue an SMS")
     p.add_argument("--to", required=True, help="destination in E.164, e.g. +14155552671")
     p.add_argument("--body", required=True)
-    p.add_argument("--from", dest="from_", help="one of the appliance's numbers (default: the first)")
+    p.add_argument(
+        "--from", dest="from_", help="one of the appliance's numbers (default: the first)"
+    )
     p.add_argument("--modem", help="send from this modem's number")
     p.set_defaults(fn=cmd_send)
 
@@ -256,14 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sims.add_parser("outbox", help="what the network received from the appliance")
     s.add_argument("--modem")
     s = sims.add_parser("fault", help="flip a fault switch")
-    s.add_argument("name", help="unplug, replug, stop_answering, garbage, cms_error, storage_full, network_loss, signal")
+    s.add_argument(
+        "name",
+        help="unplug, replug, stop_answering, garbage, cms_error, storage_full, network_loss, signal",
+    )
     s.add_argument("value", nargs="?", help="on/off, a count or a code")
     s.add_argument("--modem")
     s = sims.add_parser("status", help="the simulated modem's state")
     s.add_argument("--modem")
     p.set_defaults(fn=cmd_sim)
 
-    sub.add_parser("config", help="print every setting with its default").set_defaults(fn=cmd_config)
+    sub.add_parser("config", help="print every setting with its default").set_defaults(
+        fn=cmd_config
+    )
     return parser
 
 

@@ -31,17 +31,39 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http_host", "127.0.0.1", "Address the HTTP server (REST API, panel) listens on"),
     Setting("http_port", 8080, "Port of the HTTP server"),
     Setting("http_threads", 8, "Worker threads of the HTTP server"),
-    Setting("public_url", "", "Base URL apps use to reach this appliance (default http://host:port)"),
-    Setting("log_level", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR (TRACE logs raw AT traffic)"),
+    Setting(
+        "public_url", "", "Base URL apps use to reach this appliance (default http://host:port)"
+    ),
+    Setting(
+        "log_level",
+        "INFO",
+        "Logging level: DEBUG, INFO, WARNING, ERROR (TRACE logs raw AT traffic)",
+    ),
     Setting("outbound_rate", 1.0, "SMS segments per second per modem (Twilio long code: 1)"),
-    Setting("outbound_retry_limit", 3, "Send attempts for a segment the modem refused before it fails"),
-    Setting("webhook_attempts", 5, "Delivery attempts of an inbound webhook (each tries the URL, then its fallback)"),
-    Setting("webhook_backoff", 30.0, "Seconds before the first webhook retry; doubles on each retry"),
+    Setting(
+        "outbound_retry_limit", 3, "Send attempts for a segment the modem refused before it fails"
+    ),
+    Setting(
+        "webhook_attempts",
+        5,
+        "Delivery attempts of an inbound webhook (each tries the URL, then its fallback)",
+    ),
+    Setting(
+        "webhook_backoff", 30.0, "Seconds before the first webhook retry; doubles on each retry"
+    ),
     Setting("webhook_workers", 4, "Threads posting webhooks and status callbacks"),
     Setting("connect_timeout", 5.0, "Webhook connect timeout in seconds (Twilio: 5)"),
     Setting("read_timeout", 15.0, "Webhook read timeout in seconds (Twilio: 15)"),
-    Setting("reassembly_timeout", 600.0, "Seconds to wait for missing parts of a multipart SMS (then 30009)"),
-    Setting("sweep_interval", 60.0, "Seconds between sweeps of modem storage for messages whose URC was lost"),
+    Setting(
+        "reassembly_timeout",
+        600.0,
+        "Seconds to wait for missing parts of a multipart SMS (then 30009)",
+    ),
+    Setting(
+        "sweep_interval",
+        60.0,
+        "Seconds between sweeps of modem storage for messages whose URC was lost",
+    ),
     Setting("health_interval", 30.0, "Seconds between modem health polls (signal, registration)"),
     Setting("command_timeout", 10.0, "Seconds to wait for an ordinary AT command"),
     Setting("reconnect_delay", 2.0, "Seconds before the first reconnect attempt; doubles up to 60"),
@@ -53,8 +75,14 @@ SETTINGS: tuple[Setting, ...] = (
 MODEM_SETTINGS: tuple[Setting, ...] = (
     Setting("name", "modem1", "Short name of the modem, used in logs and commands"),
     Setting("number", "+15005550006", "The SIM's phone number in E.164 (+ and digits)"),
-    Setting("port", "sim", "Serial device (/dev/serial/by-id/...), or 'sim' for the simulated modem"),
-    Setting("profile", "sim800", "Modem profile in firmware_config/profiles (sim800, huawei_e173, sim7600, quectel_ec25, generic)"),
+    Setting(
+        "port", "sim", "Serial device (/dev/serial/by-id/...), or 'sim' for the simulated modem"
+    ),
+    Setting(
+        "profile",
+        "sim800",
+        "Modem profile in firmware_config/profiles (sim800, huawei_e173, sim7600, quectel_ec25, generic)",
+    ),
     Setting("baudrate", 115200, "Serial speed"),
     Setting("pin", "", "SIM PIN, if the SIM asks for one"),
     Setting("friendly_name", "", "Display name of the number"),
@@ -132,7 +160,9 @@ class Config:
         for m in self.modems:
             if m.name == name:
                 return m
-        raise ConfigError(f"no modem named {name!r}; configured: {', '.join(m.name for m in self.modems)}")
+        raise ConfigError(
+            f"no modem named {name!r}; configured: {', '.join(m.name for m in self.modems)}"
+        )
 
 
 def _coerce(setting: Setting, value: Any, where: str) -> Any:
@@ -187,7 +217,9 @@ def load(
     known = {s.name for s in SETTINGS} | {"modems"}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ConfigError(f"{source or 'configuration'}: unknown settings {unknown}; see docs/configuration.md")
+        raise ConfigError(
+            f"{source or 'configuration'}: unknown settings {unknown}; see docs/configuration.md"
+        )
 
     values: dict[str, Any] = {}
     for s in SETTINGS:

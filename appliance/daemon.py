@@ -34,11 +34,17 @@ class Daemon:
         self.outbox = Outbox(self.store, lambda: self.account.sid)
         self.outbox.callbacks = queue_status_callback
         self.inbox = Inbox(
-            self.store, self.outbox, lambda: self.account.sid, self.account.number_of, config.reassembly_timeout
+            self.store,
+            self.outbox,
+            lambda: self.account.sid,
+            self.account.number_of,
+            config.reassembly_timeout,
         )
         self.client = WebhookClient(
             lambda: self.account.auth_token,
-            timeouts=Timeouts(connect=config.connect_timeout, read=config.read_timeout, total=config.read_timeout),
+            timeouts=Timeouts(
+                connect=config.connect_timeout, read=config.read_timeout, total=config.read_timeout
+            ),
         )
         self.dispatcher = Dispatcher(
             self.store,
@@ -72,8 +78,12 @@ class Daemon:
         from appliance.sim.host import SimulatorHost
 
         if self.simulator is None:
-            self.simulator = SimulatorHost(self.config.sim_dir, report_delay=self.config.sim_report_delay)
-        modem = self.simulator.add(name, family, number, latency=self.config.sim_latency, pin=pin or None)
+            self.simulator = SimulatorHost(
+                self.config.sim_dir, report_delay=self.config.sim_report_delay
+            )
+        modem = self.simulator.add(
+            name, family, number, latency=self.config.sim_latency, pin=pin or None
+        )
         return Path(modem.port_path)
 
     def _wake_modem(self, name: str) -> None:
@@ -90,7 +100,9 @@ class Daemon:
             modem.start()
         if self.server is not None:
             self.server.start()
-        LOGGER.info("appliance started: %d modem(s), HTTP on %s", len(self.modems), self.config.base_url)
+        LOGGER.info(
+            "appliance started: %d modem(s), HTTP on %s", len(self.modems), self.config.base_url
+        )
 
     def stop(self) -> None:
         """Stop taking work, let the modems finish the part in flight, then close the store."""

@@ -73,7 +73,9 @@ class Dispatcher:
 
     def start(self) -> None:
         self.store.write(
-            lambda conn: conn.execute("UPDATE webhook_jobs SET state = 'pending' WHERE state = 'running'")
+            lambda conn: conn.execute(
+                "UPDATE webhook_jobs SET state = 'pending' WHERE state = 'running'"
+            )
         )
         for i in range(self.workers):
             t = threading.Thread(target=self._run, name=f"webhooks-{i}", daemon=True)
@@ -98,8 +100,12 @@ class Dispatcher:
                     return
             job = self._claim()
             if job is None:
-                row = self.store.read_one("SELECT MIN(next_attempt_at) FROM webhook_jobs WHERE state = 'pending'")
-                delay = 30.0 if row is None or row[0] is None else max(0.0, float(row[0]) - time.time())
+                row = self.store.read_one(
+                    "SELECT MIN(next_attempt_at) FROM webhook_jobs WHERE state = 'pending'"
+                )
+                delay = (
+                    30.0 if row is None or row[0] is None else max(0.0, float(row[0]) - time.time())
+                )
                 with self._wake:
                     if not self._stopping:
                         self._wake.wait(min(delay, 1.0) if delay > 0 else 0.05)
@@ -132,7 +138,8 @@ class Dispatcher:
             ).fetchone()
             if row is not None:
                 conn.execute(
-                    "UPDATE webhook_jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?", (row["id"],)
+                    "UPDATE webhook_jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?",
+                    (row["id"],),
                 )
             return row  # type: ignore[no-any-return]
 
@@ -163,13 +170,19 @@ class Dispatcher:
         targets = [(job["url"], job["method"], params)]
         if job["fallback_url"]:
             targets.append(
-                (job["fallback_url"], job["fallback_method"], params)  # ErrorCode/ErrorUrl added below
+                (
+                    job["fallback_url"],
+                    job["fallback_method"],
+                    params,
+                )  # ErrorCode/ErrorUrl added below
             )
         for n, (url, method, p) in enumerate(targets):
             if n == 1:
                 first = outcome.log[-1]
                 p = dict(params, ErrorCode=str(first[1] or 11200), ErrorUrl=job["url"])
-            result, cookies = self.client.request(url, method, p, cookies=cookies, idempotency_token=job["token"])
+            result, cookies = self.client.request(
+                url, method, p, cookies=cookies, idempotency_token=job["token"]
+            )
             outcome.cookies = cookies
             if not result.ok:
                 outcome.log.append((result, result.error_code, result.error_message))
@@ -183,7 +196,9 @@ class Dispatcher:
             outcome.retry = False  # a TwiML error: the same document would come back
         return outcome
 
-    def _run_twiml(self, result: WebhookResult, params: dict[str, str], outcome: Outcome, cookies: str | None) -> bool:
+    def _run_twiml(
+        self, result: WebhookResult, params: dict[str, str], outcome: Outcome, cookies: str | None
+    ) -> bool:
         """Parse the document, follow <Redirect>s; collect <Message>s.  False on a TwiML error."""
         redirects = 0
         while True:
@@ -206,9 +221,13 @@ class Dispatcher:
                 return True
             redirects += 1
             if redirects > self.max_redirects:
-                outcome.log.append((result, 12200, f"More than {self.max_redirects} redirects; stopped"))
+                outcome.log.append(
+                    (result, 12200, f"More than {self.max_redirects} redirects; stopped")
+                )
                 return True
-            result, cookies = self.client.request(follow.url, follow.method, params, cookies=cookies)
+            result, cookies = self.client.request(
+                follow.url, follow.method, params, cookies=cookies
+            )
             outcome.cookies = cookies
             if not result.ok:
                 outcome.log.append((result, result.error_code, result.error_message))
@@ -216,7 +235,9 @@ class Dispatcher:
 
     def _status(self, job: Row, params: dict[str, str]) -> Outcome:
         outcome = Outcome()
-        result, _ = self.client.request(job["url"], job["method"], params, idempotency_token=job["token"])
+        result, _ = self.client.request(
+            job["url"], job["method"], params, idempotency_token=job["token"]
+        )
         outcome.log.append((result, result.error_code, result.error_message))
         outcome.success = result.ok
         outcome.retry = not result.ok
@@ -273,7 +294,12 @@ class Dispatcher:
                 self.outbox.wake(row["modem"])
 
     def _reply(
-        self, conn: sqlite3.Connection, job: Row, params: dict[str, str], verb: messaging.Message, now: float
+        self,
+        conn: sqlite3.Connection,
+        job: Row,
+        params: dict[str, str],
+        verb: messaging.Message,
+        now: float,
     ) -> str | None:
         """Queue one <Message> reply; record a Twilio error instead when it cannot be sent."""
         from_number = verb.from_ or params["To"]
@@ -281,7 +307,10 @@ class Dispatcher:
         error: tuple[int, str] | None = None
         modem = self.modem_for_number(from_number)
         if modem is None:
-            error = (21606, f"The From phone number {from_number} is not a number of this appliance")
+            error = (
+                21606,
+                f"The From phone number {from_number} is not a number of this appliance",
+            )
         else:
             try:
                 return self.outbox.insert(
@@ -299,7 +328,18 @@ class Dispatcher:
         conn.execute(
             "INSERT INTO webhook_log (job_id, message_sid, url, method, request, status, response,"
             " error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (job["id"], job["message_sid"], job["url"], job["method"], "<Message>", None, None, error[0], error[1], now),
+            (
+                job["id"],
+                job["message_sid"],
+                job["url"],
+                job["method"],
+                "<Message>",
+                None,
+                None,
+                error[0],
+                error[1],
+                now,
+            ),
         )
         return None
 

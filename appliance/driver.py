@@ -87,7 +87,9 @@ class _Port(SerialComms):  # type: ignore[misc]
         time.sleep(ESC_SETTLE)
         self.serial.reset_input_buffer()
         self.alive = True
-        self.rxThread = threading.Thread(target=self._readLoop, name=f"reader {self.port}", daemon=True)
+        self.rxThread = threading.Thread(
+            target=self._readLoop, name=f"reader {self.port}", daemon=True
+        )
         self.rxThread.start()
 
     def close(self) -> None:
@@ -96,7 +98,10 @@ class _Port(SerialComms):  # type: ignore[misc]
             self.serial.cancel_read()  # wake the reader now instead of after its read timeout
         except Exception:  # noqa: BLE001 - not every port type can cancel
             pass
-        if getattr(self, "rxThread", None) is not None and self.rxThread is not threading.current_thread():
+        if (
+            getattr(self, "rxThread", None) is not None
+            and self.rxThread is not threading.current_thread()
+        ):
             self.rxThread.join(READ_TIMEOUT + 1)
         try:
             self.serial.close()
@@ -247,7 +252,9 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
         for attempt in range(BUSY_RETRIES + 1):
             with self._port_lock:
                 try:
-                    lines = _Port.write(self, data + writeTerm, waitForResponse, timeout, expectedResponseTermSeq)
+                    lines = _Port.write(
+                        self, data + writeTerm, waitForResponse, timeout, expectedResponseTermSeq
+                    )
                 except TimeoutException as e:
                     if not self.alive:
                         raise ModemGone(f"{self.port}: port vanished during {data!r}") from e
@@ -286,7 +293,9 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
         except CommandError as e:
             raise _rejected(cmd, e) from e
 
-    def send_pdu(self, pdu_hex: str, tpdu_length: int, timeout: float, prompt_timeout: float = 5.0) -> int:
+    def send_pdu(
+        self, pdu_hex: str, tpdu_length: int, timeout: float, prompt_timeout: float = 5.0
+    ) -> int:
         """``AT+CMGS=<n>``, wait for ``> ``, write the PDU and Ctrl-Z; return the MR.
 
         The port lock is held across both steps so nothing can come between the
@@ -297,7 +306,11 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
             raise ValueError("PDU must be hex digits")
         with self._port_lock:
             try:
-                self.write(f"AT+CMGS={int(tpdu_length)}", timeout=prompt_timeout, expectedResponseTermSeq="> ")
+                self.write(
+                    f"AT+CMGS={int(tpdu_length)}",
+                    timeout=prompt_timeout,
+                    expectedResponseTermSeq="> ",
+                )
             except (ModemTimeout, ModemGone) as e:
                 e.prompt_only = True  # nothing was sent
                 raise

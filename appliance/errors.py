@@ -49,7 +49,9 @@ class CommandRejected(ModemError):
     """The modem answered ERROR, +CME ERROR or +CMS ERROR."""
 
     def __init__(self, command: str, kind: str, error: int | None) -> None:
-        text = f"{command!r} rejected by the modem: {kind}" + (f" {error}" if error is not None else "")
+        text = f"{command!r} rejected by the modem: {kind}" + (
+            f" {error}" if error is not None else ""
+        )
         super().__init__(text)
         self.command = command
         self.kind = kind

@@ -120,7 +120,8 @@ class Inbox:
     def slot_deleted(self, modem: str, memory: str, index: int) -> None:
         self.store.write(
             lambda conn: conn.execute(
-                "DELETE FROM modem_slots WHERE modem = ? AND memory = ? AND idx = ?", (modem, memory, index)
+                "DELETE FROM modem_slots WHERE modem = ? AND memory = ? AND idx = ?",
+                (modem, memory, index),
             )
         )
 
@@ -140,7 +141,9 @@ class Inbox:
 
         self.store.write(fn)
 
-    def ingest(self, modem: str, memory: str | None, index: int | None, pdu_hex: str, source: str) -> Ingested:
+    def ingest(
+        self, modem: str, memory: str | None, index: int | None, pdu_hex: str, source: str
+    ) -> Ingested:
         """Commit what one PDU carries.  ``memory``/``index`` are None for direct delivery (+CMT/+CDS)."""
         try:
             decoded = pdu.decode(pdu_hex, has_smsc=True, direction="mt")
@@ -167,7 +170,9 @@ class Inbox:
                     "INSERT INTO quarantine (modem, source, raw, error, received_at) VALUES (?,?,?,?,?)",
                     (modem, source, pdu_hex[:2000], error or "undecodable", now),
                 )
-                LOGGER.warning("%s: quarantined an undecodable PDU from %s: %s", modem, source, error)
+                LOGGER.warning(
+                    "%s: quarantined an undecodable PDU from %s: %s", modem, source, error
+                )
                 return Ingested("quarantined")
             if isinstance(decoded, pdu.StatusReport):
                 return Ingested("report", report_sid)
@@ -221,7 +226,8 @@ class Inbox:
                 ).fetchall()
                 text, missing = sms.reassemble({r["part"]: r["text"] for r in rows}, g["total"])
                 conn.execute(
-                    "DELETE FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?", key
+                    "DELETE FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
+                    key,
                 )
                 note = f"Missing inbound segment: parts {missing} of {g['total']} never arrived"
                 created.append(

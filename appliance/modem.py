@@ -79,7 +79,8 @@ class Modem:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._current: Claimed | None = None
-        self._next_send = 0.0
+        self._rate_ready = 0.0  # monotonic time the rate limit allows the next part
+        self._queue_check = 0.0  # monotonic time to look at an empty queue again
         self._next_sweep = 0.0
         self._next_health = 0.0
         self._timeouts = 0
@@ -114,7 +115,11 @@ class Modem:
     def _run(self) -> None:
         failed = self.outbox.recover(self.name)
         for sid in failed:
-            LOGGER.warning("%s: %s was cut mid-send by a restart; marked failed (30008), not resent", self.name, sid)
+            LOGGER.warning(
+                "%s: %s was cut mid-send by a restart; marked failed (30008), not resent",
+                self.name,
+                sid,
+            )
         delay = self.settings.reconnect_delay
         while not self._stopping:
             if self.driver is None:
@@ -146,7 +151,7 @@ class Modem:
         now = time.monotonic()
         deadlines = [self._next_sweep, self._next_health]
         if self._can_send(now):
-            deadlines.append(self._next_send)
+            deadlines.append(max(self._rate_ready, self._queue_check))
         expiry = self.inbox.next_expiry()
         if expiry is not None:
             deadlines.append(now + max(0.0, expiry - time.time()))
@@ -168,7 +173,7 @@ class Modem:
             self._next_health = now + self.settings.health_interval
         if expiry is not None and time.time() >= expiry:
             self.inbox.expire()
-        if self._can_send(now) and now >= self._next_send:
+        if self._can_send(now) and now >= max(self._rate_ready, self._queue_check):
             self._send_part()
 
     def _idle(self, seconds: float) -> None:
@@ -183,10 +188,14 @@ class Modem:
             except queue.Empty:
                 return
             if kind == "job":
-                payload[1].set_exception(ModemError(f"modem {self.name} is not connected ({self.last_error})"))
+                payload[1].set_exception(
+                    ModemError(f"modem {self.name} is not connected ({self.last_error})")
+                )
 
     def _handle(self, kind: str, payload: Any) -> None:
-        if kind == "urc":
+        if kind == "wake":
+            self._queue_check = 0.0  # something was queued: look now
+        elif kind == "urc":
             self._on_urc(payload)
         elif kind == "gone":
             raise ModemGone(str(payload))
@@ -242,7 +251,9 @@ class Modem:
         self._timeouts = 0
         self.state = "ready"
         self.last_error = None
-        LOGGER.info("%s: connected on %s (%s %s)", self.name, self.port, self.manufacturer, self.model)
+        LOGGER.info(
+            "%s: connected on %s (%s %s)", self.name, self.port, self.manufacturer, self.model
+        )
         self._next_sweep = 0.0  # sweep storage at once: messages may have arrived while away
         self._next_health = 0.0
         self.connected.set()
@@ -345,14 +356,24 @@ class Modem:
                 lambda conn: conn.execute(
                     "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
                     " date_updated) VALUES (?,?,?,?,?,?,?,?)",
-                    (self._call_sid, self.name, "inbound", caller or "", self.cfg.number, "ringing", now, now),
+                    (
+                        self._call_sid,
+                        self.name,
+                        "inbound",
+                        caller or "",
+                        self.cfg.number,
+                        "ringing",
+                        now,
+                        now,
+                    ),
                 )
             )
         elif caller:
             sid = self._call_sid
             self.store.write(
                 lambda conn: conn.execute(
-                    "UPDATE calls SET from_number = ? WHERE sid = ? AND from_number = ''", (caller, sid)
+                    "UPDATE calls SET from_number = ? WHERE sid = ? AND from_number = ''",
+                    (caller, sid),
                 )
             )
 
@@ -382,7 +403,7 @@ class Modem:
             if self._current is None:
                 due = self.outbox.next_due(self.name, time.time())
                 wait = self.settings.sweep_interval if due is None else max(0.05, due - time.time())
-                self._next_send = now + min(wait, self.settings.sweep_interval)
+                self._queue_check = now + min(wait, self.settings.sweep_interval)
                 return
         from appliance import pdu  # local: keeps start-up light
 
@@ -391,16 +412,21 @@ class Modem:
         segment = msg.segments[part - 1]
         pdu_hex, length = pdu.encode_submit(msg.to_number, segment)
         rate = self.settings.outbound_rate
-        self._next_send = now + (1.0 / rate if rate > 0 else 0.0)
+        self._rate_ready = now + (1.0 / rate if rate > 0 else 0.0)
         self.outbox.part_started(msg.sid, part)
         assert self.driver is not None
         try:
             mr = self.driver.send_pdu(
-                pdu_hex, length, timeout=self.profile.send_timeout, prompt_timeout=self.settings.command_timeout
+                pdu_hex,
+                length,
+                timeout=self.profile.send_timeout,
+                prompt_timeout=self.settings.command_timeout,
             )
         except CommandRejected as e:
             self._current = None
-            status = self.outbox.part_refused(msg.sid, part, e.error, self.settings.outbound_retry_limit)
+            status = self.outbox.part_refused(
+                msg.sid, part, e.error, self.settings.outbound_retry_limit
+            )
             LOGGER.warning("%s: %s part %d refused (%s): %s", self.name, msg.sid, part, e, status)
             return
         except (ModemTimeout, ModemGone) as e:
@@ -415,9 +441,10 @@ class Modem:
         if part == len(msg.segments):
             LOGGER.info("%s: sent %s (%d parts)", self.name, msg.sid, len(msg.segments))
             self._current = None
-            self._next_send = min(self._next_send, now + (1.0 / rate if rate > 0 else 0.0))
         else:
-            self._current = Claimed(msg.sid, msg.modem, msg.to_number, msg.body, msg.segments, part + 1)
+            self._current = Claimed(
+                msg.sid, msg.modem, msg.to_number, msg.body, msg.segments, part + 1
+            )
 
     # -- health ------------------------------------------------------------------------------
 

@@ -23,6 +23,9 @@ def normalize(number: str, *, field: str = "To") -> str:
     carry a country code; national numbers without one are refused.
     """
     text = (number or "").strip()
+    if number and number[0] == " " and text[:1].isdigit():
+        # A '+' sent unencoded in a form body (curl -d To=+1...) arrives as a space.
+        text = "+" + text
     if not text.startswith("+"):
         raise InvalidNumber(
             f"The '{field}' number {number} is not a valid phone number. "

@@ -60,7 +60,9 @@ CMS_TO_TWILIO = {
     29: 30004,  # facility rejected
     30: 30005,  # unknown subscriber
 }
-RETRY_BACKOFF = 5.0  # seconds before retrying a refused part; doubles per attempt (patched in tests)
+RETRY_BACKOFF = (
+    5.0  # seconds before retrying a refused part; doubles per attempt (patched in tests)
+)
 
 
 class OutboxError(ApplianceError):
@@ -232,7 +234,8 @@ class Outbox:
     def part_started(self, sid: str, part: int) -> None:
         self.store.write(
             lambda conn: conn.execute(
-                "UPDATE segments SET state = 'sending' WHERE message_sid = ? AND part = ?", (sid, part)
+                "UPDATE segments SET state = 'sending' WHERE message_sid = ? AND part = ?",
+                (sid, part),
             )
         )
 
@@ -245,7 +248,8 @@ class Outbox:
                 (mr, now, sid, part),
             )
             conn.execute(
-                "UPDATE messages SET segments_sent = ?, date_updated = ? WHERE sid = ?", (part, now, sid)
+                "UPDATE messages SET segments_sent = ?, date_updated = ? WHERE sid = ?",
+                (part, now, sid),
             )
             if part == total:
                 conn.execute(
@@ -264,7 +268,8 @@ class Outbox:
             row = conn.execute("SELECT attempts FROM messages WHERE sid = ?", (sid,)).fetchone()
             attempts = int(row["attempts"]) + 1
             conn.execute(
-                "UPDATE segments SET state = 'pending' WHERE message_sid = ? AND part = ?", (sid, part)
+                "UPDATE segments SET state = 'pending' WHERE message_sid = ? AND part = ?",
+                (sid, part),
             )
             if cms in RETRYABLE_CMS and attempts < retry_limit:
                 conn.execute(
@@ -285,9 +290,16 @@ class Outbox:
 
         def fn(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE segments SET state = 'unknown' WHERE message_sid = ? AND part = ?", (sid, part)
+                "UPDATE segments SET state = 'unknown' WHERE message_sid = ? AND part = ?",
+                (sid, part),
             )
-            self._fail(conn, sid, 30008, f"Send interrupted ({reason}); the message may have been delivered", now)
+            self._fail(
+                conn,
+                sid,
+                30008,
+                f"Send interrupted ({reason}); the message may have been delivered",
+                now,
+            )
 
         self.store.write(fn)
 
@@ -311,7 +323,8 @@ class Outbox:
             ).fetchall()
             for row in rows:
                 cut = conn.execute(
-                    "SELECT part FROM segments WHERE message_sid = ? AND state = 'sending'", (row["sid"],)
+                    "SELECT part FROM segments WHERE message_sid = ? AND state = 'sending'",
+                    (row["sid"],),
                 ).fetchall()
                 if cut:
                     for part in cut:
@@ -336,7 +349,9 @@ class Outbox:
 
         return self.store.write(fn)
 
-    def _fail(self, conn: sqlite3.Connection, sid: str, code: int, message: str, now: float) -> None:
+    def _fail(
+        self, conn: sqlite3.Connection, sid: str, code: int, message: str, now: float
+    ) -> None:
         conn.execute(
             "UPDATE messages SET status = 'failed', error_code = ?, error_message = ?, date_updated = ?"
             " WHERE sid = ?",
@@ -381,7 +396,8 @@ class Outbox:
                     self._status_changed(conn, sid)
             elif all(p["report_status"] is not None for p in parts) and msg["status"] == "sent":
                 conn.execute(
-                    "UPDATE messages SET status = 'delivered', date_updated = ? WHERE sid = ?", (now, sid)
+                    "UPDATE messages SET status = 'delivered', date_updated = ? WHERE sid = ?",
+                    (now, sid),
                 )
                 self._status_changed(conn, sid)
             return str(sid)

@@ -23,7 +23,9 @@ LOGGER = logging.getLogger(__name__)
 class Server:
     def __init__(self, daemon: Daemon, host: str, port: int, threads: int) -> None:
         self.app = create_app(daemon)
-        self.httpd = wsgi.Server((host, port), self.app, numthreads=threads, server_name="appliance")
+        self.httpd = wsgi.Server(
+            (host, port), self.app, numthreads=threads, server_name="appliance"
+        )
         self.httpd.shutdown_timeout = 2
         self._thread: threading.Thread | None = None
 

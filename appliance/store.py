@@ -188,7 +188,9 @@ class Store:
         self._local = threading.local()
         self._closed = False
         ready: Future[None] = Future()
-        self._thread = threading.Thread(target=self._run_writer, args=(ready,), name="store writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_writer, args=(ready,), name="store writer", daemon=True
+        )
         self._thread.start()
         ready.result()
 
@@ -232,7 +234,9 @@ class Store:
         conn.close()
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+        )
         done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
         for name, sql in MIGRATIONS:
             if name in done:
@@ -242,7 +246,9 @@ class Store:
             for statement in sql.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute("INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, time.time()))
+            conn.execute(
+                "INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, time.time())
+            )
             conn.execute("COMMIT")
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:

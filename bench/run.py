@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,9 @@ def make(tmp: Path, sim: SimulatorHost, **overrides: Any) -> Daemon:
         "outbound_rate": 0.0,
         "sweep_interval": 60.0,
         "health_interval": 60.0,
-        "modems": [{"name": "modem1", "number": NUMBER, "port": str(sim.modems["modem1"].port_path)}],
+        "modems": [
+            {"name": "modem1", "number": NUMBER, "port": str(sim.modems["modem1"].port_path)}
+        ],
     }
     values.update(overrides)
     d = Daemon(config.load(None, environ={}, overrides=values))
@@ -82,8 +83,22 @@ def bench_inbound(n: int = 300) -> dict[str, float]:
 
         modem._urc = urc  # type: ignore[method-assign]
         arrived: list[float] = []
-        app.routes["/sms"] = lambda req: (arrived.append(time.perf_counter()), (200, "text/xml", b"<Response/>"))[1]
-        d = make(tmp, sim, modems=[{"name": "modem1", "number": NUMBER, "port": str(modem.port_path), "sms_url": app.url("/sms")}])
+        app.routes["/sms"] = lambda req: (
+            arrived.append(time.perf_counter()),
+            (200, "text/xml", b"<Response/>"),
+        )[1]
+        d = make(
+            tmp,
+            sim,
+            modems=[
+                {
+                    "name": "modem1",
+                    "number": NUMBER,
+                    "port": str(modem.port_path),
+                    "sms_url": app.url("/sms"),
+                }
+            ],
+        )
         latencies = []
         try:
             for i in range(n):
@@ -130,7 +145,9 @@ def bench_outbound_rate(n: int = 2000) -> dict[str, float]:
 
             def fill(conn: Any) -> None:
                 for i in range(n):
-                    d.outbox.insert(conn, modem="modem1", from_number=NUMBER, to=PHONE, body=f"rate {i}")
+                    d.outbox.insert(
+                        conn, modem="modem1", from_number=NUMBER, to=PHONE, body=f"rate {i}"
+                    )
 
             d.store.write(fill)
             d.modems["modem1"].start()
@@ -214,12 +231,42 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
 
     inb, busy, rate, idle = r["inbound"], r["outbound_busy"], r["outbound_rate"], r["idle"]
     rows = [
-        ("Inbound +CMTI → webhook, p50", "≤ 20 ms", f"{inb['p50_ms']:.1f} ms", ok(inb["p50_ms"] <= 20)),
-        ("Inbound +CMTI → webhook, p99", "≤ 100 ms", f"{inb['p99_ms']:.1f} ms", ok(inb["p99_ms"] <= 100)),
-        ("Outbound, T = 1 s per AT+CMGS: modem busy", "≥ 98 %", f"{busy['busy'] * 100:.2f} %", ok(busy["busy"] >= 0.98)),
-        ("Outbound, T = 0: messages per second", "≥ 200/s", f"{rate['per_second']:.0f}/s", ok(rate["per_second"] >= 200)),
-        ("Idle daemon, one modem: resident memory", "≤ 60 MB", f"{idle['rss_mb']:.1f} MB", ok(idle["rss_mb"] <= 60)),
-        ("Idle daemon, one modem: CPU", "≤ 1 % of a core", f"{idle['cpu_percent']:.2f} %", ok(idle["cpu_percent"] <= 1)),
+        (
+            "Inbound +CMTI → webhook, p50",
+            "≤ 20 ms",
+            f"{inb['p50_ms']:.1f} ms",
+            ok(inb["p50_ms"] <= 20),
+        ),
+        (
+            "Inbound +CMTI → webhook, p99",
+            "≤ 100 ms",
+            f"{inb['p99_ms']:.1f} ms",
+            ok(inb["p99_ms"] <= 100),
+        ),
+        (
+            "Outbound, T = 1 s per AT+CMGS: modem busy",
+            "≥ 98 %",
+            f"{busy['busy'] * 100:.2f} %",
+            ok(busy["busy"] >= 0.98),
+        ),
+        (
+            "Outbound, T = 0: messages per second",
+            "≥ 200/s",
+            f"{rate['per_second']:.0f}/s",
+            ok(rate["per_second"] >= 200),
+        ),
+        (
+            "Idle daemon, one modem: resident memory",
+            "≤ 60 MB",
+            f"{idle['rss_mb']:.1f} MB",
+            ok(idle["rss_mb"] <= 60),
+        ),
+        (
+            "Idle daemon, one modem: CPU",
+            "≤ 1 % of a core",
+            f"{idle['cpu_percent']:.2f} %",
+            ok(idle["cpu_percent"] <= 1),
+        ),
     ]
     lines = [
         "# Benchmarks",

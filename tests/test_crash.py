@@ -89,7 +89,7 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
     cfg = tmp_path / "appliance.toml"
     cfg.write_text(
         f'data_dir = "{data}"\nhttp_port = {port}\noutbound_rate = 0.0\nsweep_interval = 1.0\n'
-        f"webhook_backoff = 0.2\nreconnect_delay = 0.2\ncommand_timeout = 3.0\nlog_level = \"INFO\"\n"
+        f'webhook_backoff = 0.2\nreconnect_delay = 0.2\ncommand_timeout = 3.0\nlog_level = "INFO"\n'
         f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\nport = "{modem.port_path}"\n'
         f'profile = "sim800"\nsms_url = "{app.url("/sms")}"\n'
     )
@@ -103,23 +103,27 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
         conn = sqlite3.connect(data / "appliance.sqlite3")
         rows = dict(conn.execute("SELECT key, value FROM settings").fetchall())
         conn.close()
-        return b64encode(f"{rows['account_sid']}:{rows['auth_token']}".encode()).decode(), rows["account_sid"]
+        return b64encode(f"{rows['account_sid']}:{rows['auth_token']}".encode()).decode(), rows[
+            "account_sid"
+        ]
 
     try:
-        for round_ in range(6):
+        for _round in range(6):
             daemon.start()
             wait_for(daemon.ready, timeout=30, interval=0.1)
             auth, account = credentials()
             stop = threading.Event()
 
-            def post_messages() -> None:
+            def post_messages(stop: threading.Event, account: str, auth: str) -> None:
                 nonlocal n_out
                 while not stop.is_set():
                     n_out += 1
                     body = f"out {n_out}"
                     req = urllib.request.Request(
                         f"http://127.0.0.1:{port}/2010-04-01/Accounts/{account}/Messages.json",
-                        data=urllib.parse.urlencode({"To": "+14155550100", "From": NUMBER, "Body": body}).encode(),
+                        data=urllib.parse.urlencode(
+                            {"To": "+14155550100", "From": NUMBER, "Body": body}
+                        ).encode(),
                         headers={"Authorization": "Basic " + auth},
                     )
                     try:
@@ -129,7 +133,7 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
                         return  # the daemon died under us: only 201s count
                     time.sleep(rng.uniform(0.0, 0.05))
 
-            poster = threading.Thread(target=post_messages)
+            poster = threading.Thread(target=post_messages, args=(stop, account, auth))
             poster.start()
             deadline = time.monotonic() + rng.uniform(0.3, 1.5)
             while time.monotonic() < deadline:
@@ -152,7 +156,9 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
         def settled() -> bool:
             conn = sqlite3.connect(data / "appliance.sqlite3")
             try:
-                got = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'").fetchone()[0]
+                got = conn.execute(
+                    "SELECT COUNT(*) FROM messages WHERE direction = 'inbound'"
+                ).fetchone()[0]
                 busy = conn.execute(
                     "SELECT COUNT(*) FROM messages WHERE status IN ('queued', 'sending')"
                 ).fetchone()[0]
@@ -161,7 +167,9 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
                 ).fetchone()[0]
             finally:
                 conn.close()
-            return got >= len(inbound) and busy == 0 and jobs == 0 and modem.receive_memory().used == 0
+            return (
+                got >= len(inbound) and busy == 0 and jobs == 0 and modem.receive_memory().used == 0
+            )
 
         wait_for(settled, timeout=90, interval=0.2)
         daemon.terminate()
@@ -172,7 +180,9 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
 
     conn = sqlite3.connect(data / "appliance.sqlite3")
     conn.row_factory = sqlite3.Row
-    stored = Counter(r["body"] for r in conn.execute("SELECT body FROM messages WHERE direction = 'inbound'"))
+    stored = Counter(
+        r["body"] for r in conn.execute("SELECT body FROM messages WHERE direction = 'inbound'")
+    )
     # Inbound: every SMS stored exactly once.
     assert sorted(stored) == sorted(inbound), "lost or invented inbound messages"
     assert all(n == 1 for n in stored.values()), [b for b, n in stored.items() if n > 1]
@@ -189,7 +199,9 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
     for body in inbound:
         assert sent[f"ack:{body}"] == 1, body
     # Every accepted message was sent, or failed visibly because a kill cut its send (at most one per kill).
-    rows = {r["sid"]: r for r in conn.execute("SELECT * FROM messages WHERE direction = 'outbound-api'")}
+    rows = {
+        r["sid"]: r for r in conn.execute("SELECT * FROM messages WHERE direction = 'outbound-api'")
+    }
     assert set(accepted) <= set(rows), "an accepted message was lost"
     interrupted = [sid for sid in accepted if rows[sid]["status"] == "failed"]
     for sid in interrupted:
@@ -198,5 +210,7 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
     for sid, body in accepted.items():
         if sid not in interrupted:
             assert sent[body] == 1, (sid, body, rows[sid]["status"])
-    print(f"kills={kills} inbound={len(inbound)} accepted={len(accepted)} interrupted={len(interrupted)}")
+    print(
+        f"kills={kills} inbound={len(inbound)} accepted={len(accepted)} interrupted={len(interrupted)}"
+    )
     assert len(accepted) > 0 and len(inbound) > 10

@@ -16,7 +16,10 @@ def test_every_setting_is_documented():
 
 
 def test_env_overrides_and_bad_values_get_clear_errors(tmp_path):
-    cfg = config.load(None, environ={"APPLIANCE_HTTP_PORT": "9001", "APPLIANCE_MODEM_MODEM1_SMS_URL": "http://x/y"})
+    cfg = config.load(
+        None,
+        environ={"APPLIANCE_HTTP_PORT": "9001", "APPLIANCE_MODEM_MODEM1_SMS_URL": "http://x/y"},
+    )
     assert cfg.http_port == 9001 and cfg.modems[0].sms_url == "http://x/y"
     import pytest
 

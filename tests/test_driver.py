@@ -19,7 +19,9 @@ from appliance.atcodec import Urc
 from appliance.driver import Driver
 from tests.conftest import NUMBER, PHONE, wait_for
 
-BARE = pytest.param("bare", marks=pytest.mark.xfail(strict=True, reason="defect of python-gsmmodem-new"))
+BARE = pytest.param(
+    "bare", marks=pytest.mark.xfail(strict=True, reason="defect of python-gsmmodem-new")
+)
 KINDS = [BARE, "project"]
 
 

@@ -9,7 +9,10 @@ from tests.conftest import NUMBER, PHONE, wait_for
 
 
 def inbound_bodies(d) -> list[str]:
-    return [r["body"] for r in d.store.read("SELECT body FROM messages WHERE direction = 'inbound' ORDER BY seq")]
+    return [
+        r["body"]
+        for r in d.store.read("SELECT body FROM messages WHERE direction = 'inbound' ORDER BY seq")
+    ]
 
 
 def status_of(d, sid: str) -> str:
@@ -46,7 +49,9 @@ def test_unplug_and_replug(sim, webapp, make_daemon):
     m = d.modems["modem1"]
     sim.modems["modem1"].unplug()
     wait_for(lambda: m.state != "ready", timeout=10)
-    sid = d.outbox.enqueue(modem="modem1", from_number=NUMBER, to=PHONE, body="queued while unplugged")
+    sid = d.outbox.enqueue(
+        modem="modem1", from_number=NUMBER, to=PHONE, body="queued while unplugged"
+    )
     sim.network.deliver_sms(sim.modems["modem1"], PHONE, "arrived while unplugged")
     health = d.store.read_one("SELECT state, last_error FROM modem_health")
     assert health["state"] != "ready" and health["last_error"]
@@ -74,7 +79,11 @@ def test_network_loss_retries_the_send(sim, make_daemon, monkeypatch):
     modem = sim.modems["modem1"]
     modem.network_loss(True)
     sid = d.outbox.enqueue(modem="modem1", from_number=NUMBER, to=PHONE, body="after the tunnel")
-    wait_for(lambda: d.store.read_one("SELECT attempts FROM messages WHERE sid = ?", (sid,))["attempts"] >= 1)
+    wait_for(
+        lambda: (
+            d.store.read_one("SELECT attempts FROM messages WHERE sid = ?", (sid,))["attempts"] >= 1
+        )
+    )
     assert sim.network.outbox("modem1") == []
     modem.network_loss(False)
     wait_for(lambda: status_of(d, sid) in ("sent", "delivered"), timeout=20)

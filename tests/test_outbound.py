@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
@@ -157,3 +159,31 @@ def test_failed_delivery_report_marks_undelivered(sim, make_daemon):
     msg = client.messages.create(to=PHONE, from_=NUMBER, body="to a switched-off phone")
     wait_for(lambda: client.messages(msg.sid).fetch().status == "undelivered")
     assert client.messages(msg.sid).fetch().error_code == 30003
+
+
+def test_a_message_queued_while_idle_goes_out_at_once(sim, make_daemon):
+    d = make_daemon(sweep_interval=600.0)
+    time.sleep(0.5)  # the modem thread has looked at the empty queue and gone idle
+    start = time.monotonic()
+    d.outbox.enqueue(modem="modem1", from_number=NUMBER, to=PHONE, body="wake up")
+    assert sim.network.wait_outbox(1, timeout=10)
+    assert time.monotonic() - start < 5
+
+
+def test_unencoded_plus_from_curl_is_understood(sim, make_daemon):
+    import requests
+
+    d = make_daemon()
+    rv = requests.post(
+        f"http://127.0.0.1:{d.server.port}/2010-04-01/Accounts/{d.account.sid}/Messages.json",
+        data=f"To=+14155550100&From={NUMBER}&Body=curl+-d+style",  # '+' not encoded, as `curl -d` sends it
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=(d.account.sid, d.account.auth_token),
+        timeout=10,
+    )
+    assert rv.status_code == 201, rv.text
+    assert (
+        rv.json()["to"] == PHONE
+        and rv.json()["from"] == NUMBER
+        and rv.json()["body"] == "curl -d style"
+    )
