@@ -329,7 +329,13 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
         self.command(f'AT+CPMS="{_memory(memory)}"')
 
     def read_slot(self, index: int) -> str | None:
-        return atcodec.parse_cmgr(self.command(f"AT+CMGR={int(index)}"))
+        """The PDU stored at ``index``, or None if the slot is empty."""
+        try:
+            return atcodec.parse_cmgr(self.command(f"AT+CMGR={int(index)}"))
+        except CommandRejected as e:
+            if e.kind == "CMS" and e.error == 321:  # "invalid memory index": empty on Huawei and others
+                return None
+            raise
 
     def delete_slot(self, index: int) -> None:
         self.command(f"AT+CMGD={int(index)},0")

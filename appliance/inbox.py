@@ -59,9 +59,14 @@ def country(number: str) -> str:
     if not number.startswith("+"):
         return ""
     try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None)) or ""
+        parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return ""
+    # The exact region when the number is a known one (+1 416... is CA), else the country code's main region.
+    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
+        parsed.country_code
+    )
+    return "" if region in (None, "ZZ", "001") else str(region)
 
 
 def sms_webhook_params(row: Row) -> dict[str, str]:
