@@ -198,7 +198,9 @@ class Modem:
         elif kind == "urc":
             self._on_urc(payload)
         elif kind == "gone":
-            raise ModemGone(str(payload))
+            driver, error = payload
+            if driver is self.driver:
+                raise ModemGone(str(error))
         elif kind == "job":
             fn, future = payload
             if not future.set_running_or_notify_cancel():
@@ -225,8 +227,9 @@ class Modem:
             baudrate=self.cfg.baudrate,
             flow_control=self.profile.flow_control,
             urc_sink=lambda urc: self._events.put(("urc", urc)),
-            gone_sink=lambda err: self._events.put(("gone", err)),
         )
+        # Tagged with its driver: a late report from a connection already replaced is ignored.
+        driver.gone_sink = lambda err: self._events.put(("gone", (driver, err)))
         try:
             driver.open(pin=self.cfg.pin or None)
             for command in self.profile.init:
@@ -256,6 +259,7 @@ class Modem:
         )
         self._next_sweep = 0.0  # sweep storage at once: messages may have arrived while away
         self._next_health = 0.0
+        self._queue_check = 0.0  # and look at the queue: wake-ups were not heard while away
         self.connected.set()
         return True
 
