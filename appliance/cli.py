@@ -5,6 +5,7 @@ appliance send --to N --body T        queue an SMS (for scripts: monitoring aler
 appliance account                     print the AccountSid and AuthToken
 appliance at [--modem M] [CMD ...]    raw AT console to a modem
 appliance sim sms|outbox|fault|status drive the simulated modem (play the phone network)
+appliance apikey create|list|revoke   API keys (SK…:secret) for Basic auth
 appliance config                      print every setting with its default and help
 """
 
@@ -234,6 +235,35 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_apikey(args: argparse.Namespace) -> int:
+    """API keys for Basic auth as ``SK…:secret``; the secret is printed once, at creation."""
+    cfg = _load(args)
+    from appliance import apikeys
+    from appliance.store import Store
+
+    store = Store(cfg.db_path)
+    try:
+        if args.apikey_command == "create":
+            key, secret = apikeys.create(store, args.name or "")
+            print(f"Sid     {key.sid}\nSecret  {secret}")
+            print(
+                "(the secret is shown only now: store it; use it as the password with the Sid as"
+                " the username)",
+                file=sys.stderr,
+            )
+        elif args.apikey_command == "list":
+            for key in apikeys.list_keys(store):
+                state = "revoked" if key.revoked_at is not None else "active"
+                print(f"{key.sid}  {state:7}  {key.friendly_name}")
+        else:
+            if not apikeys.revoke(store, args.sid):
+                raise ApplianceError(f"no active API key {args.sid}")
+            print(f"revoked {args.sid}")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     print(configmod.describe(), end="")
     return 0
@@ -288,6 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sims.add_parser("status", help="the simulated modem's state")
     s.add_argument("--modem")
     p.set_defaults(fn=cmd_sim)
+
+    p = sub.add_parser("apikey", help="create, list or revoke API keys (SK…:secret)")
+    keys = p.add_subparsers(dest="apikey_command", required=True)
+    k = keys.add_parser("create", help="create a key; prints its Sid and secret once")
+    k.add_argument("--name", help="a friendly name")
+    keys.add_parser("list", help="every key, active or revoked")
+    k = keys.add_parser("revoke", help="revoke a key at once")
+    k.add_argument("sid", help="the key's SK… Sid")
+    p.set_defaults(fn=cmd_apikey)
 
     sub.add_parser("config", help="print every setting with its default").set_defaults(
         fn=cmd_config

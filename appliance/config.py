@@ -70,6 +70,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sim_latency", 3.0, "Simulated modem: seconds the network takes to accept a sent SMS"),
     Setting("sim_report_delay", 2.0, "Simulated modem: seconds until the delivery report arrives"),
     Setting("max_redirects", 10, "Bound on chained TwiML <Redirect> for one message"),
+    Setting(
+        "opt_out_enabled",
+        True,
+        "Handle STOP/START/HELP keywords like Twilio's Advanced Opt-Out (block sends, auto-reply)",
+    ),
+    Setting(
+        "opt_out_keywords",
+        "STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT",
+        "Inbound bodies that opt the sender out of the number (comma-separated, any case)",
+    ),
+    Setting(
+        "opt_in_keywords",
+        "START, YES, UNSTOP",
+        "Inbound bodies that opt the sender back in (comma-separated, any case)",
+    ),
+    Setting(
+        "help_keywords", "HELP, INFO", "Inbound bodies answered with help_text (comma-separated)"
+    ),
+    Setting(
+        "help_text",
+        "Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+        "Automatic reply to a help keyword",
+    ),
 )
 
 MODEM_SETTINGS: tuple[Setting, ...] = (
@@ -139,6 +162,11 @@ class Config:
     sim_latency: float
     sim_report_delay: float
     max_redirects: int
+    opt_out_enabled: bool
+    opt_out_keywords: str
+    opt_in_keywords: str
+    help_keywords: str
+    help_text: str
     modems: tuple[ModemConfig, ...]
     source: Path | None = None
 

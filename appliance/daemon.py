@@ -9,7 +9,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from appliance import profiles
+from appliance import optout, profiles
 from appliance.account import Account
 from appliance.config import Config
 from appliance.dispatcher import Dispatcher, queue_status_callback
@@ -31,7 +31,9 @@ class Daemon:
         self.store = Store(config.db_path)
         self.account = Account(self.store)
         self.account.seed_numbers(config)
-        self.outbox = Outbox(self.store, lambda: self.account.sid)
+        self.outbox = Outbox(
+            self.store, lambda: self.account.sid, enforce_opt_outs=config.opt_out_enabled
+        )
         self.outbox.callbacks = queue_status_callback
         self.inbox = Inbox(
             self.store,
@@ -39,6 +41,7 @@ class Daemon:
             lambda: self.account.sid,
             self.account.number_of,
             config.reassembly_timeout,
+            optout.Policy.from_config(config),
         )
         self.client = WebhookClient(
             lambda: self.account.auth_token,

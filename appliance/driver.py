@@ -333,7 +333,9 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
         try:
             return atcodec.parse_cmgr(self.command(f"AT+CMGR={int(index)}"))
         except CommandRejected as e:
-            if e.kind == "CMS" and e.error == 321:  # "invalid memory index": empty on Huawei and others
+            if (
+                e.kind == "CMS" and e.error == 321
+            ):  # "invalid memory index": empty on Huawei and others
                 return None
             raise
 

@@ -22,6 +22,11 @@ Multipart messages are reassembled in the database: each part is a row of
 last part arrives, the message is created and the parts removed, in the same
 transaction.  Parts older than the reassembly timeout are delivered as they
 are, with error 30009 (Missing inbound segment).
+
+Opt-out keywords (STOP, START, HELP and their synonyms; see :mod:`appliance.optout`)
+are handled in the transaction that creates the message: the opt-out row and
+the confirmation reply are committed with the message and its webhook job, or
+not at all.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from collections.abc import Callable
 
 import phonenumbers
 
-from appliance import pdu, sids, sms
+from appliance import optout, pdu, sids, sms
+from appliance.errors import ApplianceError
 from appliance.numbers import sender as clean_sender
 from appliance.outbox import API_VERSION, Outbox, dumps
 from appliance.store import Row, Store
@@ -63,16 +69,19 @@ def country(number: str) -> str:
     except phonenumbers.NumberParseException:
         return ""
     # The exact region when the number is a known one (+1 416... is CA), else the country code's main region.
-    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(
-        parsed.country_code
-    )
+    region = phonenumbers.region_code_for_number(
+        parsed
+    ) or phonenumbers.region_code_for_country_code(parsed.country_code or 0)
     return "" if region in (None, "ZZ", "001") else str(region)
 
 
-def sms_webhook_params(row: Row) -> dict[str, str]:
-    """Twilio's inbound SMS webhook parameters for a message row."""
+def sms_webhook_params(row: Row, opt_out_type: str | None = None) -> dict[str, str]:
+    """Twilio's inbound SMS webhook parameters for a message row.
+
+    ``opt_out_type`` (STOP, START or HELP) is added as ``OptOutType`` for keyword messages.
+    """
     sid = row["sid"]
-    return {
+    params = {
         "MessageSid": sid,
         "SmsSid": sid,
         "SmsMessageSid": sid,
@@ -93,6 +102,9 @@ def sms_webhook_params(row: Row) -> dict[str, str]:
         "ToZip": "",
         "ToCountry": country(row["to_number"]),
     }
+    if opt_out_type:
+        params["OptOutType"] = opt_out_type
+    return params
 
 
 class Inbox:
@@ -103,12 +115,16 @@ class Inbox:
         account_sid: Callable[[], str],
         number_of: Callable[[str], Row],
         reassembly_timeout: float,
+        opt_out: optout.Policy | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
         self._account_sid = account_sid
         self._number_of = number_of
         self.reassembly_timeout = reassembly_timeout
+        self.opt_out = optout.Policy() if opt_out is None else opt_out
+        if self.opt_out.enabled:
+            store.write(optout.ensure_table)  # before any reader looks for it
         self.listeners: list[Callable[[], None]] = []
 
     def _notify(self) -> None:
@@ -161,8 +177,10 @@ class Inbox:
         if isinstance(decoded, pdu.StatusReport):
             report_sid = self.outbox.apply_report(modem, decoded)
         now = time.time()
+        replied: list[str] = []  # reply SIDs queued for keywords (filled by _create)
 
         def fn(conn: sqlite3.Connection) -> Ingested:
+            replied.clear()  # in case the writer ever re-runs fn
             if memory is not None and index is not None:
                 conn.execute(
                     "INSERT INTO modem_slots (modem, memory, idx, pdu_hash, stored_at) VALUES (?,?,?,?,?)"
@@ -184,7 +202,7 @@ class Inbox:
             assert isinstance(decoded, pdu.Deliver)
             sender = clean_sender(decoded.sender)
             if decoded.concat is None or decoded.concat.total <= 1:
-                sid = self._create(conn, modem, sender, decoded.text, 1, None, now)
+                sid = self._create(conn, modem, sender, decoded.text, 1, None, now, replied)
                 return Ingested("message", sid)
             c = decoded.concat
             conn.execute(
@@ -203,12 +221,14 @@ class Inbox:
                 "DELETE FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
                 (modem, sender, c.ref, c.total),
             )
-            sid = self._create(conn, modem, sender, text, c.total, None, now)
+            sid = self._create(conn, modem, sender, text, c.total, None, now, replied)
             return Ingested("message", sid)
 
         result = self.store.write(fn)
         if result.kind == "message":
             self._notify()
+            if replied:
+                self.outbox.wake(modem)
         return result
 
     def expire(self, now: float | None = None) -> list[str]:
@@ -216,7 +236,12 @@ class Inbox:
         now = time.time() if now is None else now
         cutoff = now - self.reassembly_timeout
 
+        replied: list[str] = []
+        woken: set[str] = set()
+
         def fn(conn: sqlite3.Connection) -> list[str]:
+            replied.clear()
+            woken.clear()
             groups = conn.execute(
                 "SELECT modem, sender, ref, total, MIN(received_at) AS first FROM inbound_parts"
                 " GROUP BY modem, sender, ref, total HAVING MIN(received_at) <= ?",
@@ -235,14 +260,21 @@ class Inbox:
                     key,
                 )
                 note = f"Missing inbound segment: parts {missing} of {g['total']} never arrived"
+                before = len(replied)
                 created.append(
-                    self._create(conn, g["modem"], g["sender"], text, len(rows), (30009, note), now)
+                    self._create(
+                        conn, g["modem"], g["sender"], text, len(rows), (30009, note), now, replied
+                    )
                 )
+                if len(replied) > before:
+                    woken.add(g["modem"])
             return created
 
         created = self.store.write(fn)
         if created:
             self._notify()
+        for modem in sorted(woken):
+            self.outbox.wake(modem)
         return created
 
     def next_expiry(self) -> float | None:
@@ -258,6 +290,7 @@ class Inbox:
         segments: int,
         error: tuple[int, str] | None,
         now: float,
+        replied: list[str] | None = None,
     ) -> str:
         number = self._number_of(modem)
         if len(text) > MAX_BODY and error is None:
@@ -286,6 +319,11 @@ class Inbox:
                 now,
             ),
         )
+        keyword = self.opt_out.classify(text)
+        if keyword is not None:
+            reply = self._keyword(conn, modem, number["phone_number"], sender, keyword, sid, now)
+            if reply is not None and replied is not None:
+                replied.append(reply)
         if number["sms_url"]:
             row = conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
             conn.execute(
@@ -297,7 +335,7 @@ class Inbox:
                     number["sms_method"],
                     number["sms_fallback_url"],
                     number["sms_fallback_method"],
-                    dumps(sms_webhook_params(row)),
+                    dumps(sms_webhook_params(row, keyword[0] if keyword else None)),
                     sids.new("ID")[2:],
                     now,
                     now,
@@ -305,3 +343,40 @@ class Inbox:
             )
         LOGGER.info("%s: received %s from %s (%d segments)", modem, sid, sender, segments)
         return sid
+
+    def _keyword(
+        self,
+        conn: sqlite3.Connection,
+        modem: str,
+        number: str,
+        sender: str,
+        keyword: tuple[str, str],
+        sid: str,
+        now: float,
+    ) -> str | None:
+        """Apply an opt-out/opt-in/help keyword and queue its reply; returns the reply's SID.
+
+        Runs inside the transaction that creates the inbound message ``sid``.
+        """
+        kind, word = keyword
+        if kind == "STOP":
+            optout.opt_out(conn, number, sender, word, now)
+        elif kind == "START":
+            optout.opt_in(conn, number, sender)
+        LOGGER.info("%s: %s from %s (%s, on %s)", modem, word, sender, kind, sid)
+        try:
+            # The confirmation goes out even to a sender who has just opted out (Twilio does).
+            return self.outbox.insert(
+                conn,
+                modem=modem,
+                from_number=number,
+                to=sender,
+                body=self.opt_out.reply_for(kind),
+                direction="outbound-reply",
+                opt_out_exempt=True,
+            )
+        except ApplianceError as e:  # OutboxError, InvalidNumber
+            # E.g. an alphanumeric sender ("VODAFONE") or an empty help_text: no reply can go out,
+            # but the message and the opt-out must still be stored.
+            LOGGER.warning("%s: no %s reply to %s: %s", modem, kind, sender, e)
+            return None

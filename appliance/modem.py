@@ -407,7 +407,9 @@ class Modem:
             if self._current is None:
                 due = self.outbox.next_due(self.name, time.time())
                 wait = self.settings.sweep_interval if due is None else max(0.05, due - time.time())
-                self._queue_check = now + min(wait, self.settings.sweep_interval)
+                self._queue_check = now + min(
+                    wait, self.settings.sweep_interval
+                )  # a scheduled send wakes us
                 return
         from appliance import pdu  # local: keeps start-up light
 

@@ -30,7 +30,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from appliance import pdu, sids, sms
+from appliance import optout, pdu, sids, sms
 from appliance.errors import ApplianceError
 from appliance.numbers import normalize
 from appliance.store import Row, Store
@@ -110,9 +110,13 @@ def report_outcome(tp_st: int) -> tuple[str, int | None]:
 class Outbox:
     """Queue operations on the store.  ``notify`` wakes the sending modem thread."""
 
-    def __init__(self, store: Store, account_sid: Callable[[], str]) -> None:
+    def __init__(
+        self, store: Store, account_sid: Callable[[], str], *, enforce_opt_outs: bool = True
+    ) -> None:
         self.store = store
         self._account_sid = account_sid
+        # Refuse (21610) messages to recipients who sent an opt-out keyword to the From number.
+        self.enforce_opt_outs = enforce_opt_outs
         self.listeners: list[Callable[[str], None]] = []
         self.callbacks: Callable[[sqlite3.Connection, Row], None] | None = None
 
@@ -146,9 +150,24 @@ class Outbox:
         status_callback: str | None = None,
         status_callback_method: str = "POST",
         send_at: float | None = None,
+        opt_out_exempt: bool = False,
     ) -> str:
-        """Insert a validated message inside the caller's transaction; return its SID."""
+        """Insert a validated message inside the caller's transaction; return its SID.
+
+        Raises :class:`OutboxError` 21610 when ``to`` has opted out of ``from_number``
+        (checked in the same transaction, so a STOP committed before is always seen).
+        ``opt_out_exempt`` is for the appliance's own STOP/START/HELP confirmations.
+        """
         to_e164, segments = self.validate(to, body)
+        if self.enforce_opt_outs and not opt_out_exempt:
+            # Opt-outs are keyed on the number as stored for the modem (E.164), whatever
+            # spelling of it the caller passed as From.
+            ours = conn.execute(
+                "SELECT phone_number FROM numbers WHERE modem = ?", (modem,)
+            ).fetchone()
+            number = str(ours[0]) if ours is not None else from_number
+            if optout.is_opted_out(conn, number, to_e164):
+                raise OutboxError(optout.UNSUBSCRIBED_MESSAGE, optout.UNSUBSCRIBED_CODE, 400)
         sid = sids.new("SM")
         now = time.time()
         conn.execute(
@@ -191,9 +210,10 @@ class Outbox:
     # -- sending (modem thread) ----------------------------------------------------------------
 
     def next_due(self, modem: str, now: float) -> float | None:
-        """When the next queued message of ``modem`` becomes due (now, later, or None)."""
+        """When the next queued or scheduled message of ``modem`` becomes due (now, later, or None)."""
         row = self.store.read_one(
-            "SELECT MIN(COALESCE(next_attempt_at, 0)) FROM messages WHERE modem = ? AND status = 'queued'",
+            "SELECT MIN(CASE status WHEN 'queued' THEN COALESCE(next_attempt_at, 0) ELSE send_at END)"
+            " FROM messages WHERE modem = ? AND status IN ('queued', 'scheduled')",
             (modem,),
         )
         return None if row is None or row[0] is None else float(row[0])

@@ -173,6 +173,20 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0002_api_keys",
+        """
+        CREATE TABLE api_keys (
+            sid TEXT PRIMARY KEY,
+            friendly_name TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            date_created REAL NOT NULL,
+            date_updated REAL NOT NULL,
+            revoked_at REAL
+        );
+        CREATE INDEX messages_date_sent ON messages (date_sent);
+        """,
+    ),
 )
 
 

@@ -37,21 +37,37 @@ def test_sms_round_trip_on_each_family(tmp_path, webapp, family):
     d = start(
         tmp_path,
         host,
-        [{"name": "modem1", "number": "+15005550006", "port": str(modem.port_path), "profile": family, "sms_url": webapp.url("/sms")}],
+        [
+            {
+                "name": "modem1",
+                "number": "+15005550006",
+                "port": str(modem.port_path),
+                "profile": family,
+                "sms_url": webapp.url("/sms"),
+            }
+        ],
     )
     try:
         assert d.modems["modem1"].connected.wait(20), d.modems["modem1"].last_error
-        host.network.deliver_sms(modem, PHONE, "Long enough to need two parts on any modem: " + "abc " * 40)
+        host.network.deliver_sms(
+            modem, PHONE, "Long enough to need two parts on any modem: " + "abc " * 40
+        )
         req = webapp.wait(path="/sms", timeout=20)
         assert req.flat["Body"].startswith("Long enough") and req.flat["NumSegments"] == "2"
         assert host.network.wait_outbox(1, timeout=20)
         assert host.network.outbox("modem1")[0].text == "Réponse 👍"
         wait_for(lambda: modem.receive_memory().used == 0)
         wait_for(
-            lambda: d.store.read_one("SELECT status FROM messages WHERE direction = 'outbound-reply'")["status"]
-            == "delivered"
+            lambda: (
+                d.store.read_one("SELECT status FROM messages WHERE direction = 'outbound-reply'")[
+                    "status"
+                ]
+                == "delivered"
+            )
         )
-        flash = host.network.deliver_sms(modem, PHONE, "flash!", message_class=0)  # direct +CMT delivery
+        flash = host.network.deliver_sms(
+            modem, PHONE, "flash!", message_class=0
+        )  # direct +CMT delivery
         assert flash is not None
         assert webapp.wait(path="/sms", timeout=20).flat["Body"] == "flash!"
     finally:
@@ -70,8 +86,19 @@ def test_two_modems_each_with_its_number(tmp_path, webapp):
         tmp_path,
         host,
         [
-            {"name": "a", "number": "+15005550006", "port": str(a.port_path), "sms_url": webapp.url("/a")},
-            {"name": "b", "number": "+447700900123", "port": str(b.port_path), "profile": "quectel_ec25", "sms_url": webapp.url("/b")},
+            {
+                "name": "a",
+                "number": "+15005550006",
+                "port": str(a.port_path),
+                "sms_url": webapp.url("/a"),
+            },
+            {
+                "name": "b",
+                "number": "+447700900123",
+                "port": str(b.port_path),
+                "profile": "quectel_ec25",
+                "sms_url": webapp.url("/b"),
+            },
         ],
     )
     try:
@@ -92,14 +119,24 @@ def test_sim_pin(tmp_path):
     host = SimulatorHost(tmp_path / "sim")
     modem = host.add("modem1", "sim800", "+15005550006", latency=0.005, pin="4321", boot_delay=0.0)
     host.start()
-    d = start(tmp_path, host, [{"name": "modem1", "number": "+15005550006", "port": str(modem.port_path)}])
+    d = start(
+        tmp_path, host, [{"name": "modem1", "number": "+15005550006", "port": str(modem.port_path)}]
+    )
     try:
-        wait_for(lambda: (d.store.read_one("SELECT last_error FROM modem_health") or {"last_error": ""})["last_error"])
+        wait_for(
+            lambda: (d.store.read_one("SELECT last_error FROM modem_health") or {"last_error": ""})[
+                "last_error"
+            ]
+        )
         assert "PIN" in d.store.read_one("SELECT last_error FROM modem_health")["last_error"]
         assert not d.modems["modem1"].connected.is_set()
     finally:
         d.stop()
-    d = start(tmp_path, host, [{"name": "modem1", "number": "+15005550006", "port": str(modem.port_path), "pin": "4321"}])
+    d = start(
+        tmp_path,
+        host,
+        [{"name": "modem1", "number": "+15005550006", "port": str(modem.port_path), "pin": "4321"}],
+    )
     try:
         assert d.modems["modem1"].connected.wait(20), d.modems["modem1"].last_error
     finally:

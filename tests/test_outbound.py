@@ -187,3 +187,23 @@ def test_unencoded_plus_from_curl_is_understood(sim, make_daemon):
         and rv.json()["from"] == NUMBER
         and rv.json()["body"] == "curl -d style"
     )
+
+
+def test_a_scheduled_message_goes_out_when_due_without_a_wake_up(sim, make_daemon):
+    d = make_daemon(sweep_interval=600.0)
+    sid = d.store.write(
+        lambda conn: d.outbox.insert(
+            conn,
+            modem="modem1",
+            from_number=NUMBER,
+            to=PHONE,
+            body="on time",
+            send_at=time.time() + 1.5,
+        )
+    )
+    d.outbox.wake("modem1")  # the modem thread learns of it once, then must keep time itself
+    time.sleep(0.5)
+    assert sim.network.outbox("modem1") == []
+    assert sim.network.wait_outbox(1, timeout=6)
+    row = d.store.read_one("SELECT status, date_sent FROM messages WHERE sid = ?", (sid,))
+    assert row["status"] in ("sent", "delivered")

@@ -1,0 +1,152 @@
+"""Twilio-compatible REST API: a Flask app over the daemon.
+
+Resources under ``/2010-04-01/Accounts/{AccountSid}/``: the Account,
+``Messages`` (:mod:`appliance.api.messages`) and ``IncomingPhoneNumbers``
+(:mod:`appliance.api.numbers`).  Basic auth with ``AC…:AuthToken`` or an API key
+``SK…:secret`` (:mod:`appliance.apikeys`), a per-credential rate limit (20429),
+and every error shaped as Twilio's ``{code, message, more_info, status}``.
+The OpenAPI document is served without auth at ``/2010-04-01/openapi.json``.
+A created message is on disk (committed by the store's writer) before the 201
+goes out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from appliance.api import messages, numbers  # noqa: F401 - registers the routes on bp
+from appliance.api.common import (
+    MAX_BODY_BYTES,
+    PREFIX,
+    ApiError,
+    RateLimiter,
+    authenticate,
+    bp,
+    daemon,
+    error_response,
+)
+from appliance.api.openapi import spec
+from appliance.apikeys import Verifier
+
+if TYPE_CHECKING:
+    from appliance.daemon import Daemon
+
+__all__ = ["ApiError", "create_app", "error_response"]
+
+bp.before_request(authenticate)
+
+
+@bp.errorhandler(ApiError)
+def api_error(e: ApiError) -> Response:
+    return error_response(e.status, e.code, e.message)
+
+
+@bp.get("/Accounts/<account_sid>.json")
+def account_fetch(account_sid: str) -> Response:
+    d = daemon()
+    return jsonify(
+        {
+            "auth_token": d.account.auth_token,
+            "date_created": None,
+            "date_updated": None,
+            "friendly_name": "appliance",
+            "owner_account_sid": account_sid,
+            "sid": account_sid,
+            "status": "active",
+            "subresource_uris": {
+                "messages": f"{PREFIX}/{account_sid}/Messages.json",
+                "incoming_phone_numbers": f"{PREFIX}/{account_sid}/IncomingPhoneNumbers.json",
+            },
+            "type": "Full",
+            "uri": f"{PREFIX}/{account_sid}.json",
+        }
+    )
+
+
+def create_app(d: Daemon) -> Flask:
+    """The HTTP application: REST API plus the appliance's own status endpoints."""
+    app = Flask("appliance")
+    app.config["DAEMON"] = d
+    # Flask's own limit is a safety net: check_body() answers oversized bodies first.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["API_KEYS"] = Verifier(d.store)
+    app.config["RATE_LIMITER"] = RateLimiter()
+    app.register_blueprint(bp)
+
+    @app.get("/2010-04-01/openapi.json")
+    def openapi() -> Response:
+        return jsonify(spec())
+
+    @app.get("/")
+    def index() -> Response:
+        return jsonify(
+            {
+                "appliance": "Twilio in a box",
+                "api": f"{PREFIX}/{d.account.sid}/Messages.json",
+                "openapi": "/2010-04-01/openapi.json",
+                "health": "/health",
+            }
+        )
+
+    @app.get("/health")
+    def health() -> Response:
+        rows = d.store.read("SELECT * FROM modem_health ORDER BY modem")
+        queued = d.store.read_one(
+            "SELECT COUNT(*) FROM messages WHERE status IN ('queued', 'sending')"
+        )
+        body = {
+            "modems": [dict(r) for r in rows],
+            "queue_depth": queued[0] if queued else 0,
+            "ok": all(r["state"] == "ready" for r in rows) and bool(rows),
+        }
+        rv = jsonify(body)
+        rv.status_code = 200 if body["ok"] else 503
+        return rv
+
+    admin = Blueprint("admin", __name__, url_prefix="/appliance")
+    admin.before_request(authenticate)
+
+    @admin.post("/modems/<name>/at")
+    def modem_at(name: str) -> Response:
+        """Raw AT console (an admin tool: the command is sent as typed)."""
+        modem = d.modems.get(name)
+        if modem is None:
+            return error_response(404, 20404, f"no modem named {name}")
+        command = request.form.get("command", "")
+        if not command or any(c in command for c in "\r\n\x1a\x1b"):
+            return error_response(
+                400, 20001, "one AT command per request, without control characters"
+            )
+        try:
+            lines = modem.submit(lambda drv: drv.write(command, parseError=False, timeout=20) or [])
+        except Exception as e:  # noqa: BLE001 - reported to the console user
+            return error_response(503, 20001, f"{type(e).__name__}: {e}")
+        return jsonify({"lines": lines})
+
+    app.register_blueprint(admin)
+
+    @app.errorhandler(413)
+    def too_large(_e: Exception) -> Response:
+        return error_response(
+            413, 20001, f"Request body too large (limit {MAX_BODY_BYTES // 1024} KiB)"
+        )
+
+    @app.errorhandler(404)
+    def not_found(_e: Exception) -> Response:
+        return error_response(404, 20404, f"The requested resource {request.path} was not found")
+
+    @app.errorhandler(405)
+    def not_allowed(_e: Exception) -> Response:
+        return error_response(405, 20004, "Method not allowed")
+
+    @app.errorhandler(Exception)
+    def crashed(e: Exception) -> Response:
+        if isinstance(e, HTTPException) and e.code is not None and e.code < 500:
+            return error_response(e.code, 20001, e.description or e.name)
+        current_app.logger.exception("request failed")
+        return error_response(500, 20500, "Internal error")
+
+    return app

@@ -1,0 +1,213 @@
+"""What every REST resource shares: the blueprint, authentication, rate limiting,
+Twilio-shaped errors, dates and list paging."""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hmac
+import threading
+import time
+import urllib.parse
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+if TYPE_CHECKING:
+    from appliance.daemon import Daemon
+
+bp = Blueprint("api", __name__, url_prefix="/2010-04-01")
+PREFIX = "/2010-04-01/Accounts"
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 50
+MAX_BODY_BYTES = 64 * 1024
+RATE = 100.0  # requests per second per credential
+BURST = 200
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class ApiError(Exception):
+    """Raised by a view; answered as Twilio's ``{code, message, more_info, status}``."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def not_found() -> ApiError:
+    return ApiError(404, 20404, f"The requested resource {request.path} was not found")
+
+
+def daemon() -> Daemon:
+    return current_app.config["DAEMON"]  # type: ignore[no-any-return]
+
+
+def rfc2822(ts: float | None) -> str | None:
+    """A timestamp as Twilio writes dates: ``Thu, 30 Jul 2015 20:12:31 +0000``."""
+    if ts is None:
+        return None
+    return email.utils.format_datetime(datetime.fromtimestamp(ts, UTC)).replace("-0000", "+0000")
+
+
+def error_response(status: int, code: int, message: str) -> Response:
+    rv = jsonify(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
+    )
+    rv.status_code = status
+    if status == 401:
+        rv.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+    return rv
+
+
+class RateLimiter:
+    """One token bucket per credential: ``rate`` tokens a second, at most ``burst``."""
+
+    def __init__(self, rate: float = RATE, burst: int = BURST) -> None:
+        self.rate, self.burst = rate, burst
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return False
+            self._buckets[key] = (tokens - 1.0, now)
+            return True
+
+
+def _basic_credentials() -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    try:
+        user, sep, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def authenticate() -> Response | None:
+    """``before_request``: Basic auth with ``AC…:AuthToken`` or ``SK…:secret``,
+    then the rate limit, then the request body's size and type."""
+    d = daemon()
+    creds = _basic_credentials()
+    ok = False
+    if creds is not None:
+        user, password = creds
+        if user.startswith("SK"):
+            ok = current_app.config["API_KEYS"].verify(user, password)
+        else:
+            ok = hmac.compare_digest(user.encode(), d.account.sid.encode()) and hmac.compare_digest(
+                password.encode(), d.account.auth_token.encode()
+            )
+    if not ok or creds is None:
+        return error_response(401, 20003, "Authenticate")
+    if not current_app.config["RATE_LIMITER"].allow(creds[0]):
+        rv = error_response(429, 20429, "Too Many Requests")
+        rv.headers["Retry-After"] = "1"
+        return rv
+    account = (request.view_args or {}).get("account_sid")
+    if account is not None and account != d.account.sid:
+        return error_response(404, 20404, f"The requested resource {request.path} was not found")
+    g.account_sid = d.account.sid
+    g.credential = creds[0]
+    return check_body()
+
+
+def check_body() -> Response | None:
+    """Refuse bodies that are too big or not form-encoded, with a Twilio-shaped error."""
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        return error_response(
+            413, 20001, f"Request body too large (limit {MAX_BODY_BYTES // 1024} KiB)"
+        )
+    if request.method not in ("POST", "PUT", "PATCH") or not length:
+        return None
+    mimetype = request.mimetype
+    if mimetype in FORM_TYPES:
+        return None
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        return error_response(
+            400,
+            20001,
+            "JSON request bodies are not supported: send the parameters as"
+            " application/x-www-form-urlencoded, as Twilio's API expects",
+        )
+    return error_response(
+        400,
+        20001,
+        f"Unsupported Content-Type {mimetype or '(none)'!r}: send the parameters as"
+        " application/x-www-form-urlencoded",
+    )
+
+
+def page_params() -> tuple[int, int]:
+    args = request.args
+    try:
+        page_size = int(args.get("PageSize", DEFAULT_PAGE_SIZE))
+        page = int(args.get("Page", 0))
+    except ValueError:
+        raise ApiError(400, 20001, "PageSize and Page must be integers") from None
+    if page_size < 1 or page_size > MAX_PAGE_SIZE:
+        raise ApiError(400, 20001, f"PageSize must be between 1 and {MAX_PAGE_SIZE}")
+    if page < 0:
+        raise ApiError(400, 20001, "Page must not be negative")
+    return page, page_size
+
+
+def page_body(
+    key: str,
+    records: Sequence[dict[str, Any]],
+    *,
+    page: int,
+    page_size: int,
+    next_token: str | None,
+) -> Response:
+    """A Twilio list page: one record key plus the paging keys, relative URIs.
+
+    ``next_token`` is the PageToken of the next page, or None on the last page.
+    Filters in the query string are carried over (URL-encoded) into every URI.
+    """
+    base = request.path
+    kept = [
+        (k, v)
+        for k, v in request.args.items(multi=True)
+        if k not in ("Page", "PageToken", "PageSize")
+    ]
+
+    def uri(p: int, token: str | None = None) -> str:
+        query = [*kept, ("PageSize", str(page_size)), ("Page", str(p))]
+        if token is not None:
+            query.append(("PageToken", token))
+        return f"{base}?{urllib.parse.urlencode(query)}"
+
+    start = page * page_size
+    return jsonify(
+        {
+            key: list(records),
+            "end": start + len(records) - 1 if records else start,
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1, next_token) if next_token is not None else None,
+            "page": page,
+            "page_size": page_size,
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "start": start,
+            "uri": uri(page),
+        }
+    )
+
+
+def form_value(name: str) -> str | None:
+    """A form parameter, or None when it was not sent (an empty string is a value)."""
+    return request.form.get(name)
