@@ -38,6 +38,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	@if [ "$$(id -u)" = "0" ] && ! command -v wrk >/dev/null; then \
+	  (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) >/dev/null; fi
 	$(BIN)/python -m bench.run
 
 clean:

@@ -69,6 +69,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reconnect_delay", 2.0, "Seconds before the first reconnect attempt; doubles up to 60"),
     Setting("sim_latency", 3.0, "Simulated modem: seconds the network takes to accept a sent SMS"),
     Setting("sim_report_delay", 2.0, "Simulated modem: seconds until the delivery report arrives"),
+    Setting(
+        "api_rate_limit",
+        100.0,
+        "REST requests per second per credential, bursts of twice that (0: no limit; 20429)",
+    ),
     Setting("max_redirects", 10, "Bound on chained TwiML <Redirect> for one message"),
     Setting(
         "opt_out_enabled",
@@ -161,6 +166,7 @@ class Config:
     reconnect_delay: float
     sim_latency: float
     sim_report_delay: float
+    api_rate_limit: float
     max_redirects: int
     opt_out_enabled: bool
     opt_out_keywords: str

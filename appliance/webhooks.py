@@ -4,10 +4,11 @@ What a request looks like on the wire (Twilio reference A5/A6/A7):
 
 * ``POST`` with an ``application/x-www-form-urlencoded`` UTF-8 body, or ``GET`` with the
   parameters appended to the query string (``&`` if the URL already has a query).
-* ``X-Twilio-Signature``: HMAC-SHA1 over the URL *as sent on the wire* (the URL that
-  ``requests`` actually puts in the request line, without ``user:password@`` and without
-  the ``#fragment``) plus, for POST only, the sorted parameters.  For GET the URL
-  already carries the parameters and no parameters are appended to the signed string.
+* ``X-Twilio-Signature`` (:mod:`appliance.signature`): HMAC-SHA1 over the URL *as sent
+  on the wire* (the URL that ``requests`` actually puts in the request line, without
+  ``user:password@`` and without the ``#fragment``) plus, for POST only, the sorted
+  parameters.  For GET the URL already carries the parameters and no parameters are
+  appended to the signed string.
 * ``I-Twilio-Idempotency-Token`` (the same value on retries of one request),
   ``User-Agent: TwilioProxy/1.1``, ``Accept: */*``.
 
@@ -18,60 +19,54 @@ Behaviour:
   into a GET of the ``Location`` (like a browser; the parameters are not re-sent).
 * Timeouts: connect, read (per socket read) and a *total* wall-clock budget that also
   bounds a server trickling its headers or body one byte at a time.  The total budget is
-  enforced on every ``recv()`` by a thin socket wrapper (no threads, no signals).
+  enforced on every ``recv()`` by a thin socket wrapper (:mod:`appliance.deadline`).
 * Retries as in Twilio's connection overrides (``#ct=..&rt=..&tt=..&rc=..&rp=..``):
   by default one retry, only when the TCP connection could not be made.
 * Never raises for network or HTTP failures: the outcome is a :class:`WebhookResult`
-  carrying a Twilio error code (see the ``HTTP_*`` constants below).
+  carrying a Twilio error code (the ``HTTP_*`` constants; mapping in
+  :mod:`appliance.failures`).
 * Response bodies are read up to ``max_body`` bytes; a longer body is cut to
   ``max_body`` bytes and flagged ``truncated=True`` (Twilio's 11750 "response body too
   large" situation; deciding what to do about it is the caller's job).
 * Cookies: a ``requests`` cookie jar (RFC 6265 rules from :mod:`http.cookiejar`) is
   loaded from / saved to a JSON string so the caller can keep one jar per From/To pair
-  in its database, expiring it after :data:`COOKIE_IDLE_SECONDS` of inactivity.
+  in its database, expiring it after :data:`COOKIE_IDLE_SECONDS` of inactivity
+  (:mod:`appliance.cookies`).
 
-Error code mapping (Twilio debugger codes):
-
-==========  ===============================================================
-11100       URL not usable: not http(s), no host, unparsable
-11200       HTTP retrieval failure: 3xx without a usable redirect, 4xx, 5xx,
-            read timeout, total timeout
-11205       HTTP connection failure: connection refused / reset / unreachable,
-            connect timeout, server closed the connection without answering
-11206       HTTP protocol violation: garbage status line, bad headers, bad
-            chunked encoding, body shorter than Content-Length, undecodable
-            Content-Encoding
-11210       HTTP bad host name: DNS resolution failed
-11215       too many redirects
-11220       TLS handshake / certificate failure
-==========  ===============================================================
+The other names of this module are re-exported from :mod:`appliance.signature`,
+:mod:`appliance.cookies`, :mod:`appliance.deadline` and :mod:`appliance.failures`.
 """
 
 from __future__ import annotations
 
-import base64
-import contextvars
-import hashlib
-import hmac
 import http.client
-import http.cookiejar
-import io
-import json
-import socket
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
-import requests.adapters
-import requests.cookies
-import urllib3
-import urllib3.connection
-import urllib3.connectionpool
-import urllib3.exceptions
+
+from appliance.cookies import (
+    COOKIE_IDLE_SECONDS,
+    MAX_COOKIES,
+    deserialize_cookies,
+    serialize_cookies,
+)
+from appliance.deadline import DEADLINE, DeadlineAdapter, TotalTimeout
+from appliance.failures import (
+    HTTP_BAD_HOST_NAME,
+    HTTP_CONNECTION_FAILURE,
+    HTTP_PROTOCOL_VIOLATION,
+    HTTP_RETRIEVAL_FAILURE,
+    HTTP_TOO_MANY_REDIRECTS,
+    INVALID_URL_FORMAT,
+    TLS_HANDSHAKE_ERROR,
+    Failure,
+    classify,
+)
+from appliance.signature import ParamValue, idempotency_token, param_values, signature
 
 __all__ = [
     "COOKIE_IDLE_SECONDS",
@@ -95,23 +90,9 @@ __all__ = [
     "signature",
 ]
 
-#: Twilio keeps cookies per From/To pair and forgets them after 4 h without traffic.
-COOKIE_IDLE_SECONDS = 4 * 3600
-#: At most this many cookies are kept in a serialized jar (a hostile server cannot
-#: make the stored jar grow without bound).
-MAX_COOKIES = 50
-
 DEFAULT_USER_AGENT = "TwilioProxy/1.1"
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_MAX_REDIRECTS = 5
-
-INVALID_URL_FORMAT = 11100
-HTTP_RETRIEVAL_FAILURE = 11200
-HTTP_CONNECTION_FAILURE = 11205
-HTTP_PROTOCOL_VIOLATION = 11206
-HTTP_BAD_HOST_NAME = 11210
-HTTP_TOO_MANY_REDIRECTS = 11215
-TLS_HANDSHAKE_ERROR = 11220
 
 #: Values of the ``rp`` connection override: retry on 4xx, on 5xx, on connect
 #: failure/timeout (``ct``), on read timeout (``rt``), or on all of them.
@@ -119,37 +100,6 @@ RETRY_POLICIES = frozenset({"4xx", "5xx", "ct", "rt", "all"})
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-
-ParamValue = str | Sequence[str]
-
-
-# --------------------------------------------------------------------------- signature
-
-
-def _values(value: ParamValue) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]
-
-
-def signature(auth_token: str, url: str, params: Mapping[str, ParamValue]) -> str:
-    """Twilio's ``X-Twilio-Signature`` (HMAC-SHA1, base64) for ``url`` and ``params``.
-
-    ``url`` + for each key in code-point order, for each *distinct* value of that key in
-    code-point order: key + value.  Pass ``{}`` as ``params`` for GET requests.
-    """
-    data = url
-    for key in sorted(params):
-        for value in sorted(set(_values(params[key]))):
-            data += key + value
-    digest = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def idempotency_token() -> str:
-    """A fresh value for the ``I-Twilio-Idempotency-Token`` header."""
-    return str(uuid.uuid4())
-
 
 _new_token = idempotency_token  # request() has a parameter of the same name
 
@@ -218,69 +168,6 @@ def parse_overrides(url: str, default: Timeouts) -> tuple[str, Timeouts]:
     return base, replace(default, **changes) if changes else default
 
 
-# --------------------------------------------------------------------------- cookies
-
-_COOKIE_FIELDS = (
-    "version",
-    "name",
-    "value",
-    "port",
-    "port_specified",
-    "domain",
-    "domain_specified",
-    "domain_initial_dot",
-    "path",
-    "path_specified",
-    "secure",
-    "expires",
-    "discard",
-    "comment",
-    "comment_url",
-    "rfc2109",
-)
-
-
-def serialize_cookies(jar: http.cookiejar.CookieJar) -> str:
-    """JSON form of ``jar`` (expired cookies dropped, at most :data:`MAX_COOKIES`).
-
-    Session cookies (no Expires/Max-Age) are kept: Twilio keeps them for the whole
-    conversation.  The output is deterministic (sorted keys).
-    """
-    jar.clear_expired_cookies()
-    items: list[dict[str, Any]] = []
-    for cookie in jar:
-        item = {name: getattr(cookie, name) for name in _COOKIE_FIELDS}
-        item["rest"] = dict(getattr(cookie, "_rest", {}))
-        items.append(item)
-    items.sort(key=lambda c: (str(c["domain"]), str(c["path"]), str(c["name"])))
-    return json.dumps(items[:MAX_COOKIES], sort_keys=True, separators=(",", ":"))
-
-
-def deserialize_cookies(data: str | None) -> requests.cookies.RequestsCookieJar:
-    """Inverse of :func:`serialize_cookies`; ``None``, ``""`` or garbage → empty jar."""
-    jar = requests.cookies.RequestsCookieJar()
-    if not data:
-        return jar
-    try:
-        items = json.loads(data)
-    except ValueError:
-        return jar
-    if not isinstance(items, list):
-        return jar
-    for item in items[:MAX_COOKIES]:
-        if not isinstance(item, dict):
-            continue
-        try:
-            kwargs = {name: item[name] for name in _COOKIE_FIELDS}
-            rest = item.get("rest") or {}
-            cookie = http.cookiejar.Cookie(rest=dict(rest), **kwargs)
-        except (KeyError, TypeError, ValueError):
-            continue
-        jar.set_cookie(cookie)
-    jar.clear_expired_cookies()
-    return jar
-
-
 # --------------------------------------------------------------------------- result
 
 
@@ -320,125 +207,7 @@ class WebhookResult:
         return self.error_code is None and self.status is not None and 200 <= self.status < 300
 
 
-# --------------------------------------------------------------------------- deadline-aware sockets
-
-#: Monotonic deadline of the request running in this context (None: no total limit).
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "appliance_webhook_deadline", default=None
-)
-
-
-class TotalTimeout(TimeoutError):
-    """The total time budget of a webhook request ran out."""
-
-
-class _DeadlineReader(io.RawIOBase):
-    """Raw reader over a socket whose every ``recv`` is cut short by the deadline.
-
-    Wraps the socket's own ``SocketIO`` so that the socket's reference counting of
-    open files keeps working (http.client closes the socket while the response is
-    still reading it when the server said ``Connection: close``).
-    """
-
-    def __init__(self, owner: _DeadlineSocket, raw: io.RawIOBase) -> None:
-        super().__init__()
-        self._owner = owner
-        self._raw = raw
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int | None:
-        deadline = _DEADLINE.get()
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TotalTimeout("total timeout exceeded")
-            base = self._owner.base_timeout
-            self._owner.wrapped.settimeout(remaining if base is None else min(base, remaining))
-        return self._raw.readinto(buffer)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
-
-
-class _DeadlineSocket:
-    """Proxy around a connected (possibly TLS) socket; only ``makefile('rb')`` differs."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.wrapped = sock
-        self.base_timeout: float | None = sock.gettimeout()
-
-    def settimeout(self, value: float | None) -> None:
-        self.base_timeout = value
-        self.wrapped.settimeout(value)
-
-    def gettimeout(self) -> float | None:
-        return self.base_timeout
-
-    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if mode != "rb":
-            return self.wrapped.makefile(mode, *args, **kwargs)  # type: ignore[call-overload]
-        raw = self.wrapped.makefile("rb", buffering=0)
-        return io.BufferedReader(_DeadlineReader(self, raw))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)
-
-
-class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        self.sock = cast(socket.socket, _DeadlineSocket(self.sock))
-
-
-class _DeadlineHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        self.sock = cast(socket.socket, _DeadlineSocket(self.sock))
-
-
-class _DeadlineHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _DeadlineHTTPConnection
-
-
-class _DeadlineHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _DeadlineHTTPSConnection
-
-
-_POOL_CLASSES: dict[str, type[urllib3.connectionpool.HTTPConnectionPool]] = {
-    "http": _DeadlineHTTPPool,
-    "https": _DeadlineHTTPSPool,
-}
-
-
-class _DeadlineAdapter(requests.adapters.HTTPAdapter):
-    """HTTPAdapter whose connections honour the context's total deadline."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.PoolManager:
-        manager: urllib3.PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if type(manager) is urllib3.ProxyManager:  # leave SOCKS managers alone
-            manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
-        return manager
-
-
 # --------------------------------------------------------------------------- client
-
-
-class _Failure(Exception):
-    """Internal: one attempt failed with a Twilio error code."""
-
-    def __init__(self, code: int, message: str, retry_kind: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_kind = retry_kind
 
 
 @dataclass
@@ -456,38 +225,6 @@ class _Attempt:
     retry_kind: str | None = None
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        nxt = current.__cause__ or current.__context__
-        if nxt is None and current.args and isinstance(current.args[0], BaseException):
-            nxt = current.args[0]
-        if nxt is None:
-            reason = getattr(current, "reason", None)
-            nxt = reason if isinstance(reason, BaseException) else None
-        current = nxt
-
-
-def _detail(exc: BaseException) -> str:
-    """The most specific description in an exception chain ("Connection refused")."""
-    text = str(exc) or type(exc).__name__
-    for inner in _chain(exc):
-        if isinstance(inner, OSError) and inner.strerror:
-            text = inner.strerror
-        elif str(inner) and not isinstance(
-            inner, (requests.RequestException, urllib3.exceptions.HTTPError)
-        ):
-            text = str(inner)
-    return text
-
-
-def _find(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
-    return any(isinstance(e, kinds) for e in _chain(exc))
-
-
 def _strip_userinfo(url: str) -> str:
     parts = urlsplit(url)
     if "@" not in parts.netloc:
@@ -500,14 +237,14 @@ def _check_url(url: str) -> None:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise _Failure(INVALID_URL_FORMAT, f"Invalid URL format: {url!r} ({exc})") from exc
+        raise Failure(INVALID_URL_FORMAT, f"Invalid URL format: {url!r} ({exc})") from exc
     if parts.scheme.lower() not in ("http", "https"):
-        raise _Failure(
+        raise Failure(
             INVALID_URL_FORMAT,
             f"Invalid URL format: {url!r} (only http and https URLs are allowed)",
         )
     if not parts.hostname:
-        raise _Failure(INVALID_URL_FORMAT, f"Invalid URL format: {url!r} (no host name)")
+        raise Failure(INVALID_URL_FORMAT, f"Invalid URL format: {url!r} (no host name)")
 
 
 def _append_query(url: str, query: str) -> str:
@@ -570,8 +307,8 @@ class WebhookClient:
             raise ValueError(f"webhook method must be GET or POST, not {method!r}")
         token = idempotency_token or _new_token()
         target, timeouts = parse_overrides(url.strip(), self.timeouts)
-        pairs = [(key, v) for key, value in params.items() for v in _values(value)]
-        request_params = {key: _values(value) for key, value in params.items()}
+        pairs = [(key, v) for key, value in params.items() for v in param_values(value)]
+        request_params = {key: param_values(value) for key, value in params.items()}
         deadline = started + timeouts.total
         jar = deserialize_cookies(cookies)
 
@@ -579,7 +316,7 @@ class WebhookClient:
         session = self._session_factory()
         try:
             session.cookies = jar
-            adapter = _DeadlineAdapter(max_retries=0)
+            adapter = DeadlineAdapter(max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             while True:
@@ -632,7 +369,7 @@ class WebhookClient:
         attempt = _Attempt(final_url=url, final_method=method)
         send_params = True
         current_url, current_method = url, method
-        reset = _DEADLINE.set(deadline)
+        reset = DEADLINE.set(deadline)
         try:
             for hop in range(self.max_redirects + 1):
                 attempt.final_url, attempt.final_method = current_url, current_method
@@ -648,7 +385,7 @@ class WebhookClient:
                     location = response.headers.get("Location")
                     if response.status_code in _REDIRECT_STATUSES and location:
                         if hop == self.max_redirects:
-                            raise _Failure(
+                            raise Failure(
                                 HTTP_TOO_MANY_REDIRECTS,
                                 f"HTTP too many redirects: more than {self.max_redirects}",
                             )
@@ -675,17 +412,17 @@ class WebhookClient:
                         "4xx" if 400 <= status < 500 else "5xx" if status >= 500 else None
                     )
                 return attempt
-        except _Failure as failure:
+        except Failure as failure:
             attempt.error_code = failure.code
             attempt.error_message = failure.message
             attempt.retry_kind = failure.retry_kind
         except Exception as exc:  # noqa: BLE001 - never raise on network errors
-            classified = _classify(exc, deadline, timeouts, attempt.status is not None)
+            classified = classify(exc, deadline, timeouts, attempt.status is not None)
             attempt.error_code = classified.code
             attempt.error_message = classified.message
             attempt.retry_kind = classified.retry_kind
         finally:
-            _DEADLINE.reset(reset)
+            DEADLINE.reset(reset)
         return attempt
 
     def _send(
@@ -715,7 +452,7 @@ class WebhookClient:
                 requests.Request(method, url, headers=headers, data=body)
             )
         except (requests.exceptions.RequestException, ValueError, UnicodeError) as exc:
-            raise _Failure(INVALID_URL_FORMAT, f"Invalid URL format: {url!r} ({exc})") from exc
+            raise Failure(INVALID_URL_FORMAT, f"Invalid URL format: {url!r} ({exc})") from exc
         wire_url = _strip_userinfo(prepared.url or url)
         signed_params: dict[str, list[str]] = {}
         if method == "POST":
@@ -748,65 +485,3 @@ class WebhookClient:
         if len(data) > limit:
             return data[:limit], True
         return data, False
-
-
-def _classify(exc: BaseException, deadline: float, timeouts: Timeouts, answered: bool) -> _Failure:
-    """Map an exception raised while talking to the server onto a Twilio error."""
-    text = _detail(exc)
-    out_of_time = time.monotonic() >= deadline - 0.005 or _find(exc, TotalTimeout)
-    if _find(exc, urllib3.exceptions.NameResolutionError) or _find(exc, socket.gaierror):
-        return _Failure(HTTP_BAD_HOST_NAME, f"HTTP bad host name: {text}")
-    if _find(exc, urllib3.exceptions.NewConnectionError):  # refused, unreachable, ...
-        return _Failure(HTTP_CONNECTION_FAILURE, f"HTTP connection failure: {text}", "ct")
-    if isinstance(exc, requests.exceptions.ConnectTimeout) or _find(
-        exc, urllib3.exceptions.ConnectTimeoutError
-    ):
-        return _Failure(
-            HTTP_CONNECTION_FAILURE,
-            f"HTTP connection failure: connect timeout ({timeouts.connect:g} s)"
-            + (f", total timeout of {timeouts.total:g} s exceeded" if out_of_time else ""),
-            "ct",
-        )
-    if _find(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
-        return _Failure(TLS_HANDSHAKE_ERROR, f"SSL/TLS handshake error: {text}")
-    if out_of_time:
-        return _Failure(
-            HTTP_RETRIEVAL_FAILURE,
-            f"HTTP retrieval failure: total timeout of {timeouts.total:g} s exceeded",
-            "rt",
-        )
-    if _find(
-        exc,
-        (
-            requests.exceptions.ReadTimeout,
-            urllib3.exceptions.ReadTimeoutError,
-            TimeoutError,
-        ),
-    ):
-        return _Failure(
-            HTTP_RETRIEVAL_FAILURE,
-            f"HTTP retrieval failure: read timeout ({timeouts.read:g} s) waiting for the server",
-            "rt",
-        )
-    if _find(
-        exc,
-        (
-            http.client.BadStatusLine,
-            http.client.LineTooLong,
-            http.client.IncompleteRead,
-            http.client.HTTPException,
-            urllib3.exceptions.DecodeError,
-            urllib3.exceptions.InvalidChunkLength,
-            urllib3.exceptions.InvalidHeader,
-            requests.exceptions.ContentDecodingError,
-            requests.exceptions.ChunkedEncodingError,
-        ),
-    ) and not _find(exc, http.client.RemoteDisconnected):
-        return _Failure(HTTP_PROTOCOL_VIOLATION, f"HTTP protocol violation: {text}")
-    if _find(exc, (requests.exceptions.InvalidURL, urllib3.exceptions.LocationParseError)):
-        return _Failure(INVALID_URL_FORMAT, f"Invalid URL format: {text}")
-    if not answered and _find(exc, (ConnectionError, OSError, urllib3.exceptions.ProtocolError)):
-        return _Failure(HTTP_CONNECTION_FAILURE, f"HTTP connection failure: {text}")
-    if answered:
-        return _Failure(HTTP_PROTOCOL_VIOLATION, f"HTTP protocol violation: {text}")
-    return _Failure(HTTP_RETRIEVAL_FAILURE, f"HTTP retrieval failure: {text}")

@@ -198,6 +198,93 @@ def bench_idle(seconds: float = 30.0) -> dict[str, float]:
     return {"rss_mb": rss_kb / 1024, "cpu_percent": (c1 - c0) / (w1 - w0) * 100, "seconds": seconds}
 
 
+def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
+    """POST /Messages.json from wrk (a separate process, keep-alive); every 201 is a committed message."""
+    import base64
+    import shutil
+    import socket
+    import sqlite3
+    import urllib.request
+
+    if shutil.which("wrk") is None:
+        raise RuntimeError(
+            "wrk is not installed (Debian package wrk; `make bench` installs it as root)"
+        )
+    with tempfile.TemporaryDirectory() as tdir:
+        tmp = Path(tdir)
+        sim = sim_host(tmp, 3.0)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cfg = tmp / "appliance.toml"
+        cfg.write_text(
+            f'data_dir = "{tmp / "data"}"\nhttp_port = {port}\nhttp_threads = 16\napi_rate_limit = 0.0\n'
+            f'log_level = "WARNING"\n[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\n'
+            f'port = "{sim.modems["modem1"].port_path}"\n'
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "--config", str(cfg), "run"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            db = sqlite3.connect(tmp / "data" / "appliance.sqlite3")
+            settings = dict(db.execute("SELECT key, value FROM settings").fetchall())
+            sid, token = settings["account_sid"], settings["auth_token"]
+            script = tmp / "post.lua"
+            auth = base64.b64encode(f"{sid}:{token}".encode()).decode()
+            script.write_text(
+                'wrk.method = "POST"\n'
+                'wrk.body = "To=%2B14155550100&From=%2B15005550006&Body=Load+test"\n'
+                'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+                f'wrk.headers["Authorization"] = "Basic {auth}"\n'
+                "done = function(summary, latency, requests)\n"
+                '  io.write(string.format("RESULT %d %d %d %f %f\\n", summary.requests, summary.errors.status,'
+                " summary.duration, latency:percentile(50), latency:percentile(99)))\n"
+                "end\n"
+            )
+            out = subprocess.run(
+                [
+                    "wrk",
+                    "-t2",
+                    f"-c{connections}",
+                    f"-d{int(seconds)}s",
+                    "-s",
+                    str(script),
+                    f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}/Messages.json",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+            _, reqs, errors, duration_us, p50_us, p99_us = line.split()
+            stored = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+            db.close()
+        finally:
+            proc.terminate()
+            proc.wait(60)
+            sim.stop()
+    duration = float(duration_us) / 1e6
+    return {
+        "requests": float(reqs),
+        "non_2xx": float(errors),
+        "per_second": float(reqs) / duration,
+        "p50_ms": float(p50_us) / 1000,
+        "p99_ms": float(p99_us) / 1000,
+        "stored": float(stored),
+        "connections": float(connections),
+    }
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -217,6 +304,7 @@ def main() -> int:
         ("outbound_busy", bench_outbound_busy),
         ("outbound_rate", bench_outbound_rate),
         ("idle", bench_idle),
+        ("api", bench_api),
     ):
         print(f"running {name} ...", flush=True)
         results[name] = fn()
@@ -229,7 +317,13 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
     def ok(flag: bool) -> str:
         return "meets" if flag else "**misses**"
 
-    inb, busy, rate, idle = r["inbound"], r["outbound_busy"], r["outbound_rate"], r["idle"]
+    inb, busy, rate, idle, api = (
+        r["inbound"],
+        r["outbound_busy"],
+        r["outbound_rate"],
+        r["idle"],
+        r["api"],
+    )
     rows = [
         (
             "Inbound +CMTI → webhook, p50",
@@ -267,6 +361,13 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
             f"{idle['cpu_percent']:.2f} %",
             ok(idle["cpu_percent"] <= 1),
         ),
+        (
+            "REST create, durably queued: requests per second",
+            "≥ 1,000/s",
+            f"{api['per_second']:.0f}/s",
+            ok(api["per_second"] >= 1000),
+        ),
+        ("REST create: p99 latency", "≤ 25 ms", f"{api['p99_ms']:.1f} ms", ok(api["p99_ms"] <= 25)),
     ]
     lines = [
         "# Benchmarks",
@@ -290,6 +391,10 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         "  commits and two pty round trips; rate = messages / time between the first and last send.",
         f"- Idle: `appliance run` as its own process (the simulator outside it), measured for {idle['seconds']:.0f} s",
         "  after an 8 s settle: VmRSS and utime+stime from /proc.",
+        f"- REST (issue 3): wrk (2 threads, {api['connections']:.0f} keep-alive connections) POSTs Messages.json",
+        "  for 15 s to `appliance run` (cheroot, 16 threads, rate limit off); each 201 leaves after the",
+        f"  message's commit. {api['requests']:.0f} requests, {api['non_2xx']:.0f} non-2xx,",
+        f"  {api['stored']:.0f} messages on disk afterwards; p50 {api['p50_ms']:.1f} ms. wrk and the server share the 2 cores.",
         "",
     ]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))

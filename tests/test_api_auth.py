@@ -107,8 +107,10 @@ def test_rate_limit_gives_20429(sim, make_daemon):
 
 
 def test_rate_limiter_buckets_refill_per_key():
-    slow = RateLimiter(rate=0.0, burst=2)
+    slow = RateLimiter(rate=1e-9, burst=2)
     assert [slow.allow("b") for _ in range(3)] == [True, True, False]
+    off = RateLimiter(rate=0.0, burst=1)  # api_rate_limit = 0 switches the limit off
+    assert all(off.allow("b") for _ in range(50))
     assert slow.allow("c")  # another credential, another bucket
     fast = RateLimiter(rate=50.0, burst=1)
     assert fast.allow("a") and not fast.allow("a")
@@ -158,3 +160,19 @@ def test_openapi_covers_every_route_and_is_served(sim, make_daemon):
             checked += path.startswith("/2010-04-01")
     assert checked >= 14
     assert doc["components"]["securitySchemes"]["basicAuth"]["scheme"] == "basic"
+
+
+def test_paging_parameters_the_fuzzer_found_get_400_not_500(sim, make_daemon):
+    d = make_daemon()
+    auth = (d.account.sid, d.account.auth_token)
+    base = f"http://127.0.0.1:{d.server.port}/2010-04-01/Accounts/{d.account.sid}"
+    for path in ("Messages.json", "IncomingPhoneNumbers.json"):
+        prefix = "PASM" if path.startswith("Messages") else "PAPN"
+        for query in (
+            {"Page": str(10**20)},
+            {"PageToken": prefix + "\u00b2"},  # a superscript two: isdigit() but not int()
+            {"PageToken": prefix + "9" * 30},
+        ):
+            rv = requests.get(f"{base}/{path}", params=query, auth=auth, timeout=10)
+            assert rv.status_code == 400, (path, query, rv.text)
+            assert rv.json()["code"] == 20001

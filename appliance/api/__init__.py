@@ -73,7 +73,8 @@ def create_app(d: Daemon) -> Flask:
     # Flask's own limit is a safety net: check_body() answers oversized bodies first.
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["API_KEYS"] = Verifier(d.store)
-    app.config["RATE_LIMITER"] = RateLimiter()
+    rate = d.config.api_rate_limit
+    app.config["RATE_LIMITER"] = RateLimiter(rate, max(1, int(2 * rate)))
     app.register_blueprint(bp)
 
     @app.get("/2010-04-01/openapi.json")

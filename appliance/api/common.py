@@ -75,6 +75,8 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def allow(self, key: str) -> bool:
+        if self.rate <= 0:
+            return True  # limit switched off
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(key, (float(self.burst), now))
@@ -152,6 +154,9 @@ def check_body() -> Response | None:
     )
 
 
+MAX_PAGE = 1_000_000  # keeps Page * PageSize inside a 64-bit SQL integer
+
+
 def page_params() -> tuple[int, int]:
     args = request.args
     try:
@@ -161,9 +166,19 @@ def page_params() -> tuple[int, int]:
         raise ApiError(400, 20001, "PageSize and Page must be integers") from None
     if page_size < 1 or page_size > MAX_PAGE_SIZE:
         raise ApiError(400, 20001, f"PageSize must be between 1 and {MAX_PAGE_SIZE}")
-    if page < 0:
-        raise ApiError(400, 20001, "Page must not be negative")
+    if page < 0 or page > MAX_PAGE:
+        raise ApiError(400, 20001, f"Page must be between 0 and {MAX_PAGE}")
     return page, page_size
+
+
+def page_token(token: str, prefix: str) -> int:
+    """The number inside a PageToken we issued (``PASM123``), or a 400 for anything else."""
+    digits = token[len(prefix) :]
+    if not (
+        token.startswith(prefix) and digits.isascii() and digits.isdigit() and len(digits) <= 18
+    ):
+        raise ApiError(400, 20001, f"Invalid PageToken {token!r}")
+    return int(digits)
 
 
 def page_body(

@@ -23,6 +23,7 @@ from appliance.api.common import (
     not_found,
     page_body,
     page_params,
+    page_token,
     rfc2822,
 )
 from appliance.errors import ApplianceError, InvalidNumber
@@ -299,10 +300,8 @@ def message_list(account_sid: str) -> Response:
     token = args.get("PageToken", "")
     offset = page * page_size
     if token:
-        if not (token.startswith("PASM") and token[4:].isdigit()):
-            raise ApiError(400, 20001, f"Invalid PageToken {token!r}")
         where.append("seq < ?")
-        params.append(int(token[4:]))
+        params.append(page_token(token, "PASM"))
         offset = 0
     sql = "SELECT * FROM messages"
     if where:

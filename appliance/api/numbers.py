@@ -22,6 +22,7 @@ from appliance.api.common import (
     not_found,
     page_body,
     page_params,
+    page_token,
     rfc2822,
 )
 from appliance.outbox import API_VERSION
@@ -114,9 +115,7 @@ def number_list(account_sid: str) -> Response:
     token = args.get("PageToken", "")
     offset = page * page_size
     if token:
-        if not (token.startswith("PAPN") and token[4:].isdigit()):
-            raise ApiError(400, 20001, f"Invalid PageToken {token!r}")
-        offset = int(token[4:])
+        offset = page_token(token, "PAPN")
     sql = "SELECT * FROM numbers"
     if where:
         sql += " WHERE " + " AND ".join(where)

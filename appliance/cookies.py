@@ -1,0 +1,82 @@
+"""Cookie jars of webhook conversations, serialised to JSON for the database.
+
+A ``requests`` cookie jar (RFC 6265 rules from :mod:`http.cookiejar`) is loaded from /
+saved to a JSON string so the caller can keep one jar per From/To pair in its
+database, expiring it after :data:`COOKIE_IDLE_SECONDS` of inactivity.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+from typing import Any
+
+import requests.cookies
+
+__all__ = ["COOKIE_IDLE_SECONDS", "MAX_COOKIES", "deserialize_cookies", "serialize_cookies"]
+
+#: Twilio keeps cookies per From/To pair and forgets them after 4 h without traffic.
+COOKIE_IDLE_SECONDS = 4 * 3600
+#: At most this many cookies are kept in a serialized jar (a hostile server cannot
+#: make the stored jar grow without bound).
+MAX_COOKIES = 50
+
+_COOKIE_FIELDS = (
+    "version",
+    "name",
+    "value",
+    "port",
+    "port_specified",
+    "domain",
+    "domain_specified",
+    "domain_initial_dot",
+    "path",
+    "path_specified",
+    "secure",
+    "expires",
+    "discard",
+    "comment",
+    "comment_url",
+    "rfc2109",
+)
+
+
+def serialize_cookies(jar: http.cookiejar.CookieJar) -> str:
+    """JSON form of ``jar`` (expired cookies dropped, at most :data:`MAX_COOKIES`).
+
+    Session cookies (no Expires/Max-Age) are kept: Twilio keeps them for the whole
+    conversation.  The output is deterministic (sorted keys).
+    """
+    jar.clear_expired_cookies()
+    items: list[dict[str, Any]] = []
+    for cookie in jar:
+        item = {name: getattr(cookie, name) for name in _COOKIE_FIELDS}
+        item["rest"] = dict(getattr(cookie, "_rest", {}))
+        items.append(item)
+    items.sort(key=lambda c: (str(c["domain"]), str(c["path"]), str(c["name"])))
+    return json.dumps(items[:MAX_COOKIES], sort_keys=True, separators=(",", ":"))
+
+
+def deserialize_cookies(data: str | None) -> requests.cookies.RequestsCookieJar:
+    """Inverse of :func:`serialize_cookies`; ``None``, ``""`` or garbage → empty jar."""
+    jar = requests.cookies.RequestsCookieJar()
+    if not data:
+        return jar
+    try:
+        items = json.loads(data)
+    except ValueError:
+        return jar
+    if not isinstance(items, list):
+        return jar
+    for item in items[:MAX_COOKIES]:
+        if not isinstance(item, dict):
+            continue
+        try:
+            kwargs = {name: item[name] for name in _COOKIE_FIELDS}
+            rest = item.get("rest") or {}
+            cookie = http.cookiejar.Cookie(rest=dict(rest), **kwargs)
+        except (KeyError, TypeError, ValueError):
+            continue
+        jar.set_cookie(cookie)
+    jar.clear_expired_cookies()
+    return jar

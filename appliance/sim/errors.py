@@ -1,0 +1,20 @@
+"""AT command errors raised by the simulated modem's command handlers."""
+
+from __future__ import annotations
+
+
+class AtError(Exception):
+    """Raised by a command handler; rendered according to AT+CMEE and the family."""
+
+    def __init__(self, kind: str = "plain", code: int = 0) -> None:
+        super().__init__(f"{kind} {code}")
+        self.kind = kind  # "plain" | "cme" | "cms" | "unknown"
+        self.code = code
+
+
+def cme(code: int) -> AtError:
+    return AtError("cme", code)
+
+
+def cms(code: int) -> AtError:
+    return AtError("cms", code)

@@ -1,0 +1,41 @@
+"""The simulated modem's switchable faults and volatile (power-up) settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Faults:
+    stop_answering: bool = False
+    garbage_mode: bool = False
+    storage_full: bool = False
+    network_loss: bool = False
+    cms_error: int = 0
+    cms_error_count: int = 0
+    urc_before_ok: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ModemState:
+    """Volatile state: reset at power-up (replug) and, partly, by ATZ."""
+
+    echo: bool = True
+    cmee: int = 0
+    cmgf: int = 0
+    cnmi: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+    cpms: list[str] = field(default_factory=lambda: ["SM", "SM", "SM"])
+    creg_n: int = 0
+    cgreg_n: int = 0
+    cops_format: int = 0
+    cscs: str = "IRA"
+    csmp: str = "17,167,0,0"
+    csms: int = 0
+    cfun: int = 1
+    clip: int = 0
+    crc: int = 0
+    extra: dict[str, str] = field(default_factory=dict)  # vendor settings (CURC, DDET, ...)
