@@ -151,6 +151,7 @@ class Outbox:
         status_callback_method: str = "POST",
         send_at: float | None = None,
         opt_out_exempt: bool = False,
+        validated: tuple[str, list[sms.Segment]] | None = None,
     ) -> str:
         """Insert a validated message inside the caller's transaction; return its SID.
 
@@ -158,7 +159,7 @@ class Outbox:
         (checked in the same transaction, so a STOP committed before is always seen).
         ``opt_out_exempt`` is for the appliance's own STOP/START/HELP confirmations.
         """
-        to_e164, segments = self.validate(to, body)
+        to_e164, segments = validated or self.validate(to, body)
         if self.enforce_opt_outs and not opt_out_exempt:
             # Opt-outs are keyed on the number as stored for the modem (E.164), whatever
             # spelling of it the caller passed as From.
@@ -199,8 +200,9 @@ class Outbox:
 
     def enqueue(self, **kwargs: object) -> str:
         """Validate and durably queue a message; returns once it is on disk."""
-        self.validate(str(kwargs["to"]), str(kwargs["body"]))  # fail fast, outside the writer
-        sid = self.store.write(lambda conn: self.insert(conn, **kwargs))  # type: ignore[arg-type]
+        # Validate outside the writer thread (fail fast, keep the writer's work short), once.
+        checked = self.validate(str(kwargs["to"]), str(kwargs["body"]))
+        sid = self.store.write(lambda conn: self.insert(conn, validated=checked, **kwargs))  # type: ignore[arg-type]
         self._notify(str(kwargs["modem"]))
         return sid
 

@@ -1,8 +1,9 @@
 """The store: one SQLite file, one writer thread, named migrations.
 
 Every write is a function submitted to the writer thread, which runs it in
-``BEGIN IMMEDIATE`` ... ``COMMIT`` and returns its result to the caller once
-the commit is on disk (``synchronous=FULL`` in WAL mode fsyncs every commit).
+``BEGIN IMMEDIATE`` ... ``COMMIT`` (in a savepoint of its own, so that writes
+that queue up share one commit and one fsync) and returns its result to the
+caller once the commit is on disk (``synchronous=FULL`` in WAL mode fsyncs every commit).
 That is what "stored durably before it is deleted from the modem" and
 "on disk before the HTTP reply" rest on.  Readers use their own connection per
 thread; WAL lets them read while the writer writes.
@@ -29,6 +30,7 @@ from appliance.errors import StoreClosed
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
+MAX_BATCH = 64  # writes committed together when they queue up (group commit)
 Row = sqlite3.Row
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -226,26 +228,60 @@ class Store:
             ready.set_exception(e)
             return
         ready.set_result(None)
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            fn, future = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:  # group commit: whatever else is already waiting
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            work = []
+            for item in batch:
+                if item is None:
+                    stopping = True
+                elif item[1].set_running_or_notify_cancel():
+                    work.append(item)
+            if work:
+                self._commit_batch(conn, work)
+        conn.close()
+
+    @staticmethod
+    def _commit_batch(
+        conn: sqlite3.Connection,
+        work: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]],
+    ) -> None:
+        """Run each function in its own savepoint, all in one transaction and one fsync.
+
+        Each function stays atomic (a failure rolls back only its savepoint) and its
+        caller hears the outcome only after the COMMIT is on disk.
+        """
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _future in work:
+                conn.execute("SAVEPOINT task")
                 try:
                     result = fn(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                except BaseException as e:  # noqa: BLE001 - handed to the caller
+                    conn.execute("ROLLBACK TO task")
+                    conn.execute("RELEASE task")
+                    outcomes.append((False, e))
+                else:
+                    conn.execute("RELEASE task")
+                    outcomes.append((True, result))
+            conn.execute("COMMIT")
+        except BaseException as e:  # noqa: BLE001 - the commit itself failed: nobody's work is on disk
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for _fn, future in work:
                 future.set_exception(e)
+            return
+        for (ok, value), (_fn, future) in zip(outcomes, work, strict=True):
+            if ok:
+                future.set_result(value)
             else:
-                future.set_result(result)
-        conn.close()
+                future.set_exception(value)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute(
