@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from appliance.errors import InvalidNumber
-from appliance.outbox import Outbox, OutboxError
+from appliance.outbox import Outbox, OutboxError, dumps, status_callback_params
 from appliance.store import Row, Store
 from appliance.twiml import messaging
-from appliance.webhooks import COOKIE_IDLE_SECONDS, WebhookClient, WebhookResult
+from appliance.webhooks import COOKIE_IDLE_SECONDS, WebhookClient, WebhookResult, idempotency_token
 
 LOGGER = logging.getLogger(__name__)
 STATUS_ATTEMPTS = 3  # status callbacks: Twilio does not retry them by default; we try a few times
@@ -348,9 +348,6 @@ def queue_status_callback(conn: sqlite3.Connection, row: Row) -> None:
     """Outbox hook: a message changed status; queue its StatusCallback, if it has one."""
     if not row["status_callback"]:
         return
-    from appliance.outbox import dumps, status_callback_params
-    from appliance.sids import new
-
     now = time.time()
     conn.execute(
         "INSERT INTO webhook_jobs (kind, message_sid, url, method, params, token, state, next_attempt_at,"
@@ -360,7 +357,7 @@ def queue_status_callback(conn: sqlite3.Connection, row: Row) -> None:
             row["status_callback"],
             row["status_callback_method"] or "POST",
             dumps(status_callback_params(row)),
-            new("ID")[2:],
+            idempotency_token(),
             now,
             now,
         ),

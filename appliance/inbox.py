@@ -44,6 +44,7 @@ from appliance import optout, pdu, sids, sms
 from appliance.errors import ApplianceError
 from appliance.numbers import sender as clean_sender
 from appliance.outbox import API_VERSION, Outbox, dumps
+from appliance.signature import idempotency_token
 from appliance.store import Row, Store
 
 LOGGER = logging.getLogger(__name__)
@@ -336,7 +337,7 @@ class Inbox:
                     number["sms_fallback_url"],
                     number["sms_fallback_method"],
                     dumps(sms_webhook_params(row, keyword[0] if keyword else None)),
-                    sids.new("ID")[2:],
+                    idempotency_token(),
                     now,
                     now,
                 ),

@@ -150,7 +150,7 @@ class Modem:
     def _turn(self) -> None:
         now = time.monotonic()
         deadlines = [self._next_sweep, self._next_health]
-        if self._can_send(now):
+        if self._can_send():
             deadlines.append(max(self._rate_ready, self._queue_check))
         expiry = self.inbox.next_expiry()
         if expiry is not None:
@@ -173,7 +173,7 @@ class Modem:
             self._next_health = now + self.settings.health_interval
         if expiry is not None and time.time() >= expiry:
             self.inbox.expire()
-        if self._can_send(now) and now >= max(self._rate_ready, self._queue_check):
+        if self._can_send() and now >= max(self._rate_ready, self._queue_check):
             self._send_part()
 
     def _idle(self, seconds: float) -> None:
@@ -397,7 +397,7 @@ class Modem:
 
     # -- outbound ----------------------------------------------------------------------------
 
-    def _can_send(self, now: float) -> bool:
+    def _can_send(self) -> bool:
         return self.driver is not None and not self._stopping
 
     def _send_part(self) -> None:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from appliance import config  # noqa: E402
 from appliance.daemon import Daemon  # noqa: E402
 from appliance.sim.host import SimulatorHost  # noqa: E402
+from tests.daemonproc import DaemonProcess, free_port  # noqa: E402
 from tests.webapp import WebApp  # noqa: E402
 
 NUMBER = "+15005550006"
@@ -169,18 +170,15 @@ def bench_idle(seconds: float = 30.0) -> dict[str, float]:
             f'data_dir = "{tmp / "data"}"\nhttp_port = 0\nlog_level = "WARNING"\n'
             f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\nport = "{sim.modems["modem1"].port_path}"\n'
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "--config", str(cfg), "run"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        daemon = DaemonProcess(cfg, 0)
+        daemon.start()
+        pid = daemon.pid
         try:
             time.sleep(8)  # start-up, connect, first sweep and health poll
             ticks = os.sysconf("SC_CLK_TCK")
 
             def cpu() -> float:
-                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 return (int(fields[11]) + int(fields[12])) / ticks
 
             c0, w0 = cpu(), time.monotonic()
@@ -188,12 +186,11 @@ def bench_idle(seconds: float = 30.0) -> dict[str, float]:
             c1, w1 = cpu(), time.monotonic()
             rss_kb = next(
                 int(line.split()[1])
-                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                 if line.startswith("VmRSS:")
             )
         finally:
-            proc.terminate()
-            proc.wait(30)
+            daemon.terminate()
             sim.stop()
     return {"rss_mb": rss_kb / 1024, "cpu_percent": (c1 - c0) / (w1 - w0) * 100, "seconds": seconds}
 
@@ -202,9 +199,7 @@ def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
     """POST /Messages.json from wrk (a separate process, keep-alive); every 201 is a committed message."""
     import base64
     import shutil
-    import socket
     import sqlite3
-    import urllib.request
 
     if shutil.which("wrk") is None:
         raise RuntimeError(
@@ -213,29 +208,17 @@ def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tdir:
         tmp = Path(tdir)
         sim = sim_host(tmp, 3.0)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         cfg = tmp / "appliance.toml"
         cfg.write_text(
             f'data_dir = "{tmp / "data"}"\nhttp_port = {port}\nhttp_threads = 16\napi_rate_limit = 0.0\n'
             f'log_level = "WARNING"\n[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\n'
             f'port = "{sim.modems["modem1"].port_path}"\n'
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "--config", str(cfg), "run"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        daemon = DaemonProcess(cfg, port)
+        daemon.start()
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.2)
+            daemon.wait_ready()
             db = sqlite3.connect(tmp / "data" / "appliance.sqlite3")
             settings = dict(db.execute("SELECT key, value FROM settings").fetchall())
             sid, token = settings["account_sid"], settings["auth_token"]
@@ -270,8 +253,7 @@ def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
             stored = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
             db.close()
         finally:
-            proc.terminate()
-            proc.wait(60)
+            daemon.terminate()
             sim.stop()
     duration = float(duration_us) / 1e6
     return {

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.daemonproc import DaemonProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,34 +63,18 @@ def test_send_without_a_daemon_queues_durably(tmp_path, sim, make_daemon):
 
 def test_sim_commands_play_the_network(tmp_path):
     """`appliance sim` against a daemon that runs its own simulated modem (port = "sim")."""
-    import socket
     import time
-    import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cfg = tmp_path / "appliance.toml"
     cfg.write_text(
         f'data_dir = "{tmp_path / "data"}"\nhttp_port = {port}\nsim_latency = 0.01\n'
         f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\nport = "sim"\n'
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "--config", str(cfg), "run"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    daemon = DaemonProcess(cfg, port)
+    daemon.start()
     try:
-
-        def ready() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as rv:
-                    return bool(json.loads(rv.read())["ok"])
-            except OSError:
-                return False
-
-        wait_for(ready, timeout=30, interval=0.2)
+        daemon.wait_ready()
         rv = appliance(cfg, "sim", "sms", "--from", PHONE, "--body", "hello from a phone")
         assert rv.returncode == 0, rv.stderr
         assert appliance(cfg, "send", "--to", PHONE, "--body", "hello from the box").returncode == 0
@@ -107,5 +92,4 @@ def test_sim_commands_play_the_network(tmp_path):
         time.sleep(0.2)
         assert json.loads(appliance(cfg, "sim", "status").stdout)["status"]["registered"] is True
     finally:
-        proc.terminate()
-        assert proc.wait(30) == 0
+        assert daemon.terminate() == 0

@@ -11,11 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,52 +19,12 @@ import urllib.parse
 import urllib.request
 from base64 import b64encode
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import NUMBER, wait_for
+from tests.daemonproc import DaemonProcess, free_port
 from tests.webapp import Request, WebApp
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class DaemonProcess:
-    def __init__(self, config_path: Path, port: int, log: Path) -> None:
-        self.config_path, self.port, self.log = config_path, port, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "appliance", "--config", str(self.config_path), "run"],
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as rv:
-                return bool(json.loads(rv.read())["ok"])
-        except (urllib.error.URLError, ConnectionError, OSError, ValueError):
-            return False
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(30) == 0
 
 
 @pytest.mark.slow
@@ -172,7 +128,7 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
             )
 
         wait_for(settled, timeout=90, interval=0.2)
-        daemon.terminate()
+        assert daemon.terminate() == 0
     finally:
         if daemon.proc and daemon.proc.poll() is None:
             daemon.proc.kill()

@@ -1,0 +1,74 @@
+"""`appliance run` as a separate process, for tests and benchmarks that need one."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DaemonProcess:
+    """Start, wait for, kill or stop a daemon; its output goes to ``log`` (or nowhere)."""
+
+    def __init__(self, config_path: Path, port: int, log: Path | None = None) -> None:
+        self.config_path, self.port, self.log = config_path, port, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "appliance", "--config", str(self.config_path), "run"],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        finally:
+            if self.log:
+                out.close()  # type: ignore[union-attr]
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def ready(self) -> bool:
+        """The HTTP server answers and every modem is connected."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as rv:
+                return bool(json.loads(rv.read())["ok"])
+        except (OSError, ValueError):
+            return False
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > end:
+                raise TimeoutError(
+                    f"the daemon on port {self.port} did not become ready in {timeout} s"
+                )
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self) -> int:
+        """SIGTERM; returns the exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
