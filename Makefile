@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PACKAGES := espeak-ng sox
+DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 chromium debootstrap
 
 .PHONY: run test lint typecheck bench deps clean
 

@@ -17,6 +17,7 @@ from appliance.inbox import Inbox
 from appliance.modem import Modem
 from appliance.outbox import Outbox
 from appliance.store import Store
+from appliance.voice import VoiceEngine
 from appliance.webhooks import Timeouts, WebhookClient
 
 LOGGER = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Daemon:
             max_redirects=config.max_redirects,
         )
         self.inbox.listeners.append(self.dispatcher.wake)
+        self.voice = VoiceEngine()
         self.simulator: Any = None
         self.modems: dict[str, Modem] = {}
         for m in config.modems:

@@ -189,6 +189,54 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX messages_date_sent ON messages (date_sent);
         """,
     ),
+    (
+        "0003_voice",
+        """
+        ALTER TABLE calls ADD COLUMN parent_call_sid TEXT;
+        ALTER TABLE calls ADD COLUMN start_time REAL;
+        ALTER TABLE calls ADD COLUMN duration INTEGER;
+        ALTER TABLE calls ADD COLUMN caller_name TEXT NOT NULL DEFAULT '';
+        ALTER TABLE calls ADD COLUMN url TEXT NOT NULL DEFAULT '';
+        ALTER TABLE calls ADD COLUMN method TEXT NOT NULL DEFAULT 'POST';
+        ALTER TABLE calls ADD COLUMN fallback_url TEXT NOT NULL DEFAULT '';
+        ALTER TABLE calls ADD COLUMN fallback_method TEXT NOT NULL DEFAULT 'POST';
+        ALTER TABLE calls ADD COLUMN twiml TEXT;
+        ALTER TABLE calls ADD COLUMN status_callback TEXT NOT NULL DEFAULT '';
+        ALTER TABLE calls ADD COLUMN status_callback_method TEXT NOT NULL DEFAULT 'POST';
+        ALTER TABLE calls ADD COLUMN status_callback_events TEXT NOT NULL DEFAULT 'completed';
+        ALTER TABLE calls ADD COLUMN timeout INTEGER NOT NULL DEFAULT 60;
+        ALTER TABLE calls ADD COLUMN time_limit INTEGER NOT NULL DEFAULT 14400;
+        ALTER TABLE calls ADD COLUMN error_code INTEGER;
+        ALTER TABLE calls ADD COLUMN error_message TEXT;
+        ALTER TABLE calls ADD COLUMN control TEXT;
+        CREATE INDEX calls_date_created ON calls (date_created);
+        CREATE INDEX calls_status ON calls (modem, status);
+        CREATE TABLE recordings (
+            sid TEXT PRIMARY KEY,
+            call_sid TEXT NOT NULL,
+            status TEXT NOT NULL,
+            duration INTEGER NOT NULL DEFAULT 0,
+            channels INTEGER NOT NULL DEFAULT 1,
+            source TEXT NOT NULL DEFAULT 'RecordVerb',
+            path TEXT NOT NULL,
+            error_code INTEGER,
+            start_time REAL,
+            date_created REAL NOT NULL,
+            date_updated REAL NOT NULL
+        );
+        CREATE INDEX recordings_call ON recordings (call_sid);
+        CREATE TABLE call_events (
+            id INTEGER PRIMARY KEY,
+            call_sid TEXT NOT NULL,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            error_code INTEGER,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX call_events_call ON call_events (call_sid);
+        ALTER TABLE webhook_log ADD COLUMN call_sid TEXT;
+        """,
+    ),
 )
 
 
