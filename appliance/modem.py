@@ -10,9 +10,10 @@ The loop, each turn:
 
 1. connects if needed (backing off while the port is missing or silent);
 2. handles queued URCs and jobs: ``+CMTI`` -> read, store, delete;
-   ``+CMT``/``+CDS`` -> store; ``RING``/``+CLIP``/``NO CARRIER`` -> call log;
+   ``+CMT``/``+CDS`` -> store; call URCs -> the :class:`~appliance.voice.Phone`;
 3. runs what is due: storage sweep (catches URCs lost to line noise or to a
-   crash), health poll (signal, registration), reassembly timeouts;
+   crash), health poll (signal, registration), reassembly timeouts, call timers
+   and the next queued outbound call when the line is free;
 4. sends at most one SMS part if the rate allows, then goes round again, so
    inbound traffic is never starved by a long outbound queue.
 
@@ -26,14 +27,13 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from appliance import atcodec, sids
+from appliance import atcodec
 from appliance.config import Config, ModemConfig
 from appliance.driver import Driver
 from appliance.errors import CommandRejected, ModemError, ModemGone, ModemTimeout
@@ -42,13 +42,14 @@ from appliance.outbox import Claimed, Outbox
 from appliance.profiles import Profile
 from appliance.store import Store
 
+if TYPE_CHECKING:
+    from appliance.voice import Phone
+
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_RECONNECT_DELAY = 60.0  # seconds between reconnect attempts, at most
 TIMEOUTS_BEFORE_RESET = 2  # consecutive command timeouts that mean "the modem hung"
-_CLIP = re.compile(r'^\+CLIP:\s*"([^"]*)"')
-_CALL_END = ("NO CARRIER", "BUSY", "NO ANSWER", "^CEND:", "VOICE CALL: END", "MISSED_CALL:")
 
 
 class Modem:
@@ -84,7 +85,8 @@ class Modem:
         self._next_sweep = 0.0
         self._next_health = 0.0
         self._timeouts = 0
-        self._call_sid: str | None = None
+        self.phone: Phone | None = None
+        self._phone_check = True
         self.connected = threading.Event()
 
     # -- public, any thread ------------------------------------------------------------------
@@ -103,6 +105,10 @@ class Modem:
 
     def wake(self) -> None:
         self._events.put(("wake", None))
+
+    def command(self, cmd: str, timeout: float | None = None) -> list[str]:
+        """Run one AT command; only from the modem thread (jobs, the phone)."""
+        return self._command(cmd, timeout)
 
     def submit(self, fn: Callable[[Driver], T], timeout: float = 60.0) -> T:
         """Run ``fn(driver)`` on the modem thread and return its result."""
@@ -152,6 +158,12 @@ class Modem:
         deadlines = [self._next_sweep, self._next_health]
         if self._can_send():
             deadlines.append(max(self._rate_ready, self._queue_check))
+        if self.phone is not None:
+            due = self.phone.next_deadline()
+            if due is not None:
+                deadlines.append(due)
+            if self._phone_check:
+                deadlines.append(now)
         expiry = self.inbox.next_expiry()
         if expiry is not None:
             deadlines.append(now + max(0.0, expiry - time.time()))
@@ -173,6 +185,11 @@ class Modem:
             self._next_health = now + self.settings.health_interval
         if expiry is not None and time.time() >= expiry:
             self.inbox.expire()
+        if self.phone is not None:
+            due = self.phone.next_deadline()
+            if self._phone_check or (due is not None and now >= due):
+                self._phone_check = False
+                self.phone.tick()
         if self._can_send() and now >= max(self._rate_ready, self._queue_check):
             self._send_part()
 
@@ -195,6 +212,7 @@ class Modem:
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "wake":
             self._queue_check = 0.0  # something was queued: look now
+            self._phone_check = True
         elif kind == "urc":
             self._on_urc(payload)
         elif kind == "gone":
@@ -260,6 +278,9 @@ class Modem:
         self._next_sweep = 0.0  # sweep storage at once: messages may have arrived while away
         self._next_health = 0.0
         self._queue_check = 0.0  # and look at the queue: wake-ups were not heard while away
+        self._phone_check = True
+        if self.phone is not None:
+            self.phone.on_connect()
         self.connected.set()
         return True
 
@@ -271,6 +292,8 @@ class Modem:
         if self._current is not None:
             self.outbox.requeue(self._current.sid)
             self._current = None
+        if self.phone is not None:
+            self.phone.on_drop()
         self._close()
         self._record_health()
 
@@ -310,10 +333,8 @@ class Modem:
         elif line.startswith(("+CMT:", "+CDS:")):
             if urc.data:
                 self.inbox.ingest(self.name, None, None, urc.data, line[1:4])
-        elif line.startswith(("RING", "+CRING", "+CLIP")):
-            self._ringing(line)
-        elif line.startswith(_CALL_END):
-            self._call_ended(line)
+        elif self.phone is not None and self.phone.on_line(line):
+            pass
         else:
             LOGGER.debug("%s: URC %s", self.name, line)
 
@@ -345,55 +366,6 @@ class Modem:
             if pdu_hex:
                 self._take(self.profile.storage, index, pdu_hex, "sweep")
         self.inbox.forget_slots(self.name, self.profile.storage, set())
-
-    # -- calls (logged; the voice engine is a later issue) -----------------------------------
-
-    def _ringing(self, line: str) -> None:
-        caller = None
-        m = _CLIP.match(line)
-        if m:
-            caller = m.group(1) or "anonymous"
-        now = time.time()
-        if self._call_sid is None:
-            self._call_sid = sids.new("CA")
-            self.store.write(
-                lambda conn: conn.execute(
-                    "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
-                    " date_updated) VALUES (?,?,?,?,?,?,?,?)",
-                    (
-                        self._call_sid,
-                        self.name,
-                        "inbound",
-                        caller or "",
-                        self.cfg.number,
-                        "ringing",
-                        now,
-                        now,
-                    ),
-                )
-            )
-        elif caller:
-            sid = self._call_sid
-            self.store.write(
-                lambda conn: conn.execute(
-                    "UPDATE calls SET from_number = ? WHERE sid = ? AND from_number = ''",
-                    (caller, sid),
-                )
-            )
-
-    def _call_ended(self, line: str) -> None:
-        if self._call_sid is None:
-            return
-        sid, self._call_sid = self._call_sid, None
-        now = time.time()
-        self.store.write(
-            lambda conn: conn.execute(
-                "UPDATE calls SET status = CASE status WHEN 'ringing' THEN 'no-answer' ELSE 'completed' END,"
-                " date_updated = ?, end_time = ? WHERE sid = ?",
-                (now, now, sid),
-            )
-        )
-        LOGGER.info("%s: call %s ended (%s)", self.name, sid, line)
 
     # -- outbound ----------------------------------------------------------------------------
 

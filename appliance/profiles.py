@@ -17,6 +17,33 @@ PROFILE_DIR = Path(__file__).resolve().parent.parent / "firmware_config" / "prof
 
 
 @dataclasses.dataclass(frozen=True)
+class VoiceProfile:
+    """The ``[voice]`` table: how a family reports calls and carries their audio."""
+
+    dialect: str = "generic"
+    audio: str = "tty"  # "tty" (PCM on a serial port) or "alsa" (a sound card)
+    audio_enable: str = "none"  # "ddsetex" | "cpcmreg" | "qpcmv" | "none"
+    dtmf: str = "none"  # "ddet" | "rxdtmf" | "qtonedet" | "none"
+    init: tuple[str, ...] = ()
+    hold: bool = False
+    mpty: bool = False
+    ect: bool = False
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any]) -> VoiceProfile:
+        return cls(
+            dialect=str(table.get("dialect", "generic")),
+            audio=str(table.get("audio", "tty")),
+            audio_enable=str(table.get("audio_enable", "none")),
+            dtmf=str(table.get("dtmf", "none")),
+            init=tuple(str(c) for c in table.get("init", ())),
+            hold=bool(table.get("hold", False)),
+            mpty=bool(table.get("mpty", False)),
+            ect=bool(table.get("ect", False)),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class Profile:
     family: str
     name: str
@@ -27,6 +54,7 @@ class Profile:
     storage: str
     send_timeout: float
     raw: dict[str, Any] = dataclasses.field(compare=False, repr=False)
+    voice: VoiceProfile = VoiceProfile()
 
 
 def available() -> list[str]:
@@ -50,4 +78,5 @@ def load(family: str, directory: Path = PROFILE_DIR) -> Profile:
         storage=str(driver.get("storage", "SM")),
         send_timeout=float(driver.get("send_timeout", 60)),
         raw=data,
+        voice=VoiceProfile.from_table(data.get("voice", {})),
     )

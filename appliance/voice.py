@@ -2,31 +2,547 @@
 
 The REST API and the panel only write rows (``calls`` with status ``queued``, or a
 ``calls.control`` JSON for an update) and then tell the engine to look: they never
-touch a modem.  The engine's per-modem call handling lives in the modem's thread.
+touch a modem.  Each modem has a :class:`Phone`, which lives in that modem's thread
+(one thread owns each modem): it turns call URCs into :class:`appliance.call.CallLeg`
+transitions, writes them to the store, queues status callbacks and dials queued
+calls when the line is free.  Each live call has a :class:`appliance.callflow.CallFlow`
+thread that fetches and runs its TwiML; the flow asks its phone for AT work
+(answer, hang up, dial) through :meth:`Phone.run`, which executes it on the modem
+thread.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
+import threading
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from appliance import call, sids
+from appliance.call import CallEvent, CallLeg, Step
+from appliance.signature import idempotency_token
+from appliance.errors import ModemError
+from appliance.inbox import country
+from appliance.store import Row, Store
+
+if TYPE_CHECKING:
+    from appliance.callflow import CallFlow
+    from appliance.modem import Modem
+    from appliance.profiles import VoiceProfile
 
 LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+API_VERSION = "2010-04-01"
+WATCHDOG_POLL = 5.0  # seconds between AT+CLCC checks while a call is live (lost URCs)
+CPCMREG_ATTEMPTS = 6  # SIM7600: AT+CPCMREG=1 can fail the first time (voice.md 1.3)
+CPCMREG_RETRY_DELAY = 0.3
+CALLER_ID_WAIT = 0.5  # seconds to wait after RING for the +CLIP carrying the number
+EVENT_OF_STATUS = {
+    call.RINGING: "ringing",
+    call.IN_PROGRESS: "answered",
+}
 
 
 class VoiceEngine:
-    """Entry points used by the REST API and the panel."""
+    """Entry points used by the REST API and the panel; the registry of phones."""
 
     def __init__(self) -> None:
-        self._wake: dict[str, Callable[[], None]] = {}
-        self._control: list[Callable[[str], None]] = []
+        self.phones: dict[str, Phone] = {}
+        self.flow_factory: Callable[[Phone, CallLeg], CallFlow] | None = None
 
     def wake(self, modem: str) -> None:
         """A call was queued on ``modem`` (``calls.status = 'queued'``): place it when idle."""
-        fn = self._wake.get(modem)
-        if fn is not None:
-            fn()
+        phone = self.phones.get(modem)
+        if phone is not None:
+            phone.modem.wake()
 
     def control(self, call_sid: str) -> None:
         """``calls.control`` of ``call_sid`` was written (redirect, or end the call)."""
-        for fn in self._control:
-            fn(call_sid)
+        for phone in self.phones.values():
+            flow = phone.flows.get(call_sid)
+            if flow is not None:
+                flow.control()
+                return
+
+
+def call_params(row: Row, account_sid: str, status: str | None = None) -> dict[str, str]:
+    """The parameters of every voice request about a call (voice.md 5.1)."""
+    to, from_ = row["to_number"], row["from_number"]
+    params = {
+        "AccountSid": account_sid,
+        "ApiVersion": API_VERSION,
+        "CallSid": row["sid"],
+        "CallStatus": status or row["status"],
+        "Direction": row["direction"],
+        "From": from_,
+        "Caller": from_,
+        "To": to,
+        "Called": to,
+        "FromCountry": country(from_) if from_ else "",
+        "CallerCountry": country(from_) if from_ else "",
+        "ToCountry": country(to) if to else "",
+        "CalledCountry": country(to) if to else "",
+    }
+    if row["parent_call_sid"]:
+        params["ParentCallSid"] = row["parent_call_sid"]
+    if row["caller_name"]:
+        params["CallerName"] = row["caller_name"]
+    return params
+
+
+def rfc2822(ts: float) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(ts))
+
+
+class Phone:
+    """Call control for one modem; every method runs on that modem's thread."""
+
+    def __init__(
+        self,
+        modem: Modem,
+        voice: VoiceProfile,
+        store: Store,
+        engine: VoiceEngine,
+        account_sid: Callable[[], str],
+        audio_port: str,
+        on_job: Callable[[], None],
+    ) -> None:
+        self.modem = modem
+        self.voice = voice
+        self.store = store
+        self.engine = engine
+        self.account_sid = account_sid
+        self.audio_port = audio_port
+        self.on_job = on_job
+        self.legs: dict[str, CallLeg] = {}
+        self.flows: dict[str, CallFlow] = {}
+        self._sequence: dict[str, int] = {}
+        self._next_poll = 0.0
+        self._dial_deadline: dict[str, float] = {}
+        self._lock = threading.Lock()
+        engine.phones[modem.name] = self
+
+    # -- modem thread: life cycle -------------------------------------------------------------
+
+    def on_connect(self) -> None:
+        """After (re)connecting: voice init, and calls cut by a restart or a lost modem end."""
+        for cmd in self.voice.init:
+            try:
+                self.modem.command(cmd)
+            except ModemError as e:
+                LOGGER.warning("%s: voice init %s failed: %s", self.modem.name, cmd, e)
+        self._end_stale()
+
+    def _end_stale(self) -> None:
+        """Rows left ringing or in progress without a live leg (a crash, a lost modem)."""
+        live = set(self.legs)
+        rows = self.store.read(
+            "SELECT sid, status FROM calls WHERE modem = ? AND status IN ('ringing', 'in-progress')",
+            (self.modem.name,),
+        )
+        for row in rows:
+            if row["sid"] in live:
+                continue
+            status = call.COMPLETED if row["status"] == call.IN_PROGRESS else call.FAILED
+            self._write_status(row["sid"], status, error=(31005, "call lost: appliance restarted"))
+
+    def on_drop(self) -> None:
+        """The modem went away: every live call is over."""
+        now = time.monotonic()
+        for leg in list(self.legs.values()):
+            step = leg.end(call.COMPLETED if leg.status == call.IN_PROGRESS else call.FAILED, now)
+            self._after(leg, step)
+
+    # -- modem thread: events ----------------------------------------------------------------
+
+    def on_line(self, line: str) -> bool:
+        """A URC; True if it was about calls (and has been handled)."""
+        event = call.parse(line)
+        if event is None:
+            return False
+        self.on_event(event)
+        return True
+
+    def on_event(self, event: CallEvent) -> None:
+        now = time.monotonic()
+        if event.kind == "dtmf":
+            for flow in self.flows.values():
+                if event.digit:
+                    flow.digit(event.digit, "modem")
+            return
+        live = [leg for leg in self.legs.values() if leg.live]
+        if event.kind == "waiting" or (
+            event.kind == "ring" and live and any(leg.status == call.IN_PROGRESS for leg in live)
+        ):
+            self._reject_waiting(event)
+            return
+        if event.kind == "ring":
+            ringing = [leg for leg in live if leg.incoming]
+            if ringing:
+                leg = ringing[0]
+                if event.number and not leg.number:
+                    leg.number = event.number
+                    self._write_caller(leg)
+                if event.index is not None and leg.index is None:
+                    leg.index = event.index
+                return
+            if live:
+                return  # our own outbound call is being set up: a late +CLCC
+            self._incoming(event)
+            return
+        target = self._leg_for(event, live)
+        if target is None:
+            LOGGER.debug("%s: call event %s with no call", self.modem.name, event)
+            return
+        self._after(target, target.apply(event, now))
+
+    def _leg_for(self, event: CallEvent, live: list[CallLeg]) -> CallLeg | None:
+        if not live:
+            return None
+        if event.index is not None:
+            for leg in live:
+                if leg.index == event.index:
+                    return leg
+            unindexed = [leg for leg in live if leg.index is None]
+            if len(unindexed) == 1:
+                return unindexed[0]
+            return None
+        if len(live) == 1:
+            return live[0]
+        if event.kind == "released":
+            self._next_poll = 0.0  # ambiguous: ask the modem which call is gone
+            return None
+        # Several calls, no index (e.g. MO CONNECTED during <Dial>): the newest outgoing one.
+        outgoing = [leg for leg in live if not leg.incoming]
+        return outgoing[-1] if outgoing else live[-1]
+
+    def _incoming(self, event: CallEvent) -> None:
+        now = time.time()
+        sid = sids.new("CA")
+        number = self.store.read_one(
+            "SELECT phone_number, voice_url, voice_method, voice_fallback_url, voice_fallback_method,"
+            " status_callback, status_callback_method FROM numbers WHERE modem = ?",
+            (self.modem.name,),
+        )
+        leg = CallLeg(
+            sid, incoming=True, number=event.number, index=event.index, status=call.RINGING
+        )
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
+                " date_updated, url, method, fallback_url, fallback_method, status_callback,"
+                " status_callback_method, status_callback_events) VALUES"
+                " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'completed')",
+                (
+                    sid,
+                    self.modem.name,
+                    "inbound",
+                    event.number or "",
+                    number["phone_number"] if number else self.modem.cfg.number,
+                    call.RINGING,
+                    now,
+                    now,
+                    number["voice_url"] if number else "",
+                    number["voice_method"] if number else "POST",
+                    number["voice_fallback_url"] if number else "",
+                    number["voice_fallback_method"] if number else "POST",
+                    number["status_callback"] if number else "",
+                    number["status_callback_method"] if number else "POST",
+                ),
+            )
+
+        self.store.write(fn)
+        self.legs[sid] = leg
+        LOGGER.info("%s: incoming call %s from %s", self.modem.name, sid, event.number or "?")
+        self._start_flow(leg)
+
+    def _reject_waiting(self, event: CallEvent) -> None:
+        """Call waiting on a busy line: reject it as busy (UDUB) and log it."""
+        try:
+            self.modem.command("AT+CHLD=0")
+        except ModemError as e:
+            LOGGER.warning("%s: rejecting a waiting call failed: %s", self.modem.name, e)
+        now = time.time()
+        sid = sids.new("CA")
+        self.store.write(
+            lambda conn: conn.execute(
+                "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
+                " date_updated, end_time) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    sid,
+                    self.modem.name,
+                    "inbound",
+                    event.number or "",
+                    self.modem.cfg.number,
+                    call.BUSY,
+                    now,
+                    now,
+                    now,
+                ),
+            )
+        )
+        LOGGER.info("%s: call waiting from %s rejected as busy", self.modem.name, event.number)
+
+    def _start_flow(self, leg: CallLeg) -> None:
+        factory = self.engine.flow_factory
+        if factory is None:
+            return
+        flow = factory(self, leg)
+        self.flows[leg.sid] = flow
+        flow.start()
+
+    # -- modem thread: timers and the outbound queue ---------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time this phone wants :meth:`tick` (None: nothing timed)."""
+        times = list(self._dial_deadline.values())
+        if any(leg.live for leg in self.legs.values()):
+            times.append(self._next_poll)
+        return min(times) if times else None
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for sid, deadline in list(self._dial_deadline.items()):
+            leg = self.legs.get(sid)
+            if leg is None or not leg.live or leg.status == call.IN_PROGRESS:
+                self._dial_deadline.pop(sid, None)
+            elif now >= deadline:
+                self._dial_deadline.pop(sid, None)
+                LOGGER.info("%s: %s not answered in time", self.modem.name, sid)
+                self._release(leg)
+                self._after(leg, leg.end(call.NO_ANSWER, now))
+        live = [leg for leg in self.legs.values() if leg.live]
+        if live and now >= self._next_poll:
+            self._next_poll = now + WATCHDOG_POLL
+            self._poll(live)
+        if not live:
+            self._place_next()
+
+    def _poll(self, live: list[CallLeg]) -> None:
+        """AT+CLCC: a call the modem no longer lists has ended (a lost NO CARRIER)."""
+        try:
+            lines = self.modem.command("AT+CLCC")
+        except ModemError as e:
+            LOGGER.debug("%s: AT+CLCC failed: %s", self.modem.name, e)
+            return
+        listed = call.parse_clcc(lines)
+        now = time.monotonic()
+        indexes = {e.index for e in listed if e.kind != "released"}
+        for leg in live:
+            if leg.status == call.QUEUED:
+                continue
+            if not listed or (leg.index is not None and leg.index not in indexes):
+                self._after(leg, leg.apply(CallEvent("released", leg.index, source="poll"), now))
+            elif leg.index is None and len(live) == 1 and len(listed) == 1:
+                event = listed[0]
+                leg.index = event.index
+                self._after(leg, leg.apply(event, now))
+
+    def _place_next(self) -> None:
+        row = self.store.read_one(
+            "SELECT * FROM calls WHERE modem = ? AND status = 'queued' AND direction = 'outbound-api'"
+            " ORDER BY date_created, sid LIMIT 1",
+            (self.modem.name,),
+        )
+        if row is None:
+            return
+        leg = CallLeg(row["sid"], incoming=False, number=row["to_number"], status=call.QUEUED)
+        self.legs[leg.sid] = leg
+        self._emit_callback(leg.sid, "initiated", call.QUEUED)
+        if not self.dial(leg, row["to_number"], float(row["timeout"] or 60)):
+            return
+        self._start_flow(leg)
+
+    def dial(self, leg: CallLeg, number: str, timeout: float) -> bool:
+        """ATD<number>; for ``leg``; False (and the leg ended failed) if the modem refuses."""
+        try:
+            if self.voice.audio_enable == "ddsetex":
+                self._quiet("AT^DDSETEX=2")
+            self.modem.command(f"ATD{_dialable(number)};", timeout=30)
+        except ModemError as e:
+            LOGGER.warning("%s: dialling %s failed: %s", self.modem.name, leg.sid, e)
+            self._after(leg, leg.end(call.FAILED, time.monotonic()), error=(31009, str(e)))
+            return False
+        now = time.monotonic()
+        self._dial_deadline[leg.sid] = now + timeout
+        self._next_poll = now + WATCHDOG_POLL
+        self._after(leg, leg.apply(CallEvent("dialing", source="ATD"), now))
+        return True
+
+    # -- modem thread: actions requested by flows -----------------------------------------------
+
+    def run(self, fn: Callable[[], T], timeout: float = 60.0) -> T:
+        """Run ``fn`` on the modem thread (from a flow thread) and return its result."""
+        return self.modem.submit(lambda _driver: fn(), timeout=timeout)
+
+    def answer(self, leg: CallLeg) -> bool:
+        if not leg.live:
+            return False
+        try:
+            self.modem.command("ATA", timeout=20)
+        except ModemError as e:
+            LOGGER.warning("%s: ATA failed for %s: %s", self.modem.name, leg.sid, e)
+            self._after(leg, leg.end(call.NO_ANSWER, time.monotonic()))
+            return False
+        if self.voice.audio_enable == "ddsetex":
+            self._quiet("AT^DDSETEX=2")
+        self._after(leg, leg.apply(CallEvent("active", leg.index, source="ATA"), time.monotonic()))
+        return leg.status == call.IN_PROGRESS
+
+    def hangup(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
+        if not leg.live:
+            return
+        self._release(leg)
+        self._after(leg, leg.end(status, time.monotonic()))
+
+    def _release(self, leg: CallLeg) -> None:
+        others = [x for x in self.legs.values() if x.live and x is not leg]
+        try:
+            if others and leg.index is not None:
+                self.modem.command(f"AT+CHLD=1{leg.index}")
+            else:
+                self.modem.command("AT+CHUP")
+        except ModemError:
+            self._quiet("ATH")
+
+    def chld(self, n: str) -> bool:
+        try:
+            self.modem.command(f"AT+CHLD={n}")
+            return True
+        except ModemError as e:
+            LOGGER.info("%s: AT+CHLD=%s refused: %s", self.modem.name, n, e)
+            return False
+
+    def enable_audio(self) -> bool:
+        """Start call audio where the family needs a command for it, once connected."""
+        if self.voice.audio_enable != "cpcmreg":
+            return True
+        for attempt in range(CPCMREG_ATTEMPTS):
+            try:
+                self.modem.command("AT+CPCMREG=1")
+                return True
+            except ModemError as e:
+                LOGGER.info("%s: AT+CPCMREG=1 attempt %d: %s", self.modem.name, attempt + 1, e)
+                time.sleep(CPCMREG_RETRY_DELAY)
+        return False
+
+    def _quiet(self, cmd: str) -> None:
+        try:
+            self.modem.command(cmd)
+        except ModemError as e:
+            LOGGER.debug("%s: %s failed: %s", self.modem.name, cmd, e)
+
+    # -- store and callbacks ----------------------------------------------------------------
+
+    def _after(self, leg: CallLeg, step: Step, error: tuple[int, str] | None = None) -> None:
+        if not step.changed:
+            return
+        flow = self.flows.get(leg.sid)
+        self._write_status(leg.sid, step.status, leg, error)
+        event = "completed" if step.ended_now else EVENT_OF_STATUS.get(step.status)
+        if event:
+            self._emit_callback(leg.sid, event, step.status)
+        if step.ended_now:
+            self._dial_deadline.pop(leg.sid, None)
+            if self.voice.audio_enable == "cpcmreg" and leg.answered_at is not None:
+                self._quiet("AT+CPCMREG=0")
+            self.legs.pop(leg.sid, None)
+        if flow is not None:
+            flow.notify(step)
+        if step.ended_now:
+            self.modem.wake()  # the line is free: the next queued call may go
+
+    def _write_status(
+        self,
+        sid: str,
+        status: str,
+        leg: CallLeg | None = None,
+        error: tuple[int, str] | None = None,
+    ) -> None:
+        now = time.time()
+        start = None
+        if leg is not None and leg.answered_at is not None:
+            start = now - (time.monotonic() - leg.answered_at)
+        duration = leg.duration() if leg is not None and status in call.ENDED else None
+        ended = now if status in call.ENDED else None
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE calls SET status = ?, date_updated = ?, start_time = COALESCE(start_time, ?),"
+                " end_time = COALESCE(?, end_time), duration = COALESCE(?, duration),"
+                " error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message)"
+                " WHERE sid = ?",
+                (
+                    status,
+                    now,
+                    start,
+                    ended,
+                    duration,
+                    error[0] if error else None,
+                    error[1] if error else None,
+                    sid,
+                ),
+            )
+
+        self.store.write(fn)
+
+    def _write_caller(self, leg: CallLeg) -> None:
+        self.store.write(
+            lambda conn: conn.execute(
+                "UPDATE calls SET from_number = ? WHERE sid = ? AND from_number = ''",
+                (leg.number or "", leg.sid),
+            )
+        )
+
+    def _emit_callback(self, sid: str, event: str, status: str) -> None:
+        row = self.store.read_one("SELECT * FROM calls WHERE sid = ?", (sid,))
+        if row is None or not row["status_callback"]:
+            return
+        wanted = (row["status_callback_events"] or "completed").split()
+        if event not in wanted:
+            return
+        seq = self._sequence.get(sid, 0)
+        self._sequence[sid] = seq + 1
+        if event == "completed":
+            self._sequence.pop(sid, None)
+        params = call_params(row, self.account_sid(), status)
+        params.update(
+            {
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": str(seq),
+                "Timestamp": rfc2822(time.time()),
+                "StatusCallbackEvent": event,
+            }
+        )
+        if event == "completed":
+            duration = int(row["duration"] or 0)
+            params["CallDuration"] = str(duration)
+            params["Duration"] = str((duration + 59) // 60)
+        enqueue_status(
+            self.store, sid, row["status_callback"], row["status_callback_method"], params
+        )
+        self.on_job()
+
+
+def enqueue_status(
+    store: Store, sid: str, url: str, method: str | None, params: dict[str, Any]
+) -> None:
+    """Queue a signed, retried, ordered status callback (the dispatcher posts it)."""
+    now = time.time()
+    store.write(
+        lambda conn: conn.execute(
+            "INSERT INTO webhook_jobs (kind, message_sid, url, method, params, token, state,"
+            " next_attempt_at, created) VALUES ('status',?,?,?,?,?,'pending',?,?)",
+            (sid, url, method or "POST", json.dumps(params), idempotency_token(), now, now),
+        )
+    )
+
+
+def _dialable(number: str) -> str:
+    """Only dial characters reach ATD: a number can never smuggle an AT command."""
+    return "".join(ch for ch in number if ch in "+0123456789*#")

@@ -1,0 +1,269 @@
+"""``<Dial>``: forward a live call to another phone, on a second modem or on the same one.
+
+Two modems (preferred, voice.md 3.3): the other modem dials the target and the
+appliance copies 20 ms frames both ways between the two audio ports, so timeLimit,
+hangupOnStar and DialCallDuration are enforced by the appliance.
+
+One modem (voice.md 3.2): ``AT+CHLD=2`` holds the caller, ``ATD`` dials the target,
+and on answer ``AT+CHLD=3`` joins the three parties (the appliance stays on the line
+to enforce the limits).  When the profile or the operator refuses hold or
+multiparty (``+CME ERROR``), the dial ends with ``DialCallStatus=failed`` and the
+caller is taken off hold: the call goes on with the next verb or the action URL.
+
+A SIM presents its own number: ``callerId`` cannot be honoured (a warning is recorded).
+Several ``<Number>`` nouns are tried one after the other, not in parallel (one line).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from appliance import call, sids
+from appliance.call import CallLeg
+
+if TYPE_CHECKING:
+    from appliance.audio import Media
+    from appliance.callflow import CallFlow
+    from appliance.voice import Phone
+
+LOGGER = logging.getLogger(__name__)
+
+BRIDGE_DEPTH = 4  # frames (80 ms) buffered per direction before the oldest is dropped
+SILENCE = b"\x00" * 320
+
+
+def _numbers(verb: Any) -> list[str]:
+    nouns = getattr(verb, "numbers", ()) or ()
+    out = [str(getattr(n, "number", n)).strip() for n in nouns]
+    out = [n for n in out if n]
+    if not out and getattr(verb, "number", None):
+        out = [str(verb.number).strip()]
+    return out
+
+
+def _idle_phone(flow: CallFlow) -> Phone | None:
+    """Another connected modem with no call on it, for a two-modem bridge."""
+    for phone in flow.phone.engine.phones.values():
+        if phone is flow.phone or not phone.audio_port:
+            continue
+        if phone.modem.connected.is_set() and not any(leg.live for leg in phone.legs.values()):
+            return phone
+    return None
+
+
+def dial(flow: CallFlow, verb: Any, doc: Any) -> Any:
+    """Run one ``<Dial>``; returns the action's document, or None to go on."""
+    if getattr(verb, "caller_id", None):
+        flow._event(
+            "warning",
+            13214,
+            "Dial callerId is not honoured: a SIM card presents its own number",
+        )
+    numbers = _numbers(verb)
+    status, child_sid, duration = "failed", "", 0
+    for number in numbers:
+        status, child_sid, duration = _dial_one(flow, verb, number)
+        if status in ("completed", "answered") or not flow.leg.live:
+            break
+    if not numbers:
+        flow._event("error", 13223, "Dial has no number to call")
+    if not flow.leg.live:
+        return None
+    if getattr(verb, "action", None):
+        extra = {"DialCallStatus": status, "DialCallDuration": str(duration)}
+        if child_sid:
+            extra["DialCallSid"] = child_sid
+        return flow._action(verb.action, verb.method, doc, extra)
+    return None
+
+
+def _new_leg(flow: CallFlow, phone: Phone, number: str, timeout: float) -> CallLeg:
+    sid = sids.new("CA")
+    now = time.time()
+    parent = flow._row()
+    ours = phone.store.read_one(
+        "SELECT phone_number FROM numbers WHERE modem = ?", (phone.modem.name,)
+    )
+
+    def fn(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
+            " date_updated, parent_call_sid, timeout) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                sid,
+                phone.modem.name,
+                "outbound-dial",
+                ours["phone_number"] if ours else parent["to_number"],
+                number,
+                call.QUEUED,
+                now,
+                now,
+                flow.sid,
+                int(timeout),
+            ),
+        )
+
+    phone.store.write(fn)
+    leg = CallLeg(sid, incoming=False, number=number, status=call.QUEUED)
+    return leg
+
+
+def _dial_one(flow: CallFlow, verb: Any, number: str) -> tuple[str, str, int]:
+    timeout = float(getattr(verb, "timeout", 30) or 30)
+    other = _idle_phone(flow)
+    if other is not None:
+        return _bridge_two(flow, verb, other, number, timeout)
+    return _conference_one(flow, verb, number, timeout)
+
+
+def _wait(flow: CallFlow, child: CallLeg, until: float, *, star: bool) -> str:
+    """Wait while the child leg is up; answers why the wait ended."""
+    while True:
+        if not flow.leg.live:
+            return "caller-gone"
+        if not child.live:
+            return "child-ended"
+        if star and "*" in list(flow._digits.queue):
+            flow._clear_digits()
+            return "star"
+        if time.monotonic() >= until:
+            return "limit"
+        with flow._poke:
+            flow._poke.wait(0.1)
+
+
+def _wait_answer(flow: CallFlow, child: CallLeg, timeout: float) -> bool:
+    end = time.monotonic() + timeout + 1.0  # the phone's own ring timer fires first
+    while child.live and child.status != call.IN_PROGRESS:
+        if not flow.leg.live or time.monotonic() >= end:
+            return False
+        with flow._poke:
+            flow._poke.wait(0.1)
+    return child.status == call.IN_PROGRESS
+
+
+def _dial_status(child: CallLeg) -> str:
+    if child.answered_at is not None:
+        return "completed"
+    if child.status in (call.BUSY, call.NO_ANSWER, call.FAILED, call.CANCELED):
+        return child.status
+    return "failed"
+
+
+def _bridge_two(
+    flow: CallFlow, verb: Any, phone: Phone, number: str, timeout: float
+) -> tuple[str, str, int]:
+    from appliance.audio import Media, open_audio_port
+
+    child = _new_leg(flow, phone, number, timeout)
+    phone.legs[child.sid] = child
+    if not phone.run(lambda: phone.dial(child, number, timeout), timeout=40):
+        return "failed", child.sid, 0
+    if not _wait_answer(flow, child, timeout):
+        if child.live:
+            phone.run(
+                lambda: phone.hangup(child, call.NO_ANSWER if flow.leg.live else call.CANCELED)
+            )
+        return _dial_status(child), child.sid, 0
+    phone.run(phone.enable_audio, timeout=30)
+    media_b = Media(open_audio_port(phone.audio_port))
+    media_b.start()
+    bridge = _Bridge(flow._media, media_b)
+    try:
+        limit = time.monotonic() + float(getattr(verb, "time_limit", 14400) or 14400)
+        why = _wait(flow, child, limit, star=bool(getattr(verb, "hangup_on_star", False)))
+        LOGGER.info("call %s: bridge to %s ended (%s)", flow.sid, child.sid, why)
+    finally:
+        bridge.stop()
+        media_b.stop()
+        if child.live:
+            phone.run(lambda: phone.hangup(child), timeout=30)
+    return "completed", child.sid, child.duration()
+
+
+def _conference_one(flow: CallFlow, verb: Any, number: str, timeout: float) -> tuple[str, str, int]:
+    phone = flow.phone
+    if not (phone.voice.hold and phone.voice.mpty):
+        flow._event("warning", 13225, f"{phone.modem.name} cannot hold and join calls; Dial failed")
+        return "failed", "", 0
+    if not phone.run(lambda: phone.chld("2"), timeout=30):
+        flow._event(
+            "warning", 13225, "the network refused to hold the call (AT+CHLD=2); Dial failed"
+        )
+        return "failed", "", 0
+    child = _new_leg(flow, phone, number, timeout)
+    phone.legs[child.sid] = child
+    resumed = False
+    try:
+        if not phone.run(lambda: phone.dial(child, number, timeout), timeout=40):
+            return "failed", child.sid, 0
+        if not _wait_answer(flow, child, timeout):
+            if child.live:
+                phone.run(lambda: phone.hangup(child, call.NO_ANSWER))
+            return _dial_status(child), child.sid, 0
+        if not phone.run(lambda: phone.chld("3"), timeout=30):
+            flow._event("warning", 13225, "the network refused to join the calls (AT+CHLD=3)")
+            phone.run(lambda: phone.hangup(child))
+            return "failed", child.sid, 0
+        resumed = True  # in a multiparty call the caller is active again
+        limit = time.monotonic() + float(getattr(verb, "time_limit", 14400) or 14400)
+        why = _wait(flow, child, limit, star=bool(getattr(verb, "hangup_on_star", False)))
+        LOGGER.info("call %s: three-way call with %s ended (%s)", flow.sid, child.sid, why)
+        if child.live:
+            phone.run(lambda: phone.hangup(child), timeout=30)
+        return "completed", child.sid, child.duration()
+    finally:
+        if not resumed and flow.leg.live:
+            phone.run(lambda: phone.chld("2"), timeout=30)  # take the caller off hold
+
+
+class _Bridge:
+    """Copies frames both ways between two calls' media, on their own clocks."""
+
+    def __init__(self, a: Media | None, b: Media) -> None:
+        self._stop = threading.Event()
+        self._a, self._b = a, b
+        self._to_a: queue.Queue[bytes] = queue.Queue(BRIDGE_DEPTH)
+        self._to_b: queue.Queue[bytes] = queue.Queue(BRIDGE_DEPTH)
+        if a is not None:
+            a.add_listener(self._from_a)
+            a.play(self._drain(self._to_a))
+        b.add_listener(self._from_b)
+        b.play(self._drain(self._to_b))
+
+    @staticmethod
+    def _put(q: queue.Queue[bytes], frame: bytes) -> None:
+        try:
+            q.put_nowait(frame)
+        except queue.Full:  # clock drift: drop the oldest frame
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            q.put_nowait(frame)
+
+    def _from_a(self, frame: bytes) -> None:
+        self._put(self._to_b, frame)
+
+    def _from_b(self, frame: bytes) -> None:
+        self._put(self._to_a, frame)
+
+    def _drain(self, q: queue.Queue[bytes]) -> Iterator[bytes]:
+        while not self._stop.is_set():
+            try:
+                yield q.get_nowait()
+            except queue.Empty:
+                yield SILENCE
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._a is not None:
+            self._a.remove_listener(self._from_a)
+            self._a.flush()
+        self._b.remove_listener(self._from_b)
