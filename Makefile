@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 chromium debootstrap
+DEPLOY_STAMP := $(VENV)/.installed-deploy
+NODE_STAMP := tests/node/node_modules/.installed
+DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 alsa-utils chromium debootstrap
 
-.PHONY: run test lint typecheck bench deps clean
+.PHONY: run test test-deploy lint typecheck bench deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,15 +26,31 @@ deps:
 run: $(STAMP)
 	$(BIN)/appliance run
 
-test: $(STAMP) deps
-	$(BIN)/ruff check appliance tests bench
-	$(BIN)/ruff format --check appliance tests bench
+test: $(STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) deps
+	$(BIN)/ruff check appliance tests bench web
+	$(BIN)/ruff format --check appliance tests bench web
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
+# Ansible and ansible-lint for deploy/ansible (the `deploy` extra, pinned).
+$(DEPLOY_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,deploy]'
+	touch $(DEPLOY_STAMP)
+
+# twilio-node (pinned in tests/node/package-lock.json) for tests/test_node_client.py.
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# The deployment alone (also part of `make test`): ansible-lint (production profile), the unit
+# under systemd-analyze, and the playbook converged twice into a bookworm root that debootstrap
+# builds afresh here (`make test` reuses the one cached in var/deploy/).  Needs root.
+test-deploy: $(STAMP) $(DEPLOY_STAMP) deps
+	APPLIANCE_TEST_DEPLOY_COLD=1 $(BIN)/pytest -q tests/test_deploy.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check appliance tests bench
-	$(BIN)/ruff format --check appliance tests bench
+	$(BIN)/ruff check appliance tests bench web
+	$(BIN)/ruff format --check appliance tests bench web
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

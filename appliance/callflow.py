@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -203,9 +203,23 @@ class CallFlow:
     def _wait_answer(self) -> None:
         with self._poke:
             while not self._answered.is_set() and not self._ended.is_set():
+                if self._control.is_set() and self._cancel_requested():
+                    break
                 self._poke.wait(1.0)
+        if self._control.is_set() and self._cancel_requested():
+            self.phone.run(lambda: self.phone.hangup(self.leg, call.CANCELED), timeout=30)
+            raise CallEnded()
         if self._ended.is_set() or not self.leg.live:
             raise CallEnded()
+
+    def _cancel_requested(self) -> bool:
+        """While our call rings: did the API ask to cancel or end it?"""
+        raw = self._row()["control"]
+        try:
+            update = json.loads(raw) if raw else {}
+        except ValueError:
+            return False
+        return update.get("status") in (call.CANCELED, call.COMPLETED)
 
     def _reject(self, verb: Any) -> None:
         status = call.BUSY if getattr(verb, "reason", "rejected") == "busy" else call.NO_ANSWER
@@ -430,8 +444,8 @@ class CallFlow:
 
     def _event(self, kind: str, code: int | None, detail: str) -> None:
         now = time.time()
-        if code:
-            LOGGER.warning("call %s: %s %s %s", self.sid, kind, code, detail)
+        if code or kind != "info":
+            LOGGER.warning("call %s: %s %s %s", self.sid, kind, code or "", detail)
         self.ctx.store.write(
             lambda conn: conn.execute(
                 "INSERT INTO call_events (call_sid, at, kind, error_code, detail) VALUES (?,?,?,?,?)",
@@ -581,21 +595,18 @@ class CallFlow:
         if self._control.is_set():
             return None
         entered = ""
-        finished_by_key = False
         timeout = float(verb.timeout)
         while True:
             d = self._next_digit(timeout)
             if d is None:
                 break
             if finish and d in finish:
-                finished_by_key = True
                 break
             entered += d
             if wanted and len(entered) >= int(wanted):
                 break
         LOGGER.info("call %s: gathered %r", self.sid, entered)
         if not entered and not getattr(verb, "action_on_empty_result", False):
-            del finished_by_key
             return None
         return self._action(verb.action, verb.method, doc, {"Digits": entered})
 
@@ -639,7 +650,9 @@ class CallFlow:
                         break
         finally:
             self._recorder_feed = None
-        pcm = recorder.result()
+        if key == "hangup":
+            recorder.hangup()
+        pcm = recorder.result().pcm
         if not pcm:
             self._event("warning", 16102, "recording is silent; nothing stored")
             if key == "hangup":
@@ -781,8 +794,3 @@ class _Failed:
 
 
 _FAILED: Any = _Failed()
-
-
-def frames(pcm: bytes, size: int = 320) -> Iterator[bytes]:
-    for i in range(0, len(pcm), size):
-        yield pcm[i : i + size]

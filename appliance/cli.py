@@ -5,8 +5,11 @@ appliance send --to N --body T        queue an SMS (for scripts: monitoring aler
 appliance account                     print the AccountSid and AuthToken
 appliance at [--modem M] [CMD ...]    raw AT console to a modem
 appliance sim sms|outbox|fault|status drive the simulated modem (play the phone network)
+appliance sim call in|digits|hangup|status|callee   simulated phone calls
 appliance apikey create|list|revoke   API keys (SK…:secret) for Basic auth
 appliance config                      print every setting with its default and help
+appliance panel-password              set the web panel's password (asked twice, or from stdin)
+appliance probe [--port P]            identify a modem and name the profile that matches
 """
 
 from __future__ import annotations
@@ -229,10 +232,52 @@ def cmd_sim(args: argparse.Namespace) -> int:
         elif value is not None and value.lstrip("-").isdigit():
             value = int(value)
         rv = control.request(sock, "fault", modem=modem, name=args.name, value=value)
+    elif args.sim_command == "call":
+        rv = _sim_call(control, sock, modem, args)
     else:
         rv = control.request(sock, "status", modem=modem)
     print(json.dumps(rv, indent=2, default=str))
     return 0
+
+
+def _sim_call(control: Any, sock: Any, modem: str | None, args: argparse.Namespace) -> Any:
+    """``appliance sim call ...``: ring the appliance, press keys, hang up, script a callee."""
+    steps: list[dict[str, Any]] = []
+    if getattr(args, "say", None):
+        steps.append({"say": args.say})
+    if getattr(args, "play", None):
+        steps.append({"play": args.play})
+    if getattr(args, "press", None):
+        steps.append({"digits": args.press})
+    if getattr(args, "hangup_after", None) is not None:
+        steps += [{"silence": args.hangup_after}, {"hangup": True}]
+    cmd = args.call_command
+    if cmd == "in":
+        return control.request(
+            sock,
+            "call_in",
+            modem=modem,
+            ring_timeout=args.ring_timeout,
+            withheld=args.withheld,
+            party=steps,
+            **{"from": args.from_},
+        )
+    if cmd == "callee":
+        return control.request(
+            sock,
+            "callee",
+            number=args.number,
+            outcome=args.outcome,
+            answer_after=args.answer_after,
+            party=steps,
+        )
+    if cmd == "status":
+        return control.request(sock, "call_status", modem=args.modem, all=args.all)
+    if cmd == "digits":
+        return control.request(
+            sock, "call_digits", modem=args.modem, call=args.call, digits=args.digits
+        )
+    return control.request(sock, "call_hangup", modem=args.modem, call=args.call)
 
 
 def cmd_apikey(args: argparse.Namespace) -> int:
@@ -264,8 +309,60 @@ def cmd_apikey(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Identify the modem on each port and name its profile (stop the service first)."""
+    from appliance import probe
+
+    ports = list(args.port)
+    if not ports:
+        cfg = _load(args)
+        ports = [m.port for m in cfg.modems if not m.simulated] or probe.candidates()
+    if not ports:
+        raise ApplianceError("no serial ports found; plug in the modem or give --port")
+    results, failures = [], 0
+    for port in ports:
+        try:
+            results.append(probe.probe(port, baudrate=args.baudrate, timeout=args.timeout))
+        except probe.ProbeError as e:
+            failures += 1
+            print(f"{port}: {e}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            print(probe.describe(r))
+    return 0 if results else 1
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     print(configmod.describe(), end="")
+    return 0
+
+
+def cmd_panel_password(args: argparse.Namespace) -> int:
+    """Set the panel password: typed twice at a terminal, or one line on standard input."""
+    import getpass
+
+    from appliance.store import Store
+    from web.auth import set_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("New panel password: ")
+        if password != getpass.getpass("Again: "):
+            print("the two passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    cfg = _load(args)
+    store = Store(cfg.db_path)
+    try:
+        set_password(store, password)
+    except ValueError as e:
+        print(f"not set: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print("panel password set")
     return 0
 
 
@@ -317,6 +414,37 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--modem")
     s = sims.add_parser("status", help="the simulated modem's state")
     s.add_argument("--modem")
+    s = sims.add_parser("call", help="simulated phone calls (the network's side)")
+    calls = s.add_subparsers(dest="call_command", required=True)
+    c = calls.add_parser("in", help="call the appliance from a simulated phone")
+    c.add_argument("--from", dest="from_", required=True, help="the caller's number")
+    c.add_argument("--modem")
+    c.add_argument("--ring-timeout", type=float, default=60.0, help="caller gives up after (s)")
+    c.add_argument("--withheld", action="store_true", help="caller ID withheld")
+    callee = calls.add_parser("callee", help="how a number answers when the appliance dials it")
+    for scripted in (c, callee):
+        scripted.add_argument("--say", help="once answered, say this (espeak-ng)")
+        scripted.add_argument("--play", help="once answered, play this WAV file")
+        scripted.add_argument("--press", help="once answered, press these keys (DTMF)")
+        scripted.add_argument("--hangup-after", type=float, help="then hang up after (s)")
+    c = callee
+    c.add_argument("number", help="the dialled number")
+    c.add_argument(
+        "--outcome",
+        default="answer",
+        choices=["answer", "busy", "no-answer", "unreachable", "reject"],
+    )
+    c.add_argument("--answer-after", type=float, default=2.0, help="seconds of ringing")
+    c = calls.add_parser("digits", help="the remote party presses keys")
+    c.add_argument("digits")
+    c.add_argument("--call", help="call id (default: the newest live call)")
+    c.add_argument("--modem")
+    c = calls.add_parser("hangup", help="the remote party hangs up")
+    c.add_argument("--call", help="call id (default: the newest live call)")
+    c.add_argument("--modem")
+    c = calls.add_parser("status", help="calls on the simulated network")
+    c.add_argument("--modem")
+    c.add_argument("--all", action="store_true", help="ended calls too")
     p.set_defaults(fn=cmd_sim)
 
     p = sub.add_parser("apikey", help="create, list or revoke API keys (SK…:secret)")
@@ -327,6 +455,21 @@ def build_parser() -> argparse.ArgumentParser:
     k = keys.add_parser("revoke", help="revoke a key at once")
     k.add_argument("sid", help="the key's SK… Sid")
     p.set_defaults(fn=cmd_apikey)
+    sub.add_parser(
+        "panel-password", help="set the web panel's password (stdin or asked twice)"
+    ).set_defaults(fn=cmd_panel_password)
+
+    p = sub.add_parser("probe", help="identify a modem (ATI, +CGMI/+CGMM/+CGMR, USB ids)")
+    p.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        help="serial port (repeatable; default: the configured ports, else every serial port)",
+    )
+    p.add_argument("--baudrate", type=int, default=115200)
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds per AT command")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(fn=cmd_probe)
 
     sub.add_parser("config", help="print every setting with its default").set_defaults(
         fn=cmd_config

@@ -76,6 +76,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_redirects", 10, "Bound on chained TwiML <Redirect> for one message"),
     Setting(
+        "recording_media_auth",
+        False,
+        "Require the API's Basic auth to fetch recording media (Twilio's default: public URLs)",
+    ),
+    Setting(
+        "max_call_documents",
+        50,
+        "Bound on TwiML documents fetched for one call (Redirect/Gather/Record loops end the call)",
+    ),
+    Setting(
         "opt_out_enabled",
         True,
         "Handle STOP/START/HELP keywords like Twilio's Advanced Opt-Out (block sends, auto-reply)",
@@ -97,6 +107,82 @@ SETTINGS: tuple[Setting, ...] = (
         "help_text",
         "Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
         "Automatic reply to a help keyword",
+    ),
+    Setting(
+        "opt_out_text",
+        "You have successfully been unsubscribed. You will not receive any more messages"
+        " from this number. Reply START to resubscribe.",
+        "Automatic reply confirming an opt-out keyword",
+    ),
+    Setting(
+        "opt_in_text",
+        "You have successfully been re-subscribed to messages from this number."
+        " Reply HELP for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+        "Automatic reply confirming an opt-in keyword",
+    ),
+    Setting(
+        "forecast_base_url",
+        "https://api.open-meteo.com",
+        "Open-Meteo-compatible forecast API for weather broadcasts ({base}/v1/forecast; no key)",
+    ),
+    Setting(
+        "geocoding_base_url",
+        "https://geocoding-api.open-meteo.com",
+        "Open-Meteo-compatible geocoding API that resolves subscribers' towns ({base}/v1/search)",
+    ),
+    Setting(
+        "broadcast_misfire_grace",
+        3600.0,
+        "Seconds a scheduled broadcast missed (e.g. power cut) may still run late, once",
+    ),
+    Setting("broadcast_retry_delay", 300.0, "Seconds before retrying a failed broadcast run"),
+    Setting("broadcast_attempts", 3, "Attempts of a broadcast run whose source failed"),
+    Setting(
+        "panel_secure_cookie",
+        True,
+        "Mark the panel's session cookie Secure (browsers still send it to http://localhost)",
+    ),
+    Setting(
+        "panel_login_attempts",
+        5,
+        "Failed panel sign-ins allowed per client address in 5 minutes before it must wait",
+    ),
+    Setting(
+        "watchdog_grace",
+        120.0,
+        "Seconds a modem loop or the store writer may leave the watchdog probe unanswered before"
+        " systemd's watchdog stops being pinged (only under systemd with WatchdogSec)",
+    ),
+    Setting("retention_interval", 3600.0, "Seconds between retention purges (0: never purge)"),
+    Setting(
+        "retention_messages_days",
+        365,
+        "Finished messages (and their segments and webhook jobs) older than this are deleted (0: keep)",
+    ),
+    Setting(
+        "retention_calls_days",
+        365,
+        "Finished calls (and their call events) older than this are deleted (0: keep)",
+    ),
+    Setting(
+        "retention_recordings_days",
+        90,
+        "Recordings older than this are deleted, file and row (0: keep)",
+    ),
+    Setting(
+        "retention_webhook_log_days",
+        30,
+        "Webhook request/response log entries older than this are deleted (0: keep)",
+    ),
+    Setting(
+        "retention_call_events_days",
+        30,
+        "Call event log entries older than this are deleted (0: keep)",
+    ),
+    Setting(
+        "retention_quarantine_days",
+        90,
+        "Quarantined undecodable PDUs older than this are deleted (0: keep)",
     ),
 )
 
@@ -120,6 +206,11 @@ MODEM_SETTINGS: tuple[Setting, ...] = (
     Setting("sms_fallback_method", "POST", "POST or GET"),
     Setting("voice_url", "", "Webhook for inbound calls (Twilio VoiceUrl)"),
     Setting("status_callback", "", "Default StatusCallback for this number"),
+    Setting(
+        "audio_port",
+        "",
+        "Call audio: a tty carrying PCM (/dev/serial/by-id/...), 'alsa:<device>', or '' (the simulator's)",
+    ),
 )
 
 
@@ -138,6 +229,7 @@ class ModemConfig:
     sms_fallback_method: str
     voice_url: str
     status_callback: str
+    audio_port: str
 
     @property
     def simulated(self) -> bool:
@@ -168,11 +260,30 @@ class Config:
     sim_report_delay: float
     api_rate_limit: float
     max_redirects: int
+    max_call_documents: int
+    recording_media_auth: bool
     opt_out_enabled: bool
     opt_out_keywords: str
     opt_in_keywords: str
     help_keywords: str
     help_text: str
+    opt_out_text: str
+    opt_in_text: str
+    forecast_base_url: str
+    geocoding_base_url: str
+    broadcast_misfire_grace: float
+    broadcast_retry_delay: float
+    broadcast_attempts: int
+    panel_secure_cookie: bool
+    panel_login_attempts: int
+    watchdog_grace: float
+    retention_interval: float
+    retention_messages_days: int
+    retention_calls_days: int
+    retention_recordings_days: int
+    retention_webhook_log_days: int
+    retention_call_events_days: int
+    retention_quarantine_days: int
     modems: tuple[ModemConfig, ...]
     source: Path | None = None
 

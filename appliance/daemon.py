@@ -16,6 +16,8 @@ from appliance.dispatcher import Dispatcher, queue_status_callback
 from appliance.inbox import Inbox
 from appliance.modem import Modem
 from appliance.outbox import Outbox
+from appliance.retention import Retention
+from appliance.service import Service
 from appliance.store import Store
 from appliance.voice import VoiceEngine
 from appliance.webhooks import Timeouts, WebhookClient
@@ -71,7 +73,11 @@ class Daemon:
             self.modems[m.name] = Modem(
                 m, profiles.load(m.profile), config, self.store, self.inbox, self.outbox, port
             )
+        self._wire_voice()
         self.outbox.listeners.append(self._wake_modem)
+        from appliance.scheduler import PanelServices
+
+        self.panel = PanelServices(self)  # subscribers, broadcasts, their scheduler
         self.server: Any = None
         if http:
             from appliance.server import Server
@@ -91,6 +97,45 @@ class Daemon:
         )
         return Path(modem.port_path)
 
+    def _wire_voice(self) -> None:
+        """A Phone per modem (in its thread) and a CallFlow thread per live call."""
+        from appliance.callflow import CallFlow, Context
+        from appliance.voice import Phone
+
+        ctx = Context(
+            store=self.store,
+            client=self.client,
+            outbox=self.outbox,
+            account_sid=lambda: self.account.sid,
+            base_url=self.base_url,
+            recordings_dir=self.config.data_dir / "recordings",
+            max_documents=self.config.max_call_documents,
+            on_job=self.dispatcher.wake,
+        )
+        self.voice.flow_factory = lambda phone, leg: CallFlow(phone, leg, ctx)
+        for m in self.config.modems:
+            audio = m.audio_port
+            if not audio and m.simulated and self.simulator is not None:
+                sim_modem = self.simulator.modems.get(m.name)
+                path = getattr(sim_modem, "audio_path", None)
+                audio = str(path) if path else ""
+            modem = self.modems[m.name]
+            modem.phone = Phone(
+                modem,
+                modem.profile.voice,
+                self.store,
+                self.voice,
+                lambda: self.account.sid,
+                audio,
+                self.dispatcher.wake,
+            )
+
+    def base_url(self) -> str:
+        """Where apps reach this appliance (recording URLs): public_url, else the bound port."""
+        if self.config.public_url or self.server is None:
+            return self.config.base_url
+        return f"http://{self.config.http_host}:{self.server.port}"
+
     def _wake_modem(self, name: str) -> None:
         modem = self.modems.get(name)
         if modem is not None:
@@ -105,6 +150,9 @@ class Daemon:
             modem.start()
         if self.server is not None:
             self.server.start()
+        self.panel.start()
+        self.retention = Retention.from_config(self.store, self.config)
+        self.retention.start()
         LOGGER.info(
             "appliance started: %d modem(s), HTTP on %s", len(self.modems), self.config.base_url
         )
@@ -116,6 +164,9 @@ class Daemon:
         self._stopped.set()
         if self.server is not None:
             self.server.stop()
+        self.panel.stop()
+        if hasattr(self, "retention"):
+            self.retention.stop()
         for modem in self.modems.values():
             modem.stop()
         self.dispatcher.stop()
@@ -133,8 +184,11 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
+        service = Service(self)
+        service.start()  # READY=1, and the watchdog if systemd asked for one
         try:
             while not self._stopped_request.wait(3600):
                 pass
         finally:
+            service.stopping()  # STOPPING=1
             self.stop()

@@ -190,25 +190,26 @@ def _bridge_two(
 def _conference_one(flow: CallFlow, verb: Any, number: str, timeout: float) -> tuple[str, str, int]:
     phone = flow.phone
     if not (phone.voice.hold and phone.voice.mpty):
-        flow._event("warning", 13225, f"{phone.modem.name} cannot hold and join calls; Dial failed")
+        flow._event("dial-refused", None, f"{phone.modem.name} cannot hold and join calls")
         return "failed", "", 0
     if not phone.run(lambda: phone.chld("2"), timeout=30):
-        flow._event(
-            "warning", 13225, "the network refused to hold the call (AT+CHLD=2); Dial failed"
-        )
+        flow._event("dial-refused", None, "the network refused to hold the call (AT+CHLD=2)")
         return "failed", "", 0
     child = _new_leg(flow, phone, number, timeout)
     phone.legs[child.sid] = child
     resumed = False
     try:
         if not phone.run(lambda: phone.dial(child, number, timeout), timeout=40):
+            flow._event(
+                "dial-refused", None, "the network refused a second call (ATD while holding)"
+            )
             return "failed", child.sid, 0
         if not _wait_answer(flow, child, timeout):
             if child.live:
                 phone.run(lambda: phone.hangup(child, call.NO_ANSWER))
             return _dial_status(child), child.sid, 0
         if not phone.run(lambda: phone.chld("3"), timeout=30):
-            flow._event("warning", 13225, "the network refused to join the calls (AT+CHLD=3)")
+            flow._event("dial-refused", None, "the network refused to join the calls (AT+CHLD=3)")
             phone.run(lambda: phone.hangup(child))
             return "failed", child.sid, 0
         resumed = True  # in a multiparty call the caller is active again

@@ -14,7 +14,11 @@ the same transaction that stores the message:
 The message is still posted to the SMS URL, with ``OptOutType`` (STOP, START
 or HELP) added.  From then on, sends from that number to an opted-out
 recipient fail with 21610 (:func:`is_opted_out` is the check); only the
-appliance's own keyword replies are exempt.
+appliance's own keyword replies are exempt.  A message queued or scheduled
+*before* the STOP is not sent either: when the modem thread claims it, it
+fails with 21610 instead (:func:`opted_out_at`; the outbox compares it with
+the message's creation time, so the confirmation queued with the STOP, and
+the exempt replies queued after it, still go out).
 
 The table is created on first use with ``CREATE TABLE IF NOT EXISTS`` (no
 migration needed; compatible with adding one later with the same DDL).
@@ -80,6 +84,8 @@ class Policy:
     opt_in_keywords: frozenset[str] = parse_keywords(DEFAULT_OPT_IN_KEYWORDS)
     help_keywords: frozenset[str] = parse_keywords(DEFAULT_HELP_KEYWORDS)
     help_text: str = DEFAULT_HELP_TEXT
+    opt_out_text: str = STOP_REPLY
+    opt_in_text: str = START_REPLY
 
     @classmethod
     def from_config(cls, config: Config) -> Policy:
@@ -89,6 +95,8 @@ class Policy:
             opt_in_keywords=parse_keywords(config.opt_in_keywords),
             help_keywords=parse_keywords(config.help_keywords),
             help_text=config.help_text,
+            opt_out_text=config.opt_out_text,
+            opt_in_text=config.opt_in_text,
         )
 
     def classify(self, body: str) -> tuple[str, str] | None:
@@ -109,9 +117,9 @@ class Policy:
 
     def reply_for(self, kind: str) -> str:
         if kind == "STOP":
-            return STOP_REPLY
+            return self.opt_out_text
         if kind == "START":
-            return START_REPLY
+            return self.opt_in_text
         return self.help_text
 
 
@@ -139,6 +147,20 @@ def is_opted_out(conn_or_store: sqlite3.Connection | Store, number: str, recipie
         if _missing_table(e):  # nobody has opted out yet on this database
             return False
         raise
+
+
+def opted_out_at(conn: sqlite3.Connection, number: str, recipient: str) -> float | None:
+    """When ``recipient`` opted out of our ``number`` (epoch), or None if they have not."""
+    try:
+        row = conn.execute(
+            "SELECT opted_out_at FROM opt_outs WHERE phone_number = ? AND sender = ?",
+            (number, recipient),
+        ).fetchone()
+    except sqlite3.OperationalError as e:
+        if _missing_table(e):
+            return None
+        raise
+    return None if row is None else float(row[0])
 
 
 def opt_out(

@@ -20,6 +20,10 @@ At most one message per modem can be in that state after a crash.  Parts
 that were never started are resumed.  A part the modem *refused*
 (``+CMS ERROR``) was certainly not sent, so it is retried with backoff up to a
 limit, then the message fails with the mapped error code.
+
+``claim`` also settles opt-outs that came in while a message waited: if its
+recipient has sent STOP to the modem's number since it was queued (or
+scheduled), it fails with 21610, unsent, and the next message is taken.
 """
 
 from __future__ import annotations
@@ -227,13 +231,20 @@ class Outbox:
                 " AND status = 'scheduled' AND send_at <= ?",
                 (now, modem, now),
             )
-            row = conn.execute(
-                "SELECT * FROM messages WHERE modem = ? AND status = 'queued'"
-                " AND COALESCE(next_attempt_at, 0) <= ? ORDER BY seq LIMIT 1",
-                (modem, now),
-            ).fetchone()
-            if row is None:
-                return None
+            while True:
+                row = conn.execute(
+                    "SELECT * FROM messages WHERE modem = ? AND status = 'queued'"
+                    " AND COALESCE(next_attempt_at, 0) <= ? ORDER BY seq LIMIT 1",
+                    (modem, now),
+                ).fetchone()
+                if row is None:
+                    return None
+                if not self._unsubscribed_since_queued(conn, row):
+                    break
+                # Queued (or scheduled) before the recipient sent STOP: Twilio fails it, unsent.
+                self._fail(
+                    conn, row["sid"], optout.UNSUBSCRIBED_CODE, optout.UNSUBSCRIBED_MESSAGE, now
+                )
             ref = row["concat_ref"]
             if ref is None:
                 ref = _next_ref(conn, modem)
@@ -252,6 +263,22 @@ class Outbox:
             )
 
         return self.store.write(fn)
+
+    def _unsubscribed_since_queued(self, conn: sqlite3.Connection, row: Row) -> bool:
+        """Whether the recipient of a not-yet-sent message opted out after it was queued.
+
+        Messages queued after the opt-out were checked by :meth:`insert` (only the
+        exempt keyword replies got in), so only an opt-out newer than the message counts.
+        A message with parts already sent is finished, not cut in the middle.
+        """
+        if not self.enforce_opt_outs or row["segments_sent"]:
+            return False
+        ours = conn.execute(
+            "SELECT phone_number FROM numbers WHERE modem = ?", (row["modem"],)
+        ).fetchone()
+        number = str(ours[0]) if ours is not None else str(row["from_number"])
+        since = optout.opted_out_at(conn, number, row["to_number"])
+        return since is not None and float(row["date_created"]) < since
 
     def part_started(self, sid: str, part: int) -> None:
         self.store.write(

@@ -23,8 +23,15 @@ LOGGER = logging.getLogger(__name__)
 class Server:
     def __init__(self, daemon: Daemon, host: str, port: int, threads: int) -> None:
         self.app = create_app(daemon)
+        from web import create_app as create_panel
+        from web.dispatch import combined
+
+        self.panel = create_panel(daemon)  # the web panel takes every path the API does not
         self.httpd = wsgi.Server(
-            (host, port), self.app, numthreads=threads, server_name="appliance"
+            (host, port),
+            combined(self.app, self.panel),
+            numthreads=threads,
+            server_name="appliance",
         )
         self.httpd.shutdown_timeout = 2
         self._thread: threading.Thread | None = None

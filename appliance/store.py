@@ -237,6 +237,95 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE webhook_log ADD COLUMN call_sid TEXT;
         """,
     ),
+    (
+        "0004_panel",
+        """
+        CREATE TABLE subscriber_lists (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            modem TEXT NOT NULL,
+            join_keyword TEXT NOT NULL DEFAULT '',
+            leave_keyword TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL
+        );
+        CREATE TABLE subscribers (
+            id INTEGER PRIMARY KEY,
+            list_id INTEGER NOT NULL,
+            phone_number TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            town TEXT NOT NULL DEFAULT '',
+            latitude REAL,
+            longitude REAL,
+            timezone TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'active',
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (list_id, phone_number)
+        );
+        CREATE TABLE subscriber_imports (
+            id INTEGER PRIMARY KEY,
+            list_id INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            total INTEGER NOT NULL DEFAULT 0,
+            done INTEGER NOT NULL DEFAULT 0,
+            imported INTEGER NOT NULL DEFAULT 0,
+            errors TEXT NOT NULL DEFAULT '[]',
+            started REAL NOT NULL,
+            finished REAL
+        );
+        CREATE TABLE broadcasts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            list_id INTEGER NOT NULL,
+            modem TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            content TEXT NOT NULL,
+            schedule TEXT NOT NULL DEFAULT '',
+            timezone TEXT NOT NULL DEFAULT 'UTC',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        );
+        CREATE TABLE broadcast_runs (
+            id INTEGER PRIMARY KEY,
+            broadcast_id INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            state TEXT NOT NULL,
+            total INTEGER NOT NULL DEFAULT 0,
+            queued INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            segments INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            started REAL NOT NULL,
+            finished REAL
+        );
+        CREATE INDEX broadcast_runs_broadcast ON broadcast_runs (broadcast_id, id);
+        CREATE TABLE broadcast_recipients (
+            run_id INTEGER NOT NULL,
+            phone_number TEXT NOT NULL,
+            message_sid TEXT,
+            error TEXT,
+            PRIMARY KEY (run_id, phone_number)
+        );
+        CREATE TABLE scheduler_jobs (
+            id TEXT PRIMARY KEY,
+            next_run_time REAL,
+            job_state TEXT NOT NULL
+        );
+        CREATE INDEX scheduler_jobs_next ON scheduler_jobs (next_run_time);
+        CREATE TABLE signal_samples (
+            modem TEXT NOT NULL,
+            at REAL NOT NULL,
+            signal INTEGER,
+            PRIMARY KEY (modem, at)
+        );
+        CREATE INDEX messages_to ON messages (to_number, seq);
+        CREATE INDEX messages_from ON messages (from_number, seq);
+        CREATE INDEX webhook_log_failed ON webhook_log (error_code, id);
+        CREATE INDEX messages_day ON messages (date_created, direction, status)
+        """,
+    ),
 )
 
 

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from appliance import call, sids
 from appliance.call import CallEvent, CallLeg, Step
-from appliance.signature import idempotency_token
 from appliance.errors import ModemError
 from appliance.inbox import country
+from appliance.signature import idempotency_token
 from appliance.store import Row, Store
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ T = TypeVar("T")
 
 API_VERSION = "2010-04-01"
 WATCHDOG_POLL = 5.0  # seconds between AT+CLCC checks while a call is live (lost URCs)
+RELEASE_GRACE = 0.5  # seconds to wait after "+CLCC: ...,6" for the line that says why
+RINGING_POLL = 1.0  # while our own call rings: modems without an answer URC are polled
 CPCMREG_ATTEMPTS = 6  # SIM7600: AT+CPCMREG=1 can fail the first time (voice.md 1.3)
 CPCMREG_RETRY_DELAY = 0.3
 CALLER_ID_WAIT = 0.5  # seconds to wait after RING for the +CLIP carrying the number
@@ -123,6 +125,7 @@ class Phone:
         self._sequence: dict[str, int] = {}
         self._next_poll = 0.0
         self._dial_deadline: dict[str, float] = {}
+        self._pending_release: dict[str, tuple[float, CallEvent]] = {}
         self._lock = threading.Lock()
         engine.phones[modem.name] = self
 
@@ -198,6 +201,17 @@ class Phone:
         if target is None:
             LOGGER.debug("%s: call event %s with no call", self.modem.name, event)
             return
+        if (
+            event.kind == "released"
+            and event.reason is None
+            and event.source in ("CLCC", "ccinfo", "DSCI", "VOICE CALL")
+            and target.answered_at is None
+            and not target.incoming
+        ):
+            # "+CLCC: ...,6" comes before the BUSY / NO ANSWER that says why: wait for it.
+            self._pending_release[target.sid] = (now + RELEASE_GRACE, event)
+            return
+        self._pending_release.pop(target.sid, None)
         self._after(target, target.apply(event, now))
 
     def _leg_for(self, event: CallEvent, live: list[CallLeg]) -> CallLeg | None:
@@ -301,12 +315,19 @@ class Phone:
     def next_deadline(self) -> float | None:
         """Monotonic time this phone wants :meth:`tick` (None: nothing timed)."""
         times = list(self._dial_deadline.values())
+        times += [deadline for deadline, _ in self._pending_release.values()]
         if any(leg.live for leg in self.legs.values()):
             times.append(self._next_poll)
         return min(times) if times else None
 
     def tick(self) -> None:
         now = time.monotonic()
+        for sid, (deadline, event) in list(self._pending_release.items()):
+            if now >= deadline:
+                self._pending_release.pop(sid, None)
+                pending = self.legs.get(sid)
+                if pending is not None:
+                    self._after(pending, pending.apply(event, now))
         for sid, deadline in list(self._dial_deadline.items()):
             leg = self.legs.get(sid)
             if leg is None or not leg.live or leg.status == call.IN_PROGRESS:
@@ -318,7 +339,8 @@ class Phone:
                 self._after(leg, leg.end(call.NO_ANSWER, now))
         live = [leg for leg in self.legs.values() if leg.live]
         if live and now >= self._next_poll:
-            self._next_poll = now + WATCHDOG_POLL
+            ringing_out = any(not leg.incoming and leg.status == call.RINGING for leg in live)
+            self._next_poll = now + (RINGING_POLL if ringing_out else WATCHDOG_POLL)
             self._poll(live)
         if not live:
             self._place_next()
@@ -351,6 +373,16 @@ class Phone:
         )
         if row is None:
             return
+        claimed = self.store.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE calls SET date_updated = ?, status = 'ringing' WHERE sid = ? AND status = 'queued'",
+                    (time.time(), row["sid"]),
+                ).rowcount
+            )
+        )
+        if not claimed:
+            return  # canceled by the API a moment ago
         leg = CallLeg(row["sid"], incoming=False, number=row["to_number"], status=call.QUEUED)
         self.legs[leg.sid] = leg
         self._emit_callback(leg.sid, "initiated", call.QUEUED)

@@ -267,6 +267,26 @@ def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
     }
 
 
+def _panel() -> Any:
+    from bench import panel  # late: bench.panel uses this module's helpers
+
+    return panel
+
+
+def bench_panel() -> dict[str, float]:
+    return _panel().bench()  # type: ignore[no-any-return]
+
+
+def _voice() -> Any:
+    from bench import voice  # late, like bench.panel
+
+    return voice
+
+
+def bench_voice() -> dict[str, float]:
+    return _voice().bench_voice()  # type: ignore[no-any-return]
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -287,6 +307,8 @@ def main() -> int:
         ("outbound_rate", bench_outbound_rate),
         ("idle", bench_idle),
         ("api", bench_api),
+        ("panel", bench_panel),
+        ("voice", bench_voice),
     ):
         print(f"running {name} ...", flush=True)
         results[name] = fn()
@@ -350,6 +372,8 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
             ok(api["per_second"] >= 1000),
         ),
         ("REST create: p99 latency", "≤ 25 ms", f"{api['p99_ms']:.1f} ms", ok(api["p99_ms"] <= 25)),
+        *_panel().panel_rows(r["panel"], ok),
+        *_voice().rows(r["voice"]),
     ]
     lines = [
         "# Benchmarks",
@@ -377,6 +401,8 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         "  for 15 s to `appliance run` (cheroot, 16 threads, rate limit off); each 201 leaves after the",
         f"  message's commit. {api['requests']:.0f} requests, {api['non_2xx']:.0f} non-2xx,",
         f"  {api['stored']:.0f} messages on disk afterwards; p50 {api['p50_ms']:.1f} ms. wrk and the server share the 2 cores.",
+        *_panel().panel_notes(r["panel"]),
+        *_voice().notes(r["voice"]),
         "",
     ]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))

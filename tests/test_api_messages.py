@@ -3,6 +3,8 @@ filters, scheduling, cancel, redaction, delete, and Twilio's error codes."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -12,6 +14,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from tests.conftest import NUMBER, PHONE, wait_for
 from tests.test_outbound import client_for
+from tests.webapp import twiml
 
 OTHER = "+14155550199"
 
@@ -256,3 +259,76 @@ def test_unknown_fields_are_ignored(sim, make_daemon):
         data={"To": PHONE, "From": NUMBER, "Body": "x", "SmartEncoded": "true", "Colour": "blue"},
     )
     assert rv.status_code == 201 and rv.json()["status"] == "queued"
+
+
+def _text_columns_containing(d, needle: str) -> list[str]:
+    """Every (table.column) of the database whose text holds ``needle``."""
+    found = []
+    tables = [r[0] for r in d.store.read("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        for col in d.store.read(f"PRAGMA table_info({table})"):
+            name = col["name"]
+            hit = d.store.read_one(
+                f'SELECT 1 FROM "{table}" WHERE CAST("{name}" AS TEXT) LIKE ?', (f"%{needle}%",)
+            )
+            if hit is not None:
+                found.append(f"{table}.{name}")
+    return found
+
+
+def test_redaction_leaves_no_copy_of_the_body(sim, webapp, make_daemon):
+    webapp.routes["/sms"] = twiml("<Response/>")
+    d = make_daemon(modem={"sms_url": webapp.url("/sms")})
+    client = client_for(d)
+    # Inbound: its body is in the SMS webhook's job params and in the webhook log.
+    sim.network.deliver_sms(sim.modems["modem1"], PHONE, "inbound secret 8812")
+    inbound = webapp.wait(path="/sms").flat["MessageSid"]
+    wait_for(
+        lambda: d.store.read_one(
+            "SELECT 1 FROM webhook_jobs WHERE message_sid = ? AND state = 'done'", (inbound,)
+        )
+    )
+    wait_for(
+        lambda: d.store.read_one("SELECT 1 FROM webhook_log WHERE message_sid = ?", (inbound,))
+    )
+    # Outbound, with status callbacks.
+    out = client.messages.create(
+        to=PHONE, from_=NUMBER, body="outbound secret 4471", status_callback=webapp.url("/status")
+    )
+    wait_for(lambda: client.messages(out.sid).fetch().status == "delivered")
+    # An unrelated message keeps its body everywhere.
+    sim.network.deliver_sms(sim.modems["modem1"], OTHER, "kept text 5550")
+    webapp.wait(path="/sms")
+    wait_for(lambda: len(_text_columns_containing(d, "kept text 5550")) >= 3)
+    assert set(_text_columns_containing(d, "inbound secret 8812")) >= {
+        "messages.body",
+        "webhook_jobs.params",
+        "webhook_log.request",
+    }
+    kept_before = _text_columns_containing(d, "kept text 5550")
+
+    assert client.messages(inbound).update(body="").body == ""
+    assert client.messages(out.sid).update(body="").body == ""
+
+    assert _text_columns_containing(d, "inbound secret 8812") == []
+    assert _text_columns_containing(d, "outbound secret 4471") == []
+    assert _text_columns_containing(d, "kept text 5550") == kept_before
+    # The rest of the stored webhook request is kept, with an empty Body.
+    job = d.store.read_one("SELECT params FROM webhook_jobs WHERE message_sid = ?", (inbound,))
+    params = json.loads(job["params"])
+    assert params["Body"] == "" and params["From"] == PHONE and params["MessageSid"] == inbound
+    log = d.store.read_one("SELECT request FROM webhook_log WHERE message_sid = ?", (inbound,))
+    assert json.loads(log["request"])["Body"] == "" and json.loads(log["request"])["To"] == NUMBER
+
+    # Nor in the file's bytes, once the WAL is checkpointed.  (Freed cells are zeroed because
+    # this SQLite, like Debian's, is built with SECURE_DELETE: asserted, not assumed.)
+    conn = sqlite3.connect(d.config.db_path)
+    try:
+        assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+        assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0  # not busy
+    finally:
+        conn.close()
+    files = [d.config.db_path, d.config.db_path.with_name(d.config.db_path.name + "-wal")]
+    data = b"".join(f.read_bytes() for f in files if f.exists())
+    assert b"kept text 5550" in data
+    assert b"secret 8812" not in data and b"secret 4471" not in data

@@ -138,12 +138,11 @@ def test_bare_library_keeps_a_call_active_after_no_carrier(sim, harness):
 
 def test_project_notices_no_carrier(sim, make_daemon):
     d = make_daemon()
-    modem = sim.modems["modem1"]
-    modem._urc(["RING", f'+CLIP: "{PHONE}",145,"",0,"",0'])
+    call = sim.network.incoming_call("modem1", PHONE)  # RING +CLIP, and a call AT+CLCC lists
     wait_for(lambda: d.store.read_one("SELECT status FROM calls"))
     row = d.store.read_one("SELECT * FROM calls")
     assert row["status"] == "ringing" and row["from_number"] == PHONE and row["to_number"] == NUMBER
-    modem._urc(["NO CARRIER"])
+    call.hangup()  # the caller gives up: +CLCC ...,6,... then NO CARRIER
     wait_for(lambda: d.store.read_one("SELECT status FROM calls")["status"] == "no-answer")
     assert d.store.read_one("SELECT end_time FROM calls")["end_time"] is not None
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from appliance import optout
-from appliance.outbox import OutboxError
+from appliance import config, optout
+from appliance.outbox import Outbox, OutboxError
 from appliance.store import Store
 from tests.conftest import NUMBER, PHONE, wait_for
 from tests.webapp import twiml
@@ -247,5 +249,129 @@ def test_is_opted_out_on_a_store_and_a_connection(tmp_path):
         assert store.write(lambda conn: optout.is_opted_out(conn, NUMBER, PHONE)) is True
         assert store.write(lambda conn: optout.opt_in(conn, NUMBER, PHONE)) is True
         assert optout.is_opted_out(store, NUMBER, PHONE) is False
+    finally:
+        store.close()
+
+
+def test_custom_confirmation_texts(sim, webapp, make_daemon):
+    d = make_daemon(
+        modem=reply_app(webapp),
+        opt_out_text="Acme: you are unsubscribed.",
+        opt_in_text="Acme: welcome back.",
+    )
+    deliver(sim, webapp, d, "STOP")
+    wait_for(lambda: sent_to(sim) == ["Acme: you are unsubscribed."])
+    deliver(sim, webapp, d, "START")
+    wait_for(lambda: sent_to(sim)[:2] == ["Acme: you are unsubscribed.", "Acme: welcome back."])
+    assert replies(d)[:2] == ["Acme: you are unsubscribed.", "Acme: welcome back."]
+
+
+def test_default_confirmation_texts_are_twilios():
+    policy = optout.Policy.from_config(config.load(None, environ={}, overrides={}))
+    assert policy.reply_for("STOP") == optout.STOP_REPLY
+    assert policy.reply_for("START") == optout.START_REPLY
+    assert optout.STOP_REPLY.startswith("You have successfully been unsubscribed.")
+
+
+def test_message_scheduled_before_stop_fails_with_21610_when_due(sim, webapp, make_daemon):
+    d = make_daemon(modem=reply_app(webapp))
+    callback = webapp.url("/status")
+    when = time.time() + 3600
+    blocked = d.outbox.enqueue(
+        modem="modem1",
+        from_number=NUMBER,
+        to=PHONE,
+        body="Sale!",
+        send_at=when,
+        status_callback=callback,
+    )
+    kept = d.outbox.enqueue(
+        modem="modem1",
+        from_number=NUMBER,
+        to=OTHER,
+        body="Sale!",
+        send_at=when,
+        status_callback=callback,
+    )
+    deliver(sim, webapp, d, "STOP")
+    wait_for(lambda: sent_to(sim) == [optout.STOP_REPLY])
+    # Both come due now.
+    d.store.write(
+        lambda c: c.execute(
+            "UPDATE messages SET send_at = ? WHERE send_at = ?", (time.time() - 1, when)
+        )
+    )
+    d.outbox.wake("modem1")
+    wait_for(lambda: sent_to(sim, OTHER) == ["Sale!"])
+    row = wait_for(
+        lambda: d.store.read_one(
+            "SELECT * FROM messages WHERE sid = ? AND status = 'failed'", (blocked,)
+        )
+    )
+    assert (row["error_code"], row["error_message"]) == (21610, optout.UNSUBSCRIBED_MESSAGE)
+    assert row["segments_sent"] == 0
+    assert sent_to(sim) == [optout.STOP_REPLY]  # never sent to the opted-out recipient
+    [req] = wait_for(
+        lambda: [
+            r
+            for r in webapp.to("/status")
+            if r.flat["MessageSid"] == blocked and r.flat["MessageStatus"] == "failed"
+        ]
+    )
+    assert req.flat["ErrorCode"] == "21610"
+    assert d.store.read_one("SELECT status FROM messages WHERE sid = ?", (kept,))["status"] in (
+        "sent",
+        "delivered",
+    )
+
+
+class _Recorder:
+    def __init__(self):
+        self.rows = []
+
+    def __call__(self, conn, row):
+        self.rows.append((row["sid"], row["status"], row["error_code"]))
+
+
+def test_claim_fails_a_message_queued_before_stop_and_takes_the_next(tmp_path):
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        outbox = Outbox(store, lambda: "AC" + "0" * 32)
+        seen = _Recorder()
+        outbox.callbacks = seen
+        early = outbox.enqueue(modem="m", from_number=NUMBER, to=PHONE, body="queued before")
+        other = outbox.enqueue(modem="m", from_number=NUMBER, to=OTHER, body="to someone else")
+        time.sleep(0.01)
+
+        def stop(conn):  # what the inbox does: opt out and queue the exempt confirmation
+            optout.opt_out(conn, NUMBER, PHONE, "STOP")
+            return outbox.insert(
+                conn, modem="m", from_number=NUMBER, to=PHONE, body="bye", opt_out_exempt=True
+            )
+
+        confirmation = store.write(stop)
+        first = outbox.claim("m", time.time())
+        assert first is not None and first.sid == other
+        row = store.read_one("SELECT * FROM messages WHERE sid = ?", (early,))
+        assert (row["status"], row["error_code"]) == ("failed", 21610)
+        assert (early, "failed", 21610) in seen.rows
+        outbox.part_sent(first.sid, 1, 1, 1)
+        second = outbox.claim("m", time.time())
+        assert second is not None and second.sid == confirmation  # the confirmation still goes
+        outbox.part_sent(second.sid, 1, 2, 1)
+        assert outbox.claim("m", time.time()) is None
+
+        # After START, a message queued then is sent again; turning enforcement off sends all.
+        store.write(lambda conn: optout.opt_in(conn, NUMBER, PHONE))
+        again = outbox.enqueue(modem="m", from_number=NUMBER, to=PHONE, body="welcome back")
+        claimed = outbox.claim("m", time.time())
+        assert claimed is not None and claimed.sid == again
+        outbox.part_sent(claimed.sid, 1, 3, 1)
+        lax = Outbox(store, lambda: "AC" + "0" * 32, enforce_opt_outs=False)
+        late = lax.enqueue(modem="m", from_number=NUMBER, to=PHONE, body="queued, then STOP")
+        time.sleep(0.01)
+        store.write(lambda conn: optout.opt_out(conn, NUMBER, PHONE, "STOP"))
+        claimed = lax.claim("m", time.time())
+        assert claimed is not None and claimed.sid == late
     finally:
         store.close()

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from appliance.api import messages, numbers  # noqa: F401 - registers the routes on bp
+from appliance.api import (  # noqa: F401 - registers the routes on bp
+    calls,
+    messages,
+    numbers,
+    recordings,
+)
 from appliance.api.common import (
     MAX_BODY_BYTES,
     PREFIX,

@@ -99,10 +99,23 @@ def _basic_credentials() -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+PUBLIC_MEDIA = frozenset({"api.recording_wav", "api.recording_mp3"})
+
+
 def authenticate() -> Response | None:
     """``before_request``: Basic auth with ``AC…:AuthToken`` or ``SK…:secret``,
-    then the rate limit, then the request body's size and type."""
+    then the rate limit, then the request body's size and type.
+
+    Recording media are public unless ``recording_media_auth`` is set, as on Twilio
+    (whose "HTTP Basic Authentication for media" is off by default): a RecordingUrl
+    handed to an app works in an <audio> tag or a <Play>; its SID is 128 random bits."""
     d = daemon()
+    if request.endpoint in PUBLIC_MEDIA and not d.config.recording_media_auth:
+        if (request.view_args or {}).get("account_sid") != d.account.sid:
+            return error_response(
+                404, 20404, f"The requested resource {request.path} was not found"
+            )
+        return None
     creds = _basic_credentials()
     ok = False
     if creds is not None:

@@ -6,6 +6,7 @@ twilio-ruby 3.x uses; its list key is ``sms_messages``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import urllib.parse
@@ -214,12 +215,37 @@ def message_update(account_sid: str, sid: str) -> Response:
             conn.execute(
                 "UPDATE messages SET body = '', date_updated = ? WHERE sid = ?", (now, sid)
             )
+            _redact_copies(conn, sid)
         return conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()  # type: ignore[no-any-return]
 
     row = d.store.write(fn)
     if row is None:
         raise not_found()
     return jsonify(message_json(row))
+
+
+def _without_body(text: str) -> str | None:
+    """A JSON object's text with its ``Body`` emptied; None if it has no ``Body`` to empty."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None  # not JSON ("<Message>" log rows): carries no copy of a body
+    if not isinstance(value, dict) or not value.get("Body"):
+        return None
+    value["Body"] = ""
+    return json.dumps(value, sort_keys=True)
+
+
+def _redact_copies(conn: sqlite3.Connection, sid: str) -> None:
+    """Empty the copies of a message's body kept for its webhooks (job params, log requests)."""
+    for table, column in (("webhook_jobs", "params"), ("webhook_log", "request")):
+        rows = conn.execute(
+            f"SELECT id, {column} FROM {table} WHERE message_sid = ?", (sid,)
+        ).fetchall()
+        for row in rows:
+            redacted = _without_body(row[column])
+            if redacted is not None:
+                conn.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", (redacted, row["id"]))
 
 
 @bp.delete("/Accounts/<account_sid>/Messages/<sid>.json")

@@ -363,6 +363,279 @@ def _number_paths() -> dict[str, Any]:
     }
 
 
+CALL_STATUSES = [
+    "queued",
+    "ringing",
+    "in-progress",
+    "completed",
+    "busy",
+    "failed",
+    "no-answer",
+    "canceled",
+]
+
+CALL: Schema = {
+    "type": "object",
+    "properties": {
+        "account_sid": _sid("AC"),
+        "annotation": _nullable(_str()),
+        "answered_by": _nullable(_str()),
+        "api_version": _str(),
+        "caller_name": _nullable(_str()),
+        "date_created": DATE,
+        "date_updated": DATE,
+        "direction": _str(enum=["inbound", "outbound-api", "outbound-dial"]),
+        "duration": _nullable(_str("Seconds, as a string")),
+        "end_time": DATE,
+        "forwarded_from": _nullable(_str()),
+        "from": _str(),
+        "from_formatted": _str(),
+        "group_sid": _nullable(_str()),
+        "parent_call_sid": _nullable(_str()),
+        "phone_number_sid": _nullable(_str()),
+        "price": _nullable(_str()),
+        "price_unit": _str(),
+        "queue_time": _str(),
+        "sid": _sid("CA"),
+        "start_time": DATE,
+        "status": _str(enum=CALL_STATUSES),
+        "subresource_uris": {"type": "object", "additionalProperties": {"type": "string"}},
+        "to": _str(),
+        "to_formatted": _str(),
+        "trunk_sid": _nullable(_str()),
+        "uri": URI,
+    },
+    "required": ["sid", "status", "to", "from", "direction", "uri"],
+}
+
+RECORDING: Schema = {
+    "type": "object",
+    "properties": {
+        "account_sid": _sid("AC"),
+        "api_version": _str(),
+        "call_sid": _str(),
+        "channels": {"type": "integer"},
+        "conference_sid": _nullable(_str()),
+        "date_created": DATE,
+        "date_updated": DATE,
+        "duration": _str("Seconds, as a string"),
+        "encryption_details": {"type": "object", "nullable": True},
+        "error_code": {"type": "integer", "nullable": True},
+        "media_url": _str("Absolute URL of the WAV (add .mp3 for MP3)"),
+        "price": _nullable(_str()),
+        "price_unit": _str(),
+        "sid": _sid("RE"),
+        "source": _str(),
+        "start_time": DATE,
+        "status": _str(),
+        "subresource_uris": {"type": "object", "additionalProperties": {"type": "string"}},
+        "track": _str(),
+        "uri": URI,
+    },
+    "required": ["sid", "call_sid", "status", "duration", "uri"],
+}
+
+
+def _call_paths() -> dict[str, Any]:
+    tag = ["Calls"]
+    sid_param = _param("Sid", "path", "The call's SID", _str())
+    callbacks: dict[str, Schema] = {
+        "Method": METHOD,
+        "FallbackUrl": _str("http(s) URL fetched when Url fails"),
+        "FallbackMethod": METHOD,
+        "StatusCallback": _str("http(s) URL for call status callbacks"),
+        "StatusCallbackMethod": METHOD,
+        "TimeLimit": {"type": "integer", "minimum": 1, "description": "Seconds (default 14400)"},
+    }
+    create_fields: dict[str, Schema] = {
+        "To": _str("Number to call, E.164"),
+        "From": _str("One of the appliance's numbers"),
+        "Url": _str("http(s) URL of the call's TwiML"),
+        "Twiml": _str("The call's TwiML, inline (used when Url is absent)", maxLength=4000),
+        **callbacks,
+        "StatusCallbackEvent": {
+            "type": "array",
+            "items": _str(enum=["initiated", "ringing", "answered", "completed"]),
+            "description": "Repeatable; default completed",
+        },
+        "Timeout": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Seconds to ring (default 60, at most 600)",
+        },
+        "Record": _str("Accepted and ignored: use <Record> in the TwiML"),
+        "SendDigits": _str("Accepted and ignored: use <Play digits> in the TwiML"),
+    }
+    return {
+        f"{ACCOUNT}/Calls.json": {
+            "parameters": [ACCOUNT_PARAM],
+            "get": {
+                "tags": tag,
+                "summary": "List calls, newest first",
+                "operationId": "listCalls",
+                "parameters": [
+                    _param("To", "query", "Only calls to this number"),
+                    _param("From", "query", "Only calls from this number"),
+                    _param(
+                        "Status", "query", "Only calls in this status", _str(enum=CALL_STATUSES)
+                    ),
+                    _param("ParentCallSid", "query", "Only child legs of this call"),
+                    _param("StartTime", "query", "Started on this UTC day (YYYY-MM-DD)"),
+                    _param("StartTime<", "query", "Started on or before this UTC day"),
+                    _param("StartTime>", "query", "Started on or after this UTC day"),
+                    _param("EndTime", "query", "Ended on this UTC day (YYYY-MM-DD)"),
+                    _param("EndTime<", "query", "Ended on or before this UTC day"),
+                    _param("EndTime>", "query", "Ended on or after this UTC day"),
+                    *PAGING,
+                ],
+                "responses": {
+                    **_ok("One page", "CallPage"),
+                    "400": _error("Invalid filter or paging parameter (20001)"),
+                    **ERRORS,
+                },
+            },
+            "post": {
+                "tags": tag,
+                "summary": "Queue an outbound call from one of the appliance's numbers",
+                "operationId": "createCall",
+                "requestBody": _form(create_fields, ["To", "From"]),
+                "responses": {
+                    **_ok("The queued call", "Call", "201"),
+                    "400": _error(
+                        "Invalid request (21201, 21205, 21208, 21209, 21210, 21211, 21212,"
+                        " 21213, 21609, 21626, 32018, 12100, 12102, 20001)"
+                    ),
+                    **ERRORS,
+                },
+            },
+        },
+        f"{ACCOUNT}/Calls/{{Sid}}.json": {
+            "parameters": [ACCOUNT_PARAM, sid_param],
+            "get": {
+                "tags": tag,
+                "summary": "Fetch a call",
+                "operationId": "fetchCall",
+                "responses": {**_ok("The call", "Call"), **ERRORS},
+            },
+            "post": {
+                "tags": tag,
+                "summary": "Cancel (Status=canceled), hang up (Status=completed) or redirect"
+                " (Url or Twiml) a call",
+                "operationId": "updateCall",
+                "requestBody": _form(
+                    {
+                        "Status": _str(enum=["canceled", "completed"]),
+                        "Url": _str("http(s) URL of new TwiML"),
+                        "Twiml": _str("New TwiML, inline", maxLength=4000),
+                        **callbacks,
+                    }
+                ),
+                "responses": {
+                    **_ok("The updated call", "Call"),
+                    "400": _error("Invalid value, or the call has ended (21220)"),
+                    **ERRORS,
+                },
+            },
+            "delete": {
+                "tags": tag,
+                "summary": "Delete an ended call",
+                "operationId": "deleteCall",
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    "409": _error("The call has not ended (20009)"),
+                    **ERRORS,
+                },
+            },
+        },
+        f"{ACCOUNT}/Calls/{{Sid}}/Recordings.json": {
+            "parameters": [ACCOUNT_PARAM, sid_param],
+            "get": {
+                "tags": tag,
+                "summary": "List a call's recordings, newest first",
+                "operationId": "listCallRecordings",
+                "parameters": [
+                    _param("DateCreated", "query", "Created on this UTC day (YYYY-MM-DD)"),
+                    _param("DateCreated<", "query", "Created on or before this UTC day"),
+                    _param("DateCreated>", "query", "Created on or after this UTC day"),
+                    *PAGING,
+                ],
+                "responses": {
+                    **_ok("One page", "RecordingPage"),
+                    "400": _error("Invalid filter or paging parameter (20001)"),
+                    **ERRORS,
+                },
+            },
+        },
+    }
+
+
+def _recording_paths() -> dict[str, Any]:
+    tag = ["Recordings"]
+    sid_param = _param("Sid", "path", "The recording's SID", _str())
+
+    def media(kind: str, media_type: str, suffix: str) -> Schema:
+        return {
+            "parameters": [ACCOUNT_PARAM, sid_param],
+            "get": {
+                "tags": tag,
+                "summary": f"The recording's audio as {kind}",
+                "operationId": f"fetchRecording{kind}{'Bare' if not suffix else ''}",
+                "responses": {
+                    "200": {
+                        "description": f"The audio ({kind})",
+                        "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **ERRORS,
+                },
+            },
+        }
+
+    return {
+        f"{ACCOUNT}/Recordings.json": {
+            "parameters": [ACCOUNT_PARAM],
+            "get": {
+                "tags": tag,
+                "summary": "List recordings, newest first",
+                "operationId": "listRecordings",
+                "parameters": [
+                    _param("CallSid", "query", "Only this call's recordings"),
+                    _param("DateCreated", "query", "Created on this UTC day (YYYY-MM-DD)"),
+                    _param("DateCreated<", "query", "Created on or before this UTC day"),
+                    _param("DateCreated>", "query", "Created on or after this UTC day"),
+                    *PAGING,
+                ],
+                "responses": {
+                    **_ok("One page", "RecordingPage"),
+                    "400": _error("Invalid filter or paging parameter (20001)"),
+                    **ERRORS,
+                },
+            },
+        },
+        f"{ACCOUNT}/Recordings/{{Sid}}.json": {
+            "parameters": [ACCOUNT_PARAM, sid_param],
+            "get": {
+                "tags": tag,
+                "summary": "Fetch a recording",
+                "operationId": "fetchRecording",
+                "responses": {**_ok("The recording", "Recording"), **ERRORS},
+            },
+            "delete": {
+                "tags": tag,
+                "summary": "Delete a recording and its audio files",
+                "operationId": "deleteRecording",
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    "409": _error("The recording is still in progress (20009)"),
+                    **ERRORS,
+                },
+            },
+        },
+        f"{ACCOUNT}/Recordings/{{Sid}}": media("Wav", "audio/x-wav", ""),
+        f"{ACCOUNT}/Recordings/{{Sid}}.wav": media("Wav", "audio/x-wav", ".wav"),
+        f"{ACCOUNT}/Recordings/{{Sid}}.mp3": media("Mp3", "audio/mpeg", ".mp3"),
+    }
+
+
 def spec() -> dict[str, Any]:
     """The OpenAPI document (a fresh dict each call)."""
     paths: dict[str, Any] = {
@@ -378,6 +651,8 @@ def spec() -> dict[str, Any]:
         **_message_paths(f"{ACCOUNT}/Messages", "messages", legacy=False),
         **_message_paths(f"{ACCOUNT}/SMS/Messages", "sms_messages", legacy=True),
         **_number_paths(),
+        **_call_paths(),
+        **_recording_paths(),
         "/2010-04-01/openapi.json": {
             "get": {
                 "tags": ["Meta"],
@@ -450,6 +725,10 @@ def spec() -> dict[str, Any]:
                 "SmsMessagePage": _page("sms_messages", "Message"),
                 "IncomingPhoneNumber": NUMBER,
                 "IncomingPhoneNumberPage": _page("incoming_phone_numbers", "IncomingPhoneNumber"),
+                "Call": CALL,
+                "CallPage": _page("calls", "Call"),
+                "Recording": RECORDING,
+                "RecordingPage": _page("recordings", "Recording"),
                 "Error": ERROR,
             },
         },

@@ -4,7 +4,8 @@ Request: one JSON object per line, ``{"op": "<op>", ...arguments}``.
 Reply: one JSON object per line, ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
 
 Ops (see ``SimulatorHost.handle``): ``ping``, ``list``, ``sms``, ``outbox``, ``segments``,
-``fault``, ``status``, ``clear_outbox``, ``set``.
+``fault``, ``status``, ``clear_outbox``, ``set``; voice: ``call_in``, ``call_digits``,
+``call_say``, ``call_play``, ``call_hangup``, ``call_status``, ``callee``.
 """
 
 from __future__ import annotations

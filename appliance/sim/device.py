@@ -10,6 +10,8 @@ assembled from:
 * ``commands.py`` — general, identity, network and voice command handlers;
 * ``sms.py`` — SMS settings, storage (``AT+CPMS`` memories, ``storage.py``), PDU-mode
   send (``AT+CMGS``) and ``AT+CNMI`` routing of inbound messages and status reports;
+* ``voice.py`` — calls (:class:`~.voice.SimCall`), the remote party, the audio pty;
+  ``commands.VoiceCommands`` — call AT commands and the family's call URCs;
 * this module — the fault switches (unplug, hang, garbage, errors, full storage,
   network loss) and the status snapshot.
 
@@ -69,9 +71,22 @@ class SimulatedModem(
 
     family = "generic"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._voice_setup()
+
+    def _plug(self) -> None:
+        super()._plug()
+        self.audio.open()
+
+    def _unplug(self, remove_link: bool) -> None:
+        super()._unplug(remove_link)
+        self._voice_drop("modem-gone")  # the far ends hear the call drop
+        self.audio.close(remove_link=remove_link)
+
     # ------------------------------------------------------------------ fault switches
     def unplug(self) -> None:
-        """USB unplug: the pty master closes (the driver sees EIO), the symlink disappears."""
+        """USB unplug: both ptys (AT and audio) close, both symlinks disappear, calls drop."""
         self._unplug(remove_link=True)
 
     def replug(self) -> None:
@@ -103,8 +118,14 @@ class SimulatedModem(
             was = self.registered()
             self.faults.network_loss = bool(on)
             self._creg_changed(was)
-        if not on:
+        if on:
+            self._voice_drop("network-lost")
+        else:
             self.network.kick()
+
+    def cpcmreg_fail(self, count: int = 1) -> None:
+        """SIM7600: the next ``count`` AT+CPCMREG=1 answer ERROR even in a call."""
+        self.faults.cpcmreg_fail = max(0, int(count))
 
     def set_signal(self, rssi: int) -> None:
         if not (0 <= rssi <= 31 or rssi == 99):
@@ -155,6 +176,15 @@ class SimulatedModem(
                 "faults": self.faults.as_dict(),
                 "sent": self.sent_count,
                 "mr": self._mr,
+                "audio": {
+                    "port": str(self.audio_path),
+                    "enabled": self.audio_enabled(),
+                    "streaming": self.audio_streaming(),
+                    "frames_written": self.audio.frames_written,
+                    "frames_read": self.audio.frames_read,
+                    "frames_dropped": self.audio.frames_dropped,
+                },
+                "calls": [c.as_dict() for c in self.calls],
             }
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from .device import AtError, SimulatedModem, cme
 from .profile import SimProfile, load_profile
+from .voice import STAT_ACTIVE
 
 if TYPE_CHECKING:
     from .network import Network
@@ -26,15 +27,21 @@ class GenericModem(SimulatedModem):
 
 class _SimcomMixin(SimulatedModem):
     def at_DDET(self, kind: str, arg: str) -> list[str]:
-        """DTMF detection (+DTMF: URCs once voice exists)."""
+        """DTMF detection: AT+DDET=<mode>[,<interval>][,<reportMode>][,<ssdet>] (voice.md 1.5).
+
+        Mode 1 makes the module report the far end's keys (+DTMF: on SIM800, +RXDTMF: on
+        SIM7600); reportMode 1 adds the tone length in ms.
+        """
+        ex = self.state.extra
         if kind == "read":
-            return [f"+DDET: {self.state.extra.get('ddet', '0')},0,0,0"]
+            return [f"+DDET: {ex.get('ddet', '0')},0,{ex.get('ddet_report', '0')},0"]
         if kind == "test":
             return ["+DDET: (0,1),(0-10000),(0,1),(0,1)"]
-        mode = arg.split(",")[0].strip()
-        if mode not in ("0", "1"):
+        parts = [p.strip() for p in arg.split(",")]
+        if parts[0] not in ("0", "1") or (len(parts) > 2 and parts[2] not in ("", "0", "1")):
             raise cme(4)
-        self.state.extra["ddet"] = mode
+        ex["ddet"] = parts[0]
+        ex["ddet_report"] = parts[2] if len(parts) > 2 and parts[2] else "0"
         return []
 
     def at_CSCLK(self, kind: str, arg: str) -> list[str]:
@@ -52,6 +59,17 @@ class _SimcomMixin(SimulatedModem):
 class Sim800(_SimcomMixin):
     family = "sim800"
 
+    def at_MORING(self, kind: str, arg: str) -> list[str]:
+        """MO RING / MO CONNECTED URCs for outgoing calls (SIM800 manual)."""
+        if kind == "read":
+            return [f"+MORING: {self.state.moring}"]
+        if kind == "test":
+            return ["+MORING: (0,1)"]
+        if arg.strip() not in ("0", "1"):
+            raise cme(4)
+        self.state.moring = int(arg.strip())
+        return []
+
     def at_CBC(self, kind: str, arg: str) -> list[str]:
         return [] if kind == "test" else ["+CBC: 0,85,4012"]
 
@@ -62,11 +80,32 @@ class Sim7600(_SimcomMixin):
     def at_CPCMREG(self, kind: str, arg: str) -> list[str]:
         """USB audio on/off: ERROR unless a call is connected (voice.md 1.3)."""
         if kind == "read":
-            return ["+CPCMREG: 0"]
+            return [f"+CPCMREG: {int(self.voice_port)}"]
         if kind == "test":
             return ["+CPCMREG: (0,1)"]
-        if arg.strip().startswith("1"):
-            raise AtError("plain")  # voice extension point: no call is ever active yet
+        value = arg.split(",")[0].strip()
+        if value == "1":
+            if not self._calls_in(STAT_ACTIVE):
+                raise AtError("plain")
+            if self.faults.cpcmreg_fail > 0:  # real modules: ERROR on the first try
+                self.faults.cpcmreg_fail -= 1
+                raise AtError("plain")
+            self.voice_port = True
+            self.audio.wake()
+        elif value == "0":
+            self.voice_port = False
+        else:
+            raise cme(4)
+        return []
+
+    def at_CPCMFRM(self, kind: str, arg: str) -> list[str]:
+        """PCM format: 0 = 8 kHz (the only one simulated), 1 = 16 kHz."""
+        if kind == "read":
+            return ["+CPCMFRM: 0"]
+        if kind == "test":
+            return ["+CPCMFRM: (0,1)"]
+        if arg.strip() != "0":
+            raise cme(4)
         return []
 
     def at_CPSI(self, kind: str, arg: str) -> list[str]:
@@ -111,10 +150,28 @@ class HuaweiE173(SimulatedModem):
         return []
 
     def at_caret_DTMF(self, kind: str, arg: str) -> list[str]:
-        return [] if kind != "test" else ["^DTMF: (1-7),(0-9,*,#,A-D)"]
+        """AT^DTMF=<call_idx>,<digit>: send a key to the far end of an active call."""
+        if kind == "test":
+            return ["^DTMF: (1-7),(0-9,*,#,A-D)"]
+        if kind != "set":
+            raise AtError("plain")
+        idx, _, rest = arg.partition(",")
+        call = self._by_index(int(idx))
+        digit = self._dtmf_arg(rest)[:1]
+        if call.stat != STAT_ACTIVE:
+            raise cme(3)
+        call.received_digits += digit
+        return []
 
     def at_caret_DDSETEX(self, kind: str, arg: str) -> list[str]:
-        return []  # accepted before ^CONN on Huawei (voice.md 1.6); voice not simulated yet
+        """AT^DDSETEX=2: PCM on the voice port; accepted before ^CONN (voice.md 1.2, 1.6)."""
+        if kind == "test":
+            return ["^DDSETEX: (2)"]
+        if kind != "set" or arg.strip() != "2":
+            raise AtError("plain")
+        self.voice_port = True
+        self.audio.wake()
+        return []
 
     def at_caret_HWVER(self, kind: str, arg: str) -> list[str]:
         return [] if kind == "test" else ['^HWVER:"CD1E173M"']
@@ -159,6 +216,15 @@ class QuectelEC25(SimulatedModem):
         return []
 
     def at_QINDCFG(self, kind: str, arg: str) -> list[str]:
+        """URC indications; "ccinfo",1 reports every call state change (+QIND: "ccinfo")."""
+        parts = [p.strip() for p in arg.split(",")]
+        if kind == "set" and parts[0].strip('"').lower() == "ccinfo":
+            if len(parts) == 1:
+                return [f'+QINDCFG: "ccinfo",{self.state.extra.get("ccinfo", "0")}']
+            if parts[1] not in ("0", "1"):
+                raise cme(4)
+            self.state.extra["ccinfo"] = parts[1]
+            return []
         return self._setting("qindcfg", kind, arg, '"all",1')
 
     def at_QCFG(self, kind: str, arg: str) -> list[str]:

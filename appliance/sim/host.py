@@ -33,6 +33,7 @@ from .device import SimulatedModem
 from .families import create_modem
 from .network import Network
 from .profile import SimProfile, load_profile
+from .voice import RemoteParty, load_audio, render_speech
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,17 @@ class SimulatorHost:
         """Create a modem of ``family`` whose port symlink is ``base_dir/<name>.tty``.
 
         ``profile_overrides`` replace [sim] values, e.g. ``boot_delay=0.05`` or
-        ``periodic_urcs=(PeriodicUrc("^RSSI:{rssi}", 0.2),)``.
+        ``periodic_urcs=(PeriodicUrc("^RSSI:{rssi}", 0.2),)``; ``voice={"ring_period": 0.3}``
+        replaces [voice] / [sim.voice] values.
         """
         if name in self.modems:
             raise ValueError(f"modem {name!r} already exists")
         prof = profile if profile is not None else load_profile(family)
+        voice = profile_overrides.pop("voice", None)
+        if isinstance(voice, dict):
+            profile_overrides["voice"] = prof.voice.replace(**voice)
+        elif voice is not None:
+            profile_overrides["voice"] = voice
         if profile_overrides:
             prof = prof.replace(**profile_overrides)
         modem = create_modem(
@@ -155,6 +162,13 @@ class SimulatorHost:
             modem.malformed_pdu(str(value) if value else "truncated")
         elif name == "urc_before_ok":
             modem.urc_before_ok(_bool(value))
+        elif name == "cpcmreg_fail":
+            modem.cpcmreg_fail(int(value if value is not None else 1))
+        elif name == "refuse":  # the operator refuses supplementary services (network-wide)
+            services = [] if value in (None, False, "", "none") else value
+            if isinstance(services, str):
+                services = [s.strip() for s in services.split(",") if s.strip()]
+            self.network.refuse(*services)
         else:
             raise ValueError(f"unknown fault {name!r}")
 
@@ -217,6 +231,8 @@ class SimulatorHost:
                 st["pending"] = self.network.pending(m)
                 out[m.name] = st
             return {"modems": out}
+        if op.startswith("call_") or op == "callee":
+            return self._call_op(op, args)
         if op == "set":
             targets = (
                 [self.modem(str(args["modem"]))]
@@ -233,6 +249,58 @@ class SimulatorHost:
                 self.network.report_delay = float(args["report_delay"])
             return {}
         raise ValueError(f"unknown op {op!r}")
+
+    def _call_op(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Voice ops: call_in, call_digits, call_hangup, call_play, call_status, callee."""
+        net = self.network
+        if op == "call_in":
+            modem = self.modem(str(args.get("modem") or next(iter(self.modems))))
+            caller = str(args.get("from") or "")
+            if not caller:
+                raise ValueError('"from" is required')
+            call = net.incoming_call(
+                modem,
+                caller,
+                party=RemoteParty.from_spec(args.get("party")),
+                ring_timeout=float(args.get("ring_timeout") or 60.0),
+                withheld=_bool(args.get("withheld", False)),
+            )
+            return {"call": call.as_dict()}
+        if op == "callee":
+            party = RemoteParty.from_spec(args.get("party"))
+            number = str(args.get("number") or "")
+            if not number:
+                raise ValueError('"number" is required')
+            after = args.get("answer_after")
+            net.set_callee(
+                number,
+                str(args.get("outcome") or "answer"),
+                2.0 if after is None else float(after),
+                party,
+            )
+            return {"number": number}
+        if op == "call_status":
+            name = args.get("modem")
+            calls = [c for c in net.calls if not name or c.modem.name == name]
+            if not _bool(args.get("all", False)):
+                calls = [c for c in calls if c.state != "ended"] or calls[-5:]
+            return {"calls": [c.as_dict() for c in calls]}
+        call = net.find_call(args.get("call"), args.get("modem"))
+        if op == "call_digits":
+            call.send_digits(
+                str(args.get("digits") or ""),
+                int(args.get("on_ms") or 100),
+                int(args.get("off_ms") or 100),
+            )
+        elif op == "call_play":
+            call.play(load_audio(str(args["path"])))
+        elif op == "call_say":
+            call.play(render_speech(str(args["text"])))
+        elif op == "call_hangup":
+            call.hangup()
+        else:
+            raise ValueError(f"unknown op {op!r}")
+        return {"call": call.as_dict()}
 
 
 def parse_modem_spec(spec: str) -> tuple[str, str, str, str | None]:

@@ -10,7 +10,11 @@ Each simulated modem has a phone number.  The network
 * records what the appliance sent (the OUTBOX): every accepted SMS-SUBMIT segment and
   every reassembled message;
 * sends a status report after an accepted submit with TP-SRR set, after
-  ``report_delay`` seconds, with TP-ST ``report_status`` (``None`` = no report).
+  ``report_delay`` seconds, with TP-ST ``report_status`` (``None`` = no report);
+* routes voice calls (``voice.VoiceNetwork``): ``incoming_call`` rings a modem,
+  ``set_callee`` decides how a dialled number answers, dialling another simulated
+  modem's number rings that modem, and ``refuse`` makes the operator refuse
+  HOLD/MPTY/ECT.
 
 A single :class:`Scheduler` thread runs all timed work (deliveries, reports, periodic
 URCs): it sleeps on a condition variable until the next job, so an idle simulator
@@ -30,6 +34,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from .voice import VoiceNetwork
 
 if TYPE_CHECKING:
     from .device import SimulatedModem
@@ -168,7 +174,7 @@ class Delivery:
         }
 
 
-class Network:
+class Network(VoiceNetwork):
     """The mobile network all simulated modems of one host are attached to."""
 
     def __init__(
@@ -192,6 +198,7 @@ class Network:
         self.messages: list[OutboxMessage] = []
         self._partial: dict[tuple[str, str, int, int], dict[int, OutboxSegment]] = {}
         self._kick_pending = False
+        self._voice_init()
 
     # ------------------------------------------------------------------ modems
     def attach(self, modem: SimulatedModem) -> None:

@@ -18,6 +18,10 @@ PROFILES_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "profil
 
 CLAC_STYLES = ("error", "lines", "single")
 EMPTY_SLOT_STYLES = ("ok", "error")
+DIALECTS = ("generic", "sim800", "sim7600", "huawei", "quectel")
+AUDIO_KINDS = ("tty", "alsa")
+AUDIO_ENABLES = ("none", "ddsetex", "cpcmreg", "qpcmv")
+DTMF_KINDS = ("none", "ddet", "rxdtmf", "qtonedet")
 
 
 class ProfileError(ValueError):
@@ -37,6 +41,39 @@ class Quirk:
     id: str
     description: str
     source: str
+
+
+@dataclass(frozen=True)
+class SimVoice:
+    """How a family's calls look: ``[voice]`` (shared with the daemon) + ``[sim.voice]``."""
+
+    # [voice]: the dialect of call URCs and how audio and DTMF reach software (voice.md 1, 4)
+    dialect: str = "generic"
+    audio: str = "tty"
+    audio_enable: str = "none"
+    dtmf: str = "none"
+    init: tuple[str, ...] = ()
+    hold: bool = True  # AT+CHLD=2 / 2x supported by the module
+    mpty: bool = True  # AT+CHLD=3
+    ect: bool = True  # AT+CHLD=4
+    # [sim.voice]: simulator-only timing and line-format details
+    ring_period: float = 5.0  # seconds between RING (+CLIP) repeats
+    answer_delay: float = 0.3  # ATA -> connected URC (^CONN, VOICE CALL: BEGIN, ...)
+    orig_delay: float = 0.2  # ATD -> dialing URC (^ORIG, +CLCC stat 2)
+    alert_delay: float = 1.0  # ATD -> alerting (^CONF, +CLCC stat 3): the callee's phone rings
+    ring: bool = True  # plain RING lines (Quectel EG25: only +CLIP and ccinfo, voice.md 1.4)
+    clip: str = '+CLIP: "{number}",{type},"",0,"",{validity}'
+    clcc_urc: bool = False  # AT+CLCC=1 makes the module report every call state change
+    clcc_alpha: bool = False  # +CLCC lines end with an empty alpha field ,""
+    first_call_id: int = 1
+    phantom_data_call: bool = False  # AT+CLCC lists a data session as call 1 (EG25)
+    atd_auto_hold: bool = False  # ATD during an active call holds it (SIM800 ATD note)
+    result_after_cend: bool = False  # Huawei GSM modules: BUSY / NO CARRIER after ^CEND
+
+    def replace(self, **changes: Any) -> SimVoice:
+        from dataclasses import replace
+
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -83,6 +120,7 @@ class SimProfile:
     ussd_reply: str = "Your balance is 10.00"
     max_line: int = 2048
     quirks: tuple[Quirk, ...] = ()
+    voice: SimVoice = field(default_factory=SimVoice)
 
     def replace(self, **changes: Any) -> SimProfile:
         from dataclasses import replace
@@ -189,6 +227,7 @@ def parse_profile(data: dict[str, Any], where: str = "<profile>") -> SimProfile:
                 raise ProfileError(f"{where}: periodic_urcs period must be > 0")
             items.append(PeriodicUrc(_typed(item, "text", str, where), period))
         kw["periodic_urcs"] = tuple(items)
+    kw["voice"] = parse_voice(data.get("voice", {}), sim.get("voice", {}), where)
     quirks = []
     for q in data.get("quirks", []):
         if not isinstance(q, dict):
@@ -200,6 +239,61 @@ def parse_profile(data: dict[str, Any], where: str = "<profile>") -> SimProfile:
     prof = SimProfile(**kw)
     _validate(prof, where)
     return prof
+
+
+def parse_voice(voice: Any, sim_voice: Any, where: str) -> SimVoice:
+    """Build a :class:`SimVoice` from the ``[voice]`` and ``[sim.voice]`` tables."""
+    if not isinstance(voice, dict) or not isinstance(sim_voice, dict):
+        raise ProfileError(f"{where}: [voice] and [sim.voice] must be tables")
+    kw: dict[str, Any] = {}
+    shared: dict[str, type] = {
+        "dialect": str,
+        "audio": str,
+        "audio_enable": str,
+        "dtmf": str,
+        "hold": bool,
+        "mpty": bool,
+        "ect": bool,
+    }
+    for key, kind in shared.items():
+        if key in voice:
+            kw[key] = _typed(voice, key, kind, where + " [voice]")
+    if "init" in voice:
+        kw["init"] = _str_list(voice["init"], "init", where + " [voice]")
+    local: dict[str, type] = {
+        "ring_period": float,
+        "answer_delay": float,
+        "orig_delay": float,
+        "alert_delay": float,
+        "ring": bool,
+        "clip": str,
+        "clcc_urc": bool,
+        "clcc_alpha": bool,
+        "first_call_id": int,
+        "phantom_data_call": bool,
+        "atd_auto_hold": bool,
+        "result_after_cend": bool,
+    }
+    for key, kind in local.items():
+        if key in sim_voice:
+            kw[key] = _typed(sim_voice, key, kind, where + " [sim.voice]")
+    unknown = (set(voice) - set(shared) - {"init"}) | (set(sim_voice) - set(local))
+    if unknown:
+        raise ProfileError(f"{where}: unknown voice keys {sorted(unknown)}")
+    v = SimVoice(**kw)
+    for key, allowed in (
+        ("dialect", DIALECTS),
+        ("audio", AUDIO_KINDS),
+        ("audio_enable", AUDIO_ENABLES),
+        ("dtmf", DTMF_KINDS),
+    ):
+        if getattr(v, key) not in allowed:
+            raise ProfileError(f"{where}: [voice] {key} must be one of {allowed}")
+    if v.ring_period <= 0 or min(v.answer_delay, v.orig_delay, v.alert_delay) < 0:
+        raise ProfileError(f"{where}: [sim.voice] delays must be >= 0 (ring_period > 0)")
+    if not 1 <= v.first_call_id <= 7:
+        raise ProfileError(f"{where}: [sim.voice] first_call_id must be 1..7")
+    return v
 
 
 def _validate(p: SimProfile, where: str) -> None:

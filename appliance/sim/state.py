@@ -15,6 +15,7 @@ class Faults:
     cms_error: int = 0
     cms_error_count: int = 0
     urc_before_ok: bool = False
+    cpcmreg_fail: int = 0  # SIM7600: the next N AT+CPCMREG=1 answer ERROR (voice.md 1.3)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -38,4 +39,7 @@ class ModemState:
     cfun: int = 1
     clip: int = 0
     crc: int = 0
+    clcc: int = 0  # AT+CLCC=1: report call state changes (SIMCom)
+    ccwa: int = 0  # AT+CCWA=1: present +CCWA for a waiting call
+    moring: int = 0  # AT+MORING=1: MO RING / MO CONNECTED (SIM800)
     extra: dict[str, str] = field(default_factory=dict)  # vendor settings (CURC, DDET, ...)

@@ -61,7 +61,11 @@ __all__ = [
     "Redirect",
     "TwimlError",
     "Warning",
+    "attributes",
+    "local_name",
     "parse",
+    "parse_xml",
+    "xml_strip",
 ]
 
 MAX_TWIML_BYTES = 64 * 1024
@@ -299,6 +303,13 @@ def _attributes(element: Any) -> dict[str, str]:
 
 def _xml_strip(text: str) -> str:
     return text.strip(_XML_WHITESPACE)
+
+
+# Shared with appliance.twiml.voice: the hardened parser and the name helpers.
+parse_xml = _parse_xml
+local_name = _local
+attributes = _attributes
+xml_strip = _xml_strip
 
 
 class _Builder:

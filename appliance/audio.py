@@ -1,0 +1,515 @@
+"""Call audio engine: audio ports (USB serial PCM, ALSA) and the per-call 20 ms media clock.
+
+Theory of operation
+-------------------
+Every voice path here is 8 kHz signed 16-bit little-endian mono in 20 ms frames of
+320 bytes.  One :class:`Media` runs per active call with two threads:
+
+* the *writer* wakes on a monotonic deadline every 20 ms and writes exactly one frame:
+  the next 320 bytes of the playback at the head of the queue, else silence.  It never
+  writes ahead of real time, so what sits in the modem's buffer is one frame, and a
+  barge-in (:meth:`Media.flush`) is heard from the very next frame.  A late tick (the
+  machine was busy) is caught up at once if the lag is under ``MAX_LAG`` and otherwise
+  dropped, so the long-run rate stays exact without bursts.
+* the *reader* blocks on the port, re-frames whatever arrives (short reads included)
+  into 320-byte frames and hands each frame to every listener (DTMF detector,
+  recorder, bridge) on its own thread.
+
+Playback sources are bytes or iterables of bytes (a TTS stream).  An iterable is pulled
+by its own feeder thread into a buffer bounded by ``max_buffer_ms``, so a slow source
+never stalls the clock and an endless one (a loop) never grows memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import shutil
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+LOGGER = logging.getLogger(__name__)
+
+RATE = 8000
+FRAME_BYTES = 320  # 160 samples = 20 ms
+FRAME_SECONDS = 0.020
+SILENCE = bytes(FRAME_BYTES)
+MAX_LAG = 0.1  # a writer this far behind its clock skips ticks instead of catching up
+READ_TIMEOUT = 0.1  # reader wake-up period (for stop)
+WRITE_TIMEOUT = 0.1  # how long a write may wait for a full port before dropping
+STATS_FRAMES = 6000  # intervals kept for stats: the last two minutes
+REALTIME_PRIORITY = 10  # SCHED_FIFO priority of the writer thread when permitted; 0 = never
+GIL_SWITCH_INTERVAL = 0.001  # a waking writer waits at most this long for another thread's GIL
+
+
+class AudioPortError(OSError):
+    """The audio port cannot be opened, or went away."""
+
+
+class AudioPort(Protocol):
+    """Raw PCM in and out of a modem or sound card."""
+
+    def read(self, size: int, timeout: float) -> bytes:
+        """Up to ``size`` bytes; fewer if that is what arrived; ``b""`` on timeout."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Write all of ``data`` (PCM)."""
+        ...
+
+    def close(self) -> None:
+        """Release the port."""
+        ...
+
+
+class SerialAudioPort:
+    """PCM over a USB serial port or pty (Huawei ^DDSETEX, SIM7600 CPCMREG, Quectel QPCMV)."""
+
+    def __init__(self, path: str | Path, *, write_timeout: float = WRITE_TIMEOUT) -> None:
+        self.path = str(path)
+        self.write_timeout = write_timeout
+        self.dropped_bytes = 0
+        try:
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError as exc:
+            msg = f"cannot open audio port {self.path}: {exc.strerror}"
+            raise AudioPortError(exc.errno, msg) from exc
+        if os.isatty(self._fd):
+            # raw: no echo, no line discipline, no CR/LF mangling of PCM bytes
+            tty.setraw(self._fd, termios.TCSANOW)
+            # drop audio left over from before (a previous call) in both directions
+            termios.tcflush(self._fd, termios.TCIOFLUSH)
+
+    def _fileno(self) -> int:
+        if self._fd is None:
+            raise AudioPortError(f"audio port {self.path} is closed")
+        return self._fd
+
+    def read(self, size: int, timeout: float) -> bytes:
+        fd = self._fileno()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return b""
+        try:
+            data = os.read(fd, size)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:  # EIO: the other side of the pty / the USB device is gone
+            raise AudioPortError(exc.errno, f"audio port {self.path}: {exc.strerror}") from exc
+        if not data:
+            raise AudioPortError(f"audio port {self.path} reached end of file")
+        return data
+
+    def write(self, data: bytes) -> None:
+        fd = self._fileno()
+        view = memoryview(data)
+        deadline = time.monotonic() + self.write_timeout
+        while view:
+            try:
+                n = os.write(fd, view)
+                view = view[n:]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise AudioPortError(exc.errno, f"audio port {self.path}: {exc.strerror}") from exc
+            left = deadline - time.monotonic()
+            if left <= 0:
+                # The far end is not consuming (e.g. uplink stall): drop rather than pile up.
+                self.dropped_bytes += len(view)
+                LOGGER.debug("audio port %s full: dropped %d bytes", self.path, len(view))
+                return
+            select.select([], [fd], [], left)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+class AlsaAudioPort:
+    """PCM through an ALSA device (SIM800 on a USB sound card, Quectel UAC).
+
+    Runs ``arecord`` and ``aplay`` in raw S16_LE 8 kHz mono with a short buffer; ALSA's
+    plug layer resamples when the card does not do 8 kHz.
+    """
+
+    def __init__(self, device: str = "default", *, buffer_us: int = 60_000) -> None:
+        self.device = device or "default"
+        for tool in ("arecord", "aplay"):
+            if shutil.which(tool) is None:
+                raise AudioPortError(f"{tool} is not installed (apt-get install alsa-utils)")
+        fmt = ["-q", "-D", self.device, "-t", "raw", "-f", "S16_LE", "-r", str(RATE), "-c", "1"]
+        fmt.append(f"--buffer-time={buffer_us}")
+        self._rec = subprocess.Popen(
+            ["arecord", *fmt], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self._play = subprocess.Popen(
+            ["aplay", *fmt], stdin=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self._closed = False
+
+    def _failure(self, proc: subprocess.Popen[bytes], what: str) -> AudioPortError:
+        try:
+            proc.wait(timeout=1)
+            err = proc.stderr.read().decode("utf-8", "replace").strip() if proc.stderr else ""
+        except subprocess.TimeoutExpired:
+            err = ""
+        return AudioPortError(f"ALSA {what} on {self.device!r} stopped: {err or 'no message'}")
+
+    def read(self, size: int, timeout: float) -> bytes:
+        if self._closed:
+            raise AudioPortError(f"ALSA port {self.device!r} is closed")
+        assert self._rec.stdout is not None
+        fd = self._rec.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return b""
+        data = os.read(fd, size)
+        if not data:
+            raise self._failure(self._rec, "capture")
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            raise AudioPortError(f"ALSA port {self.device!r} is closed")
+        assert self._play.stdin is not None
+        try:
+            self._play.stdin.write(data)
+            self._play.stdin.flush()
+        except (BrokenPipeError, ValueError) as exc:
+            raise self._failure(self._play, "playback") from exc
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for proc in (self._rec, self._play):
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except BrokenPipeError:
+                        pass
+
+
+def open_audio_port(spec: str) -> AudioPort:
+    """``alsa:<device>`` -> AlsaAudioPort; anything else is a tty/pty path -> SerialAudioPort."""
+    if spec.startswith("alsa:"):
+        return AlsaAudioPort(spec[len("alsa:") :] or "default")
+    return SerialAudioPort(spec)
+
+
+class Playback:
+    """One queued piece of audio; ``done`` is set once it has been played, cancelled or failed."""
+
+    def __init__(self, media: Media, source: bytes | Iterable[bytes]) -> None:
+        self._media = media
+        self.done = threading.Event()
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.cancelled = False
+        self.error: BaseException | None = None
+        self.frames = 0
+        self._buf = bytearray()
+        self._exhausted = False
+        self._source: Iterable[bytes] | None = None
+        if isinstance(source, bytes | bytearray | memoryview):
+            self._buf += source
+            self._exhausted = True
+        else:
+            self._source = source
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the playback is over (played out, cancelled or failed)."""
+        return self.done.wait(timeout)
+
+    def cancel(self) -> None:
+        """Stop this playback; the next frame is the next playback's or silence."""
+        self._media._cancel(self)
+
+    def _feed(self, cond: threading.Condition, cap: int) -> None:
+        """Feeder thread body: pull the iterable into the bounded buffer."""
+        assert self._source is not None
+        it: Iterator[bytes] = iter(self._source)
+        try:
+            for chunk in it:
+                with cond:
+                    while len(self._buf) >= cap and not self.cancelled:
+                        cond.wait(0.5)
+                    if self.cancelled:
+                        break
+                    self._buf += chunk
+        except Exception as exc:  # a failing source (TTS crash, decoder) ends this playback only
+            LOGGER.warning("audio source failed: %s", exc)
+            self.error = exc
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                try:
+                    close()  # e.g. kill a TTS pipeline on barge-in
+                except Exception as exc:
+                    LOGGER.warning("closing an audio source failed: %s", exc)
+            with cond:
+                self._exhausted = True
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def _raise_priority() -> None:
+    """Give the calling (writer) thread real-time priority where allowed, as Asterisk does.
+
+    Without CAP_SYS_NICE this quietly does nothing: the clock still works, with more jitter
+    on a busy machine.
+    """
+    if not REALTIME_PRIORITY or not hasattr(os, "sched_setscheduler"):
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except (PermissionError, OSError) as exc:
+        LOGGER.debug("audio writer stays at normal priority: %s", exc)
+
+
+class Media:
+    """The audio of one call: a paced writer, a framing reader and the playback queue."""
+
+    def __init__(
+        self,
+        port: AudioPort,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_buffer_ms: int = 1000,
+    ) -> None:
+        self.port = port
+        self.clock = clock
+        self._cap = max(FRAME_BYTES, max_buffer_ms * RATE * 2 // 1000)
+        self._cond = threading.Condition()
+        self._queue: deque[Playback] = deque()
+        self._listeners: tuple[Callable[[bytes], None], ...] = ()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._intervals: deque[float] = deque(maxlen=STATS_FRAMES)
+        self._counts = dict.fromkeys(
+            (
+                "frames_written",
+                "silence_frames",
+                "underruns",
+                "slips",
+                "write_errors",
+                "frames_read",
+                "short_reads",
+                "read_errors",
+            ),
+            0,
+        )
+        self.port_error: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the writer and reader threads."""
+        if self._threads:
+            return
+        # Python hands the GIL to a waiting thread only every switch interval (5 ms by
+        # default): too coarse for a 20 ms clock that other threads share.
+        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        for name, target in (("writer", self._write_loop), ("reader", self._read_loop)):
+            t = threading.Thread(target=target, name=f"media-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        """Stop the threads and end every playback; the port stays open (its owner closes it)."""
+        self._stop.set()
+        self.flush()
+        for t in self._threads:
+            if t is not threading.current_thread():  # stop() may come from a listener
+                t.join(timeout=2)
+        self._threads = []
+
+    # -- playing -----------------------------------------------------------------------
+    def play(self, source: bytes | Iterable[bytes]) -> Playback:
+        """Queue audio after whatever is playing; returns its Playback."""
+        pb = Playback(self, source)
+        with self._cond:
+            if self._stop.is_set():
+                pb.cancelled = True
+                pb.done.set()
+                return pb
+            self._queue.append(pb)
+        if pb._source is not None:
+            threading.Thread(
+                target=pb._feed, args=(self._cond, self._cap), name="media-feed", daemon=True
+            ).start()
+        return pb
+
+    def flush(self) -> None:
+        """Barge-in: drop everything queued; the next frame written is silence."""
+        with self._cond:
+            queued = list(self._queue)
+            self._queue.clear()
+            for pb in queued:
+                self._end(pb, cancelled=True)
+            self._cond.notify_all()
+
+    @property
+    def busy(self) -> bool:
+        """True while anything is queued or playing."""
+        with self._cond:
+            return bool(self._queue)
+
+    def _cancel(self, pb: Playback) -> None:
+        with self._cond:
+            if pb in self._queue:
+                self._queue.remove(pb)
+            self._end(pb, cancelled=True)
+            self._cond.notify_all()
+
+    def _end(self, pb: Playback, *, cancelled: bool = False) -> None:
+        # caller holds self._cond
+        if pb.done.is_set():
+            return
+        pb.cancelled = pb.cancelled or cancelled
+        pb.finished_at = self.clock()
+        pb._buf.clear()
+        pb.done.set()
+
+    # -- listeners ---------------------------------------------------------------------
+    def add_listener(self, fn: Callable[[bytes], None]) -> None:
+        """Call ``fn(frame)`` for every 320-byte frame read, on the reader thread."""
+        with self._cond:
+            self._listeners = (*self._listeners, fn)
+
+    def remove_listener(self, fn: Callable[[bytes], None]) -> None:
+        """Stop calling ``fn``; unknown listeners are ignored."""
+        with self._cond:
+            self._listeners = tuple(f for f in self._listeners if f != fn)
+
+    # -- stats -----------------------------------------------------------------------------
+    def stats(self) -> dict[str, float]:
+        """Counters and frame-interval figures (milliseconds) of the writer."""
+        with self._cond:
+            out: dict[str, float] = {k: float(v) for k, v in self._counts.items()}
+            intervals = [i * 1000.0 for i in self._intervals]
+            queued = sum(len(pb._buf) for pb in self._queue)
+        jitter = [abs(i - FRAME_SECONDS * 1000.0) for i in intervals]
+        out["interval_p50_ms"] = percentile(intervals, 50)
+        out["interval_p99_ms"] = percentile(intervals, 99)
+        out["jitter_p50_ms"] = percentile(jitter, 50)
+        out["jitter_p99_ms"] = percentile(jitter, 99)
+        out["jitter_max_ms"] = max(jitter, default=0.0)
+        out["queued_ms"] = queued / (RATE * 2) * 1000.0
+        return out
+
+    # -- threads -----------------------------------------------------------------------------
+    def _next_frame(self) -> tuple[bytes, Playback | None, bool]:
+        """The frame for this tick, the playback it belongs to, and whether it is its last."""
+        with self._cond:
+            while self._queue:
+                pb = self._queue[0]
+                buf = pb._buf
+                if len(buf) >= FRAME_BYTES:
+                    frame = bytes(buf[:FRAME_BYTES])
+                    del buf[:FRAME_BYTES]
+                    self._cond.notify_all()  # room for the feeder
+                    last = pb._exhausted and not buf
+                    if last:
+                        self._queue.popleft()
+                    return frame, pb, last
+                if pb._exhausted:
+                    self._queue.popleft()
+                    if buf:  # a short tail: pad it to a frame
+                        frame = bytes(buf) + bytes(FRAME_BYTES - len(buf))
+                        buf.clear()
+                        return frame, pb, True
+                    self._end(pb)
+                    continue
+                if pb.started_at is not None:
+                    self._counts["underruns"] += 1
+                break
+            self._counts["silence_frames"] += 1
+            return SILENCE, None, False
+
+    def _write_loop(self) -> None:
+        _raise_priority()
+        next_t = self.clock()
+        last_write: float | None = None
+        while not self._stop.is_set():
+            delay = next_t - self.clock()
+            if delay > 0:
+                self._stop.wait(delay)
+                continue
+            frame, pb, last = self._next_frame()
+            at = self.clock()
+            try:
+                self.port.write(frame)
+            except OSError as exc:
+                self._counts["write_errors"] += 1
+                if self.port_error is None:
+                    LOGGER.warning("audio write failed: %s", exc)
+                self.port_error = exc
+            if last_write is not None:
+                self._intervals.append(at - last_write)
+            last_write = at
+            with self._cond:
+                self._counts["frames_written"] += 1
+                if pb is not None:
+                    pb.frames += 1
+                    if pb.started_at is None:
+                        pb.started_at = at
+                    if last:
+                        self._end(pb)
+            next_t += FRAME_SECONDS
+            if self.clock() - next_t > MAX_LAG:
+                self._counts["slips"] += 1
+                next_t = self.clock()
+
+    def _read_loop(self) -> None:
+        pending = bytearray()
+        while not self._stop.is_set():
+            try:
+                data = self.port.read(FRAME_BYTES * 4, READ_TIMEOUT)
+            except OSError as exc:
+                self._counts["read_errors"] += 1
+                if self.port_error is None:
+                    LOGGER.warning("audio read failed: %s", exc)
+                self.port_error = exc
+                self._stop.wait(READ_TIMEOUT)
+                continue
+            if not data:
+                continue
+            if len(data) % FRAME_BYTES or pending:
+                self._counts["short_reads"] += 1
+            pending += data
+            while len(pending) >= FRAME_BYTES:
+                frame = bytes(pending[:FRAME_BYTES])
+                del pending[:FRAME_BYTES]
+                self._counts["frames_read"] += 1
+                for fn in self._listeners:
+                    try:
+                        fn(frame)
+                    except Exception:
+                        LOGGER.exception("audio listener %r failed", fn)

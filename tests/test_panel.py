@@ -1,0 +1,234 @@
+"""The panel through a real daemon on the simulated modem: sign-in, CSRF, pages, sending."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from appliance.daemon import Daemon
+from tests.conftest import NUMBER, PHONE, wait_for
+from web.auth import set_password
+
+PASSWORD = "correct horse battery"
+
+
+class Panel:
+    """A signed-in Flask test client with the CSRF token at hand."""
+
+    def __init__(self, d: Daemon) -> None:
+        self.d = d
+        self.app = d.server.panel
+        self.client = self.app.test_client()
+
+    def token(self, path: str = "/login") -> str:
+        html = self.client.get(path).get_data(as_text=True)
+        m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert m, html[:500]
+        return m.group(1)
+
+    def login(self, password: str = PASSWORD) -> Any:
+        return self.client.post("/login", data={"password": password, "csrf_token": self.token()})
+
+    def post(self, path: str, data: dict[str, Any], **kwargs: Any) -> Any:
+        return self.client.post(
+            path,
+            data={**data, "csrf_token": self.token(path if kwargs.pop("same", True) else "/")},
+            **kwargs,
+        )
+
+
+@pytest.fixture
+def panel(make_daemon: Any) -> Panel:
+    d = make_daemon()
+    set_password(d.store, PASSWORD)
+    p = Panel(d)
+    assert p.login().status_code == 302
+    return p
+
+
+def test_every_page_needs_sign_in_and_first_run_sets_the_password(make_daemon):
+    d = make_daemon()
+    client = d.server.panel.test_client()
+    for path in (
+        "/",
+        "/numbers/",
+        "/messages/",
+        "/calls/",
+        "/webhooks/",
+        "/subscribers/",
+        "/broadcasts/",
+    ):
+        rv = client.get(path)
+        assert rv.status_code == 302 and "/login" in rv.headers["Location"], path
+    assert client.get("/login").headers["Location"].endswith("/setup")
+    html = client.get("/setup").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    rv = client.post("/setup", data={"password": "short", "confirm": "short", "csrf_token": token})
+    assert "at least 8" in rv.get_data(as_text=True)
+    rv = client.post(
+        "/setup", data={"password": PASSWORD, "confirm": PASSWORD, "csrf_token": token}
+    )
+    assert rv.status_code == 302
+    assert client.get("/").status_code == 200
+    # Once set, the setup page is closed and the hash (not the password) is stored.
+    assert client.get("/setup").status_code == 302
+    assert PASSWORD not in (d.store.setting("panel_password_hash") or PASSWORD)
+
+
+def test_session_cookie_flags_csrf_and_throttling(make_daemon):
+    d = make_daemon(panel_login_attempts=3)
+    set_password(d.store, PASSWORD)
+    p = Panel(d)
+    rv = p.login()
+    cookie = rv.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    # A form without the token is refused, even when signed in.
+    rv = p.client.post("/messages/send", data={"to": PHONE, "modem": "modem1", "body": "x"})
+    assert rv.status_code == 400
+    assert d.store.read_one("SELECT COUNT(*) FROM messages")[0] == 0
+    other = Panel(d)
+    for _ in range(3):
+        assert "Wrong password" in other.login("nope nope").get_data(as_text=True)
+    rv = other.login()  # the right password, but too many failures from this address
+    assert rv.status_code == 429 and "Too many failed" in rv.get_data(as_text=True)
+
+
+def test_set_sms_url_with_field_errors(panel):
+    row = panel.d.store.read_one("SELECT sid FROM numbers")
+    path = f"/numbers/{row['sid']}"
+    rv = panel.post(path, {"sms_url": "ftp://nowhere", "sms_method": "POST"})
+    html = rv.get_data(as_text=True)
+    assert 'id="error-sms_url"' in html and "http://" in html
+    rv = panel.post(path, {"sms_url": "http://127.0.0.1:5000/sms", "sms_method": "get"})
+    assert rv.status_code == 302
+    n = panel.d.store.read_one("SELECT sms_url, sms_method FROM numbers")
+    assert (n["sms_url"], n["sms_method"]) == ("http://127.0.0.1:5000/sms", "GET")
+
+
+def test_send_from_the_panel_reaches_the_network(panel, sim):
+    rv = panel.post("/messages/send", {"to": "12345", "modem": "modem1", "body": "hi"}, same=False)
+    assert rv.status_code == 400 and 'id="error-to"' in rv.get_data(as_text=True)
+    rv = panel.post(
+        "/messages/send", {"to": PHONE, "modem": "modem1", "body": "Hello <b>there</b>"}, same=False
+    )
+    assert rv.status_code == 302
+    wait_for(lambda: any(m.text == "Hello <b>there</b>" for m in sim.network.outbox()))
+    row = panel.d.store.read_one("SELECT * FROM messages")
+    assert row["from_number"] == NUMBER and row["direction"] == "outbound-api"
+    wait_for(lambda: panel.d.store.read_one("SELECT status FROM messages")[0] == "delivered")
+    html = panel.client.get(f"/messages/with/{PHONE}").get_data(as_text=True)
+    assert "Hello &lt;b&gt;there&lt;/b&gt;" in html and "delivered" in html
+
+
+def test_untrusted_inbound_text_is_escaped(panel, sim):
+    evil = "<script>alert(1)</script>"
+    panel.d.store.write(
+        lambda conn: conn.execute(
+            "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number, body,"
+            " status, num_segments, date_created, date_updated) VALUES"
+            " ('SMx', 'AC', 'inbound', 'modem1', ?, ?, ?, 'received', 1, 1, 1)",
+            (PHONE, NUMBER, evil),
+        )
+    )
+    for path in ("/messages/", f"/messages/with/{PHONE}", "/messages/SMx"):
+        html = panel.client.get(path).get_data(as_text=True)
+        assert "<script>alert" not in html and "&lt;script&gt;" in html, path
+
+
+def test_panel_and_api_share_the_one_server(panel):
+    base = panel.d.config.base_url.replace(":0", f":{panel.d.server.port}")
+    with urllib.request.urlopen(base + "/login") as rv:
+        assert "Sign in" in rv.read().decode()
+    for accept in ("application/json", "*/*", ""):  # API clients, curl, bare libraries
+        req = urllib.request.Request(base + "/", headers={"Accept": accept} if accept else {})
+        with urllib.request.urlopen(req) as rv:
+            assert b'"openapi"' in rv.read(), accept
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    req = urllib.request.Request(base + "/", headers={"Accept": browser})
+    with urllib.request.urlopen(req) as rv:  # redirected to the panel's sign-in
+        assert rv.url.endswith("/login?next=/") and "Sign in" in rv.read().decode()
+    try:
+        with urllib.request.urlopen(base + "/health") as rv:
+            body = rv.read()
+    except urllib.error.HTTPError as e:  # 503 while a modem is not ready
+        body = e.read()
+    assert b'"modems"' in body
+
+
+def test_cli_sets_the_panel_password(tmp_path, monkeypatch, capsys):
+    import io
+
+    from werkzeug.security import check_password_hash
+
+    from appliance import cli
+    from appliance.store import Store
+
+    conf = tmp_path / "a.toml"
+    conf.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli.main(["--config", str(conf), "panel-password"]) == 1
+    assert "at least 8" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert cli.main(["--config", str(conf), "panel-password"]) == 0
+    store = Store(tmp_path / "data" / "appliance.sqlite3")
+    try:
+        assert check_password_hash(store.setting("panel_password_hash"), PASSWORD)
+    finally:
+        store.close()
+
+
+def test_calls_recordings_and_webhook_failures(panel, tmp_path):
+    d = panel.d
+    wav = d.config.data_dir / "recordings" / "RE1.wav"
+    wav.parent.mkdir(parents=True, exist_ok=True)
+    wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28))
+    outside = tmp_path / "secret.wav"
+    outside.write_bytes(b"RIFF secret")
+
+    def fn(conn):
+        conn.execute(
+            "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
+            " date_created, date_updated, caller_name, duration) VALUES"
+            " ('CA1', 'modem1', 'inbound', ?, ?, 'completed', 1, 2, ?, 7)",
+            (PHONE, NUMBER, "<img src=x onerror=alert(1)>"),
+        )
+        for sid, path in (("RE1", str(wav)), ("RE2", str(outside))):
+            conn.execute(
+                "INSERT INTO recordings (sid, call_sid, status, duration, path, date_created,"
+                " date_updated) VALUES (?, 'CA1', 'completed', 7, ?, 1, 1)",
+                (sid, path),
+            )
+        conn.execute(
+            "INSERT INTO webhook_log (message_sid, url, method, request, status, response,"
+            " error_code, error_message, at) VALUES ('SM1', 'http://127.0.0.1:9/sms', 'POST',"
+            " 'From=%2B1&Body=%3Cscript%3E', 500, '<h1>boom</h1>', 11200, 'HTTP retrieval failure', 5)"
+        )
+
+    d.store.write(fn)
+    html = panel.client.get("/calls/").get_data(as_text=True)
+    assert "CA1" in html and "<img src=x" not in html and "&lt;img src=x" in html
+    html = panel.client.get("/calls/CA1").get_data(as_text=True)
+    assert 'src="/calls/recordings/RE1.wav"' in html
+    rv = panel.client.get("/calls/recordings/RE1.wav")
+    assert rv.status_code == 200 and rv.mimetype == "audio/wav" and rv.data.startswith(b"RIFF")
+    assert panel.client.get("/calls/recordings/RE2.wav").status_code == 404  # outside data_dir
+    anonymous = d.server.panel.test_client()
+    assert anonymous.get("/calls/recordings/RE1.wav").status_code == 302
+    html = panel.client.get("/webhooks/").get_data(as_text=True)
+    assert "11200" in html and "HTTP retrieval failure" in html
+    log_id = d.store.read_one("SELECT id FROM webhook_log")[0]
+    html = panel.client.get(f"/webhooks/{log_id}").get_data(as_text=True)
+    assert "Body=%3Cscript%3E" in html and "&lt;h1&gt;boom&lt;/h1&gt;" in html
+
+
+def test_dashboard_shows_modem_health_and_charts(panel):
+    d = panel.d
+    wait_for(lambda: d.store.read_one("SELECT state FROM modem_health WHERE modem = 'modem1'"))
+    d.panel.scheduler.sample_signal()
+    html = panel.client.get("/").get_data(as_text=True)
+    assert 'id="modem-modem1"' in html and "Simulated Network" in html
+    assert html.count("<svg") >= 3 and "Messages per day" in html

@@ -1,0 +1,170 @@
+"""<Dial> forwarding: a bridge across two modems, and hold + three-way on one modem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance import config
+from appliance.daemon import Daemon
+from appliance.sim.host import SimulatorHost
+from appliance.sim.voice import Hangup, RemoteParty, Say, Silence, WaitHeard
+from tests.conftest import NUMBER, PHONE, wait_for
+from tests.test_voice import loud
+from tests.webapp import WebApp, twiml
+
+pytestmark = pytest.mark.timeout(120)
+SECOND = "+15005550007"
+ON_CALL = "+14155550177"  # the developer on call this week
+
+
+def start(tmp_path: Path, host: SimulatorHost, webapp: WebApp, names: list[str]) -> Daemon:
+    modems = [
+        {
+            "name": name,
+            "number": host.modems[name].number,
+            "port": str(host.modems[name].port_path),
+            "profile": host.modems[name].profile.family,
+            "audio_port": str(host.modems[name].audio_path),
+            "voice_url": webapp.url("/voice"),
+        }
+        for name in names
+    ]
+    cfg = config.load(
+        None,
+        environ={},
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "http_port": 0,
+            "outbound_rate": 0.0,
+            "webhook_backoff": 0.2,
+            "reconnect_delay": 0.2,
+            "command_timeout": 3.0,
+            "modems": modems,
+        },
+    )
+    d = Daemon(cfg)
+    d.start()
+    for m in d.modems.values():
+        assert m.connected.wait(15)
+    return d
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[SimulatorHost]:
+    h = SimulatorHost(tmp_path / "sim", report_delay=0.05)
+    h.add("modem1", "sim800", NUMBER, latency=0.005, boot_delay=0.0)
+    h.add("modem2", "sim7600", SECOND, latency=0.005, boot_delay=0.0)
+    h.start()
+    wait_for(lambda: all(m.booted for m in h.modems.values()), timeout=5)
+    yield h
+    h.stop()
+
+
+def test_dial_bridges_two_modems(tmp_path: Path, host: SimulatorHost, webapp: WebApp) -> None:
+    d = start(tmp_path, host, webapp, ["modem1", "modem2"])
+    try:
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Say>Connecting you.</Say><Dial action="/dialed" timeout="20">'
+            f"<Number>{ON_CALL}</Number></Dial></Response>"
+        )
+        webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
+        host.network.set_callee(
+            ON_CALL,
+            outcome="answer",
+            answer_after=1.0,
+            party=RemoteParty(
+                [Silence(1.0), Say("Hello, this is the engineer on call."), Silence(1), Hangup()]
+            ),
+        )
+        caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(40)]))
+        parent = webapp.wait(15, path="/voice").param("CallSid")
+        dialed = webapp.wait(40, path="/dialed")
+        assert dialed.param("DialCallStatus") == "completed"
+        assert int(dialed.param("DialCallDuration") or 0) >= 2
+        child = dialed.param("DialCallSid")
+        row = d.store.read_one("SELECT * FROM calls WHERE sid = ?", (child,))
+        assert row is not None and row["direction"] == "outbound-dial"
+        assert row["parent_call_sid"] == parent and row["modem"] == "modem2"
+        assert row["to_number"] == ON_CALL and row["status"] == "completed"
+        assert caller.wait_state("ended", timeout=15)
+        # The caller heard the greeting, then the engineer's words through the bridge.
+        assert loud(caller.heard()) > 2.0
+    finally:
+        d.stop()
+
+
+def test_dial_on_one_modem_holds_then_joins(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp
+) -> None:
+    d = start(tmp_path, host, webapp, ["modem1"])
+    try:
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Dial action="/dialed" timeout="20" timeLimit="3">{ON_CALL}</Dial></Response>'
+        )
+        webapp.routes["/dialed"] = twiml("<Response><Say>Bye.</Say></Response>")
+        host.network.set_callee(
+            ON_CALL, outcome="answer", answer_after=1.0, party=RemoteParty([Silence(30)])
+        )
+        caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(40)]))
+        dialed = webapp.wait(40, path="/dialed")
+        assert dialed.param("DialCallStatus") == "completed"
+        assert 2 <= int(dialed.param("DialCallDuration") or 0) <= 5  # timeLimit="3" enforced
+        callee = [c for c in host.network.calls if getattr(c, "number", None) == ON_CALL][0]
+        assert callee.wait_state("ended", timeout=10)
+        assert caller.wait_state("ended", timeout=15)
+    finally:
+        d.stop()
+
+
+@pytest.mark.parametrize("outcome", ["busy", "no-answer"])
+def test_dial_outcomes_reach_the_action(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp, outcome: str
+) -> None:
+    d = start(tmp_path, host, webapp, ["modem1", "modem2"])
+    try:
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Dial action="/dialed" timeout="4">{ON_CALL}</Dial></Response>'
+        )
+        webapp.routes["/dialed"] = twiml("<Response><Say>Nobody is there.</Say></Response>")
+        host.network.set_callee(ON_CALL, outcome=outcome)
+        caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(40)]))
+        dialed = webapp.wait(40, path="/dialed")
+        assert dialed.param("DialCallStatus") == outcome
+        assert dialed.param("DialCallDuration") == "0"
+        assert caller.wait_state("ended", timeout=15)
+        assert loud(caller.heard()) > 0.5  # "Nobody is there."
+    finally:
+        d.stop()
+
+
+def test_operator_refusing_hold_fails_the_dial_cleanly(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp
+) -> None:
+    d = start(tmp_path, host, webapp, ["modem1"])
+    try:
+        host.network.refuse("hold", "mpty", "ect")
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Dial timeout="5" callerId="+15551234567">{ON_CALL}</Dial>'
+            "<Say>Sorry, nobody could be reached.</Say></Response>"
+        )
+        caller = host.network.incoming_call(
+            "modem1", PHONE, party=RemoteParty([WaitHeard(0.5, timeout=20), Silence(10)])
+        )
+        sid = webapp.wait(15, path="/voice").param("CallSid")
+        assert caller.wait_state("ended", timeout=30)
+        assert loud(caller.heard()) > 0.5  # the caller was taken off hold and heard the next verb
+        codes = [
+            r["error_code"]
+            for r in d.store.read("SELECT error_code FROM call_events WHERE call_sid = ?", (sid,))
+        ]
+        assert 13214 in codes  # callerId cannot be honoured by a SIM
+        kinds = [
+            r["kind"]
+            for r in d.store.read("SELECT kind FROM call_events WHERE call_sid = ?", (sid,))
+        ]
+        assert "dial-refused" in kinds  # the network refused hold or the second call
+    finally:
+        d.stop()

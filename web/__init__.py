@@ -1,0 +1,68 @@
+"""The panel: a Flask app over the daemon, one blueprint per page family.
+
+:func:`create_app` builds it; :func:`appliance.server.Server` serves it from the
+same cheroot server as the REST API (:func:`web.dispatch.combined`).  Every page is
+behind sign-in and every form carries a CSRF token (:mod:`web.security`).  The panel
+only reads the store and calls the same cores as the REST API (the outbox,
+the numbers table, the broadcasts); it never talks to a modem itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+
+from web import (
+    auth,
+    broadcasts,
+    calls,
+    dashboard,
+    messages,
+    numbers,
+    security,
+    subscribers,
+    webhooks,
+)
+from web.helpers import register_filters
+
+if TYPE_CHECKING:
+    from appliance.daemon import Daemon
+
+LOGGER = logging.getLogger(__name__)
+
+
+def create_app(daemon: Daemon, test_config: dict[str, Any] | None = None) -> Flask:
+    """The panel's WSGI app for ``daemon``; ``test_config`` overrides Flask settings."""
+    app = Flask(__name__)
+    app.config.update(
+        DAEMON=daemon,
+        SECRET_KEY=daemon.store.ensure_setting("panel_secret_key", lambda: secrets.token_hex(32)),
+        SESSION_COOKIE_NAME="panel_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=daemon.config.panel_secure_cookie,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,  # a 10,000-row CSV is well under 1 MiB
+        LOGIN_ATTEMPTS=daemon.config.panel_login_attempts,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["login_throttle"] = auth.Throttle(app.config["LOGIN_ATTEMPTS"])
+    security.init_app(app)
+    register_filters(app)
+    for module in (
+        auth,
+        dashboard,
+        numbers,
+        messages,
+        calls,
+        webhooks,
+        subscribers,
+        broadcasts,
+    ):
+        app.register_blueprint(module.bp)
+    return app

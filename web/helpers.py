@@ -1,0 +1,50 @@
+"""What the page families share: the daemon, time formatting, small form helpers."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app, request
+
+if TYPE_CHECKING:
+    from appliance.daemon import Daemon
+
+PAGE_SIZE = 50
+
+
+def daemon() -> Daemon:
+    return current_app.config["DAEMON"]  # type: ignore[no-any-return]
+
+
+def when(ts: float | None) -> str:
+    """A timestamp as ``2026-11-22 07:00:03`` (UTC), or an empty string."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    seconds = max(0, int(time.time() - float(ts)))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+def page() -> int:
+    try:
+        return max(0, min(100_000, int(request.args.get("page", "0"))))
+    except ValueError:
+        return 0
+
+
+def register_filters(app: Flask) -> None:
+    app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["ago"] = ago

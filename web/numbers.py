@@ -1,0 +1,88 @@
+"""Numbers: each modem's number and its SMS and Voice URLs (the IncomingPhoneNumbers table)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import urllib.parse
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from web.helpers import daemon
+
+bp = Blueprint("numbers", __name__, url_prefix="/numbers")
+
+URL_FIELDS = (
+    ("sms_url", "SMS URL"),
+    ("sms_fallback_url", "SMS fallback URL"),
+    ("voice_url", "Voice URL"),
+    ("voice_fallback_url", "Voice fallback URL"),
+    ("status_callback", "Status callback URL"),
+)
+METHOD_FIELDS = ("sms_method", "sms_fallback_method", "voice_method", "voice_fallback_method")
+MAX_FRIENDLY_NAME = 64
+
+
+def url_problem(value: str) -> str | None:
+    """Why ``value`` is not a webhook URL (the REST API's rule: http(s), a host, no spaces)."""
+    if not value:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        return "This is not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        return "Use a full URL starting with http:// or https://"
+    return None
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template(
+        "numbers.html", numbers=daemon().store.read("SELECT * FROM numbers ORDER BY modem")
+    )
+
+
+@bp.route("/<sid>", methods=["GET", "POST"])
+def edit(sid: str) -> str | BaseResponse:
+    d = daemon()
+    row = d.store.read_one("SELECT * FROM numbers WHERE sid = ?", (sid,))
+    if row is None:
+        abort(404)
+    values = dict(row)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = request.form
+        for field, _label in URL_FIELDS:
+            value = form.get(field, "").strip()
+            values[field] = value
+            problem = url_problem(value)
+            if problem:
+                errors[field] = problem
+        for field in METHOD_FIELDS:
+            value = form.get(field, "POST").strip().upper()
+            values[field] = value
+            if value not in ("GET", "POST"):
+                errors[field] = "GET or POST"
+        name = form.get("friendly_name", "").strip()
+        values["friendly_name"] = name
+        if len(name) > MAX_FRIENDLY_NAME:
+            errors["friendly_name"] = f"At most {MAX_FRIENDLY_NAME} characters"
+        if not errors:
+            columns = ["friendly_name", *(f for f, _ in URL_FIELDS), *METHOD_FIELDS]
+            now = time.time()
+
+            def fn(conn: sqlite3.Connection) -> None:
+                assignments = ", ".join(f"{c} = ?" for c in columns)  # fixed column names
+                conn.execute(
+                    f"UPDATE numbers SET {assignments}, date_updated = ? WHERE sid = ?",  # noqa: S608
+                    (*(values[c] for c in columns), now, sid),
+                )
+
+            d.store.write(fn)
+            flash(f"Saved {row['phone_number']}.")
+            return redirect(url_for("numbers.index"))
+    return render_template(
+        "number_edit.html", number=row, values=values, errors=errors, url_fields=URL_FIELDS
+    )
