@@ -6,7 +6,8 @@ hangupOnStar and DialCallDuration are enforced by the appliance.
 
 One modem (voice.md 3.2): ``AT+CHLD=2`` holds the caller, ``ATD`` dials the target,
 and on answer ``AT+CHLD=3`` joins the three parties (the appliance stays on the line
-to enforce the limits).  When the profile or the operator refuses hold or
+to enforce the limits); if the network refuses multiparty but the profile has
+explicit call transfer, ``AT+CHLD=4`` hands the caller over instead.  When the profile or the operator refuses hold or
 multiparty (``+CME ERROR``), the dial ends with ``DialCallStatus=failed`` and the
 caller is taken off hold: the call goes on with the next verb or the action URL.
 
@@ -210,6 +211,14 @@ def _conference_one(flow: CallFlow, verb: Any, number: str, timeout: float) -> t
             return _dial_status(child), child.sid, 0
         if not phone.run(lambda: phone.chld("3"), timeout=30):
             flow._event("dial-refused", None, "the network refused to join the calls (AT+CHLD=3)")
+            if phone.voice.ect and phone.run(lambda: phone.chld("4"), timeout=30):
+                # Explicit call transfer: the network connects the two parties and drops the
+                # appliance from both; how long they talk is not known here.
+                resumed = True
+                flow._event("info", None, f"call transferred to {number} (AT+CHLD=4)")
+                phone.run(lambda: phone.released(child), timeout=30)
+                phone.run(lambda: phone.released(flow.leg), timeout=30)
+                return "completed", child.sid, 0
             phone.run(lambda: phone.hangup(child))
             return "failed", child.sid, 0
         resumed = True  # in a multiparty call the caller is active again

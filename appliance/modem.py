@@ -280,7 +280,11 @@ class Modem:
         self._queue_check = 0.0  # and look at the queue: wake-ups were not heard while away
         self._phone_check = True
         if self.phone is not None:
-            self.phone.on_connect()
+            try:
+                self.phone.on_connect()
+            except (ModemGone, ModemTimeout) as e:
+                self._drop(f"voice set-up failed: {e}")
+                return False
         self.connected.set()
         return True
 

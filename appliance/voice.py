@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from appliance import call, sids
 from appliance.call import CallEvent, CallLeg, Step
-from appliance.errors import ModemError
+from appliance.errors import CommandRejected
 from appliance.inbox import country
 from appliance.signature import idempotency_token
 from appliance.store import Row, Store
@@ -136,7 +136,7 @@ class Phone:
         for cmd in self.voice.init:
             try:
                 self.modem.command(cmd)
-            except ModemError as e:
+            except CommandRejected as e:
                 LOGGER.warning("%s: voice init %s failed: %s", self.modem.name, cmd, e)
         self._end_stale()
 
@@ -279,7 +279,7 @@ class Phone:
         """Call waiting on a busy line: reject it as busy (UDUB) and log it."""
         try:
             self.modem.command("AT+CHLD=0")
-        except ModemError as e:
+        except CommandRejected as e:
             LOGGER.warning("%s: rejecting a waiting call failed: %s", self.modem.name, e)
         now = time.time()
         sid = sids.new("CA")
@@ -349,7 +349,7 @@ class Phone:
         """AT+CLCC: a call the modem no longer lists has ended (a lost NO CARRIER)."""
         try:
             lines = self.modem.command("AT+CLCC")
-        except ModemError as e:
+        except CommandRejected as e:
             LOGGER.debug("%s: AT+CLCC failed: %s", self.modem.name, e)
             return
         listed = call.parse_clcc(lines)
@@ -396,7 +396,7 @@ class Phone:
             if self.voice.audio_enable == "ddsetex":
                 self._quiet("AT^DDSETEX=2")
             self.modem.command(f"ATD{_dialable(number)};", timeout=30)
-        except ModemError as e:
+        except CommandRejected as e:
             LOGGER.warning("%s: dialling %s failed: %s", self.modem.name, leg.sid, e)
             self._after(leg, leg.end(call.FAILED, time.monotonic()), error=(31009, str(e)))
             return False
@@ -417,7 +417,7 @@ class Phone:
             return False
         try:
             self.modem.command("ATA", timeout=20)
-        except ModemError as e:
+        except CommandRejected as e:
             LOGGER.warning("%s: ATA failed for %s: %s", self.modem.name, leg.sid, e)
             self._after(leg, leg.end(call.NO_ANSWER, time.monotonic()))
             return False
@@ -432,6 +432,10 @@ class Phone:
         self._release(leg)
         self._after(leg, leg.end(status, time.monotonic()))
 
+    def released(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
+        """The network let go of ``leg`` on our request (a transfer): end it, no AT command."""
+        self._after(leg, leg.end(status, time.monotonic()))
+
     def _release(self, leg: CallLeg) -> None:
         others = [x for x in self.legs.values() if x.live and x is not leg]
         try:
@@ -439,14 +443,14 @@ class Phone:
                 self.modem.command(f"AT+CHLD=1{leg.index}")
             else:
                 self.modem.command("AT+CHUP")
-        except ModemError:
+        except CommandRejected:
             self._quiet("ATH")
 
     def chld(self, n: str) -> bool:
         try:
             self.modem.command(f"AT+CHLD={n}")
             return True
-        except ModemError as e:
+        except CommandRejected as e:
             LOGGER.info("%s: AT+CHLD=%s refused: %s", self.modem.name, n, e)
             return False
 
@@ -458,7 +462,7 @@ class Phone:
             try:
                 self.modem.command("AT+CPCMREG=1")
                 return True
-            except ModemError as e:
+            except CommandRejected as e:
                 LOGGER.info("%s: AT+CPCMREG=1 attempt %d: %s", self.modem.name, attempt + 1, e)
                 time.sleep(CPCMREG_RETRY_DELAY)
         return False
@@ -466,7 +470,7 @@ class Phone:
     def _quiet(self, cmd: str) -> None:
         try:
             self.modem.command(cmd)
-        except ModemError as e:
+        except CommandRejected as e:
             LOGGER.debug("%s: %s failed: %s", self.modem.name, cmd, e)
 
     # -- store and callbacks ----------------------------------------------------------------

@@ -298,3 +298,57 @@ def test_dial_number_cannot_inject_at_commands(
     assert sim.modems["modem1"].registered()  # AT+CFUN=0 never ran
     dialled = [getattr(c, "number", "") for c in sim.network.calls if c is not remote]
     assert all(set(n) <= set("+0123456789*#") for n in dialled)
+
+
+def test_play_url_that_is_not_audio_is_recorded_and_skipped(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    d = voice_daemon()
+    webapp.routes["/page"] = lambda req: (200, "text/html", b"<html>not a sound</html>")
+    webapp.routes["/voice"] = twiml(
+        f"<Response><Play>{webapp.url('/page')}</Play><Say>Played nothing.</Say></Response>"
+    )
+    remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
+    sid = webapp.wait(15, path="/voice").param("CallSid")
+    assert remote.wait_state("ended", timeout=20)
+    assert loud(remote.heard()) > 0.4  # the next verb ran
+    events = d.store.read("SELECT error_code, detail FROM call_events WHERE call_sid = ?", (sid,))
+    assert any(e["error_code"] == 11100 and "/page" in e["detail"] for e in events)
+
+
+def test_modem_that_stops_answering_mid_call_frees_everything(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    d = voice_daemon(command_timeout=1.0)
+    webapp.routes["/voice"] = twiml("<Response><Say>Hold on.</Say><Pause length='60'/></Response>")
+    remote = sim.network.incoming_call(
+        "modem1", PHONE, party=RemoteParty([WaitHeard(0.3, timeout=10), Silence(60)])
+    )
+    sid = webapp.wait(15, path="/voice").param("CallSid")
+    wait_for(lambda: call_row(d, str(sid))["status"] == "in-progress")
+    sim.fault(sim.modems["modem1"], "stop_answering", True)  # the AT port goes silent
+    # The watchdog's AT+CLCC times out twice: the modem is dropped and its calls end.
+    wait_for(lambda: call_row(d, str(sid))["status"] in ("completed", "failed"), timeout=30)
+    wait_for(lambda: not d.voice.phones["modem1"].flows, timeout=15)
+    sim.fault(sim.modems["modem1"], "stop_answering", False)
+    assert d.modems["modem1"].connected.wait(20)
+    # The modem takes the next call as usual.
+    webapp.routes["/voice"] = twiml("<Response><Say>Back again.</Say></Response>")
+    again = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
+    assert again.wait_state("ended", timeout=30) and loud(again.heard()) > 0.3
+    del remote
+
+
+def test_caller_hangs_up_during_record_still_posts_the_action(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    voice_daemon()
+    webapp.routes["/voice"] = twiml(
+        '<Response><Record playBeep="false" timeout="10" action="/recorded"/></Response>'
+    )
+    party = RemoteParty([Silence(0.5), Say("I will hang up in the middle of this."), Hangup()])
+    remote = sim.network.incoming_call("modem1", PHONE, party=party)
+    rec = webapp.wait(30, path="/recorded")
+    assert rec.param("Digits") == "hangup" and rec.param("CallStatus") == "completed"
+    assert int(rec.param("RecordingDuration") or 0) >= 1
+    assert remote.end_reason == "remote-hangup"

@@ -168,3 +168,49 @@ def test_operator_refusing_hold_fails_the_dial_cleanly(
         assert "dial-refused" in kinds  # the network refused hold or the second call
     finally:
         d.stop()
+
+
+def test_dial_on_one_modem_transfers_when_multiparty_is_refused(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp
+) -> None:
+    d = start(tmp_path, host, webapp, ["modem1"])
+    try:
+        host.network.refuse("mpty")  # hold and transfer allowed, no three-way calls
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Dial action="/dialed" timeout="20">{ON_CALL}</Dial></Response>'
+        )
+        host.network.set_callee(
+            ON_CALL, outcome="answer", answer_after=1.0, party=RemoteParty([Silence(30)])
+        )
+        caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(40)]))
+        sid = webapp.wait(15, path="/voice").param("CallSid")
+        assert caller.wait_state("ended", timeout=30)
+        assert caller.end_reason == "transferred"
+        wait_for(lambda: not d.voice.phones["modem1"].flows, timeout=10)
+        row = d.store.read_one("SELECT status FROM calls WHERE sid = ?", (sid,))
+        assert row is not None and row["status"] == "completed"
+        assert not webapp.to("/dialed")  # the caller left the appliance's line
+    finally:
+        d.stop()
+
+
+def test_call_waiting_is_rejected_as_busy(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp
+) -> None:
+    d = start(tmp_path, host, webapp, ["modem1"])
+    try:
+        webapp.routes["/voice"] = twiml(
+            "<Response><Say>Please wait.</Say><Pause length='20'/></Response>"
+        )
+        first = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
+        assert first.wait_state("active", timeout=15)
+        second = host.network.incoming_call(
+            "modem1", "+14155550155", party=RemoteParty([Silence(10)])
+        )
+        assert second.wait_state("ended", timeout=15)
+        assert second.end_reason == "busy"
+        assert first.state == "active"  # the first call goes on
+        rows = d.store.read("SELECT status FROM calls WHERE from_number = '+14155550155'")
+        assert [r["status"] for r in rows] == ["busy"]
+    finally:
+        d.stop()
