@@ -139,6 +139,24 @@ class Phone:
             except CommandRejected as e:
                 LOGGER.warning("%s: voice init %s failed: %s", self.modem.name, cmd, e)
         self._end_stale()
+        self._hang_up_orphans()
+
+    def _hang_up_orphans(self) -> None:
+        """Calls the modem still has but nobody runs (the modem hung, the daemon restarted)."""
+        if any(leg.live for leg in self.legs.values()):
+            return
+        try:
+            listed = call.parse_clcc(self.modem.command("AT+CLCC"))
+        except CommandRejected:
+            return
+        if any(e.kind != "released" for e in listed):
+            LOGGER.warning(
+                "%s: hanging up %d call(s) left from before", self.modem.name, len(listed)
+            )
+            try:
+                self.modem.command("AT+CHUP")
+            except CommandRejected:
+                self._quiet("ATH")
 
     def _end_stale(self) -> None:
         """Rows left ringing or in progress without a live leg (a crash, a lost modem)."""

@@ -210,7 +210,9 @@ def test_call_waiting_is_rejected_as_busy(
         assert second.wait_state("ended", timeout=15)
         assert second.end_reason == "busy"
         assert first.state == "active"  # the first call goes on
-        rows = d.store.read("SELECT status FROM calls WHERE from_number = '+14155550155'")
+        rows = wait_for(
+            lambda: d.store.read("SELECT status FROM calls WHERE from_number = '+14155550155'")
+        )
         assert [r["status"] for r in rows] == ["busy"]
     finally:
         d.stop()
