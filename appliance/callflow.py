@@ -201,12 +201,16 @@ class CallFlow:
         self._answered.set()
 
     def _wait_answer(self) -> None:
+        # calls.control is read every second, not only when poked: an update can land
+        # between the claim of the queued call and this flow being registered.
+        cancel = False
         with self._poke:
             while not self._answered.is_set() and not self._ended.is_set():
-                if self._control.is_set() and self._cancel_requested():
+                cancel = self._cancel_requested()
+                if cancel:
                     break
                 self._poke.wait(1.0)
-        if self._control.is_set() and self._cancel_requested():
+        if cancel and not self._answered.is_set():
             self.phone.run(lambda: self.phone.hangup(self.leg, call.CANCELED), timeout=30)
             raise CallEnded()
         if self._ended.is_set() or not self.leg.live:

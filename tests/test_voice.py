@@ -352,3 +352,61 @@ def test_caller_hangs_up_during_record_still_posts_the_action(
     assert rec.param("Digits") == "hangup" and rec.param("CallStatus") == "completed"
     assert int(rec.param("RecordingDuration") or 0) >= 1
     assert remote.end_reason == "remote-hangup"
+
+
+def test_sms_inside_a_call_texts_the_caller(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    voice_daemon()
+    webapp.routes["/voice"] = twiml(
+        "<Response><Sms>Thanks for calling. Our opening hours: 9-17.</Sms><Hangup/></Response>"
+    )
+    remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
+    assert remote.wait_state("ended", timeout=20)
+    assert sim.network.wait_outbox(1, timeout=20)
+    sent = sim.network.outbox()[0]
+    assert sent.destination == PHONE and sent.text == "Thanks for calling. Our opening hours: 9-17."
+
+
+def test_rest_update_redirects_then_ends_a_live_call(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    from twilio.rest import Client
+
+    d = voice_daemon()
+    webapp.routes["/voice"] = twiml("<Response><Say>Hello.</Say><Pause length='60'/></Response>")
+    webapp.routes["/new"] = twiml(
+        "<Response><Say>The plan has changed.</Say><Pause length='60'/></Response>"
+    )
+    remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(60)]))
+    sid = str(webapp.wait(15, path="/voice").param("CallSid"))
+    wait_for(lambda: call_row(d, sid)["status"] == "in-progress")
+    client = Client(d.account.sid, d.account.auth_token)
+    client.api.base_url = f"http://127.0.0.1:{d.server.port}"
+    client.calls(sid).update(url=webapp.url("/new"), method="POST")
+    new = webapp.wait(15, path="/new")
+    assert new.param("CallSid") == sid and new.param("CallStatus") == "in-progress"
+    wait_for(lambda: loud(remote.heard()) > 0.5, timeout=15)
+    client.calls(sid).update(status="completed")
+    assert remote.wait_state("ended", timeout=15)
+    assert remote.end_reason == "local-hangup"
+    wait_for(lambda: client.calls(sid).fetch().status == "completed")
+
+
+def test_rest_cancel_while_our_call_rings(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    from twilio.rest import Client
+
+    d = voice_daemon()
+    callee = "+14155550144"
+    sim.network.set_callee(callee, outcome="no-answer")
+    client = Client(d.account.sid, d.account.auth_token)
+    client.api.base_url = f"http://127.0.0.1:{d.server.port}"
+    created = client.calls.create(to=callee, from_=NUMBER, url=webapp.url("/never"), timeout=50)
+    wait_for(lambda: client.calls(created.sid).fetch().status == "ringing", timeout=20)
+    client.calls(created.sid).update(status="canceled")
+    wait_for(lambda: client.calls(created.sid).fetch().status == "canceled", timeout=15)
+    remote = [c for c in sim.network.calls if getattr(c, "number", None) == callee][0]
+    assert remote.wait_state("ended", timeout=10)
+    assert not webapp.to("/never")
