@@ -434,7 +434,15 @@ class Modem:
         signal = None
         registration = None
         operator = None
+        sim = None
         try:
+            try:
+                for line in self._command("AT+CPIN?"):
+                    if line.startswith("+CPIN:"):
+                        sim = line[6:].strip()  # READY, SIM PIN, SIM PUK, ...
+            except CommandRejected as e:
+                # +CME ERROR: 10 is "SIM not inserted"; other errors mean "unknown".
+                sim = "NOT INSERTED" if (e.kind, e.error) == ("CME", 10) else None
             for line in self._command("AT+CSQ"):
                 if line.startswith("+CSQ:"):
                     rssi = int(line[5:].split(",")[0])
@@ -455,7 +463,7 @@ class Modem:
                     operator = line.split('"')[1]
         except CommandRejected as e:
             self.last_error = str(e)
-        self._record_health(signal=signal, registration=registration, operator=operator)
+        self._record_health(signal=signal, registration=registration, operator=operator, sim=sim)
 
     def _record_health(self, **values: Any) -> None:
         now = time.time()
@@ -465,6 +473,7 @@ class Modem:
             values.get("signal"),
             values.get("registration"),
             values.get("operator"),
+            values.get("sim"),
             getattr(self, "manufacturer", None),
             getattr(self, "model", None),
             self.last_error,
@@ -473,11 +482,12 @@ class Modem:
         try:
             self.store.write(
                 lambda conn: conn.execute(
-                    "INSERT INTO modem_health (modem, state, signal, registration, operator, manufacturer, model,"
-                    " last_error, updated) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (modem) DO UPDATE SET"
+                    "INSERT INTO modem_health (modem, state, signal, registration, operator, sim, manufacturer,"
+                    " model, last_error, updated) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (modem) DO UPDATE SET"
                     " state = excluded.state, signal = COALESCE(excluded.signal, modem_health.signal),"
                     " registration = COALESCE(excluded.registration, modem_health.registration),"
                     " operator = COALESCE(excluded.operator, modem_health.operator),"
+                    " sim = COALESCE(excluded.sim, modem_health.sim),"
                     " manufacturer = COALESCE(excluded.manufacturer, modem_health.manufacturer),"
                     " model = COALESCE(excluded.model, modem_health.model),"
                     " last_error = excluded.last_error, updated = excluded.updated",

@@ -113,3 +113,15 @@ def test_messages_waiting_in_storage_at_start_are_swept_in(sim, webapp, make_dae
     assert sorted(inbound_bodies(d)) == [f"while the daemon was down {i}" for i in range(3)]
     wait_for(lambda: len(webapp.to("/sms")) == 3)
     assert modem.receive_memory().used == 0
+
+
+def test_health_reports_sim_state_signal_and_operator(make_daemon) -> None:
+    d = make_daemon(health_interval=0.2)
+
+    def health():
+        row = d.store.read_one("SELECT sim, signal, operator, state FROM modem_health")
+        return row if row is not None and row["sim"] else None
+
+    row = wait_for(health, timeout=10)
+    assert row["sim"] == "READY" and row["state"] == "ready"
+    assert row["signal"] is not None and row["operator"]

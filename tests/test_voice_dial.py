@@ -10,7 +10,7 @@ import pytest
 from appliance import config
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
-from appliance.sim.voice import Hangup, RemoteParty, Say, Silence, WaitHeard
+from appliance.sim.voice import Digits, Hangup, RemoteParty, Say, Silence, WaitHeard
 from tests.conftest import NUMBER, PHONE, wait_for
 from tests.test_voice import loud
 from tests.webapp import WebApp, twiml
@@ -214,5 +214,34 @@ def test_call_waiting_is_rejected_as_busy(
             lambda: d.store.read("SELECT status FROM calls WHERE from_number = '+14155550155'")
         )
         assert [r["status"] for r in rows] == ["busy"]
+    finally:
+        d.stop()
+
+
+def test_hangup_on_star_drops_the_called_party_and_goes_on(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp
+) -> None:
+    d = start(tmp_path, host, webapp, ["modem1", "modem2"])
+    try:
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Dial hangupOnStar="true" timeout="20">{ON_CALL}</Dial>'
+            "<Say>You left the call with the engineer.</Say></Response>"
+        )
+        host.network.set_callee(
+            ON_CALL, outcome="answer", answer_after=1.0, party=RemoteParty([Silence(40)])
+        )
+        caller = host.network.incoming_call(
+            "modem1", PHONE, party=RemoteParty([Silence(6), Digits("*"), Silence(30)])
+        )
+        callee = wait_for(
+            lambda: [c for c in host.network.calls if getattr(c, "number", None) == ON_CALL]
+        )[0]
+        assert callee.wait_state("ended", timeout=30)
+        assert callee.end_reason == "local-hangup"  # the appliance hung up on the engineer
+        assert caller.state == "active"
+        assert caller.wait_state("ended", timeout=20)  # after the next verb
+        assert caller.end_reason == "local-hangup"
+        child = d.store.read_one("SELECT status FROM calls WHERE direction = 'outbound-dial'")
+        assert child is not None and child["status"] == "completed"
     finally:
         d.stop()
