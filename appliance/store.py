@@ -354,6 +354,8 @@ class Store:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
+        # Redacted message bodies must not survive in freed pages (not every build defaults to it).
+        conn.execute("PRAGMA secure_delete=ON")
         return conn
 
     def _run_writer(self, ready: Future[None]) -> None:

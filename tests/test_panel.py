@@ -67,10 +67,21 @@ def test_every_page_needs_sign_in_and_first_run_sets_the_password(make_daemon):
     assert client.get("/login").headers["Location"].endswith("/setup")
     html = client.get("/setup").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    rv = client.post("/setup", data={"password": "short", "confirm": "short", "csrf_token": token})
+    # Without the AuthToken, whoever reaches the page first cannot take the appliance.
+    rv = client.post(
+        "/setup",
+        data={"password": PASSWORD, "confirm": PASSWORD, "csrf_token": token, "auth_token": "x"},
+    )
+    assert rv.status_code == 403 and d.store.setting("panel_password_hash") is None
+    good = d.account.auth_token
+    rv = client.post(
+        "/setup",
+        data={"password": "short", "confirm": "short", "csrf_token": token, "auth_token": good},
+    )
     assert "at least 8" in rv.get_data(as_text=True)
     rv = client.post(
-        "/setup", data={"password": PASSWORD, "confirm": PASSWORD, "csrf_token": token}
+        "/setup",
+        data={"password": PASSWORD, "confirm": PASSWORD, "csrf_token": token, "auth_token": good},
     )
     assert rv.status_code == 302
     assert client.get("/").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 import time
@@ -129,7 +130,15 @@ def setup() -> str | BaseResponse:
     if password_is_set(store):
         return redirect(url_for("auth.login"))
     error = ""
+    token_error = ""
     if request.method == "POST":
+        # Whoever reaches the page first must not own the appliance: the first-run form
+        # asks for the AuthToken, which only the installer has (`appliance account`).
+        given = request.form.get("auth_token", "").strip()
+        if not hmac.compare_digest(given.encode(), daemon().account.auth_token.encode()):
+            token_error = "This is not the appliance's AuthToken (see `appliance account`)"
+            LOGGER.warning("panel set-up refused for %s: wrong AuthToken", request.remote_addr)
+            return render_template("setup.html", error="", token_error=token_error), 403  # type: ignore[return-value]
         password = request.form.get("password", "")
         if password != request.form.get("confirm", ""):
             error = "The two passwords differ"
@@ -142,7 +151,7 @@ def setup() -> str | BaseResponse:
             session["user"] = "admin"
             flash("Password set. Welcome!")
             return redirect(url_for("dashboard.index"))
-    return render_template("setup.html", error=error)
+    return render_template("setup.html", error=error, token_error=token_error)
 
 
 @bp.post("/logout")
