@@ -93,3 +93,40 @@ def test_sim_commands_play_the_network(tmp_path):
         assert json.loads(appliance(cfg, "sim", "status").stdout)["status"]["registered"] is True
     finally:
         assert daemon.terminate() == 0
+
+
+def test_sim_call_rings_the_running_appliance(tmp_path, webapp):
+    """`appliance sim call` against `appliance run` with port = "sim": the make-run path."""
+    from tests.webapp import twiml
+
+    webapp.routes["/voice"] = twiml(
+        '<Response><Gather action="/gathered" timeout="6"><Say>Your code, then hash.</Say>'
+        "</Gather></Response>"
+    )
+    webapp.routes["/gathered"] = twiml("<Response><Say>Goodbye.</Say><Hangup/></Response>")
+    port = free_port()
+    cfg = tmp_path / "appliance.toml"
+    cfg.write_text(
+        f'data_dir = "{tmp_path / "data"}"\nhttp_port = {port}\nsim_latency = 0.01\n'
+        f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\nport = "sim"\n'
+        f'voice_url = "{webapp.url("/voice")}"\n'
+    )
+    daemon = DaemonProcess(cfg, port)
+    daemon.start()
+    try:
+        daemon.wait_ready()
+        rv = appliance(cfg, "sim", "call", "in", "--from", PHONE, "--press", "42#")
+        assert rv.returncode == 0, rv.stderr
+        gathered = webapp.wait(30, path="/gathered")
+        assert gathered.param("Digits") == "42" and gathered.param("From") == PHONE
+
+        def calls() -> list[dict]:
+            out = json.loads(appliance(cfg, "sim", "call", "status", "--all").stdout)
+            return out.get("calls", [])
+
+        ended = wait_for(
+            lambda: [c for c in calls() if c.get("state") == "ended"], timeout=30, interval=0.5
+        )
+        assert ended[0]["end_reason"] == "local-hangup"
+    finally:
+        assert daemon.terminate() == 0
