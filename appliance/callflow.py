@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance import call, sids
 from appliance.call import CallLeg, Step
+from appliance.errors import StoreClosed
 from appliance.voice import call_params, enqueue_status
 
 if TYPE_CHECKING:
@@ -113,6 +114,14 @@ class CallFlow:
         self._digits.put(digit)
         self._wake()
 
+    def stop(self) -> None:
+        """The appliance is stopping: end the call at the next step (it is hung up)."""
+        self._ended.set()
+        media = self._media
+        if media is not None:
+            media.flush()
+        self._wake()
+
     def control(self) -> None:
         """The REST API wrote calls.control (redirect or end)."""
         self._control.set()
@@ -130,7 +139,7 @@ class CallFlow:
     def _main(self) -> None:
         try:
             self._run()
-        except CallEnded:
+        except (CallEnded, StoreClosed):
             pass
         except Exception:  # noqa: BLE001 - a bug must still end the call and free the port
             LOGGER.exception("call %s: flow failed", self.sid)

@@ -167,6 +167,7 @@ class Daemon:
         self.panel.stop()
         if hasattr(self, "retention"):
             self.retention.stop()
+        self.voice.stop()  # live calls are hung up while the modems still run
         for modem in self.modems.values():
             modem.stop()
         self.dispatcher.stop()

@@ -62,6 +62,15 @@ class VoiceEngine:
         if phone is not None:
             phone.modem.wake()
 
+    def stop(self, timeout: float = 15.0) -> None:
+        """Shutting down: every live call is hung up and its flow thread ends."""
+        flows = [flow for phone in self.phones.values() for flow in list(phone.flows.values())]
+        for flow in flows:
+            flow.stop()
+        deadline = time.monotonic() + timeout
+        for flow in flows:
+            flow.join(max(0.1, deadline - time.monotonic()))
+
     def control(self, call_sid: str) -> None:
         """``calls.control`` of ``call_sid`` was written (redirect, or end the call)."""
         for phone in self.phones.values():

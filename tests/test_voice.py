@@ -410,3 +410,23 @@ def test_rest_cancel_while_our_call_rings(
     remote = [c for c in sim.network.calls if getattr(c, "number", None) == callee][0]
     assert remote.wait_state("ended", timeout=10)
     assert not webapp.to("/never")
+
+
+def test_stopping_the_appliance_hangs_up_live_calls(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    import sqlite3
+
+    d = voice_daemon()
+    webapp.routes["/voice"] = twiml("<Response><Say>Hold on.</Say><Pause length='60'/></Response>")
+    remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(60)]))
+    sid = str(webapp.wait(15, path="/voice").param("CallSid"))
+    wait_for(lambda: call_row(d, sid)["status"] == "in-progress")
+    d.stop()
+    assert remote.wait_state("ended", timeout=5) and remote.end_reason == "local-hangup"
+    conn = sqlite3.connect(d.config.db_path)
+    try:
+        status = conn.execute("SELECT status FROM calls WHERE sid = ?", (sid,)).fetchone()[0]
+    finally:
+        conn.close()
+    assert status == "completed"
