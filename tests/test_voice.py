@@ -430,3 +430,34 @@ def test_stopping_the_appliance_hangs_up_live_calls(
     finally:
         conn.close()
     assert status == "completed"
+
+
+def test_play_a_wav_from_the_app_and_digits(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    import io
+    import wave
+
+    from appliance import tones
+    from appliance.dtmf import DtmfDetector
+
+    voice_daemon()
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(tones.beep(ms=1500, hz=440))
+    webapp.routes["/tone.wav"] = lambda req: (200, "audio/wav", buf.getvalue())
+    webapp.routes["/voice"] = twiml(
+        f'<Response><Play loop="2">{webapp.url("/tone.wav")}</Play><Play digits="w19#"/></Response>'
+    )
+    remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
+    assert remote.wait_state("ended", timeout=30)
+    heard = remote.heard()
+    assert loud(heard) >= 2.5  # the 1.5 s tone, twice
+    detector = DtmfDetector()
+    digits = "".join(
+        d for i in range(0, len(heard), 320) for d in detector.feed(heard[i : i + 320])
+    )
+    assert digits == "19#"  # <Play digits> reached the caller as real DTMF
