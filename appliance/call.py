@@ -235,6 +235,7 @@ class CallLeg:
     status: str = QUEUED
     alerted: bool = False
     held: bool = False
+    caller_id_seen: bool = False  # a +CLIP/+CLCC/ccinfo line arrived (the number may be withheld)
     answered_at: float | None = None
     ended_at: float | None = None
 

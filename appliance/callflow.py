@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 APOLOGY = "We're sorry, an application error has occurred. Goodbye."
-ANSWER_WAIT = 0.5  # seconds after RING to wait for the caller ID before asking the app
+CALLER_ID_WAIT = 3.0  # seconds after RING to wait for the line carrying the caller ID
 MAX_LOOP = 1000  # loop="0" ("until the call ends") still has a bound
 TWIML_TYPES = ("text/xml", "application/xml", "text/html")
 MAX_LOGGED_BODY = 4096
@@ -175,8 +175,12 @@ class CallFlow:
                     while self.leg.live:
                         self._poke.wait(1.0)
                 raise CallEnded()
-            if not self.leg.number:
-                self._sleep(ANSWER_WAIT, interruptible=False)
+            if not self.leg.caller_id_seen:
+                # RING came first: give the +CLIP (or +CLCC) with the caller's number a moment,
+                # so that the app's first request has From (empty only when it is withheld).
+                end = time.monotonic() + CALLER_ID_WAIT
+                while not self.leg.caller_id_seen and time.monotonic() < end:
+                    self._sleep(0.05, interruptible=False)
                 row = self._row()
             doc = self._first_document(row, call.RINGING)
             if doc is None:

@@ -42,7 +42,7 @@ RELEASE_GRACE = 0.5  # seconds to wait after "+CLCC: ...,6" for the line that sa
 RINGING_POLL = 1.0  # while our own call rings: modems without an answer URC are polled
 CPCMREG_ATTEMPTS = 6  # SIM7600: AT+CPCMREG=1 can fail the first time (voice.md 1.3)
 CPCMREG_RETRY_DELAY = 0.3
-CALLER_ID_WAIT = 0.5  # seconds to wait after RING for the +CLIP carrying the number
+CALLER_ID_SOURCES = frozenset({"CLIP", "CLCC", "ccinfo", "DSCI"})  # lines that carry caller ID
 EVENT_OF_STATUS = {
     call.RINGING: "ringing",
     call.IN_PROGRESS: "answered",
@@ -219,6 +219,8 @@ class Phone:
                     self._write_caller(leg)
                 if event.index is not None and leg.index is None:
                     leg.index = event.index
+                if event.source in CALLER_ID_SOURCES:
+                    leg.caller_id_seen = True
                 return
             if live:
                 return  # our own outbound call is being set up: a late +CLCC
@@ -272,6 +274,7 @@ class Phone:
         leg = CallLeg(
             sid, incoming=True, number=event.number, index=event.index, status=call.RINGING
         )
+        leg.caller_id_seen = event.source in CALLER_ID_SOURCES
 
         def fn(conn: sqlite3.Connection) -> None:
             conn.execute(
