@@ -91,10 +91,6 @@ class CallFlow:
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     def notify(self, step: Step) -> None:
         """The modem thread applied an event to this call."""
         if step.answered_now:
@@ -351,7 +347,7 @@ class CallFlow:
 
     def _first_document(self, row: Row, status: str) -> Any:
         if row["twiml"]:
-            return self._parse(row["twiml"].encode(), self.ctx.base_url(), None)
+            return self._parse(row["twiml"].encode(), self.ctx.base_url())
         url = row["url"]
         if not url:
             self._event("error", 11200, "no Voice URL configured for this number")
@@ -369,7 +365,7 @@ class CallFlow:
             )
             return None
         row = self._row()
-        params = call_params(row, self.ctx.account_sid(), status or self._status_param())
+        params = call_params(row, self.ctx.account_sid(), status or self.leg.status)
         params.update(extra)
         result, self._cookies = self.ctx.client.request(url, method, params, cookies=self._cookies)
         doc, code, message = self._interpret(result)
@@ -387,9 +383,6 @@ class CallFlow:
         self._log(result, params, code, message)
         return doc
 
-    def _status_param(self) -> str:
-        return call.IN_PROGRESS if self.leg.status == call.IN_PROGRESS else self.leg.status
-
     def _interpret(self, result: WebhookResult) -> tuple[Any, int | None, str | None]:
         if not result.ok:
             return (
@@ -405,28 +398,27 @@ class CallFlow:
             return _AudioBody(result.body, result.url), None, None
         if ctype and ctype not in TWIML_TYPES:
             return None, 12300, f"Invalid Content-Type: {ctype}"
-        return self._parse_result(result)
+        doc, code, message = self._parse_doc(result.body, result.url)
+        if doc is not None:
+            self._doc_url = result.url
+        return doc, code, message
 
-    def _parse_result(self, result: WebhookResult) -> tuple[Any, int | None, str | None]:
-        from appliance.twiml import voice as twiml
-
-        try:
-            doc = twiml.parse(result.body, result.url)
-        except twiml.TwimlError as e:
-            return None, e.code, e.message
-        self._doc_url = result.url
-        self._warnings(doc)
-        return doc, None, None
-
-    def _parse(self, body: bytes, url: str, _unused: Any) -> Any:
+    def _parse_doc(self, body: bytes, url: str) -> tuple[Any, int | None, str | None]:
+        """Voice TwiML -> (document, None, None), or (None, Twilio error code, message)."""
         from appliance.twiml import voice as twiml
 
         try:
             doc = twiml.parse(body, url)
         except twiml.TwimlError as e:
-            self._event("error", e.code, e.message)
-            return None
+            return None, e.code, e.message
         self._warnings(doc)
+        return doc, None, None
+
+    def _parse(self, body: bytes, url: str) -> Any:
+        """Inline TwiML (REST Twiml=, an update): a parse error is recorded on the call."""
+        doc, code, message = self._parse_doc(body, url)
+        if doc is None:
+            self._event("error", code, message or "")
         return doc
 
     def _warnings(self, doc: Any) -> None:
@@ -511,7 +503,7 @@ class CallFlow:
         if update.get("status") in (call.COMPLETED, call.CANCELED):
             self._hangup()
         if update.get("twiml"):
-            doc = self._parse(str(update["twiml"]).encode(), self.ctx.base_url(), None)
+            doc = self._parse(str(update["twiml"]).encode(), self.ctx.base_url())
             return doc if doc is not None else _FAILED
         if update.get("url"):
             doc = self._fetch(str(update["url"]), str(update.get("method") or "POST"), {})

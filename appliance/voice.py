@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -135,7 +134,6 @@ class Phone:
         self._next_poll = 0.0
         self._dial_deadline: dict[str, float] = {}
         self._pending_release: dict[str, tuple[float, CallEvent]] = {}
-        self._lock = threading.Lock()
         engine.phones[modem.name] = self
 
     # -- modem thread: life cycle -------------------------------------------------------------

@@ -40,6 +40,24 @@ PROMPT = b"\r\n> "
 MAX_PDU_HEX = 400  # 175 octets max PDU incl. SMSC → 350 hex digits; allow slack
 
 
+def open_pty(link: Path) -> tuple[int, int]:
+    """A raw pty whose master does not block, with ``link`` -> its slave (replaced atomically)."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    fl = fcntl.fcntl(master, fcntl.F_GETFL)
+    fcntl.fcntl(master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(link.name + ".new")
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    os.symlink(os.ttyname(slave), tmp)
+    os.replace(tmp, link)
+    return master, slave
+
+
 class ModemTransport:
     """The pty side of one simulated modem; :class:`~.device.SimulatedModem` builds on it."""
 
@@ -122,21 +140,9 @@ class ModemTransport:
         with self._lock:
             if self.plugged:
                 return
-            master, slave = os.openpty()
-            tty.setraw(master)
-            tty.setraw(slave)
-            fl = fcntl.fcntl(master, fcntl.F_GETFL)
-            fcntl.fcntl(master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+            master, slave = open_pty(self.port_path)
             self._master, self._slave = master, slave
             self._wake_r, self._wake_w = os.pipe()
-            self.port_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.port_path.with_name(self.port_path.name + ".new")
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
-            os.symlink(os.ttyname(slave), tmp)
-            os.replace(tmp, self.port_path)
             self.state = self._power_up_state()
             self._buf.clear()
             self._pdu_mode = False

@@ -31,7 +31,6 @@ All audio is 8 kHz signed 16-bit little-endian mono (voice.md section 1).
 from __future__ import annotations
 
 import errno
-import fcntl
 import functools
 import itertools
 import logging
@@ -40,7 +39,6 @@ import select
 import subprocess
 import threading
 import time
-import tty
 import wave
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -49,6 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from .transport import open_pty
 
 if TYPE_CHECKING:
     from .device import SimulatedModem
@@ -522,21 +522,9 @@ class AudioPort:
         with self._lock:
             if self._master is not None:
                 return
-            master, slave = os.openpty()
-            tty.setraw(master)
-            tty.setraw(slave)
-            fl = fcntl.fcntl(master, fcntl.F_GETFL)
-            fcntl.fcntl(master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+            master, slave = open_pty(self.path)
             self._master, self._slave = master, slave
             self._wake_r, self._wake_w = os.pipe()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".new")
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
-            os.symlink(os.ttyname(slave), tmp)
-            os.replace(tmp, self.path)
             self._closing = False
             self._thread = threading.Thread(
                 target=self._loop,
