@@ -53,8 +53,8 @@ def _load(args: argparse.Namespace) -> configmod.Config:
 
 
 def _credentials(cfg: configmod.Config) -> tuple[str, str]:
-    from appliance.account import Account
-    from appliance.store import Store
+    from appliance.store.account import Account
+    from appliance.store.database import Store
 
     store = Store(cfg.db_path)
     try:
@@ -126,9 +126,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         return 0
     except (urllib.error.URLError, ConnectionError):
         pass  # the daemon is not running: queue straight into the store; it sends on start
-    from appliance.account import Account
-    from appliance.outbox import Outbox
-    from appliance.store import Store
+    from appliance.sms.outbox import Outbox
+    from appliance.store.account import Account
+    from appliance.store.database import Store
 
     store = Store(cfg.db_path)
     try:
@@ -288,8 +288,8 @@ def _sim_call(control: Any, sock: Any, modem: str | None, args: argparse.Namespa
 def cmd_apikey(args: argparse.Namespace) -> int:
     """API keys for Basic auth as ``SK…:secret``; the secret is printed once, at creation."""
     cfg = _load(args)
-    from appliance import apikeys
-    from appliance.store import Store
+    from appliance.store import apikeys
+    from appliance.store.database import Store
 
     store = Store(cfg.db_path)
     try:
@@ -316,7 +316,7 @@ def cmd_apikey(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     """Identify the modem on each port and name its profile (stop the service first)."""
-    from appliance import probe
+    from appliance.modem import probe
 
     ports = list(args.port)
     if not ports:
@@ -348,7 +348,7 @@ def cmd_panel_password(args: argparse.Namespace) -> int:
     """Set the panel password: typed twice at a terminal, or one line on standard input."""
     import getpass
 
-    from appliance.store import Store
+    from appliance.store.database import Store
     from web.auth import set_password
 
     if sys.stdin.isatty():

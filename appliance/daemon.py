@@ -9,18 +9,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from appliance import optout, profiles
-from appliance.account import Account
 from appliance.config import Config
-from appliance.dispatcher import Dispatcher, queue_status_callback
-from appliance.inbox import Inbox
-from appliance.modem import Modem
-from appliance.outbox import Outbox
-from appliance.retention import Retention
-from appliance.service import Service
-from appliance.store import Store
-from appliance.voice import VoiceEngine
-from appliance.webhooks import Timeouts, WebhookClient
+from appliance.modem import profiles
+from appliance.modem.modem import Modem
+from appliance.sms import optout
+from appliance.sms.inbox import Inbox
+from appliance.sms.outbox import Outbox
+from appliance.store.account import Account
+from appliance.store.database import Store
+from appliance.store.retention import Retention
+from appliance.system.service import Service
+from appliance.voice.engine import VoiceEngine
+from appliance.webhooks.client import Timeouts, WebhookClient
+from appliance.webhooks.dispatcher import Dispatcher, queue_status_callback
 
 LOGGER = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class Daemon:
             )
         self._wire_voice()
         self.outbox.listeners.append(self._wake_modem)
-        from appliance.scheduler import PanelServices
+        from appliance.campaigns.scheduler import PanelServices
 
         self.panel = PanelServices(self)  # subscribers, broadcasts, their scheduler
         self.server: Any = None
@@ -99,8 +100,8 @@ class Daemon:
 
     def _wire_voice(self) -> None:
         """A Phone per modem (in its thread) and a CallFlow thread per live call."""
-        from appliance.callflow import CallFlow, Context
-        from appliance.voice import Phone
+        from appliance.voice.engine import Phone
+        from appliance.voice.flow import CallFlow, Context
 
         ctx = Context(
             store=self.store,

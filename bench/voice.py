@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from appliance import audio, tones, tts  # noqa: E402
-from appliance.audio import FRAME_BYTES, Media, SerialAudioPort  # noqa: E402
-from appliance.dtmf import DtmfDetector  # noqa: E402
-from appliance.recorder import Recorder  # noqa: E402
+from appliance.voice import audio, tones, tts  # noqa: E402
+from appliance.voice.audio import FRAME_BYTES, Media, SerialAudioPort  # noqa: E402
+from appliance.voice.dtmf import DtmfDetector  # noqa: E402
+from appliance.voice.recorder import Recorder  # noqa: E402
 
 SENTENCE = (
     "Thank you for calling the support line. Please listen carefully, as our menu options "

@@ -13,9 +13,9 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from appliance import apikeys
 from appliance.api import openapi
 from appliance.api.common import RateLimiter
+from appliance.store import apikeys
 from tests.conftest import NUMBER, PHONE
 from tests.test_cli import appliance, write_config
 from tests.test_outbound import client_for

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from appliance import tones
-from appliance.audio import (
+from appliance.voice import tones
+from appliance.voice.audio import (
     FRAME_BYTES,
     AlsaAudioPort,
     AudioPortError,
@@ -249,7 +249,7 @@ def test_a_failing_listener_does_not_stop_the_others(media: Media, far: FarEnd) 
 
 
 def test_dtmf_written_through_media_is_what_the_far_end_hears(media: Media, far: FarEnd) -> None:
-    from appliance.dtmf import DtmfDetector
+    from appliance.voice.dtmf import DtmfDetector
 
     pb = media.play(tones.digits_audio("159#"))
     assert pb.wait(3)
@@ -330,7 +330,7 @@ def test_alsa_port_on_a_missing_device_fails_clearly() -> None:
 
 
 def test_speech_streams_through_media_without_underrun(media: Media, far: FarEnd) -> None:
-    from appliance import tts
+    from appliance.voice import tts
 
     queued_at = time.monotonic()
     pb = media.play(tts.speak("This is a test of the call audio path.", "woman", "en-GB"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance import call
-from appliance.call import CallEvent, CallLeg, parse
+from appliance.voice import call
+from appliance.voice.call import CallEvent, CallLeg, parse
 
 
 @pytest.mark.parametrize(

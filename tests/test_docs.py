@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance import config, profiles
+from appliance import config
+from appliance.modem import profiles
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -14,9 +14,10 @@ import time
 import pytest
 from gsmmodem.modem import GsmModem
 
-from appliance import pdu, sms
-from appliance.atcodec import Urc
-from appliance.driver import Driver
+from appliance.modem.atcodec import Urc
+from appliance.modem.driver import Driver
+from appliance.sms import codec as sms
+from appliance.sms import pdu
 from tests.conftest import NUMBER, PHONE, wait_for
 
 # The bare library's reader thread dies with an exception: that is the defect under test.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance import tones, tts
-from appliance.dtmf import DigitMerger, DtmfDetector
+from appliance.voice import tones, tts
+from appliance.voice.dtmf import DigitMerger, DtmfDetector
 
 ALL = tones.DIGITS
 

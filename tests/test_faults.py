@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance import outbox as outbox_module
+from appliance.sms import outbox as outbox_module
 from tests.conftest import NUMBER, PHONE, wait_for
 
 

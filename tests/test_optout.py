@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from appliance import config, optout
-from appliance.outbox import Outbox, OutboxError
-from appliance.store import Store
+from appliance import config
+from appliance.sms import optout
+from appliance.sms.outbox import Outbox, OutboxError
+from appliance.store.database import Store
 from tests.conftest import NUMBER, PHONE, wait_for
 from tests.webapp import twiml
 

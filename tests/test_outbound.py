@@ -9,7 +9,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from appliance import sms
+from appliance.sms import codec as sms
 from tests.conftest import NUMBER, PHONE, wait_for
 
 

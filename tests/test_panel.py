@@ -176,7 +176,7 @@ def test_cli_sets_the_panel_password(tmp_path, monkeypatch, capsys):
     from werkzeug.security import check_password_hash
 
     from appliance import cli
-    from appliance.store import Store
+    from appliance.store.database import Store
 
     conf = tmp_path / "a.toml"
     conf.write_text(f'data_dir = "{tmp_path / "data"}"\n')

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from appliance import optout, sms
-from appliance.broadcasts import BroadcastError, RunFailed, Spec, parse_spec
-from appliance.scheduler import StoreJobStore, job_id
-from appliance.subscribers import Subscriber, SubscriberError, parse_subscriber
-from appliance.weather import Forecast, describe, parse_forecast
+from appliance.campaigns.broadcasts import BroadcastError, RunFailed, Spec, parse_spec
+from appliance.campaigns.scheduler import StoreJobStore, job_id
+from appliance.campaigns.subscribers import Subscriber, SubscriberError, parse_subscriber
+from appliance.campaigns.weather import Forecast, describe, parse_forecast
+from appliance.sms import codec as sms
+from appliance.sms import optout
 from tests.conftest import NUMBER, wait_for
 from tests.fakeforecast import FakeForecast
 

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.pdu import (
+from appliance.sms.codec import Concat, Encoding, Segment, split
+from appliance.sms.pdu import (
     Deliver,
     PduError,
     StatusReport,
@@ -18,7 +19,6 @@ from appliance.pdu import (
     status_category,
     tpdu_length,
 )
-from appliance.sms import Concat, Encoding, Segment, split
 
 TEXTBOOK_DELIVER = "07911326040000F0040B911346610089F60000208062917314480CC8F71D14969741F977FD07"
 TEXTBOOK_SUBMIT = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import requests
 
-from appliance import tones
-from appliance.playback import AudioFetchError, fetch_audio, repeat, sniff
+from appliance.voice import tones
+from appliance.voice.playback import AudioFetchError, fetch_audio, repeat, sniff
 
 
 def dominant_hz(pcm: bytes) -> float:
@@ -164,7 +164,7 @@ def test_unreachable_and_bad_urls() -> None:
 
 
 def test_corrupt_wav_is_a_clear_error(server: str) -> None:
-    from appliance.playback import decode
+    from appliance.voice.playback import decode
 
     with pytest.raises(AudioFetchError, match="not playable wav audio"):
         decode(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk", "wav", "http://x/y.wav")
@@ -184,7 +184,7 @@ def test_sniff_and_repeat() -> None:
 
 
 def test_decode_audio_of_a_body_in_hand(media_files: dict[str, bytes]) -> None:
-    from appliance.playback import decode_audio
+    from appliance.voice.playback import decode_audio
 
     assert dominant_hz(decode_audio(media_files["tone.mp3"])) == pytest.approx(440, abs=3)
     assert len(decode_audio(media_files["tel.wav"], "audio/wav")) == 16000

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import probe, profiles
 from appliance.cli import main
+from appliance.modem import probe, profiles
 from appliance.sim.host import SimulatorHost
 from tests.conftest import wait_for
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import tones
-from appliance.recorder import Recorder, frame_is_silent, write_wav
+from appliance.voice import tones
+from appliance.voice.recorder import Recorder, frame_is_silent, write_wav
 
 SILENT = tones.silence(20)
 VOICE = tones.beep(20, 440, level_dbfs=-20.0)
@@ -114,7 +114,7 @@ def test_write_wav_is_readable(tmp_path: Path) -> None:
 
 
 def test_finish_key_detected_in_band_leaves_no_tone_in_the_recording() -> None:
-    from appliance.dtmf import DtmfDetector
+    from appliance.voice.dtmf import DtmfDetector
 
     det = DtmfDetector()
     for lead_in in range(0, 40, 3):  # every alignment of the key against the frames

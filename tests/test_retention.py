@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance import retention
-from appliance.retention import DAY, Policy, Retention, purge
-from appliance.store import Store
+from appliance.store import retention
+from appliance.store.database import Store
+from appliance.store.retention import DAY, Policy, Retention, purge
 from tests.conftest import wait_for
 
 NOW = 1_800_000_000.0

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import service
-from appliance.service import Service
+from appliance.system import service
+from appliance.system.service import Service
 from tests.conftest import NUMBER, wait_for
 from tests.daemonproc import DaemonProcess, free_port
 from tests.webapp import WebApp

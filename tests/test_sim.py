@@ -18,7 +18,6 @@ import serial
 from gsmmodem.modem import GsmModem
 from gsmmodem.pdu import encodeSmsSubmitPdu
 
-from appliance import pdu
 from appliance.sim import (
     PeriodicUrc,
     SimControlError,
@@ -27,6 +26,7 @@ from appliance.sim import (
     SimulatorNotRunning,
     request,
 )
+from appliance.sms import pdu
 
 NUMBER = "+447700900001"
 PEER = "+447700900123"

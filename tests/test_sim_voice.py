@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import serial
 
-from appliance import tones
 from appliance.sim import SimulatorHost, request
 from appliance.sim.voice import (
     FRAME_BYTES,
@@ -31,6 +30,7 @@ from appliance.sim.voice import (
     SimCall,
     WaitHeard,
 )
+from appliance.voice import tones
 
 NUMBER = "+447700900001"
 NUMBER2 = "+447700900002"

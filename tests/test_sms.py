@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.sms import (
+from appliance.sms.codec import (
     MAX_BODY_CHARS,
     BodyTooLong,
     Concat,

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from appliance.store import Store
+from appliance.store.database import Store
 
 
 def test_a_failing_write_rolls_back_alone_even_when_committed_with_others(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance import tones
+from appliance.voice import tones
 
 
 def samples(pcm: bytes) -> np.ndarray:

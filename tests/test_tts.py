@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from appliance import tts
+from appliance.voice import tts
 
 SENTENCE = (
     "Thank you for calling. Please listen carefully, as our menu options have changed, "

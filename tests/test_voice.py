@@ -438,8 +438,8 @@ def test_play_a_wav_from_the_app_and_digits(
     import io
     import wave
 
-    from appliance import tones
-    from appliance.dtmf import DtmfDetector
+    from appliance.voice import tones
+    from appliance.voice.dtmf import DtmfDetector
 
     voice_daemon()
     buf = io.BytesIO()

@@ -21,8 +21,8 @@ import requests
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 from werkzeug.datastructures import MultiDict
 
-from appliance import webhooks as wh
-from appliance.webhooks import Timeouts, WebhookClient, parse_overrides, signature
+from appliance.webhooks import client as wh
+from appliance.webhooks.client import Timeouts, WebhookClient, parse_overrides, signature
 
 TOKEN = "12345-test-auth-token"
 

@@ -21,7 +21,7 @@ from flask import (
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as BaseResponse
 
-from appliance.store import Store
+from appliance.store.database import Store
 from web.helpers import daemon
 
 LOGGER = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from appliance.errors import ApplianceError, InvalidNumber
 from appliance.numbers import normalize
-from appliance.outbox import OutboxError
+from appliance.sms.outbox import OutboxError
 from web.helpers import PAGE_SIZE, daemon, page
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")

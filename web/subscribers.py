@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from appliance.subscribers import CSV_COLUMNS, SubscriberError, parse_subscriber
+from appliance.campaigns.subscribers import CSV_COLUMNS, SubscriberError, parse_subscriber
 from web.helpers import PAGE_SIZE, daemon, page
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from appliance import failures
+from appliance.webhooks import failures
 from web.helpers import PAGE_SIZE, daemon, page
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")

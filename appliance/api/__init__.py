@@ -34,7 +34,7 @@ from appliance.api.common import (
     error_response,
 )
 from appliance.api.openapi import spec
-from appliance.apikeys import Verifier
+from appliance.store.apikeys import Verifier
 
 if TYPE_CHECKING:
     from appliance.daemon import Daemon

@@ -35,8 +35,8 @@ from appliance.api.common import (
 from appliance.api.messages import _utc_day as utc_day  # the DateSent rule, reused for StartTime
 from appliance.errors import InvalidNumber
 from appliance.numbers import normalize
-from appliance.outbox import API_VERSION
-from appliance.store import Row
+from appliance.sms.outbox import API_VERSION
+from appliance.store.database import Row
 from appliance.twiml import voice as voice_twiml
 
 LOGGER = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from appliance.api.common import (
 )
 from appliance.errors import ApplianceError, InvalidNumber
 from appliance.numbers import normalize
-from appliance.outbox import API_VERSION, OutboxError
-from appliance.store import Row
+from appliance.sms.outbox import API_VERSION, OutboxError
+from appliance.store.database import Row
 
 SCHEDULE_MIN = 900.0  # SendAt at least 15 minutes ahead (Twilio 35114)
 SCHEDULE_MAX = 35 * 86400.0  # and at most 35 days

@@ -25,8 +25,8 @@ from appliance.api.common import (
     page_token,
     rfc2822,
 )
-from appliance.outbox import API_VERSION
-from appliance.store import Row
+from appliance.sms.outbox import API_VERSION
+from appliance.store.database import Row
 
 # form parameter -> numbers column
 URL_FIELDS = {

@@ -31,8 +31,8 @@ from appliance.api.common import (
     rfc2822,
 )
 from appliance.api.messages import _utc_day as utc_day  # the DateSent rule, reused
-from appliance.outbox import API_VERSION
-from appliance.store import Row
+from appliance.sms.outbox import API_VERSION
+from appliance.store.database import Row
 
 LOGGER = logging.getLogger(__name__)
 

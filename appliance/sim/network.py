@@ -236,7 +236,8 @@ class Network(VoiceNetwork):
         self, sender: str, body: str, *, message_class: int | None = None, ref: int | None = None
     ) -> tuple[int | None, list[str]]:
         """SMS-DELIVER PDUs for ``body`` from ``sender`` (several when it needs concatenation)."""
-        from .. import pdu, sms
+        from appliance.sms import codec as sms
+        from appliance.sms import pdu
 
         if ref is None:
             ref = self.next_ref()
@@ -354,7 +355,7 @@ class Network(VoiceNetwork):
             self.scheduler.call_later(self.report_delay, lambda: self._report(modem, seg, status))
 
     def _collect(self, seg: OutboxSegment) -> None:
-        from .. import sms
+        from appliance.sms import codec as sms
 
         c = seg.concat
         key = (seg.modem, seg.destination, c.ref, c.total)
@@ -378,7 +379,7 @@ class Network(VoiceNetwork):
         )
 
     def _report(self, modem: SimulatedModem, seg: OutboxSegment, status: int) -> None:
-        from .. import pdu
+        from appliance.sms import pdu
 
         sent = datetime.fromtimestamp(seg.time, UTC).replace(microsecond=0)
         report = pdu.encode_status_report(

@@ -238,7 +238,7 @@ class SmsCommands(CommandDispatcher):
         self._run(lambda: self._submit(raw, overflow))
 
     def _submit(self, raw: bytes, overflow: bool) -> None:
-        from .. import pdu as pdumod
+        from appliance.sms import pdu as pdumod
 
         try:
             if overflow:

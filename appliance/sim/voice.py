@@ -391,7 +391,7 @@ class SimCall:
 
     def send_digits(self, digits: str, on_ms: int = 100, off_ms: int = 100) -> None:
         """Press keys: tones in the downlink; the family's DTMF URC as each tone starts."""
-        from .. import tones
+        from appliance.voice import tones
 
         _check_digits(digits)
         if self.stat == STAT_RELEASED:

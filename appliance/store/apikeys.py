@@ -20,7 +20,7 @@ import threading
 import time
 
 from appliance import sids
-from appliance.store import Row, Store
+from appliance.store.database import Row, Store
 
 # scrypt cost: 16 MiB and ~30 ms per check, done once per key and process (see Verifier).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

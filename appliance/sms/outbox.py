@@ -34,10 +34,12 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from appliance import optout, pdu, sids, sms
+from appliance import sids
 from appliance.errors import ApplianceError
 from appliance.numbers import normalize
-from appliance.store import Row, Store
+from appliance.sms import codec as sms
+from appliance.sms import optout, pdu
+from appliance.store.database import Row, Store
 
 API_VERSION = "2010-04-01"
 

@@ -48,14 +48,14 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
-from appliance.cookies import (
+from appliance.webhooks.cookies import (
     COOKIE_IDLE_SECONDS,
     MAX_COOKIES,
     deserialize_cookies,
     serialize_cookies,
 )
-from appliance.deadline import DEADLINE, DeadlineAdapter, TotalTimeout
-from appliance.failures import (
+from appliance.webhooks.deadline import DEADLINE, DeadlineAdapter, TotalTimeout
+from appliance.webhooks.failures import (
     HTTP_BAD_HOST_NAME,
     HTTP_CONNECTION_FAILURE,
     HTTP_PROTOCOL_VIOLATION,
@@ -66,7 +66,7 @@ from appliance.failures import (
     Failure,
     classify,
 )
-from appliance.signature import ParamValue, idempotency_token, param_values, signature
+from appliance.webhooks.signature import ParamValue, idempotency_token, param_values, signature
 
 __all__ = [
     "COOKIE_IDLE_SECONDS",

@@ -20,17 +20,18 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from appliance import call, sids
-from appliance.call import CallEvent, CallLeg, Step
+from appliance import sids
 from appliance.errors import CommandRejected
-from appliance.inbox import country
-from appliance.signature import idempotency_token
-from appliance.store import Row, Store
+from appliance.sms.inbox import country
+from appliance.store.database import Row, Store
+from appliance.voice import call
+from appliance.voice.call import CallEvent, CallLeg, Step
+from appliance.webhooks.signature import idempotency_token
 
 if TYPE_CHECKING:
-    from appliance.callflow import CallFlow
-    from appliance.modem import Modem
-    from appliance.profiles import VoiceProfile
+    from appliance.modem.modem import Modem
+    from appliance.modem.profiles import VoiceProfile
+    from appliance.voice.flow import CallFlow
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -33,17 +33,17 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from appliance import atcodec
 from appliance.config import Config, ModemConfig
-from appliance.driver import Driver
 from appliance.errors import CommandRejected, ModemError, ModemGone, ModemTimeout
-from appliance.inbox import Inbox
-from appliance.outbox import Claimed, Outbox
-from appliance.profiles import Profile
-from appliance.store import Store
+from appliance.modem import atcodec
+from appliance.modem.driver import Driver
+from appliance.modem.profiles import Profile
+from appliance.sms.inbox import Inbox
+from appliance.sms.outbox import Claimed, Outbox
+from appliance.store.database import Store
 
 if TYPE_CHECKING:
-    from appliance.voice import Phone
+    from appliance.voice.engine import Phone
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -387,7 +387,7 @@ class Modem:
                     wait, self.settings.sweep_interval
                 )  # a scheduled send wakes us
                 return
-        from appliance import pdu  # local: keeps start-up light
+        from appliance.sms import pdu  # local: keeps start-up light
 
         msg = self._current
         part = msg.next_part

@@ -25,10 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from appliance.errors import InvalidNumber
-from appliance.outbox import Outbox, OutboxError, dumps, status_callback_params
-from appliance.store import Row, Store
+from appliance.sms.outbox import Outbox, OutboxError, dumps, status_callback_params
+from appliance.store.database import Row, Store
 from appliance.twiml import messaging
-from appliance.webhooks import COOKIE_IDLE_SECONDS, WebhookClient, WebhookResult, idempotency_token
+from appliance.webhooks.client import (
+    COOKIE_IDLE_SECONDS,
+    WebhookClient,
+    WebhookResult,
+    idempotency_token,
+)
 
 LOGGER = logging.getLogger(__name__)
 STATUS_ATTEMPTS = 3  # status callbacks: Twilio does not retry them by default; we try a few times

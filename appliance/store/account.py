@@ -7,7 +7,7 @@ import time
 
 from appliance import sids
 from appliance.config import Config
-from appliance.store import Row, Store
+from appliance.store.database import Row, Store
 
 NUMBER_FIELDS = (
     "friendly_name",

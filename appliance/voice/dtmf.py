@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from appliance.tones import COL_FREQS, KEYPAD, RATE, ROW_FREQS
+from appliance.voice.tones import COL_FREQS, KEYPAD, RATE, ROW_FREQS
 
 LOGGER = logging.getLogger(__name__)
 

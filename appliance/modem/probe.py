@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from appliance import atcodec, profiles
 from appliance.errors import ApplianceError
+from appliance.modem import atcodec, profiles
 
 LOGGER = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance import tones
+from appliance.voice import tones
 
 LOGGER = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from gsmmodem.exceptions import CmeError, CmsError, CommandError, TimeoutExcepti
 from gsmmodem.modem import GsmModem
 from gsmmodem.serial_comms import SerialComms
 
-from appliance import atcodec
 from appliance.errors import CommandRejected, ModemGone, ModemTimeout
+from appliance.modem import atcodec
 
 LOGGER = logging.getLogger(__name__)
 TRACE = 5

@@ -22,17 +22,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from appliance import call, sids
-from appliance.call import CallLeg, Step
+from appliance import sids
 from appliance.errors import StoreClosed
-from appliance.voice import call_params, enqueue_status
+from appliance.voice import call
+from appliance.voice.call import CallLeg, Step
+from appliance.voice.engine import call_params, enqueue_status
 
 if TYPE_CHECKING:
-    from appliance.audio import Media, Playback
-    from appliance.outbox import Outbox
-    from appliance.store import Row, Store
-    from appliance.voice import Phone
-    from appliance.webhooks import WebhookClient, WebhookResult
+    from appliance.sms.outbox import Outbox
+    from appliance.store.database import Row, Store
+    from appliance.voice.audio import Media, Playback
+    from appliance.voice.engine import Phone
+    from appliance.webhooks.client import WebhookClient, WebhookResult
 
 LOGGER = logging.getLogger(__name__)
 
@@ -250,8 +251,8 @@ class CallFlow:
     # -- media ---------------------------------------------------------------------------------
 
     def _start_media(self) -> None:
-        from appliance.audio import Media, open_audio_port
-        from appliance.dtmf import DigitMerger, DtmfDetector
+        from appliance.voice.audio import Media, open_audio_port
+        from appliance.voice.dtmf import DigitMerger, DtmfDetector
 
         self._check()
         self.phone.run(self.phone.enable_audio, timeout=30)
@@ -339,7 +340,7 @@ class CallFlow:
             return
         if self._media is None:
             self._start_media()
-        from appliance import tts
+        from appliance.voice import tts
 
         self._play(tts.speak(APOLOGY), barge_in=False)
 
@@ -529,13 +530,13 @@ class CallFlow:
         return range(MAX_LOOP if loop == 0 else max(1, loop))
 
     def _do__plaintext(self, verb: _PlainText, doc: Any) -> Any:
-        from appliance import tts
+        from appliance.voice import tts
 
         self._play(tts.speak(verb.text), barge_in=False)
         self._hangup()
 
     def _do__audiobody(self, verb: _AudioBody, doc: Any) -> Any:
-        from appliance import playback
+        from appliance.voice import playback
 
         try:
             pcm = playback.decode_audio(verb.body)
@@ -546,7 +547,7 @@ class CallFlow:
         self._hangup()
 
     def _do_say(self, verb: Any, doc: Any, *, barge_in: bool = False) -> Any:
-        from appliance import tts
+        from appliance.voice import tts
 
         for _ in self._loops(int(verb.loop)):
             if not verb.text.strip():
@@ -557,7 +558,7 @@ class CallFlow:
         return None
 
     def _do_play(self, verb: Any, doc: Any, *, barge_in: bool = False) -> Any:
-        from appliance import playback, tones
+        from appliance.voice import playback, tones
 
         if getattr(verb, "digits", None):
             self._play(tones.digits_audio(verb.digits), barge_in=False)
@@ -620,8 +621,8 @@ class CallFlow:
         return self._action(verb.action, verb.method, doc, {"Digits": entered})
 
     def _do_record(self, verb: Any, doc: Any) -> Any:
-        from appliance import tones
-        from appliance.recorder import Recorder, write_wav
+        from appliance.voice import tones
+        from appliance.voice.recorder import Recorder, write_wav
 
         self._clear_digits()
         if verb.play_beep:
@@ -769,7 +770,7 @@ class CallFlow:
         return None
 
     def _do_dial(self, verb: Any, doc: Any) -> Any:
-        from appliance.dial import dial
+        from appliance.voice.dial import dial
 
         return dial(self, verb, doc)
 

@@ -31,8 +31,8 @@ from appliance.errors import ModemError
 
 if TYPE_CHECKING:
     from appliance.daemon import Daemon
-    from appliance.modem import Modem
-    from appliance.store import Store
+    from appliance.modem.modem import Modem
+    from appliance.store.database import Store
 
 LOGGER = logging.getLogger(__name__)
 

@@ -25,13 +25,14 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from appliance import call, sids
-from appliance.call import CallLeg
+from appliance import sids
+from appliance.voice import call
+from appliance.voice.call import CallLeg
 
 if TYPE_CHECKING:
-    from appliance.audio import Media
-    from appliance.callflow import CallFlow
-    from appliance.voice import Phone
+    from appliance.voice.audio import Media
+    from appliance.voice.engine import Phone
+    from appliance.voice.flow import CallFlow
 
 LOGGER = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def _dial_status(child: CallLeg) -> str:
 def _bridge_two(
     flow: CallFlow, verb: Any, phone: Phone, number: str, timeout: float
 ) -> tuple[str, str, int]:
-    from appliance.audio import Media, open_audio_port
+    from appliance.voice.audio import Media, open_audio_port
 
     child = _new_leg(flow, phone, number, timeout)
     phone.legs[child.sid] = child

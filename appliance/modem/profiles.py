@@ -13,7 +13,7 @@ from typing import Any
 
 from appliance.errors import ConfigError
 
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "firmware_config" / "profiles"
+PROFILE_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "profiles"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,10 +29,10 @@ import requests
 import urllib3
 import urllib3.exceptions
 
-from appliance.deadline import TotalTimeout
+from appliance.webhooks.deadline import TotalTimeout
 
 if TYPE_CHECKING:
-    from appliance.webhooks import Timeouts
+    from appliance.webhooks.client import Timeouts
 
 __all__ = [
     "HTTP_BAD_HOST_NAME",

@@ -30,9 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.cookies import COOKIE_IDLE_SECONDS
 from appliance.errors import StoreClosed
-from appliance.store import Store
+from appliance.store.database import Store
+from appliance.webhooks.cookies import COOKIE_IDLE_SECONDS
 
 LOGGER = logging.getLogger(__name__)
 

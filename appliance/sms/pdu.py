@@ -34,7 +34,8 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from appliance.pdufields import (
+from appliance.sms.codec import Concat, Encoding, Segment
+from appliance.sms.pdufields import (
     DCS_CLASS_MASK,
     DCS_CLASS_PRESENT,
     DEFAULT_SMSC,
@@ -67,7 +68,6 @@ from appliance.pdufields import (
     sender_address,
     smsc_part,
 )
-from appliance.sms import Concat, Encoding, Segment
 
 __all__ = [
     "Deliver",

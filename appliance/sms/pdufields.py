@@ -12,7 +12,7 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from appliance.sms import Concat, Encoding, Segment, gsm7_decode, gsm7_encode
+from appliance.sms.codec import Concat, Encoding, Segment, gsm7_decode, gsm7_encode
 
 # --- TP-MTI (first octet, bits 1-0) -------------------------------------------
 MTI_MASK = 0x03

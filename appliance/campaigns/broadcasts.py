@@ -35,13 +35,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 from apscheduler.triggers.cron import CronTrigger
 
-from appliance import signature, sms
+from appliance.campaigns.subscribers import Subscribers
+from appliance.campaigns.weather import Forecast, WeatherClient, WeatherError, describe
 from appliance.errors import ApplianceError
-from appliance.outbox import Outbox, OutboxError
-from appliance.store import Row, Store
-from appliance.subscribers import Subscribers
+from appliance.sms import codec as sms
+from appliance.sms.outbox import Outbox, OutboxError
+from appliance.store.database import Row, Store
 from appliance.twiml import messaging
-from appliance.weather import Forecast, WeatherClient, WeatherError, describe
+from appliance.webhooks import signature
 
 LOGGER = logging.getLogger(__name__)
 

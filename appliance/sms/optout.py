@@ -32,7 +32,7 @@ import sqlite3
 import time
 
 from appliance.config import Config
-from appliance.store import Store
+from appliance.store.database import Store
 
 TABLE_DDL = (
     "CREATE TABLE IF NOT EXISTS opt_outs ("

@@ -24,11 +24,11 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance import optout
 from appliance.errors import ApplianceError, InvalidNumber
 from appliance.numbers import normalize
-from appliance.outbox import Outbox, OutboxError
-from appliance.store import Row, Store
+from appliance.sms import optout
+from appliance.sms.outbox import Outbox, OutboxError
+from appliance.store.database import Row, Store
 
 LOGGER = logging.getLogger(__name__)
 

@@ -29,13 +29,13 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
-from appliance.broadcasts import BroadcastError, RunFailed, cron_trigger
-from appliance.store import Store
+from appliance.campaigns.broadcasts import BroadcastError, RunFailed, cron_trigger
+from appliance.store.database import Store
 
 if TYPE_CHECKING:
-    from appliance.broadcasts import Broadcasts
+    from appliance.campaigns.broadcasts import Broadcasts
+    from appliance.campaigns.subscribers import Subscribers
     from appliance.daemon import Daemon
-    from appliance.subscribers import Subscribers
 
 LOGGER = logging.getLogger(__name__)
 
@@ -323,9 +323,9 @@ class PanelServices:
     """What the panel adds to a daemon: subscribers, broadcasts and their scheduler."""
 
     def __init__(self, d: Daemon) -> None:
-        from appliance.broadcasts import Broadcasts
-        from appliance.subscribers import Subscribers
-        from appliance.weather import WeatherClient
+        from appliance.campaigns.broadcasts import Broadcasts
+        from appliance.campaigns.subscribers import Subscribers
+        from appliance.campaigns.weather import WeatherClient
 
         cfg = d.config
         self.subscribers = Subscribers(d.store, d.outbox)
