@@ -37,7 +37,7 @@ $(DEPLOY_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,deploy]'
 	touch $(DEPLOY_STAMP)
 
-# twilio-node (pinned in tests/node/package-lock.json) for tests/test_node_client.py.
+# twilio-node (pinned in tests/node/package-lock.json) for tests/api/test_node_client.py.
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
@@ -46,7 +46,7 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 # under systemd-analyze, and the playbook converged twice into a bookworm root that debootstrap
 # builds afresh here (`make test` reuses the one cached in var/deploy/).  Needs root.
 test-deploy: $(STAMP) $(DEPLOY_STAMP) deps
-	APPLIANCE_TEST_DEPLOY_COLD=1 $(BIN)/pytest -q tests/test_deploy.py
+	APPLIANCE_TEST_DEPLOY_COLD=1 $(BIN)/pytest -q tests/system/test_deploy.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check appliance tests bench web

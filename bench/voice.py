@@ -13,7 +13,7 @@ docs/benchmarks.md; ``python -m bench.voice`` runs them alone and prints the fig
   speech queued the whole time.  Jitter = |interval between frame writes − 20 ms|.
   CPU = this process's CPU minus the far end's thread, plus the espeak-ng/sox children,
   over wall time.
-* DTMF: deterministic synthetic signals (seeded), as in tests/test_dtmf.py, at full size.
+* DTMF: deterministic synthetic signals (seeded), as in tests/voice/test_dtmf.py, at full size.
 """
 
 from __future__ import annotations

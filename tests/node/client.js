@@ -1,4 +1,4 @@
-// Drives the appliance with the official twilio-node library (tests/test_node_client.py).
+// Drives the appliance with the official twilio-node library (tests/api/test_node_client.py).
 // Reads APPLIANCE_URL, ACCOUNT_SID, AUTH_TOKEN, FROM, TO from the environment; prints one JSON
 // object with what the library returned, for the Python test to assert on.
 "use strict";

@@ -18,7 +18,7 @@ from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import Digits, Hangup, RemoteParty, Silence, WaitHeard
 from tests.conftest import NUMBER, PHONE, wait_for
-from tests.test_voice import loud
+from tests.voice.test_engine import loud
 from tests.webapp import WebApp, twiml
 
 pytestmark = pytest.mark.timeout(120)

@@ -8,7 +8,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 
 from tests.conftest import NUMBER, PHONE, wait_for
-from tests.test_outbound import client_for
+from tests.sms.test_outbound import client_for
 
 # Every field IncomingPhoneNumberInstance reads (twilio-compat.md A3).
 FIELDS = (

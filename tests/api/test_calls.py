@@ -20,7 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-unt
 
 from appliance import sids
 from tests.conftest import NUMBER, PHONE
-from tests.test_outbound import client_for
+from tests.sms.test_outbound import client_for
 
 OTHER = "+14155550199"
 ENDED = ("completed", "busy", "failed", "no-answer", "canceled")

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import NUMBER, PHONE, wait_for
 
-NODE_DIR = Path(__file__).parent / "node"
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 TWILIO_PACKAGE = NODE_DIR / "node_modules" / "twilio" / "package.json"
 
 

@@ -18,9 +18,9 @@ from appliance.api.common import RateLimiter
 from appliance.store import apikeys
 from tests.conftest import NUMBER, PHONE
 from tests.test_cli import appliance, write_config
-from tests.test_outbound import client_for
+from tests.sms.test_outbound import client_for
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def key_client(d, sid: str, secret: str) -> Client:

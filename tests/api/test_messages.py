@@ -13,7 +13,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 
 from tests.conftest import NUMBER, PHONE, wait_for
-from tests.test_outbound import client_for
+from tests.sms.test_outbound import client_for
 from tests.webapp import twiml
 
 OTHER = "+14155550199"

@@ -22,7 +22,7 @@ import pytest
 
 from appliance import config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "deploy" / "ansible"
 BIN = Path(sys.executable).parent
 CACHE = ROOT / "var" / "deploy"
