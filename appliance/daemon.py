@@ -78,7 +78,9 @@ class Daemon:
         self.outbox.listeners.append(self._wake_modem)
         from appliance.campaigns.scheduler import PanelServices
 
-        self.panel = PanelServices(self)  # subscribers, broadcasts, their scheduler
+        self.panel = PanelServices(
+            config, self.store, self.outbox, self.inbox, self.account
+        )  # subscribers, broadcasts, their scheduler
         self.server: Any = None
         if http:
             from appliance.server import Server
@@ -186,7 +188,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
-        service = Service(self)
+        service = Service(self.modems, self.store, grace=self.config.watchdog_grace)
         service.start()  # READY=1, and the watchdog if systemd asked for one
         try:
             while not self._stopped_request.wait(3600):

@@ -15,13 +15,13 @@ from cheroot import wsgi
 from appliance.api import create_app
 
 if TYPE_CHECKING:
-    from appliance.daemon import Daemon
+    from appliance.system.runtime import Appliance
 
 LOGGER = logging.getLogger(__name__)
 
 
 class Server:
-    def __init__(self, daemon: Daemon, host: str, port: int, threads: int) -> None:
+    def __init__(self, daemon: Appliance, host: str, port: int, threads: int) -> None:
         self.app = create_app(daemon)
         from web import create_app as create_panel
         from web.dispatch import combined

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 
 def new(prefix: str) -> str:
@@ -22,3 +23,8 @@ def is_sid(value: str, prefix: str) -> bool:
         and value.startswith(prefix)
         and all(c in "0123456789abcdef" for c in value[2:])
     )
+
+
+def idempotency_token() -> str:
+    """A fresh value for the ``I-Twilio-Idempotency-Token`` header."""
+    return str(uuid.uuid4())

@@ -30,12 +30,12 @@ from web import (
 from web.helpers import register_filters
 
 if TYPE_CHECKING:
-    from appliance.daemon import Daemon
+    from appliance.system.runtime import Appliance
 
 LOGGER = logging.getLogger(__name__)
 
 
-def create_app(daemon: Daemon, test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(daemon: Appliance, test_config: dict[str, Any] | None = None) -> Flask:
     """The panel's WSGI app for ``daemon``; ``test_config`` overrides Flask settings."""
     app = Flask(__name__)
     app.config.update(

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app, request
 
 if TYPE_CHECKING:
-    from appliance.daemon import Daemon
+    from appliance.system.runtime import Appliance
 
 PAGE_SIZE = 50
 
 
-def daemon() -> Daemon:
+def daemon() -> Appliance:
     return current_app.config["DAEMON"]  # type: ignore[no-any-return]
 
 

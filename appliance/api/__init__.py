@@ -37,7 +37,7 @@ from appliance.api.openapi import spec
 from appliance.store.apikeys import Verifier
 
 if TYPE_CHECKING:
-    from appliance.daemon import Daemon
+    from appliance.system.runtime import Appliance
 
 __all__ = ["ApiError", "create_app", "error_response"]
 
@@ -71,7 +71,7 @@ def account_fetch(account_sid: str) -> Response:
     )
 
 
-def create_app(d: Daemon) -> Flask:
+def create_app(d: Appliance) -> Flask:
     """The HTTP application: REST API plus the appliance's own status endpoints."""
     app = Flask("appliance")
     app.config["DAEMON"] = d

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 if TYPE_CHECKING:
-    from appliance.daemon import Daemon
+    from appliance.system.runtime import Appliance
 
 bp = Blueprint("api", __name__, url_prefix="/2010-04-01")
 PREFIX = "/2010-04-01/Accounts"
@@ -40,7 +40,7 @@ def not_found() -> ApiError:
     return ApiError(404, 20404, f"The requested resource {request.path} was not found")
 
 
-def daemon() -> Daemon:
+def daemon() -> Appliance:
     return current_app.config["DAEMON"]  # type: ignore[no-any-return]
 
 

@@ -35,7 +35,10 @@ from appliance.store.database import Store
 if TYPE_CHECKING:
     from appliance.campaigns.broadcasts import Broadcasts
     from appliance.campaigns.subscribers import Subscribers
-    from appliance.daemon import Daemon
+    from appliance.config import Config
+    from appliance.sms.inbox import Inbox
+    from appliance.sms.outbox import Outbox
+    from appliance.store.account import Account
 
 LOGGER = logging.getLogger(__name__)
 
@@ -322,25 +325,27 @@ class PanelScheduler:
 class PanelServices:
     """What the panel adds to a daemon: subscribers, broadcasts and their scheduler."""
 
-    def __init__(self, d: Daemon) -> None:
+    def __init__(
+        self, config: Config, store: Store, outbox: Outbox, inbox: Inbox, account: Account
+    ) -> None:
         from appliance.campaigns.broadcasts import Broadcasts
         from appliance.campaigns.subscribers import Subscribers
         from appliance.campaigns.weather import WeatherClient
 
-        cfg = d.config
-        self.subscribers = Subscribers(d.store, d.outbox)
+        cfg = config
+        self.subscribers = Subscribers(store, outbox)
         self.weather = WeatherClient(cfg.forecast_base_url, cfg.geocoding_base_url)
         self.broadcasts = Broadcasts(
-            d.store,
-            d.outbox,
+            store,
+            outbox,
             self.subscribers,
             self.weather,
-            auth_token=lambda: d.account.auth_token,
-            number_of=d.account.number_of,
+            auth_token=lambda: account.auth_token,
+            number_of=account.number_of,
             rate=cfg.outbound_rate,
         )
         self.scheduler = PanelScheduler(
-            d.store,
+            store,
             self.broadcasts,
             self.subscribers,
             grace=cfg.broadcast_misfire_grace,
@@ -348,7 +353,7 @@ class PanelServices:
             attempts=cfg.broadcast_attempts,
             signal_interval=cfg.health_interval,
         )
-        d.inbox.listeners.append(self.scheduler.wake_keywords)
+        inbox.listeners.append(self.scheduler.wake_keywords)
 
     def start(self) -> None:
         self.scheduler.start()

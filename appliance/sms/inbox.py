@@ -43,11 +43,11 @@ import phonenumbers
 from appliance import sids
 from appliance.errors import ApplianceError
 from appliance.numbers import sender as clean_sender
+from appliance.sids import idempotency_token
 from appliance.sms import codec as sms
 from appliance.sms import optout, pdu
 from appliance.sms.outbox import API_VERSION, Outbox, dumps
 from appliance.store.database import Row, Store
-from appliance.webhooks.signature import idempotency_token
 
 LOGGER = logging.getLogger(__name__)
 MAX_BODY = 1600

@@ -8,7 +8,7 @@ held for long):
 * ``webhook_log`` entries and finished webhook jobs older than ``retention_webhook_log_days``;
 * ``call_events`` older than ``retention_call_events_days``;
 * ``quarantine`` rows older than ``retention_quarantine_days``;
-* cookie jars idle longer than Twilio's 4 hours (:data:`appliance.cookies.COOKIE_IDLE_SECONDS`);
+* cookie jars idle longer than Twilio's 4 hours (:data:`appliance.webhooks.cookies.COOKIE_IDLE_SECONDS`);
 * finished messages older than ``retention_messages_days``, with their segments and
   finished webhook jobs (queued, scheduled or sending messages are never touched);
 * finished calls older than ``retention_calls_days``, with their call events;
@@ -32,7 +32,6 @@ from pathlib import Path
 from appliance.config import Config
 from appliance.errors import StoreClosed
 from appliance.store.database import Store
-from appliance.webhooks.cookies import COOKIE_IDLE_SECONDS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +54,9 @@ class Policy:
     webhook_log_days: int = 30
     call_events_days: int = 30
     quarantine_days: int = 90
+    # Twilio keeps a conversation's cookies 4 hours; webhooks.cookies.COOKIE_IDLE_SECONDS is the
+    # same figure (a test checks they agree; the store does not import the webhooks package).
+    cookie_idle_seconds: float = 4 * 3600
 
     @classmethod
     def from_config(cls, cfg: Config) -> Policy:
@@ -195,7 +197,7 @@ def purge(store: Store, policy: Policy, data_dir: Path, now: float | None = None
         counts["call_events"] = _simple(store, "call_events", "at", cutoff)
     if (cutoff := older(policy.quarantine_days)) is not None:
         counts["quarantine"] = _simple(store, "quarantine", "received_at", cutoff)
-    idle = now - COOKIE_IDLE_SECONDS
+    idle = now - policy.cookie_idle_seconds
     counts["cookies"] = store.write(
         lambda conn: conn.execute("DELETE FROM cookies WHERE last_used < ?", (idle,)).rowcount
     )

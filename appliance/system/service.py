@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 from appliance.errors import ModemError
 
 if TYPE_CHECKING:
-    from appliance.daemon import Daemon
     from appliance.modem.modem import Modem
     from appliance.store.database import Store
 
@@ -165,15 +164,17 @@ class Service:
 
     def __init__(
         self,
-        daemon: Daemon,
+        modems: Mapping[str, Modem],
+        store: Store,
         *,
-        grace: float | None = None,
+        grace: float,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.daemon = daemon
+        self.modems = modems
+        self.store = store
         self.environ = dict(os.environ if environ is None else environ)
         self.interval = watchdog_interval(self.environ)
-        self.grace = float(daemon.config.watchdog_grace if grace is None else grace)
+        self.grace = float(grace)
         self.probes: list[Probe] = []
         self.pings = 0
         self._status = ""
@@ -187,9 +188,9 @@ class Service:
         """Report readiness (call once everything is started) and start the watchdog, if on."""
         every = self.interval if self.interval is not None else 5.0
         probe_every = min(every, self.grace / 2)
-        for name, modem in self.daemon.modems.items():
+        for name, modem in self.modems.items():
             self.probes.append(Probe(f"modem {name}", modem_probe(modem), probe_every, self.grace))
-        self.probes.append(Probe("store", store_probe(self.daemon.store), probe_every, self.grace))
+        self.probes.append(Probe("store", store_probe(self.store), probe_every, self.grace))
         self._status = self.status_text()
         self.notify(f"READY=1\nSTATUS={self._status}")
         if self.interval is None:
@@ -227,7 +228,7 @@ class Service:
 
     def status_text(self) -> str:
         parts = []
-        for name, modem in self.daemon.modems.items():
+        for name, modem in self.modems.items():
             text = f"{name} {modem.state}"
             if modem.state != "ready" and modem.last_error:
                 text += f" ({modem.last_error})"

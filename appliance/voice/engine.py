@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from appliance import sids
 from appliance.errors import CommandRejected
+from appliance.sids import idempotency_token
 from appliance.sms.inbox import country
 from appliance.store.database import Row, Store
 from appliance.voice import call
 from appliance.voice.call import CallEvent, CallLeg, Step
-from appliance.webhooks.signature import idempotency_token
 
 if TYPE_CHECKING:
     from appliance.modem.modem import Modem

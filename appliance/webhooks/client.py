@@ -48,6 +48,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
+from appliance.sids import idempotency_token
 from appliance.webhooks.cookies import (
     COOKIE_IDLE_SECONDS,
     MAX_COOKIES,
@@ -66,7 +67,7 @@ from appliance.webhooks.failures import (
     Failure,
     classify,
 )
-from appliance.webhooks.signature import ParamValue, idempotency_token, param_values, signature
+from appliance.webhooks.signature import ParamValue, param_values, signature
 
 __all__ = [
     "COOKIE_IDLE_SECONDS",

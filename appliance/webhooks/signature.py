@@ -9,10 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import uuid
 from collections.abc import Mapping, Sequence
 
-__all__ = ["ParamValue", "idempotency_token", "param_values", "signature"]
+__all__ = ["ParamValue", "param_values", "signature"]
 
 #: One webhook parameter: a single value or several values for the same key.
 ParamValue = str | Sequence[str]
@@ -37,8 +36,3 @@ def signature(auth_token: str, url: str, params: Mapping[str, ParamValue]) -> st
             data += key + value
     digest = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
-
-
-def idempotency_token() -> str:
-    """A fresh value for the ``I-Twilio-Idempotency-Token`` header."""
-    return str(uuid.uuid4())

@@ -196,3 +196,9 @@ def test_daemon_runs_retention_from_its_settings(make_daemon):
         )
     )
     wait_for(lambda: _count(daemon.store, "webhook_log") == 1, timeout=10)
+
+
+def test_cookie_idle_time_agrees_with_the_webhook_cookie_jar() -> None:
+    from appliance.webhooks.cookies import COOKIE_IDLE_SECONDS
+
+    assert Policy().cookie_idle_seconds == COOKIE_IDLE_SECONDS

@@ -99,7 +99,7 @@ def test_watchdog_pings_only_while_modem_loop_and_store_writer_answer(
 ):
     daemon = make_daemon(watchdog_grace=1.5)
     env = {"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "400000"}
-    svc = Service(daemon, environ=env)
+    svc = Service(daemon.modems, daemon.store, grace=daemon.config.watchdog_grace, environ=env)
     svc.start()
     try:
         wait_for(lambda: notify_socket.count("READY=1") == 1)

@@ -1,0 +1,43 @@
+"""What the REST API and the panel may use of a running appliance: a Protocol, not the daemon.
+
+The composition root (:class:`appliance.daemon.Daemon`) satisfies it.  Typing against this
+Protocol, instead of importing the daemon, keeps ``api`` and ``web`` below the composition root
+in the import graph (import-linter's contracts in pyproject.toml), and says in one place which
+parts of the appliance the HTTP layers touch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from appliance.campaigns.scheduler import PanelServices
+    from appliance.config import Config
+    from appliance.modem.modem import Modem
+    from appliance.sms.inbox import Inbox
+    from appliance.sms.outbox import Outbox
+    from appliance.store.account import Account
+    from appliance.store.database import Store
+    from appliance.voice.engine import VoiceEngine
+
+
+class Appliance(Protocol):
+    """The running parts the HTTP layers read and write through."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def account(self) -> Account: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def inbox(self) -> Inbox: ...
+    @property
+    def modems(self) -> Mapping[str, Modem]: ...
+    @property
+    def voice(self) -> VoiceEngine: ...
+    @property
+    def panel(self) -> PanelServices: ...
