@@ -7,7 +7,7 @@ DEPLOY_STAMP := $(VENV)/.installed-deploy
 NODE_STAMP := tests/node/node_modules/.installed
 DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 alsa-utils chromium debootstrap
 
-.PHONY: run test test-deploy lint typecheck bench deps clean
+.PHONY: run test check test-deploy lint typecheck bench deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,19 @@ deps:
 run: $(STAMP)
 	$(BIN)/appliance run
 
-test: $(STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) deps
-	$(BIN)/ruff check appliance tests bench web
-	$(BIN)/ruff format --check appliance tests bench web
-	$(BIN)/mypy
+# The fast tests of `make check`: pure cores, parsers and in-process units (no daemon, no browser).
+UNIT_TESTS := tests/sms/test_codec.py tests/sms/test_pdu.py tests/twiml tests/store \
+	tests/webhooks tests/voice/test_call.py tests/voice/test_dtmf.py tests/voice/test_tones.py \
+	tests/voice/test_playback.py tests/voice/test_recorder.py tests/voice/test_tts.py \
+	tests/voice/test_audio.py tests/modem/test_probe.py tests/test_docs.py
+
+# The whole suite: lint, types, import contracts, every test (daemon, browser, Node, deployment).
+test: $(STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) deps lint typecheck
 	$(BIN)/pytest -q
+
+# The inner loop (under 3 minutes): lint, types, import contracts and the unit tests.
+check: $(STAMP) lint typecheck
+	$(BIN)/pytest -q $(UNIT_TESTS)
 
 # Ansible and ansible-lint for deploy/ansible (the `deploy` extra, pinned).
 $(DEPLOY_STAMP): $(STAMP) pyproject.toml
@@ -51,6 +59,7 @@ test-deploy: $(STAMP) $(DEPLOY_STAMP) deps
 lint: $(STAMP)
 	$(BIN)/ruff check appliance tests bench web
 	$(BIN)/ruff format --check appliance tests bench web
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
