@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from appliance import sids  # noqa: E402
-from appliance.campaigns.broadcasts import Spec  # noqa: E402
+from appliance.campaigns.spec import Spec  # noqa: E402
 from bench.run import make, percentile, sim_host  # noqa: E402
 from web.auth import set_password  # noqa: E402
 

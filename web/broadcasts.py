@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from appliance.campaigns.broadcasts import KINDS, BroadcastError, parse_spec
+from appliance.campaigns.spec import KINDS, BroadcastError, parse_spec
 from web.helpers import daemon
 
 bp = Blueprint("broadcasts", __name__, url_prefix="/broadcasts")

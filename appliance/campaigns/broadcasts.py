@@ -1,177 +1,36 @@
 """Broadcasts: one message per subscriber of a list, now or on a cron schedule.
 
-Content is one of three kinds:
-
-* ``text``: a template with per-subscriber fields (``{name}``, ``{town}``,
-  ``{phone_number}``, ``{first_name}``);
-* ``url``: the app-initiated pattern: the URL is requested once per subscriber
-  (signed like a webhook, with ``To``, ``From``, ``Name``, ``Town``, ``Latitude``,
-  ``Longitude``) and each ``<Message>`` in the TwiML it returns is sent;
-* ``weather``: today's forecast for each subscriber's own place from the
-  Open-Meteo-compatible API (:mod:`appliance.weather`); the content is a template
-  in which ``{forecast}`` stands for the forecast sentence.
-
-A run renders every message first and queues them only when the whole run
-rendered: a forecast API that is down fails the run (visibly, with its error)
-and the scheduler retries it later; it never half-sends.  Messages go through
-:meth:`appliance.outbox.Outbox.insert`, the same core as the REST API, in batches
-of :data:`BATCH` per transaction; opt-outs are refused there (21610) and recorded
-per recipient.
+A broadcast is a :class:`~appliance.campaigns.spec.Spec` kept in the ``broadcasts``
+table; its content is rendered by :mod:`appliance.campaigns.content`.  A run renders
+every message first and queues them only when the whole run rendered: a forecast API
+that is down fails the run (visibly, with its error) and the scheduler retries it later;
+it never half-sends.  Messages go through :meth:`appliance.sms.outbox.Outbox.insert`,
+the same core as the REST API, in batches of :data:`BATCH` per transaction; opt-outs
+are refused there (21610) and recorded per recipient.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import re
 import sqlite3
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import requests
-from apscheduler.triggers.cron import CronTrigger
-
-from appliance.campaigns.subscribers import Subscribers
-from appliance.campaigns.weather import Forecast, WeatherClient, WeatherError, describe
+from appliance.campaigns.content import Rendered, Renderer, RunFailed
+from appliance.campaigns.lists import Subscribers
+from appliance.campaigns.spec import BroadcastError, Spec
+from appliance.campaigns.weather import WeatherClient
 from appliance.errors import ApplianceError
 from appliance.sms import codec as sms
 from appliance.sms.outbox import Outbox, OutboxError
 from appliance.store.database import Row, Store
-from appliance.twiml import messaging
-from appliance.webhooks import signature
 
 LOGGER = logging.getLogger(__name__)
 
-KINDS = ("text", "url", "weather")
-FIELDS = ("name", "first_name", "town", "phone_number", "forecast")
 BATCH = 1000  # messages per transaction when queueing a run
 PREVIEW = 3
-_PLACEHOLDER = re.compile(r"\{([a-z_]*)\}")
-URL_TIMEOUT = (5.0, 10.0)
-
-
-class BroadcastError(ApplianceError):
-    """Bad broadcast input (``field`` names the form field) or a run that cannot go ahead."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class RunFailed(ApplianceError):
-    """A run failed as a whole (e.g. the forecast API is down); it may be retried."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    """A broadcast as entered in the form, validated."""
-
-    name: str
-    list_id: int
-    modem: str
-    kind: str
-    content: str
-    schedule: str
-    timezone: str
-    enabled: bool = True
-
-
-def cron_trigger(schedule: str, timezone: str) -> CronTrigger:
-    """``m h dom mon dow`` in ``timezone``; raises :class:`BroadcastError` with the reason."""
-    try:
-        tz = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BroadcastError(
-            f"Unknown time zone {timezone!r}: use a name such as Europe/London", "timezone"
-        ) from None
-    fields = schedule.split()
-    if len(fields) != 5:
-        raise BroadcastError(
-            "A schedule has five fields: minute hour day-of-month month day-of-week,"
-            " e.g. '0 7 * * *' for every day at 07:00",
-            "schedule",
-        )
-    try:
-        return CronTrigger.from_crontab(schedule, timezone=tz)
-    except ValueError as e:
-        raise BroadcastError(f"Invalid schedule {schedule!r}: {e}", "schedule") from None
-
-
-def check_template(text: str, kind: str) -> None:
-    for name in _PLACEHOLDER.findall(text):
-        if name not in FIELDS or (name == "forecast" and kind != "weather"):
-            allowed = [f for f in FIELDS if f != "forecast" or kind == "weather"]
-            raise BroadcastError(
-                f"Unknown field {{{name}}}: use {', '.join('{' + f + '}' for f in allowed)}",
-                "content",
-            )
-
-
-def fill(template: str, values: dict[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
-
-
-def parse_spec(form: dict[str, str], modems: list[str], list_ids: list[int]) -> Spec:
-    """Validate the broadcast form; raises :class:`BroadcastError` naming the field."""
-    name = (form.get("name") or "").strip()
-    if not name or len(name) > 80:
-        raise BroadcastError("A broadcast needs a name of 1 to 80 characters", "name")
-    try:
-        list_id = int(form.get("list_id") or "")
-    except ValueError:
-        raise BroadcastError("Choose a subscriber list", "list_id") from None
-    if list_id not in list_ids:
-        raise BroadcastError("Choose a subscriber list", "list_id")
-    modem = form.get("modem") or (modems[0] if modems else "")
-    if modem not in modems:
-        raise BroadcastError("Choose the modem (number) to send from", "modem")
-    kind = form.get("kind") or ""
-    if kind not in KINDS:
-        raise BroadcastError("Content is text, url or weather", "kind")
-    content = (form.get("content") or "").strip()
-    if kind == "url":
-        parts = urllib.parse.urlsplit(content)
-        if parts.scheme not in ("http", "https") or not parts.hostname or " " in content:
-            raise BroadcastError(
-                f"{content or 'An empty value'} is not a valid URL: use http:// or https://",
-                "content",
-            )
-    elif kind == "text" and not content:
-        raise BroadcastError("Write the message", "content")
-    else:
-        content = content or "{forecast}"
-        check_template(content, kind)
-    if kind == "text":
-        check_template(content, kind)
-        try:
-            sms.split(fill(content, {f: "" for f in FIELDS}))
-        except sms.BodyTooLong:
-            raise BroadcastError("The message is longer than 1600 characters", "content") from None
-    schedule = " ".join((form.get("schedule") or "").split())
-    timezone = (form.get("timezone") or "UTC").strip()
-    if schedule:
-        cron_trigger(schedule, timezone)
-    else:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise BroadcastError(f"Unknown time zone {timezone!r}", "timezone") from None
-    return Spec(
-        name, list_id, modem, kind, content, schedule, timezone, form.get("enabled", "1") != "0"
-    )
-
-
-@dataclasses.dataclass
-class Rendered:
-    """What one subscriber gets: bodies to send, or why nothing is sent."""
-
-    subscriber: Row
-    bodies: list[str]
-    error: str = ""
 
 
 class Broadcasts:
@@ -192,12 +51,11 @@ class Broadcasts:
         self.outbox = outbox
         self.subscribers = subscribers
         self.weather = weather
-        self._auth_token = auth_token
         self._number_of = number_of
         self.rate = rate  # segments per second per modem (0: as fast as the modem takes them)
         self._running: set[int] = set()
         self._lock = threading.Lock()
-        self.session = requests.Session()
+        self.content = Renderer(subscribers, weather, auth_token=auth_token, number_of=number_of)
 
     # -- definitions -------------------------------------------------------------------------
 
@@ -266,84 +124,9 @@ class Broadcasts:
 
     # -- rendering ---------------------------------------------------------------------------
 
-    def _values(self, sub: Row) -> dict[str, str]:
-        name = sub["name"] or ""
-        return {
-            "name": name,
-            "first_name": name.split()[0] if name.split() else "",
-            "town": sub["town"] or "",
-            "phone_number": sub["phone_number"],
-        }
-
     def render(self, b: Row, subs: list[Row]) -> list[Rendered]:
         """Every subscriber's messages.  Raises :class:`RunFailed` if the source is down."""
-        if b["kind"] == "text":
-            return [Rendered(s, [fill(b["content"], self._values(s))]) for s in subs]
-        if b["kind"] == "url":
-            return [self._render_url(b, s) for s in subs]
-        return self._render_weather(b, subs)
-
-    def _render_url(self, b: Row, sub: Row) -> Rendered:
-        ours = self._number_of(b["modem"])["phone_number"]
-        params = {
-            "To": sub["phone_number"],
-            "From": ours,
-            "Name": sub["name"] or "",
-            "Town": sub["town"] or "",
-            "Latitude": "" if sub["latitude"] is None else str(sub["latitude"]),
-            "Longitude": "" if sub["longitude"] is None else str(sub["longitude"]),
-            "BroadcastId": str(b["id"]),
-        }
-        url = b["content"]
-        headers = {"X-Twilio-Signature": signature.signature(self._auth_token(), url, params)}
-        try:
-            rv = self.session.post(url, data=params, headers=headers, timeout=URL_TIMEOUT)
-        except requests.RequestException as e:
-            raise RunFailed(f"{url}: {type(e).__name__}: {e}") from None
-        if rv.status_code >= 500:
-            raise RunFailed(f"{url}: HTTP {rv.status_code}")
-        if rv.status_code != 200:
-            return Rendered(sub, [], f"HTTP {rv.status_code} from the content URL")
-        try:
-            doc = messaging.parse(rv.content, rv.headers.get("Content-Type"), base_url=url)
-        except messaging.TwimlError as e:
-            return Rendered(sub, [], f"TwiML error {e.code}: {e.message}")
-        bodies = [m.body for m in doc.messages if m.body]
-        return Rendered(sub, bodies, "" if bodies else "the TwiML had no <Message>")
-
-    def _render_weather(self, b: Row, subs: list[Row]) -> list[Rendered]:
-        forecasts: dict[tuple[float, float, str], Forecast] = {}
-        places: dict[str, tuple[float, float, str]] = {}
-        out: list[Rendered] = []
-        for sub in subs:
-            lat, lon, tz = sub["latitude"], sub["longitude"], sub["timezone"] or ""
-            if lat is None or lon is None:
-                town = (sub["town"] or "").strip()
-                if not town:
-                    out.append(Rendered(sub, [], "no location: set a town or coordinates"))
-                    continue
-                if town.lower() not in places:
-                    try:
-                        place = self.weather.geocode(town)
-                    except WeatherError as e:
-                        if "no place" in e.message or "no coordinates" in e.message:
-                            out.append(Rendered(sub, [], e.message))
-                            continue
-                        raise RunFailed(f"geocoding {town!r}: {e.message}") from None
-                    places[town.lower()] = (place.latitude, place.longitude, place.timezone)
-                lat, lon, found_tz = places[town.lower()]
-                tz = tz or found_tz
-                self.subscribers.set_location(sub["id"], lat, lon, tz)
-            key = (round(float(lat), 2), round(float(lon), 2), tz)
-            if key not in forecasts:
-                try:
-                    forecasts[key] = self.weather.forecast(float(lat), float(lon), tz)
-                except WeatherError as e:
-                    raise RunFailed(f"forecast API: {e.message}") from None
-            values = self._values(sub)
-            values["forecast"] = describe(forecasts[key], sub["town"] or "")
-            out.append(Rendered(sub, [fill(b["content"], values)]))
-        return out
+        return self.content.render(b, subs)
 
     def preview(self, broadcast_id: int) -> dict[str, Any]:
         """A few rendered messages, the audience, segments and the estimated duration."""

@@ -29,12 +29,13 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
-from appliance.campaigns.broadcasts import BroadcastError, RunFailed, cron_trigger
+from appliance.campaigns.content import RunFailed
+from appliance.campaigns.spec import BroadcastError, cron_trigger
 from appliance.store.database import Store
 
 if TYPE_CHECKING:
     from appliance.campaigns.broadcasts import Broadcasts
-    from appliance.campaigns.subscribers import Subscribers
+    from appliance.campaigns.lists import Subscribers
     from appliance.config import Config
     from appliance.sms.inbox import Inbox
     from appliance.sms.outbox import Outbox
@@ -329,7 +330,7 @@ class PanelServices:
         self, config: Config, store: Store, outbox: Outbox, inbox: Inbox, account: Account
     ) -> None:
         from appliance.campaigns.broadcasts import Broadcasts
-        from appliance.campaigns.subscribers import Subscribers
+        from appliance.campaigns.lists import Subscribers
         from appliance.campaigns.weather import WeatherClient
 
         cfg = config

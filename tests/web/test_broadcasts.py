@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from appliance.campaigns.broadcasts import BroadcastError, RunFailed, Spec, parse_spec
+from appliance.campaigns.content import RunFailed
 from appliance.campaigns.scheduler import StoreJobStore, job_id
+from appliance.campaigns.spec import BroadcastError, Spec, parse_spec
 from appliance.campaigns.subscribers import Subscriber, SubscriberError, parse_subscriber
 from appliance.campaigns.weather import Forecast, describe, parse_forecast
 from appliance.sms import codec as sms

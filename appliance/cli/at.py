@@ -1,0 +1,73 @@
+"""``appliance at``: a raw AT console to a modem, through the daemon or straight to the port."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import urllib.error
+from typing import Any
+
+from appliance import config
+from appliance.cli.client import api
+from appliance.errors import ApplianceError
+
+
+def cmd_at(args: argparse.Namespace) -> int:
+    cfg = config.load(args.config)
+    modem = cfg.modem(args.modem)
+    commands = list(args.command)
+
+    def through_daemon(line: str) -> list[str]:
+        rv = api(cfg, "POST", f"/appliance/modems/{modem.name}/at", {"command": line})
+        return list(rv["lines"])
+
+    run = through_daemon
+    try:
+        if not commands:
+            through_daemon("AT")
+    except (urllib.error.URLError, ConnectionError):
+        run = _direct_console(cfg, modem)
+    if commands:
+        for line in commands:
+            print("\n".join(run(line)))
+        return 0
+    print(f"AT console to {modem.name}; empty line or Ctrl-D quits.")
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            break
+        try:
+            print("\n".join(run(line)))
+        except ApplianceError as e:
+            print(f"error: {e}")
+    return 0
+
+
+def _direct_console(cfg: config.Config, modem: config.ModemConfig) -> Any:
+    """The daemon is not running: talk to the port directly (raw, no init)."""
+    import serial
+
+    port = str(cfg.sim_dir / f"{modem.name}.tty") if modem.simulated else modem.port
+    ser = serial.serial_for_url(port, baudrate=modem.baudrate, timeout=2)
+
+    def run(line: str) -> list[str]:
+        ser.write(line.encode() + b"\r")
+        out = b""
+        while (
+            not any(out.rstrip().endswith(t) for t in (b"OK", b"ERROR", b">"))
+            and b"ERROR:" not in out
+        ):
+            chunk = ser.read(256)
+            if not chunk:
+                break
+            out += chunk
+        return [x for x in out.decode("utf-8", "replace").splitlines() if x.strip()]
+
+    return run
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("at", help="raw AT console to a modem")
+    p.add_argument("--modem")
+    p.add_argument("command", nargs="*", help="commands to run (default: interactive)")
+    p.set_defaults(fn=cmd_at)

@@ -1,0 +1,57 @@
+"""``appliance send``: queue an SMS through the running daemon, or straight into the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import urllib.error
+
+from appliance import config
+from appliance.cli.client import api
+from appliance.errors import ApplianceError
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    cfg = config.load(args.config)
+    modem = cfg.modem(args.modem)
+    from_ = args.from_ or modem.number
+    data = {"To": args.to, "From": from_, "Body": args.body}
+    try:
+        rv = api(cfg, "POST", "/2010-04-01/Accounts/{AccountSid}/Messages.json", data)
+        print(rv["sid"])
+        return 0
+    except (urllib.error.URLError, ConnectionError):
+        pass  # the daemon is not running: queue straight into the store; it sends on start
+    from appliance.sms.outbox import Outbox
+    from appliance.store.account import Account
+    from appliance.store.database import Store
+
+    store = Store(cfg.db_path)
+    try:
+        account = Account(store)
+        account.seed_numbers(cfg)
+        target = account.modem_for_number(from_)
+        if target is None:
+            raise ApplianceError(f"{from_} is not a number of this appliance")
+        sid = Outbox(store, lambda: account.sid).enqueue(
+            modem=target, from_number=from_, to=args.to, body=args.body
+        )
+    finally:
+        store.close()
+    print(sid)
+    print(
+        "(the appliance is not running: the message is queued and goes out when it starts)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("send", help="queue an SMS")
+    p.add_argument("--to", required=True, help="destination in E.164, e.g. +14155552671")
+    p.add_argument("--body", required=True)
+    p.add_argument(
+        "--from", dest="from_", help="one of the appliance's numbers (default: the first)"
+    )
+    p.add_argument("--modem", help="send from this modem's number")
+    p.set_defaults(fn=cmd_send)

@@ -1,0 +1,234 @@
+"""Configuration: one table of settings, loaded in layers.
+
+Defaults -> a TOML file -> ``APPLIANCE_*`` environment variables, giving a
+frozen :class:`Config`.  This module is the only reader of ``os.environ``; the
+table itself (names, defaults, help) is :mod:`appliance.config.settings`.
+
+Top-level settings are overridden by ``APPLIANCE_<NAME>`` (``APPLIANCE_HTTP_PORT=9000``);
+a modem's settings by ``APPLIANCE_MODEM_<MODEM NAME>_<KEY>``
+(``APPLIANCE_MODEM_MODEM1_SMS_URL=http://...``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from appliance.config.settings import MODEM_SETTINGS, SETTINGS, Setting, describe
+from appliance.errors import ConfigError
+
+__all__ = [
+    "MODEM_SETTINGS",
+    "SETTINGS",
+    "Config",
+    "ModemConfig",
+    "Setting",
+    "describe",
+    "load",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModemConfig:
+    """One ``[[modems]]`` table, loaded."""
+
+    name: str
+    number: str
+    port: str
+    profile: str
+    baudrate: int
+    pin: str
+    friendly_name: str
+    sms_url: str
+    sms_method: str
+    sms_fallback_url: str
+    sms_fallback_method: str
+    voice_url: str
+    status_callback: str
+    audio_port: str
+
+    @property
+    def simulated(self) -> bool:
+        return self.port == "sim"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every setting, loaded and frozen."""
+
+    data_dir: Path
+    http_host: str
+    http_port: int
+    http_threads: int
+    public_url: str
+    log_level: str
+    outbound_rate: float
+    outbound_retry_limit: int
+    webhook_attempts: int
+    webhook_backoff: float
+    webhook_workers: int
+    connect_timeout: float
+    read_timeout: float
+    reassembly_timeout: float
+    sweep_interval: float
+    health_interval: float
+    command_timeout: float
+    reconnect_delay: float
+    sim_latency: float
+    sim_report_delay: float
+    api_rate_limit: float
+    max_redirects: int
+    max_call_documents: int
+    recording_media_auth: bool
+    opt_out_enabled: bool
+    opt_out_keywords: str
+    opt_in_keywords: str
+    help_keywords: str
+    help_text: str
+    opt_out_text: str
+    opt_in_text: str
+    forecast_base_url: str
+    geocoding_base_url: str
+    broadcast_misfire_grace: float
+    broadcast_retry_delay: float
+    broadcast_attempts: int
+    panel_secure_cookie: bool
+    panel_login_attempts: int
+    watchdog_grace: float
+    retention_interval: float
+    retention_messages_days: int
+    retention_calls_days: int
+    retention_recordings_days: int
+    retention_webhook_log_days: int
+    retention_call_events_days: int
+    retention_quarantine_days: int
+    modems: tuple[ModemConfig, ...]
+    source: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "appliance.sqlite3"
+
+    @property
+    def sim_dir(self) -> Path:
+        return self.data_dir / "sim"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.http_host}:{self.http_port}"
+
+    def modem(self, name: str | None) -> ModemConfig:
+        if name is None:
+            return self.modems[0]
+        for m in self.modems:
+            if m.name == name:
+                return m
+        raise ConfigError(
+            f"no modem named {name!r}; configured: {', '.join(m.name for m in self.modems)}"
+        )
+
+
+def _coerce(setting: Setting, value: Any, where: str) -> Any:
+    """Convert ``value`` to the type of ``setting.default``; say where a bad value came from."""
+    kind = type(setting.default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: {setting.name} must be a {kind.__name__}, got {value!r} ({setting.help})"
+        ) from None
+
+
+def load(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load the configuration.
+
+    :param path: TOML file; default ``$APPLIANCE_CONFIG`` or ``appliance.toml`` if present.
+    :param overrides: values that win over everything (used by tests).
+    """
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    source: Path | None = None
+    if path is None:
+        path = env.get("APPLIANCE_CONFIG") or None
+        if path is None and Path("appliance.toml").exists():
+            path = "appliance.toml"
+    if path is not None:
+        source = Path(path)
+        try:
+            raw = tomllib.loads(source.read_text())
+        except FileNotFoundError:
+            raise ConfigError(
+                f"configuration file {source} does not exist; create it (see docs/configuration.md) "
+                "or unset APPLIANCE_CONFIG"
+            ) from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    raw.update(overrides or {})
+    known = {s.name for s in SETTINGS} | {"modems"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"{source or 'configuration'}: unknown settings {unknown}; see docs/configuration.md"
+        )
+
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        value = raw.get(s.name, s.default)
+        where = str(source or "defaults")
+        envname = "APPLIANCE_" + s.name.upper()
+        if envname in env and not (overrides and s.name in overrides):
+            value, where = env[envname], envname
+        values[s.name] = _coerce(s, value, where)
+    values["data_dir"] = Path(values["data_dir"])
+
+    modem_tables = raw.get("modems") or [{}]
+    if not isinstance(modem_tables, list):
+        raise ConfigError("'modems' must be an array of tables: [[modems]]")
+    modems = []
+    for i, table in enumerate(modem_tables):
+        if not isinstance(table, dict):
+            raise ConfigError(f"modems[{i}] must be a table")
+        bad = sorted(set(table) - {s.name for s in MODEM_SETTINGS})
+        if bad:
+            raise ConfigError(f"modems[{i}]: unknown keys {bad}")
+        mv: dict[str, Any] = {}
+        name = str(table.get("name", f"modem{i + 1}"))
+        for s in MODEM_SETTINGS:
+            default = s.default if s.name != "name" else name
+            value = table.get(s.name, default)
+            envname = f"APPLIANCE_MODEM_{name.upper()}_{s.name.upper()}"
+            where = f"modems[{i}]"
+            if envname in env:
+                value, where = env[envname], envname
+            mv[s.name] = _coerce(s, value, where)
+        modems.append(ModemConfig(**mv))
+    names = [m.name for m in modems]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"modem names must be unique: {names}")
+    numbers = [m.number for m in modems]
+    if len(set(numbers)) != len(numbers):
+        raise ConfigError(f"modem numbers must be unique: {numbers}")
+    from appliance.numbers import normalize  # late import: numbers imports errors only
+
+    for m in modems:
+        normalize(m.number)  # raises InvalidNumber with a clear message
+        if m.sms_method.upper() not in ("GET", "POST"):
+            raise ConfigError(f"modem {m.name}: sms_method must be GET or POST")
+    return Config(**values, modems=tuple(modems), source=source)
