@@ -18,6 +18,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from appliance.api import (  # noqa: F401 - registers the routes on bp
+    call_control,
+    call_creation,
     calls,
     messages,
     numbers,

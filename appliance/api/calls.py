@@ -1,55 +1,36 @@
-"""The Call resource: create (queue an outbound call), fetch, list, update, delete.
+"""The Call resource's records: their JSON shape, fetch, list and delete.
 
-The API only writes rows: a created call is a ``calls`` row with status ``queued``,
-committed before the 201, after which ``daemon.voice.wake(modem)`` tells the voice
-engine to place it.  Redirecting or hanging up a live call writes ``calls.control``
-(JSON) and calls ``daemon.voice.control(sid)``; the engine does the rest.  A queued
-call is canceled (or re-pointed at a new Url/Twiml) directly in the database.
+The API only writes rows; the voice engine places and runs the calls.  Creating a
+call is :mod:`appliance.api.call_creation`, updating one (cancel, hang up,
+redirect) :mod:`appliance.api.call_control`; both validate their form with
+:mod:`appliance.api.call_parameters`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import re
 import sqlite3
-import time
-import urllib.parse
 from typing import Any
 
 import phonenumbers
 from flask import Response, jsonify, request
 
-from appliance import sids
 from appliance.api.common import (
     PREFIX,
     ApiError,
     bp,
     daemon,
-    form_value,
     not_found,
     page_body,
     page_params,
     rfc2822,
 )
-from appliance.api.messages import _utc_day as utc_day  # the DateSent rule, reused for StartTime
-from appliance.errors import InvalidNumber
-from appliance.numbers import normalize
+from appliance.api.listing import day_filters, keyset_page, number_filter
 from appliance.sms.outbox import API_VERSION
 from appliance.store.database import Row
-from appliance.twiml import voice as voice_twiml
-
-LOGGER = logging.getLogger(__name__)
 
 ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
 LIVE = ("ringing", "in-progress")
 STATUSES = ("queued", "ringing", "in-progress", *ENDED)
-EVENTS = ("initiated", "ringing", "answered", "completed")
-MAX_TWIML_CHARS = 4000  # Twilio refuses a longer Twiml parameter (32018)
-MAX_TIMEOUT = 600  # Twilio caps Timeout at 600 seconds
-DEFAULT_TIMEOUT = 60
-DEFAULT_TIME_LIMIT = 14400
-MAX_TIME_LIMIT = 86400
 SUBRESOURCES = {
     "notifications": "Notifications",
     "recordings": "Recordings",
@@ -65,36 +46,6 @@ CALL_SQL = (
     "SELECT calls.*, numbers.sid AS phone_number_sid FROM calls"
     " LEFT JOIN numbers ON numbers.modem = calls.modem"
 )
-
-# --------------------------------------------------------------------------- shared helpers
-
-_KEYSET_TOKEN = re.compile(r"^PA((?:CA|RE)[0-9a-f]{32})_([0-9]{1,12}(?:\.[0-9]{1,20})?)$")
-
-
-def keyset_token(row: Row) -> str:
-    """The PageToken after ``row`` in a newest-first (date_created, sid) listing."""
-    return f"PA{row['sid']}_{row['date_created']!r}"
-
-
-def keyset_where(token: str, table: str) -> tuple[str, list[Any]]:
-    """SQL (and parameters) selecting the rows after a :func:`keyset_token`."""
-    match = _KEYSET_TOKEN.match(token)
-    if match is None:
-        raise ApiError(400, 20001, f"Invalid PageToken {token!r}")
-    sid, created = match.group(1), float(match.group(2))
-    return (
-        f"({table}.date_created < ? OR ({table}.date_created = ? AND {table}.sid < ?))",
-        [created, created, sid],
-    )
-
-
-def valid_url(url: str) -> bool:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def formatted(number: str) -> str:
@@ -147,170 +98,19 @@ def call_json(row: Row, account: str) -> dict[str, Any]:
     }
 
 
-def _fetch_row(sid: str) -> Row:
+def fetch_row(sid: str) -> Row:
+    """The call ``sid`` as :func:`call_json` needs it, or a 404."""
     row = daemon().store.read_one(f"{CALL_SQL} WHERE calls.sid = ?", (sid,))
     if row is None:
         raise not_found()
     return row
 
 
-def _respond(row: Row, status: int = 200) -> Response:
+def respond(row: Row, status: int = 200) -> Response:
+    """``row`` as the JSON answer, with ``status``."""
     rv = jsonify(call_json(row, daemon().account.sid))
     rv.status_code = status
     return rv
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _method(name: str, code: int = 21209) -> str:
-    value = form_value(name)
-    if value is None or value == "":
-        return "POST"
-    method = value.strip().upper()
-    if method not in ("GET", "POST"):
-        raise ApiError(400, code, f"{name} must be GET or POST, not {value!r}.")
-    return method
-
-
-def _url(name: str, code: int) -> str | None:
-    value = form_value(name)
-    if value is None or value == "":
-        return None
-    if not valid_url(value):
-        raise ApiError(
-            400, code, f"{name} {value!r} is not a valid URL: use an absolute http(s) URL."
-        )
-    return value
-
-
-def _twiml() -> str | None:
-    value = form_value("Twiml")
-    if value is None or not value.strip():
-        return None
-    if len(value) > MAX_TWIML_CHARS:
-        raise ApiError(
-            400,
-            32018,
-            f"Twiml size exceeded maximum allowed value of {MAX_TWIML_CHARS} characters.",
-        )
-    try:
-        voice_twiml.parse(value, "")
-    except voice_twiml.TwimlError as e:
-        raise ApiError(400, e.code, f"Twiml is not valid TwiML: {e.message}") from None
-    return value
-
-
-def _integer(name: str, default: int, code: int, maximum: int) -> int:
-    value = form_value(name)
-    if value is None or value.strip() == "":
-        return default
-    text = value.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 9) or int(text) < 1:
-        raise ApiError(400, code, f"{name} must be a positive whole number of seconds.")
-    return min(int(text), maximum)
-
-
-def _events() -> str:
-    values = request.form.getlist("StatusCallbackEvent")
-    words = [w for v in values for w in re.split(r"[\s,]+", v) if w]
-    if not words:
-        return "completed"
-    unknown = sorted(set(words) - set(EVENTS))
-    if unknown:
-        raise ApiError(
-            400,
-            21626,
-            f"Invalid StatusCallbackEvent {', '.join(unknown)}: use initiated, ringing,"
-            " answered, completed.",
-        )
-    return " ".join(e for e in EVENTS if e in words)
-
-
-# --------------------------------------------------------------------------- create
-
-
-@bp.post("/Accounts/<account_sid>/Calls.json")
-def call_create(account_sid: str) -> Response:
-    """Queue an outbound call from one of the appliance's numbers."""
-    d = daemon()
-    to = form_value("To") or ""
-    from_ = form_value("From") or ""
-    if not to.strip():
-        raise ApiError(400, 21201, "No 'To' number is specified")
-    if not from_.strip():
-        raise ApiError(400, 21213, "No 'From' number is specified")
-    try:
-        to_e164 = normalize(to, field="To")
-    except InvalidNumber as e:
-        raise ApiError(400, 21211, e.message) from None
-    modem = d.account.modem_for_number(from_)
-    if modem is None:
-        try:
-            normalize(from_, field="From")
-        except InvalidNumber:
-            raise ApiError(
-                400, 21212, f"The 'From' number {from_} is not a valid phone number."
-            ) from None
-        raise ApiError(
-            400,
-            21210,
-            f"The source phone number provided, {from_}, is not yet verified for your account."
-            " You may only make calls from the appliance's own numbers.",
-        )
-    from_number = d.account.number_of(modem)["phone_number"]
-    url = _url("Url", 21205)
-    twiml = None if url is not None else _twiml()
-    if url is None and twiml is None:
-        raise ApiError(
-            400,
-            21205,
-            "Url parameter is required: give the call's instructions as Url or Twiml"
-            " (ApplicationSid is not supported).",
-        )
-    method = _method("Method")
-    fallback_url = _url("FallbackUrl", 21205) or ""
-    fallback_method = _method("FallbackMethod")
-    status_callback = _url("StatusCallback", 21609) or ""
-    status_callback_method = _method("StatusCallbackMethod")
-    events = _events()
-    timeout = _integer("Timeout", DEFAULT_TIMEOUT, 21208, MAX_TIMEOUT)
-    time_limit = _integer("TimeLimit", DEFAULT_TIME_LIMIT, 20001, MAX_TIME_LIMIT)
-    sid = sids.new("CA")
-    now = time.time()
-
-    def fn(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
-            " date_created, date_updated, url, method, fallback_url, fallback_method, twiml,"
-            " status_callback, status_callback_method, status_callback_events, timeout,"
-            " time_limit) VALUES (?, ?, 'outbound-api', ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?, ?, ?)",
-            (
-                sid,
-                modem,
-                from_number,
-                to_e164,
-                now,
-                now,
-                url or "",
-                method,
-                fallback_url,
-                fallback_method,
-                twiml,
-                status_callback,
-                status_callback_method,
-                events,
-                timeout,
-                time_limit,
-            ),
-        )
-
-    d.store.write(fn)
-    row = _fetch_row(sid)  # read before the engine can move it on: a new call is 'queued'
-    LOGGER.info("call %s queued on %s to %s", sid, modem, to_e164)
-    d.voice.wake(modem)
-    return _respond(row, 201)
 
 
 # --------------------------------------------------------------------------- fetch, list
@@ -318,13 +118,7 @@ def call_create(account_sid: str) -> Response:
 
 @bp.get("/Accounts/<account_sid>/Calls/<sid>.json")
 def call_fetch(account_sid: str, sid: str) -> Response:
-    return _respond(_fetch_row(sid))
-
-
-def _number_filter(value: str) -> str:
-    if value[:1] == " ":
-        return "+" + value.strip()  # an unencoded '+' in a query string
-    return value
+    return respond(fetch_row(sid))
 
 
 @bp.get("/Accounts/<account_sid>/Calls.json")
@@ -342,7 +136,7 @@ def call_list(account_sid: str) -> Response:
     ):
         if args.get(key):
             where.append(f"calls.{column} = ?")
-            params.append(_number_filter(args[key]))
+            params.append(number_filter(args[key]))
     if args.get("Status"):
         status = args["Status"].strip()
         if status not in STATUSES:
@@ -352,117 +146,26 @@ def call_list(account_sid: str) -> Response:
         where.append("calls.status = ?")
         params.append(status)
     for name, column in (("StartTime", "start_time"), ("EndTime", "end_time")):
-        for key in (name, f"{name}<", f"{name}>"):
-            if not args.get(key):
-                continue
-            start, end = utc_day(key, args[key])
-            if key == name:
-                where.append(f"calls.{column} >= ? AND calls.{column} < ?")
-                params += [start, end]
-            elif key.endswith("<"):
-                where.append(f"calls.{column} < ?")
-                params.append(end)
-            else:
-                where.append(f"calls.{column} >= ?")
-                params.append(start)
-    token = args.get("PageToken", "")
-    offset = page * page_size
-    if token:
-        clause, values = keyset_where(token, "calls")
-        where.append(clause)
-        params += values
-        offset = 0
-    sql = CALL_SQL
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY calls.date_created DESC, calls.sid DESC LIMIT ? OFFSET ?"
-    d = daemon()
-    rows = d.store.read(sql, (*params, page_size + 1, offset))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    return page_body(
+        day_where, day_params = day_filters(args, name, f"calls.{column}")
+        where += day_where
+        params += day_params
+    rows, next_token = keyset_page(
+        CALL_SQL,
         "calls",
-        [call_json(r, d.account.sid) for r in rows],
+        where,
+        params,
+        token=args.get("PageToken", ""),
         page=page,
         page_size=page_size,
-        next_token=keyset_token(rows[-1]) if more and rows else None,
     )
-
-
-# --------------------------------------------------------------------------- update
-
-
-@bp.post("/Accounts/<account_sid>/Calls/<sid>.json")
-def call_update(account_sid: str, sid: str) -> Response:
-    """``Status=canceled`` cancels a queued (or ringing) call; ``Status=completed`` hangs
-    up a live one; ``Url``/``Twiml`` redirect it.  Callback parameters and TimeLimit
-    are stored for the engine to use."""
-    d = daemon()
-    status = form_value("Status")
-    if status is not None and status not in ("canceled", "completed"):
-        raise ApiError(
-            400, 20001, f"Status can only be updated to 'canceled' or 'completed', not {status!r}."
-        )
-    url = _url("Url", 21205)
-    method = _method("Method")
-    twiml = None if url is not None else _twiml()
-    settings: dict[str, Any] = {}
-    if form_value("FallbackUrl") is not None:
-        settings["fallback_url"] = _url("FallbackUrl", 21205) or ""
-    if form_value("FallbackMethod") is not None:
-        settings["fallback_method"] = _method("FallbackMethod")
-    if form_value("StatusCallback") is not None:
-        settings["status_callback"] = _url("StatusCallback", 21609) or ""
-    if form_value("StatusCallbackMethod") is not None:
-        settings["status_callback_method"] = _method("StatusCallbackMethod")
-    if form_value("TimeLimit") is not None:
-        settings["time_limit"] = _integer("TimeLimit", DEFAULT_TIME_LIMIT, 20001, MAX_TIME_LIMIT)
-    now = time.time()
-
-    def fn(conn: sqlite3.Connection) -> bool | None:
-        """Apply the update; None if there is no such call, True if the engine must look."""
-        row = conn.execute("SELECT status FROM calls WHERE sid = ?", (sid,)).fetchone()
-        if row is None:
-            return None
-        current = row["status"]
-        if current in ENDED:
-            if status is None and url is None and twiml is None and not settings:
-                return False
-            raise ApiError(
-                400, 21220, f"Call is not in-progress (status {current}). Cannot update it."
-            )
-        control: dict[str, str] | None = None
-        changes: dict[str, Any] = dict(settings)
-        if status is not None and current == "queued":
-            # Not placed yet: canceling (or hanging up) is just a row change.
-            changes.update(status="canceled", end_time=now)
-        elif status == "completed" or (status == "canceled" and current == "ringing"):
-            control = {"status": status}
-        elif status == "canceled":
-            pass  # Twilio: canceled does not affect a call already in progress
-        elif url is not None or twiml is not None:
-            if current == "queued":
-                changes.update(url=url or "", method=method, twiml=twiml)
-            else:
-                control = (
-                    {"url": url, "method": method} if url is not None else {"twiml": twiml or ""}
-                )
-        if control is not None:
-            changes["control"] = json.dumps(control)
-        if changes:
-            columns = ", ".join(f"{name} = ?" for name in changes)
-            conn.execute(
-                f"UPDATE calls SET {columns}, date_updated = ? WHERE sid = ?",  # noqa: S608 - fixed names
-                (*changes.values(), now, sid),
-            )
-        return control is not None
-
-    signal = d.store.write(fn)
-    if signal is None:
-        raise not_found()
-    if signal:
-        d.voice.control(sid)
-    return _respond(_fetch_row(sid))
+    account = daemon().account.sid
+    return page_body(
+        "calls",
+        [call_json(r, account) for r in rows],
+        page=page,
+        page_size=page_size,
+        next_token=next_token,
+    )
 
 
 # --------------------------------------------------------------------------- delete

@@ -27,6 +27,7 @@ from appliance.api.common import (
     page_token,
     rfc2822,
 )
+from appliance.api.listing import day_filters, number_filter
 from appliance.errors import ApplianceError, InvalidNumber
 from appliance.numbers import normalize
 from appliance.sms.outbox import API_VERSION, OutboxError
@@ -273,27 +274,6 @@ def message_delete(account_sid: str, sid: str) -> Response:
     return Response(status=204)
 
 
-def _utc_day(key: str, value: str) -> tuple[float, float]:
-    """A DateSent filter value -> [start, end) of its UTC day.
-
-    Twilio filters by day (``YYYY-MM-DD``); twilio-python sends dates and
-    datetimes alike as ``YYYY-MM-DDTHH:MM:SSZ``, which counts as that day.
-    """
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            when = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-        else:
-            when = datetime.fromisoformat(text)
-            when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    except ValueError:
-        raise ApiError(
-            400, 20001, f"Invalid {key} {value!r}: use YYYY-MM-DD (or YYYY-MM-DDTHH:MM:SSZ)"
-        ) from None
-    day = datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp()
-    return day, day + 86400.0
-
-
 @bp.get("/Accounts/<account_sid>/Messages.json")
 @bp.get("/Accounts/<account_sid>/SMS/Messages.json")
 def message_list(account_sid: str) -> Response:
@@ -305,24 +285,11 @@ def message_list(account_sid: str) -> Response:
     params: list[Any] = []
     for key, column in (("To", "to_number"), ("From", "from_number")):
         if args.get(key):
-            value = args[key]
-            if value[:1] == " ":
-                value = "+" + value.strip()  # an unencoded '+' in a query string
             where.append(f"{column} = ?")
-            params.append(value)
-    for key in ("DateSent", "DateSent<", "DateSent>"):
-        if not args.get(key):
-            continue
-        start, end = _utc_day(key, args[key])
-        if key == "DateSent":
-            where.append("date_sent >= ? AND date_sent < ?")
-            params += [start, end]
-        elif key == "DateSent<":
-            where.append("date_sent < ?")
-            params.append(end)
-        else:
-            where.append("date_sent >= ?")
-            params.append(start)
+            params.append(number_filter(args[key]))
+    day_where, day_params = day_filters(args, "DateSent", "date_sent")
+    where += day_where
+    params += day_params
     token = args.get("PageToken", "")
     offset = page * page_size
     if token:

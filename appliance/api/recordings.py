@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Response, jsonify, request, send_file
 
-from appliance.api.calls import keyset_token, keyset_where
 from appliance.api.common import (
     PREFIX,
     ApiError,
@@ -30,7 +29,7 @@ from appliance.api.common import (
     page_params,
     rfc2822,
 )
-from appliance.api.messages import _utc_day as utc_day  # the DateSent rule, reused
+from appliance.api.listing import day_filters, keyset_page
 from appliance.sms.outbox import API_VERSION
 from appliance.store.database import Row
 
@@ -103,40 +102,25 @@ def _list(call_sid: str | None) -> Response:
     if call_sid:
         where.append("recordings.call_sid = ?")
         params.append(call_sid)
-    for key in ("DateCreated", "DateCreated<", "DateCreated>"):
-        if not args.get(key):
-            continue
-        start, end = utc_day(key, args[key])
-        if key == "DateCreated":
-            where.append("recordings.date_created >= ? AND recordings.date_created < ?")
-            params += [start, end]
-        elif key == "DateCreated<":
-            where.append("recordings.date_created < ?")
-            params.append(end)
-        else:
-            where.append("recordings.date_created >= ?")
-            params.append(start)
-    token = args.get("PageToken", "")
-    offset = page * page_size
-    if token:
-        clause, values = keyset_where(token, "recordings")
-        where.append(clause)
-        params += values
-        offset = 0
-    sql = "SELECT * FROM recordings"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY recordings.date_created DESC, recordings.sid DESC LIMIT ? OFFSET ?"
-    d = daemon()
-    rows = d.store.read(sql, (*params, page_size + 1, offset))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    return page_body(
+    day_where, day_params = day_filters(args, "DateCreated", "recordings.date_created")
+    where += day_where
+    params += day_params
+    rows, next_token = keyset_page(
+        "SELECT * FROM recordings",
         "recordings",
-        [recording_json(r, d.account.sid) for r in rows],
+        where,
+        params,
+        token=args.get("PageToken", ""),
         page=page,
         page_size=page_size,
-        next_token=keyset_token(rows[-1]) if more and rows else None,
+    )
+    account = daemon().account.sid
+    return page_body(
+        "recordings",
+        [recording_json(r, account) for r in rows],
+        page=page,
+        page_size=page_size,
+        next_token=next_token,
     )
 
 

@@ -20,7 +20,8 @@ or ``<!ENTITY`` declaration (billion laughs, external entities), undefined entit
 references and anything not well-formed → ``TwimlError(12100)``; entities are never
 expanded and nothing is ever fetched.  The root element must be ``<Response>``
 (``TwimlError(12102)``).  Namespaces are ignored (element and attribute names are
-matched by local name, case-sensitively).
+matched by local name, case-sensitively).  The XML reader is
+:func:`appliance.twiml.xmltree.parse_xml`, shared with the voice parser.
 
 Message body whitespace: the text of a ``<Message>`` is all of its direct text (the
 text before, between and after its children, as ``twilio``'s ``append()`` produces it)
@@ -42,9 +43,23 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from lxml import etree
-
-from appliance.errors import ApplianceError
+from appliance.twiml.diagnostics import (
+    BODY_TOO_LONG,
+    DOCUMENT_PARSE_FAILURE,
+    INVALID_CONTENT_TYPE,
+    INVALID_ROOT,
+    SCHEMA_WARNING,
+    TwimlError,
+    Warning,
+)
+from appliance.twiml.xmltree import (
+    MAX_TWIML_BYTES,
+    attributes,
+    codec,
+    local_name,
+    parse_xml,
+    xml_strip,
+)
 
 __all__ = [
     "BODY_TOO_LONG",
@@ -68,36 +83,15 @@ __all__ = [
     "xml_strip",
 ]
 
-MAX_TWIML_BYTES = 64 * 1024
 MAX_BODY_CHARS = 1600
 MAX_MEDIA = 10
 
-DOCUMENT_PARSE_FAILURE = 12100
-INVALID_ROOT = 12102
-SCHEMA_WARNING = 12200
-INVALID_CONTENT_TYPE = 12300
-BODY_TOO_LONG = 21617
-
 TWIML_CONTENT_TYPES = frozenset({"text/xml", "application/xml", "text/html"})
 _METHODS = ("GET", "POST")
-_XML_WHITESPACE = " \t\r\n"
-_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE)
 _MESSAGE_ATTRIBUTES = frozenset({"to", "from", "action", "method", "statusCallback"})
 _MEDIA_IGNORED = "this appliance sends SMS only; <Media> was ignored"
 
-
-class TwimlError(ApplianceError):
-    """The answer cannot be used at all (12100, 12102, 12300); nothing is sent."""
-
-    code: int
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message, code=code)
-        self.code = code
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"TwimlError({self.code}, {self.message!r})"
+TwimlWarning = Warning
 
 
 @dataclass(frozen=True)
@@ -121,17 +115,6 @@ class Redirect:
 
     url: str
     method: str = "POST"
-
-
-@dataclass(frozen=True)
-class Warning:  # noqa: A001 - the public name asked for; a TwiML warning record
-    """A non-fatal problem for the debugger log (12200 schema warning, 21617 too long)."""
-
-    code: int
-    message: str
-
-
-TwimlWarning = Warning
 
 
 @dataclass(frozen=True)
@@ -186,7 +169,7 @@ def parse(body: bytes, content_type: str | None, *, base_url: str) -> Document:
         return Document()
     if media_type == "text/plain":
         return _plain_text(body, ct_params.get("charset"))
-    root = _parse_xml(body, ct_params.get("charset"))
+    root = parse_xml(body, ct_params.get("charset"))
     return _Builder(base_url).document(root)
 
 
@@ -206,21 +189,12 @@ def _parse_content_type(value: str | None) -> tuple[str | None, dict[str, str]]:
     return (media_type or None), params
 
 
-def _codec(charset: str | None) -> str | None:
-    if not charset:
-        return None
-    try:
-        return codecs.lookup(charset).name
-    except LookupError:
-        return None
-
-
 def _plain_text(body: bytes, charset: str | None) -> Document:
     if body.startswith(codecs.BOM_UTF8):
         text = body.decode("utf-8-sig", errors="replace")
     else:
-        text = body.decode(_codec(charset) or "utf-8", errors="replace")
-    text = text.strip(_XML_WHITESPACE)
+        text = body.decode(codec(charset) or "utf-8", errors="replace")
+    text = xml_strip(text)
     if not text:
         return Document()
     warnings = []
@@ -237,81 +211,6 @@ def _too_long(length: int) -> Warning:
     )
 
 
-def _parse_xml(body: bytes, charset: str | None) -> Any:
-    data = body
-    if not data.startswith(_BOMS):
-        # Tolerate whitespace before the XML declaration (template engines emit it).
-        data = data.lstrip()
-        codec = _codec(charset)
-        if codec and codec != "utf-8" and not data.startswith(b"<?xml"):
-            # No declaration: the HTTP charset is the only encoding information.
-            try:
-                data = data.decode(codec).encode("utf-8")
-            except UnicodeError as exc:
-                raise TwimlError(DOCUMENT_PARSE_FAILURE, f"Document parse failure: {exc}") from exc
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise TwimlError(
-            DOCUMENT_PARSE_FAILURE,
-            "Document parse failure: DOCTYPE and ENTITY declarations are not allowed in TwiML",
-        )
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-        collect_ids=False,
-        recover=False,
-    )
-    try:
-        root = etree.fromstring(data, parser)
-    except (etree.LxmlError, ValueError) as exc:
-        raise TwimlError(DOCUMENT_PARSE_FAILURE, f"Document parse failure: {exc}") from exc
-    if root is None:
-        raise TwimlError(DOCUMENT_PARSE_FAILURE, "Document parse failure: no root element")
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        # Reached only for encodings the byte scan above cannot see (UTF-16, …).
-        raise TwimlError(
-            DOCUMENT_PARSE_FAILURE,
-            "Document parse failure: DOCTYPE and ENTITY declarations are not allowed in TwiML",
-        )
-    for _ in root.iter(etree.Entity):
-        raise TwimlError(
-            DOCUMENT_PARSE_FAILURE, "Document parse failure: entity references are not allowed"
-        )
-    if _local(root) != "Response":
-        raise TwimlError(
-            INVALID_ROOT,
-            f"The root element must be <Response>, not <{_local(root) or root.tag}>",
-        )
-    return root
-
-
-def _local(element: Any) -> str:
-    tag = element.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag.rpartition("}")[2]
-
-
-def _attributes(element: Any) -> dict[str, str]:
-    return {str(key).rpartition("}")[2]: str(value) for key, value in element.attrib.items()}
-
-
-def _xml_strip(text: str) -> str:
-    return text.strip(_XML_WHITESPACE)
-
-
-# Shared with appliance.twiml.voice: the hardened parser and the name helpers.
-parse_xml = _parse_xml
-local_name = _local
-attributes = _attributes
-xml_strip = _xml_strip
-
-
 class _Builder:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
@@ -323,11 +222,11 @@ class _Builder:
     def document(self, root: Any) -> Document:
         verbs: list[Message | Redirect] = []
         redirected = False
-        if _xml_strip(root.text or ""):
+        if xml_strip(root.text or ""):
             self.warn("text directly inside <Response> was ignored")
         for child in root:
-            name = _local(child)
-            if _xml_strip(child.tail or ""):
+            name = local_name(child)
+            if xml_strip(child.tail or ""):
                 self.warn("text directly inside <Response> was ignored")
             if redirected:
                 self.warn(
@@ -352,7 +251,7 @@ class _Builder:
     def method(self, value: str | None, where: str) -> str:
         if value is None:
             return "POST"
-        method = _xml_strip(value).upper()
+        method = xml_strip(value).upper()
         if method in _METHODS:
             return method
         self.warn(f"invalid method {value!r} on {where}; POST is used")
@@ -361,7 +260,7 @@ class _Builder:
     def url(self, value: str | None, where: str) -> str | None:
         if value is None:
             return None
-        raw = _xml_strip(value)
+        raw = xml_strip(value)
         if not raw:
             self.warn(f"empty URL in {where} was ignored")
             return None
@@ -379,11 +278,11 @@ class _Builder:
         return resolved
 
     def message(self, element: Any) -> Message | None:
-        attrs = _attributes(element)
+        attrs = attributes(element)
         for name in sorted(set(attrs) - _MESSAGE_ATTRIBUTES):
             self.warn(f"unknown attribute {name!r} on <Message> was ignored")
-        to = _xml_strip(attrs.get("to", "")) or None
-        from_ = _xml_strip(attrs.get("from", "")) or None
+        to = xml_strip(attrs.get("to", "")) or None
+        from_ = xml_strip(attrs.get("from", "")) or None
         method = self.method(attrs.get("method"), "<Message>")
         action_raw = attrs.get("action")
         if action_raw is None:
@@ -393,11 +292,11 @@ class _Builder:
         action = self.url(action_raw, "<Message action>")
 
         pieces = [element.text or ""]
-        direct_text = bool(_xml_strip(element.text or ""))
+        direct_text = bool(xml_strip(element.text or ""))
         bodies = 0
         media: list[str] = []
         for child in element:
-            name = _local(child)
+            name = local_name(child)
             if name == "Body":
                 bodies += 1
                 pieces.append("".join(child.itertext()))
@@ -409,14 +308,14 @@ class _Builder:
             else:
                 self.warn(f"unknown noun <{name}> inside <Message> was ignored")
             pieces.append(child.tail or "")
-            direct_text = direct_text or bool(_xml_strip(child.tail or ""))
+            direct_text = direct_text or bool(xml_strip(child.tail or ""))
         if bodies > 1 or (bodies and direct_text):
             self.warn(
                 "<Message> should have its text either directly or in a single <Body>; the parts were joined"
             )
         if len(media) > MAX_MEDIA:
             self.warn(f"<Message> has {len(media)} <Media>; at most {MAX_MEDIA} are allowed")
-        body = _xml_strip("".join(pieces))
+        body = xml_strip("".join(pieces))
         if not body:
             if media:
                 self.warn("<Message> has only <Media> and no text; nothing was sent (SMS only)")
@@ -430,14 +329,14 @@ class _Builder:
         )
 
     def redirect(self, element: Any) -> Redirect | None:
-        attrs = _attributes(element)
+        attrs = attributes(element)
         for name in sorted(set(attrs) - {"method"}):
             self.warn(f"unknown attribute {name!r} on <Redirect> was ignored")
         method = self.method(attrs.get("method"), "<Redirect>")
         for child in element:
-            self.warn(f"unknown noun <{_local(child)}> inside <Redirect> was ignored")
+            self.warn(f"unknown noun <{local_name(child)}> inside <Redirect> was ignored")
         text = (element.text or "") + "".join(child.tail or "" for child in element)
-        if not _xml_strip(text):
+        if not xml_strip(text):
             self.warn("<Redirect> without a URL was ignored")
             return None
         url = self.url(text, "<Redirect>")

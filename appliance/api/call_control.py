@@ -1,0 +1,94 @@
+"""Controlling a call: cancel, hang up, redirect, or change its callbacks.
+
+Redirecting or hanging up a live call writes ``calls.control`` (JSON) and calls
+``daemon.voice.control(sid)``; the engine does the rest.  A queued call is canceled
+(or re-pointed at a new Url/Twiml) directly in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from flask import Response
+
+from appliance.api import call_parameters as form
+from appliance.api.calls import ENDED, fetch_row, respond
+from appliance.api.common import ApiError, bp, daemon, form_value, not_found
+
+
+@bp.post("/Accounts/<account_sid>/Calls/<sid>.json")
+def call_update(account_sid: str, sid: str) -> Response:
+    """``Status=canceled`` cancels a queued (or ringing) call; ``Status=completed`` hangs
+    up a live one; ``Url``/``Twiml`` redirect it.  Callback parameters and TimeLimit
+    are stored for the engine to use."""
+    d = daemon()
+    status = form_value("Status")
+    if status is not None and status not in ("canceled", "completed"):
+        raise ApiError(
+            400, 20001, f"Status can only be updated to 'canceled' or 'completed', not {status!r}."
+        )
+    url = form.url("Url", 21205)
+    method = form.method("Method")
+    twiml = None if url is not None else form.twiml()
+    settings: dict[str, Any] = {}
+    if form_value("FallbackUrl") is not None:
+        settings["fallback_url"] = form.url("FallbackUrl", 21205) or ""
+    if form_value("FallbackMethod") is not None:
+        settings["fallback_method"] = form.method("FallbackMethod")
+    if form_value("StatusCallback") is not None:
+        settings["status_callback"] = form.url("StatusCallback", 21609) or ""
+    if form_value("StatusCallbackMethod") is not None:
+        settings["status_callback_method"] = form.method("StatusCallbackMethod")
+    if form_value("TimeLimit") is not None:
+        settings["time_limit"] = form.integer(
+            "TimeLimit", form.DEFAULT_TIME_LIMIT, 20001, form.MAX_TIME_LIMIT
+        )
+    now = time.time()
+
+    def fn(conn: sqlite3.Connection) -> bool | None:
+        """Apply the update; None if there is no such call, True if the engine must look."""
+        row = conn.execute("SELECT status FROM calls WHERE sid = ?", (sid,)).fetchone()
+        if row is None:
+            return None
+        current = row["status"]
+        if current in ENDED:
+            if status is None and url is None and twiml is None and not settings:
+                return False
+            raise ApiError(
+                400, 21220, f"Call is not in-progress (status {current}). Cannot update it."
+            )
+        control: dict[str, str] | None = None
+        changes: dict[str, Any] = dict(settings)
+        if status is not None and current == "queued":
+            # Not placed yet: canceling (or hanging up) is just a row change.
+            changes.update(status="canceled", end_time=now)
+        elif status == "completed" or (status == "canceled" and current == "ringing"):
+            control = {"status": status}
+        elif status == "canceled":
+            pass  # Twilio: canceled does not affect a call already in progress
+        elif url is not None or twiml is not None:
+            if current == "queued":
+                changes.update(url=url or "", method=method, twiml=twiml)
+            else:
+                control = (
+                    {"url": url, "method": method} if url is not None else {"twiml": twiml or ""}
+                )
+        if control is not None:
+            changes["control"] = json.dumps(control)
+        if changes:
+            columns = ", ".join(f"{name} = ?" for name in changes)
+            conn.execute(
+                f"UPDATE calls SET {columns}, date_updated = ? WHERE sid = ?",  # noqa: S608 - fixed names
+                (*changes.values(), now, sid),
+            )
+        return control is not None
+
+    signal = d.store.write(fn)
+    if signal is None:
+        raise not_found()
+    if signal:
+        d.voice.control(sid)
+    return respond(fetch_row(sid))
