@@ -46,7 +46,8 @@ from appliance.numbers import sender as clean_sender
 from appliance.sids import idempotency_token
 from appliance.sms import codec as sms
 from appliance.sms import optout, pdu
-from appliance.sms.outbox import API_VERSION, Outbox, dumps
+from appliance.sms.outbox import Outbox
+from appliance.sms.statuscallback import API_VERSION, dumps
 from appliance.store.database import Row, Store
 
 LOGGER = logging.getLogger(__name__)

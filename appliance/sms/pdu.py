@@ -35,10 +35,15 @@ import datetime
 from dataclasses import dataclass
 
 from appliance.sms.codec import Concat, Encoding, Segment
-from appliance.sms.pdufields import (
-    DCS_CLASS_MASK,
-    DCS_CLASS_PRESENT,
+from appliance.sms.pdufields.address import (
     DEFAULT_SMSC,
+    number_address,
+    read_address,
+    read_smsc,
+    sender_address,
+    smsc_part,
+)
+from appliance.sms.pdufields.header import (
     DEFAULT_VALIDITY,
     FO_MMS,
     FO_SRR,
@@ -53,20 +58,15 @@ from appliance.sms.pdufields import (
     MTI_SUBMIT,
     ST_DELIVERED_MAX,
     ST_PENDING_MAX,
-    PduError,
-    Reader,
-    check_octet,
-    encode_timestamp,
+)
+from appliance.sms.pdufields.octets import PduError, Reader, check_octet, parse_hex
+from appliance.sms.pdufields.timestamp import encode_timestamp, read_timestamp
+from appliance.sms.pdufields.userdata import (
+    DCS_CLASS_MASK,
+    DCS_CLASS_PRESENT,
     encode_user_data,
-    number_address,
     parse_dcs,
-    parse_hex,
-    read_address,
-    read_smsc,
-    read_timestamp,
     read_user_data,
-    sender_address,
-    smsc_part,
 )
 
 __all__ = [

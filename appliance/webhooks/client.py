@@ -1,40 +1,31 @@
 """Outbound HTTP client for webhooks and status callbacks, the way Twilio sends them.
 
-What a request looks like on the wire (Twilio reference A5/A6/A7):
-
-* ``POST`` with an ``application/x-www-form-urlencoded`` UTF-8 body, or ``GET`` with the
-  parameters appended to the query string (``&`` if the URL already has a query).
-* ``X-Twilio-Signature`` (:mod:`appliance.signature`): HMAC-SHA1 over the URL *as sent
-  on the wire* (the URL that ``requests`` actually puts in the request line, without
-  ``user:password@`` and without the ``#fragment``) plus, for POST only, the sorted
-  parameters.  For GET the URL already carries the parameters and no parameters are
-  appended to the signed string.
-* ``I-Twilio-Idempotency-Token`` (the same value on retries of one request),
-  ``User-Agent: TwilioProxy/1.1``, ``Accept: */*``.
-
-Behaviour:
+What a request looks like on the wire (headers, signature, body) is
+:mod:`appliance.webhooks.wire`.  Behaviour:
 
 * 301/302/303/307/308 are followed (at most ``max_redirects`` hops), each hop re-signed
   for its own URL.  307/308 keep the method and the body; 301/302/303 turn the request
   into a GET of the ``Location`` (like a browser; the parameters are not re-sent).
 * Timeouts: connect, read (per socket read) and a *total* wall-clock budget that also
   bounds a server trickling its headers or body one byte at a time.  The total budget is
-  enforced on every ``recv()`` by a thin socket wrapper (:mod:`appliance.deadline`).
-* Retries as in Twilio's connection overrides (``#ct=..&rt=..&tt=..&rc=..&rp=..``):
-  by default one retry, only when the TCP connection could not be made.
+  enforced on every ``recv()`` by a thin socket wrapper (:mod:`appliance.webhooks.deadline`).
+* Retries as in Twilio's connection overrides (``#ct=..&rt=..&tt=..&rc=..&rp=..``,
+  :mod:`appliance.webhooks.timeouts`): by default one retry, only when the TCP connection
+  could not be made.
 * Never raises for network or HTTP failures: the outcome is a :class:`WebhookResult`
-  carrying a Twilio error code (the ``HTTP_*`` constants; mapping in
-  :mod:`appliance.failures`).
+  (:mod:`appliance.webhooks.result`) carrying a Twilio error code (the ``HTTP_*``
+  constants; mapping in :mod:`appliance.webhooks.failures`).
 * Response bodies are read up to ``max_body`` bytes; a longer body is cut to
   ``max_body`` bytes and flagged ``truncated=True`` (Twilio's 11750 "response body too
   large" situation; deciding what to do about it is the caller's job).
 * Cookies: a ``requests`` cookie jar (RFC 6265 rules from :mod:`http.cookiejar`) is
   loaded from / saved to a JSON string so the caller can keep one jar per From/To pair
   in its database, expiring it after :data:`COOKIE_IDLE_SECONDS` of inactivity
-  (:mod:`appliance.cookies`).
+  (:mod:`appliance.webhooks.cookies`).
 
-The other names of this module are re-exported from :mod:`appliance.signature`,
-:mod:`appliance.cookies`, :mod:`appliance.deadline` and :mod:`appliance.failures`.
+The other names of this module are re-exported from :mod:`appliance.webhooks.signature`,
+:mod:`appliance.webhooks.cookies`, :mod:`appliance.webhooks.timeouts`,
+:mod:`appliance.webhooks.result` and :mod:`appliance.webhooks.failures`.
 """
 
 from __future__ import annotations
@@ -42,9 +33,8 @@ from __future__ import annotations
 import http.client
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 import requests
 
@@ -67,7 +57,10 @@ from appliance.webhooks.failures import (
     Failure,
     classify,
 )
+from appliance.webhooks.result import WebhookResult
 from appliance.webhooks.signature import ParamValue, param_values, signature
+from appliance.webhooks.timeouts import RETRY_POLICIES, Timeouts, parse_overrides
+from appliance.webhooks.wire import check_url, prepare
 
 __all__ = [
     "COOKIE_IDLE_SECONDS",
@@ -95,120 +88,9 @@ DEFAULT_USER_AGENT = "TwilioProxy/1.1"
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_MAX_REDIRECTS = 5
 
-#: Values of the ``rp`` connection override: retry on 4xx, on 5xx, on connect
-#: failure/timeout (``ct``), on read timeout (``rt``), or on all of them.
-RETRY_POLICIES = frozenset({"4xx", "5xx", "ct", "rt", "all"})
-
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 _new_token = idempotency_token  # request() has a parameter of the same name
-
-
-# --------------------------------------------------------------------------- timeouts
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Connection settings of one webhook request (seconds; ``retries`` is a count).
-
-    Defaults are Twilio's: connect 5 s, read 15 s, total 15 s (all attempts included),
-    one retry, retried only when the connection could not be made (``rp=ct``).
-    """
-
-    connect: float = 5.0
-    read: float = 15.0
-    total: float = 15.0
-    retries: int = 1
-    retry_policy: frozenset[str] = frozenset({"ct"})
-
-    def retries_on(self, kind: str | None) -> bool:
-        if kind is None:
-            return False
-        return "all" in self.retry_policy or kind in self.retry_policy
-
-
-# (key, attribute, min ms or count, max ms or count); values outside are clamped.
-_OVERRIDE_LIMITS = {
-    "ct": ("connect", 100, 10000),
-    "rt": ("read", 100, 15000),
-    "tt": ("total", 100, 15000),
-    "rc": ("retries", 0, 5),
-}
-
-
-def parse_overrides(url: str, default: Timeouts) -> tuple[str, Timeouts]:
-    """Split Twilio's connection-override fragment off ``url``.
-
-    ``https://x/y?q=1#ct=1000&rt=2000&tt=3000&rc=2&rp=ct,5xx`` →
-    ``("https://x/y?q=1", Timeouts(connect=1.0, read=2.0, total=3.0, retries=2, ...))``.
-    ``ct``/``rt``/``tt`` are milliseconds; values outside Twilio's ranges (ct 100–10000,
-    rt/tt 100–15000, rc 0–5) are clamped, unparsable values and unknown keys (``e``,
-    ``sni``, ``edge``, …) are ignored.  The fragment is always removed (it is never
-    sent over HTTP, so it is not part of the signed URL either).
-    """
-    base, sep, fragment = url.partition("#")
-    if not sep:
-        return url, default
-    changes: dict[str, Any] = {}
-    for key, raw in parse_qsl(fragment, keep_blank_values=True):
-        key = key.strip().lower()
-        raw = raw.strip()
-        if key in _OVERRIDE_LIMITS:
-            attr, low, high = _OVERRIDE_LIMITS[key]
-            try:
-                number = int(raw)
-            except ValueError:
-                continue
-            number = max(low, min(high, number))
-            changes[attr] = number if attr == "retries" else number / 1000.0
-        elif key == "rp":
-            policies = frozenset(p.strip().lower() for p in raw.split(",")) & RETRY_POLICIES
-            if policies:
-                changes["retry_policy"] = policies
-    return base, replace(default, **changes) if changes else default
-
-
-# --------------------------------------------------------------------------- result
-
-
-@dataclass(frozen=True)
-class WebhookResult:
-    """What happened to one webhook request (including its redirects and retries).
-
-    ``url``/``method`` are the request that produced ``status`` and ``body``: after
-    HTTP redirects, the last hop (so relative URLs in a TwiML answer resolve against
-    ``url``).  ``requested_url``/``requested_method`` are what the caller asked for
-    (the URL without its ``#`` override fragment); ``redirects`` the hops in between.
-    ``request_params`` are the webhook's parameters as given (a 301/302/303 hop turns
-    the request into a GET of the ``Location``, which does not carry them).
-    ``body`` is at most ``max_body`` bytes (``truncated`` says more was sent).
-    """
-
-    url: str
-    method: str
-    request_params: dict[str, list[str]]
-    status: int | None
-    content_type: str | None
-    body: bytes
-    error_code: int | None
-    error_message: str | None
-    elapsed: float
-    requested_url: str = ""
-    requested_method: str = ""
-    truncated: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
-    redirects: tuple[str, ...] = ()
-    attempts: int = 1
-    idempotency_token: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True for a 2xx answer read without error."""
-        return self.error_code is None and self.status is not None and 200 <= self.status < 300
-
-
-# --------------------------------------------------------------------------- client
 
 
 @dataclass
@@ -224,38 +106,6 @@ class _Attempt:
     error_code: int | None = None
     error_message: str | None = None
     retry_kind: str | None = None
-
-
-def _strip_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def _check_url(url: str) -> None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise Failure(INVALID_URL_FORMAT, f"Invalid URL format: {url!r} ({exc})") from exc
-    if parts.scheme.lower() not in ("http", "https"):
-        raise Failure(
-            INVALID_URL_FORMAT,
-            f"Invalid URL format: {url!r} (only http and https URLs are allowed)",
-        )
-    if not parts.hostname:
-        raise Failure(INVALID_URL_FORMAT, f"Invalid URL format: {url!r} (no host name)")
-
-
-def _append_query(url: str, query: str) -> str:
-    if not query:
-        return url
-    if "?" not in url:
-        return f"{url}?{query}"
-    if url.endswith(("?", "&")):
-        return url + query
-    return f"{url}&{query}"
 
 
 class WebhookClient:
@@ -391,7 +241,7 @@ class WebhookClient:
                                 f"HTTP too many redirects: more than {self.max_redirects}",
                             )
                         next_url = urljoin(response.url, location.strip()).partition("#")[0]
-                        _check_url(next_url)
+                        check_url(next_url)
                         attempt.redirects.append(next_url)
                         if response.status_code not in (307, 308):
                             current_method = "GET"
@@ -436,30 +286,15 @@ class WebhookClient:
         timeouts: Timeouts,
         deadline: float,
     ) -> requests.Response:
-        _check_url(url)
-        headers = {
-            "User-Agent": self.user_agent,
-            "Accept": "*/*",
-            "I-Twilio-Idempotency-Token": token,
-        }
-        body: bytes | None = None
-        if method == "GET":
-            url = _append_query(url, urlencode(pairs))
-        else:
-            body = urlencode(pairs).encode("ascii")
-            headers["Content-Type"] = _FORM_CONTENT_TYPE
-        try:
-            prepared = session.prepare_request(
-                requests.Request(method, url, headers=headers, data=body)
-            )
-        except (requests.exceptions.RequestException, ValueError, UnicodeError) as exc:
-            raise Failure(INVALID_URL_FORMAT, f"Invalid URL format: {url!r} ({exc})") from exc
-        wire_url = _strip_userinfo(prepared.url or url)
-        signed_params: dict[str, list[str]] = {}
-        if method == "POST":
-            for key, value in pairs:
-                signed_params.setdefault(key, []).append(value)
-        prepared.headers["X-Twilio-Signature"] = signature(self._token(), wire_url, signed_params)
+        prepared = prepare(
+            session,
+            url,
+            method,
+            pairs,
+            token=token,
+            user_agent=self.user_agent,
+            auth_token=self._token,
+        )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TotalTimeout("total timeout exceeded")

@@ -25,15 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from appliance.errors import InvalidNumber
-from appliance.sms.outbox import Outbox, OutboxError, dumps, status_callback_params
+from appliance.sids import idempotency_token
+from appliance.sms.outbox import Outbox, OutboxError
+from appliance.sms.statuscallback import dumps, status_callback_params
 from appliance.store.database import Row, Store
 from appliance.twiml import messaging
-from appliance.webhooks.client import (
-    COOKIE_IDLE_SECONDS,
-    WebhookClient,
-    WebhookResult,
-    idempotency_token,
-)
+from appliance.webhooks.client import WebhookClient
+from appliance.webhooks.cookies import COOKIE_IDLE_SECONDS
+from appliance.webhooks.result import WebhookResult
 
 LOGGER = logging.getLogger(__name__)
 STATUS_ATTEMPTS = 3  # status callbacks: Twilio does not retry them by default; we try a few times

@@ -23,16 +23,13 @@ import http.client
 import socket
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import requests
 import urllib3
 import urllib3.exceptions
 
 from appliance.webhooks.deadline import TotalTimeout
-
-if TYPE_CHECKING:
-    from appliance.webhooks.client import Timeouts
+from appliance.webhooks.timeouts import Timeouts
 
 __all__ = [
     "HTTP_BAD_HOST_NAME",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main
-from appliance.modem import probe, profiles
+from appliance.modem import identity, ports, probe, profilematch, profiles, udevrules
 from appliance.sim.host import SimulatorHost
 from tests.conftest import wait_for
 
@@ -108,29 +108,29 @@ def test_usb_ids_and_interface_come_from_sysfs(tmp_path):
     link = dev / "serial/by-id/usb-SimTech_SIM7600_0123456789ABCDEF-if02-port0"
     link.symlink_to(dev / "ttyUSB2")
     for port in (str(dev / "ttyUSB2"), str(link)):
-        usb = probe.usb_info(port, sysfs)
-        assert usb == probe.UsbInfo(
+        usb = ports.usb_info(port, sysfs)
+        assert usb == ports.UsbInfo(
             "1e0e", "9001", 2, "SimTech, Incorporated", "SimTech SIM7600", "0123456789ABCDEF"
         )
-    best, ranked = probe.match(None, usb)
-    assert best.family == "sim7600" and best.role == "at" and best.score == probe.SCORE_USB
+    best, ranked = profilematch.match(None, usb)
+    assert best.family == "sim7600" and best.role == "at" and best.score == profilematch.SCORE_USB
     # The audio interface of the same modem is named as such.
-    audio = probe.UsbInfo("1e0e", "9001", 4)
-    assert probe.match(None, audio)[0].role == "audio"
+    audio = ports.UsbInfo("1e0e", "9001", 4)
+    assert profilematch.match(None, audio)[0].role == "audio"
 
 
 def test_cdc_acm_tty_and_non_usb_ports(tmp_path):
     sysfs = tmp_path / "sys"
     _fake_usb_tty(sysfs, "ttyACM0", "2c7c", "0125", 2, acm=True)
-    usb = probe.usb_info("/dev/ttyACM0", sysfs)
+    usb = ports.usb_info("/dev/ttyACM0", sysfs)
     assert usb is not None and usb.ids == "2c7c:0125" and usb.interface == 2
-    assert probe.match(None, usb)[0].family == "quectel_ec25"
-    assert probe.usb_info("/dev/ttyAMA0", sysfs) is None  # GPIO UART: no USB parent
-    assert probe.usb_info("/dev/pts/3", sysfs) is None
+    assert profilematch.match(None, usb)[0].family == "quectel_ec25"
+    assert ports.usb_info("/dev/ttyAMA0", sysfs) is None  # GPIO UART: no USB parent
+    assert ports.usb_info("/dev/pts/3", sysfs) is None
 
 
 def test_identity_parsing_tolerates_echo_prefixes_and_urcs():
-    ident = probe.parse_identity(
+    ident = identity.parse_identity(
         {
             "ATI": ["ATI", "Manufacturer: huawei", "Model: E1550", "Revision: 11.608", "OK"],
             "AT+CGMI": ["AT+CGMI", "^RSSI:17", "COMMAND NOT SUPPORT"],
@@ -140,18 +140,18 @@ def test_identity_parsing_tolerates_echo_prefixes_and_urcs():
     )
     assert ident.manufacturer == "huawei"  # from ATI when +CGMI is refused
     assert ident.model == "E1550" and ident.revision == "11.608.12.02.143"
-    best, _ = probe.match(ident, None)
+    best, _ = profilematch.match(ident, None)
     assert best.family == "huawei_e173"
     # A real SIM7600G-H (not the E-H the profile was written for) still matches by pattern.
-    g = probe.Identity((), "SIMCOM INCORPORATED", "SIMCOM_SIM7600G-H", "LE20B04")
-    assert probe.match(g, None)[0].family == "sim7600"
+    g = identity.Identity((), "SIMCOM INCORPORATED", "SIMCOM_SIM7600G-H", "LE20B04")
+    assert profilematch.match(g, None)[0].family == "sim7600"
     # USB ids outrank the answers; an unknown modem falls back to generic.
-    unknown = probe.Identity((), "Telit", "LE910C1", "1")
-    assert probe.match(unknown, None)[0].family == "generic"
-    assert probe.match(unknown, probe.UsbInfo("2c7c", "0125", 2))[0].family == "quectel_ec25"
+    unknown = identity.Identity((), "Telit", "LE910C1", "1")
+    assert profilematch.match(unknown, None)[0].family == "generic"
+    assert profilematch.match(unknown, ports.UsbInfo("2c7c", "0125", 2))[0].family == "quectel_ec25"
     # Garbage in, no crash.
-    junk = probe.parse_identity({"ATI": ["\x00\xff", "", "ERROR"], "AT+CGMM": []})
-    assert probe.match(junk, None)[0].family == "generic"
+    junk = identity.parse_identity({"ATI": ["\x00\xff", "", "ERROR"], "AT+CGMM": []})
+    assert profilematch.match(junk, None)[0].family == "generic"
 
 
 def test_every_profile_has_a_usb_table():
@@ -176,12 +176,16 @@ UDEV_KEY = re.compile(
 )
 
 
-@pytest.mark.parametrize("rel", [probe.UDEV_RULES, probe.MM_RULES])
+@pytest.mark.parametrize("rel", [udevrules.UDEV_RULES, udevrules.MM_RULES])
 def test_rules_files_are_generated_from_the_profiles_and_well_formed(rel):
     text = (FIRMWARE / rel).read_text()
-    expected = probe.render_udev_rules() if rel == probe.UDEV_RULES else probe.render_mm_rules()
+    expected = (
+        udevrules.render_udev_rules()
+        if rel == udevrules.UDEV_RULES
+        else udevrules.render_mm_rules()
+    )
     assert text == expected, (
-        "regenerate with: .venv/bin/python -c 'from appliance import probe; probe.write_rules()'"
+        "regenerate with: .venv/bin/python -c 'from appliance.modem import udevrules; udevrules.write_rules()'"
     )
     labels, gotos = set(), set()
     for line in text.splitlines():
@@ -194,7 +198,7 @@ def test_rules_files_are_generated_from_the_profiles_and_well_formed(rel):
             if pair.startswith("GOTO="):
                 gotos.add(pair.split('"')[1])
     assert gotos <= labels
-    if rel == probe.UDEV_RULES:
+    if rel == udevrules.UDEV_RULES:
         assert 'ENV{ID_USB_INTERFACE_NUM}=="02", SYMLINK+="gsm/sim7600-at"' in text
     else:
         assert (
