@@ -40,7 +40,7 @@ def render_udev_rules(directory: Path = profiles.PROFILE_DIR) -> str:
         "# Stable names for the appliance's modems: /dev/gsm/<family>-<role> (at, audio, diag, ...),",
         "# whichever USB port the modem is in and whatever ttyUSBn number it gets.  Two modems of",
         "# one model: use their /dev/serial/by-id/ names instead (they carry the serial number).",
-        "# Generated from firmware_config/profiles/*.toml [usb] by appliance.probe.write_rules().",
+        "# Generated from firmware_config/profiles/*.toml [usb] by appliance.modem.udevrules.write_rules().",
         'ACTION=="remove", GOTO="appliance_modems_end"',
         'SUBSYSTEM!="tty", GOTO="appliance_modems_end"',
         'SUBSYSTEMS=="usb", IMPORT{builtin}="usb_id"',
@@ -74,7 +74,7 @@ def render_mm_rules(directory: Path = profiles.PROFILE_DIR) -> str:
         "# ModemManager must not open the appliance's modems: it would send its own AT commands,",
         "# read and delete SMS, and hold the port.  ID_MM_DEVICE_IGNORE is honoured by every",
         "# ModemManager filter policy.  The GPIO UART of SIM800/SIM7600 HATs is ignored too.",
-        "# Generated from firmware_config/profiles/*.toml [usb] by appliance.probe.write_rules().",
+        "# Generated from firmware_config/profiles/*.toml [usb] by appliance.modem.udevrules.write_rules().",
         'ACTION!="add|change|move|bind", GOTO="appliance_mm_end"',
         "",
     ]
