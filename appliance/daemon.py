@@ -102,8 +102,9 @@ class Daemon:
 
     def _wire_voice(self) -> None:
         """A Phone per modem (in its thread) and a CallFlow thread per live call."""
-        from appliance.voice.engine import Phone
-        from appliance.voice.flow import CallFlow, Context
+        from appliance.voice.context import Context
+        from appliance.voice.flow import CallFlow
+        from appliance.voice.phone import Phone
 
         ctx = Context(
             store=self.store,

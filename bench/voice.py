@@ -33,8 +33,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from appliance.voice import audio, tones, tts  # noqa: E402
-from appliance.voice.audio import FRAME_BYTES, Media, SerialAudioPort  # noqa: E402
+from appliance.voice.audio import FRAME_BYTES, Media  # noqa: E402
 from appliance.voice.dtmf import DtmfDetector  # noqa: E402
+from appliance.voice.ports import SerialAudioPort  # noqa: E402
 from appliance.voice.recorder import Recorder  # noqa: E402
 
 SENTENCE = (

@@ -1,4 +1,4 @@
-"""One modem, one thread: receive, send, sweep, watch health, reconnect.
+"""One modem, one thread: the loop that receives, sends, sweeps, watches health, reconnects.
 
 Theory of operation
 -------------------
@@ -10,12 +10,13 @@ The loop, each turn:
 
 1. connects if needed (backing off while the port is missing or silent);
 2. handles queued URCs and jobs: ``+CMTI`` -> read, store, delete;
-   ``+CMT``/``+CDS`` -> store; call URCs -> the :class:`~appliance.voice.Phone`;
+   ``+CMT``/``+CDS`` -> store (:mod:`~appliance.modem.receiver`); call URCs -> the
+   call handler (:class:`~appliance.modem.callhandler.CallHandler`, the voice phone);
 3. runs what is due: storage sweep (catches URCs lost to line noise or to a
    crash), health poll (signal, registration), reassembly timeouts, call timers
    and the next queued outbound call when the line is free;
-4. sends at most one SMS part if the rate allows, then goes round again, so
-   inbound traffic is never starved by a long outbound queue.
+4. sends at most one SMS part if the rate allows (:mod:`~appliance.modem.sender`),
+   then goes round again, so inbound traffic is never starved by a long outbound queue.
 
 A port that vanishes (USB unplug), or two commands in a row that time out,
 drop the connection; the loop reconnects with exponential backoff, whatever
@@ -31,19 +32,19 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from appliance.config import Config, ModemConfig
 from appliance.errors import CommandRejected, ModemError, ModemGone, ModemTimeout
-from appliance.modem import atcodec
+from appliance.modem import atcodec, health
+from appliance.modem.callhandler import CallHandler
 from appliance.modem.driver import Driver
 from appliance.modem.profiles import Profile
+from appliance.modem.receiver import Receiver
+from appliance.modem.sender import Sender
 from appliance.sms.inbox import Inbox
-from appliance.sms.outbox import Claimed, Outbox
+from appliance.sms.outbox import Outbox
 from appliance.store.database import Store
-
-if TYPE_CHECKING:
-    from appliance.voice.engine import Phone
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,13 +80,22 @@ class Modem:
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._current: Claimed | None = None
-        self._rate_ready = 0.0  # monotonic time the rate limit allows the next part
-        self._queue_check = 0.0  # monotonic time to look at an empty queue again
         self._next_sweep = 0.0
         self._next_health = 0.0
         self._timeouts = 0
-        self.phone: Phone | None = None
+        self.receiver = Receiver(
+            self.name,
+            profile,
+            settings,
+            inbox,
+            self._command,
+            self._connected_driver,
+            self._answered,
+        )
+        self.sender = Sender(
+            self.name, profile, settings, outbox, self._connected_driver, self._answered
+        )
+        self.phone: CallHandler | None = None
         self._phone_check = True
         self.connected = threading.Event()
 
@@ -157,7 +167,7 @@ class Modem:
         now = time.monotonic()
         deadlines = [self._next_sweep, self._next_health]
         if self._can_send():
-            deadlines.append(max(self._rate_ready, self._queue_check))
+            deadlines.append(self.sender.due())
         if self.phone is not None:
             due = self.phone.next_deadline()
             if due is not None:
@@ -178,7 +188,7 @@ class Modem:
             pass
         now = time.monotonic()
         if now >= self._next_sweep:
-            self._sweep()
+            self.receiver.sweep()
             self._next_sweep = now + self.settings.sweep_interval
         if now >= self._next_health:
             self._health()
@@ -190,8 +200,8 @@ class Modem:
             if self._phone_check or (due is not None and now >= due):
                 self._phone_check = False
                 self.phone.tick()
-        if self._can_send() and now >= max(self._rate_ready, self._queue_check):
-            self._send_part()
+        if self._can_send() and now >= self.sender.due():
+            self.sender.send_part()
 
     def _idle(self, seconds: float) -> None:
         """Wait while disconnected; still answer jobs (with an error) and stop requests."""
@@ -211,7 +221,7 @@ class Modem:
 
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "wake":
-            self._queue_check = 0.0  # something was queued: look now
+            self.sender.look_now()  # something was queued: look now
             self._phone_check = True
         elif kind == "urc":
             self._on_urc(payload)
@@ -277,7 +287,7 @@ class Modem:
         )
         self._next_sweep = 0.0  # sweep storage at once: messages may have arrived while away
         self._next_health = 0.0
-        self._queue_check = 0.0  # and look at the queue: wake-ups were not heard while away
+        self.sender.look_now()  # and look at the queue: wake-ups were not heard while away
         self._phone_check = True
         if self.phone is not None:
             try:
@@ -293,9 +303,7 @@ class Modem:
         self.last_error = reason
         self.state = "disconnected"
         self.connected.clear()
-        if self._current is not None:
-            self.outbox.requeue(self._current.sid)
-            self._current = None
+        self.sender.requeue()
         if self.phone is not None:
             self.phone.on_drop()
         self._close()
@@ -326,173 +334,44 @@ class Modem:
         self._timeouts = 0
         return lines
 
-    # -- inbound -----------------------------------------------------------------------------
+    def _connected_driver(self) -> Driver:
+        assert self.driver is not None
+        return self.driver
+
+    def _answered(self) -> None:
+        """The modem answered a command: it has not hung."""
+        self._timeouts = 0
+
+    # -- routing -----------------------------------------------------------------------------
 
     def _on_urc(self, urc: atcodec.Urc) -> None:
-        line = urc.line
-        slot = atcodec.parse_storage_urc(line)
-        if slot is not None:
-            memory, index = slot
-            self._take(memory, index, None, "CDSI" if line.startswith("+CDSI") else "CMTI")
-        elif line.startswith(("+CMT:", "+CDS:")):
-            if urc.data:
-                self.inbox.ingest(self.name, None, None, urc.data, line[1:4])
-        elif self.phone is not None and self.phone.on_line(line):
+        """SMS URCs go to the receiver, call URCs to the phone; the rest is only logged."""
+        if self.receiver.on_urc(urc):
+            pass
+        elif self.phone is not None and self.phone.on_line(urc.line):
             pass
         else:
-            LOGGER.debug("%s: URC %s", self.name, line)
-
-    def _take(self, memory: str, index: int, pdu_hex: str | None, source: str) -> None:
-        """Read (unless given), store, then delete one SMS from modem storage."""
-        switched = memory != self.profile.storage
-        if switched:
-            self._command(f'AT+CPMS="{memory}"')
-        try:
-            if pdu_hex is None:
-                assert self.driver is not None
-                pdu_hex = self.driver.read_slot(index)
-                self._timeouts = 0
-            if pdu_hex is None:
-                return  # empty slot: already taken by a sweep
-            if not self.inbox.known_slot(self.name, memory, index, pdu_hex):
-                self.inbox.ingest(self.name, memory, index, pdu_hex, source)
-            self._command(f"AT+CMGD={index},0")
-            self.inbox.slot_deleted(self.name, memory, index)
-        finally:
-            if switched:
-                self._command(f'AT+CPMS="{self.profile.storage}"')
-
-    def _sweep(self) -> None:
-        assert self.driver is not None
-        entries = self.driver.list_slots(timeout=self.settings.command_timeout * 3)
-        self._timeouts = 0
-        for index, _stat, pdu_hex in entries:
-            if pdu_hex:
-                self._take(self.profile.storage, index, pdu_hex, "sweep")
-        self.inbox.forget_slots(self.name, self.profile.storage, set())
-
-    # -- outbound ----------------------------------------------------------------------------
+            LOGGER.debug("%s: URC %s", self.name, urc.line)
 
     def _can_send(self) -> bool:
+        """Whether the sender may go on (connected, not stopping)."""
         return self.driver is not None and not self._stopping
-
-    def _send_part(self) -> None:
-        now = time.monotonic()
-        if self._current is None:
-            self._current = self.outbox.claim(self.name, time.time())
-            if self._current is None:
-                due = self.outbox.next_due(self.name, time.time())
-                wait = self.settings.sweep_interval if due is None else max(0.05, due - time.time())
-                self._queue_check = now + min(
-                    wait, self.settings.sweep_interval
-                )  # a scheduled send wakes us
-                return
-        from appliance.sms import pdu  # local: keeps start-up light
-
-        msg = self._current
-        part = msg.next_part
-        segment = msg.segments[part - 1]
-        pdu_hex, length = pdu.encode_submit(msg.to_number, segment)
-        rate = self.settings.outbound_rate
-        self._rate_ready = now + (1.0 / rate if rate > 0 else 0.0)
-        self.outbox.part_started(msg.sid, part)
-        assert self.driver is not None
-        try:
-            mr = self.driver.send_pdu(
-                pdu_hex,
-                length,
-                timeout=self.profile.send_timeout,
-                prompt_timeout=self.settings.command_timeout,
-            )
-        except CommandRejected as e:
-            self._current = None
-            status = self.outbox.part_refused(
-                msg.sid, part, e.error, self.settings.outbound_retry_limit
-            )
-            LOGGER.warning("%s: %s part %d refused (%s): %s", self.name, msg.sid, part, e, status)
-            return
-        except (ModemTimeout, ModemGone) as e:
-            self._current = None
-            if getattr(e, "prompt_only", False):
-                self.outbox.requeue(msg.sid)
-            else:
-                self.outbox.part_unknown(msg.sid, part, str(e))
-            raise
-        self._timeouts = 0
-        self.outbox.part_sent(msg.sid, part, mr, len(msg.segments))
-        if part == len(msg.segments):
-            LOGGER.info("%s: sent %s (%d parts)", self.name, msg.sid, len(msg.segments))
-            self._current = None
-        else:
-            self._current = Claimed(
-                msg.sid, msg.modem, msg.to_number, msg.body, msg.segments, part + 1
-            )
 
     # -- health ------------------------------------------------------------------------------
 
     def _health(self) -> None:
-        signal = None
-        registration = None
-        operator = None
-        sim = None
-        try:
-            try:
-                for line in self._command("AT+CPIN?"):
-                    if line.startswith("+CPIN:"):
-                        sim = line[6:].strip()  # READY, SIM PIN, SIM PUK, ...
-            except CommandRejected as e:
-                # +CME ERROR: 10 is "SIM not inserted"; other errors mean "unknown".
-                sim = "NOT INSERTED" if (e.kind, e.error) == ("CME", 10) else None
-            for line in self._command("AT+CSQ"):
-                if line.startswith("+CSQ:"):
-                    rssi = int(line[5:].split(",")[0])
-                    signal = None if rssi == 99 else rssi
-            for line in self._command("AT+CREG?"):
-                if line.startswith("+CREG:"):
-                    stat = line[6:].split(",")[1].strip() if "," in line else line[6:].strip()
-                    registration = {
-                        "0": "not registered",
-                        "1": "home",
-                        "2": "searching",
-                        "3": "denied",
-                        "4": "unknown",
-                        "5": "roaming",
-                    }.get(stat, stat)
-            for line in self._command("AT+COPS?"):
-                if line.startswith("+COPS:") and '"' in line:
-                    operator = line.split('"')[1]
-        except CommandRejected as e:
-            self.last_error = str(e)
-        self._record_health(signal=signal, registration=registration, operator=operator, sim=sim)
+        reading, error = health.poll(self._command)
+        if error is not None:
+            self.last_error = error
+        self._record_health(reading)
 
-    def _record_health(self, **values: Any) -> None:
-        now = time.time()
-        row = (
+    def _record_health(self, reading: health.Reading | None = None) -> None:
+        health.record(
+            self.store,
             self.name,
             self.state,
-            values.get("signal"),
-            values.get("registration"),
-            values.get("operator"),
-            values.get("sim"),
             getattr(self, "manufacturer", None),
             getattr(self, "model", None),
             self.last_error,
-            now,
+            reading,
         )
-        try:
-            self.store.write(
-                lambda conn: conn.execute(
-                    "INSERT INTO modem_health (modem, state, signal, registration, operator, sim, manufacturer,"
-                    " model, last_error, updated) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (modem) DO UPDATE SET"
-                    " state = excluded.state, signal = COALESCE(excluded.signal, modem_health.signal),"
-                    " registration = COALESCE(excluded.registration, modem_health.registration),"
-                    " operator = COALESCE(excluded.operator, modem_health.operator),"
-                    " sim = COALESCE(excluded.sim, modem_health.sim),"
-                    " manufacturer = COALESCE(excluded.manufacturer, modem_health.manufacturer),"
-                    " model = COALESCE(excluded.model, modem_health.model),"
-                    " last_error = excluded.last_error, updated = excluded.updated",
-                    row,
-                )
-            )
-        except Exception:  # noqa: BLE001 - health is best effort (store may be closing)
-            LOGGER.debug("could not record health", exc_info=True)

@@ -18,26 +18,20 @@ Several ``<Number>`` nouns are tried one after the other, not in parallel (one l
 from __future__ import annotations
 
 import logging
-import queue
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from appliance import sids
 from appliance.voice import call
+from appliance.voice.bridge import Bridge
 from appliance.voice.call import CallLeg
 
 if TYPE_CHECKING:
-    from appliance.voice.audio import Media
-    from appliance.voice.engine import Phone
-    from appliance.voice.flow import CallFlow
+    from appliance.voice.phone import Phone
+    from appliance.voice.session import CallSession
 
 LOGGER = logging.getLogger(__name__)
-
-BRIDGE_DEPTH = 4  # frames (80 ms) buffered per direction before the oldest is dropped
-SILENCE = b"\x00" * 320
 
 
 def _numbers(verb: Any) -> list[str]:
@@ -49,20 +43,20 @@ def _numbers(verb: Any) -> list[str]:
     return out
 
 
-def _idle_phone(flow: CallFlow) -> Phone | None:
+def _idle_phone(session: CallSession) -> Phone | None:
     """Another connected modem with no call on it, for a two-modem bridge."""
-    for phone in flow.phone.engine.phones.values():
-        if phone is flow.phone or not phone.audio_port:
+    for phone in session.phone.engine.phones.values():
+        if phone is session.phone or not phone.audio_port:
             continue
         if phone.modem.connected.is_set() and not any(leg.live for leg in phone.legs.values()):
             return phone
     return None
 
 
-def dial(flow: CallFlow, verb: Any, doc: Any) -> Any:
+def dial(session: CallSession, verb: Any, doc: Any) -> Any:
     """Run one ``<Dial>``; returns the action's document, or None to go on."""
     if getattr(verb, "caller_id", None):
-        flow._event(
+        session.documents.event(
             "warning",
             13214,
             "Dial callerId is not honoured: a SIM card presents its own number",
@@ -70,25 +64,25 @@ def dial(flow: CallFlow, verb: Any, doc: Any) -> Any:
     numbers = _numbers(verb)
     status, child_sid, duration = "failed", "", 0
     for number in numbers:
-        status, child_sid, duration = _dial_one(flow, verb, number)
-        if status in ("completed", "answered") or not flow.leg.live:
+        status, child_sid, duration = _dial_one(session, verb, number)
+        if status in ("completed", "answered") or not session.leg.live:
             break
     if not numbers:
-        flow._event("error", 13223, "Dial has no number to call")
-    if not flow.leg.live:
+        session.documents.event("error", 13223, "Dial has no number to call")
+    if not session.leg.live:
         return None
     if getattr(verb, "action", None):
         extra = {"DialCallStatus": status, "DialCallDuration": str(duration)}
         if child_sid:
             extra["DialCallSid"] = child_sid
-        return flow._action(verb.action, verb.method, doc, extra)
+        return session.documents.action(verb.action, verb.method, extra)
     return None
 
 
-def _new_leg(flow: CallFlow, phone: Phone, number: str, timeout: float) -> CallLeg:
+def _new_leg(session: CallSession, phone: Phone, number: str, timeout: float) -> CallLeg:
     sid = sids.new("CA")
     now = time.time()
-    parent = flow._row()
+    parent = session.documents.row()
     ours = phone.store.read_one(
         "SELECT phone_number FROM numbers WHERE modem = ?", (phone.modem.name,)
     )
@@ -106,7 +100,7 @@ def _new_leg(flow: CallFlow, phone: Phone, number: str, timeout: float) -> CallL
                 call.QUEUED,
                 now,
                 now,
-                flow.sid,
+                session.sid,
                 int(timeout),
             ),
         )
@@ -116,37 +110,37 @@ def _new_leg(flow: CallFlow, phone: Phone, number: str, timeout: float) -> CallL
     return leg
 
 
-def _dial_one(flow: CallFlow, verb: Any, number: str) -> tuple[str, str, int]:
+def _dial_one(session: CallSession, verb: Any, number: str) -> tuple[str, str, int]:
     timeout = float(getattr(verb, "timeout", 30) or 30)
-    other = _idle_phone(flow)
+    other = _idle_phone(session)
     if other is not None:
-        return _bridge_two(flow, verb, other, number, timeout)
-    return _conference_one(flow, verb, number, timeout)
+        return _bridge_two(session, verb, other, number, timeout)
+    return _conference_one(session, verb, number, timeout)
 
 
-def _wait(flow: CallFlow, child: CallLeg, until: float, *, star: bool) -> str:
+def _wait(session: CallSession, child: CallLeg, until: float, *, star: bool) -> str:
     """Wait while the child leg is up; answers why the wait ended."""
     while True:
-        if not flow.leg.live:
+        if not session.leg.live:
             return "caller-gone"
         if not child.live:
             return "child-ended"
-        if star and "*" in list(flow._digits.queue):
-            flow._clear_digits()
+        if star and "*" in list(session.channel.digits.queue):
+            session.channel.clear_digits()
             return "star"
         if time.monotonic() >= until:
             return "limit"
-        with flow._poke:
-            flow._poke.wait(0.1)
+        with session.channel.poke:
+            session.channel.poke.wait(0.1)
 
 
-def _wait_answer(flow: CallFlow, child: CallLeg, timeout: float) -> bool:
+def _wait_answer(session: CallSession, child: CallLeg, timeout: float) -> bool:
     end = time.monotonic() + timeout + 1.0  # the phone's own ring timer fires first
     while child.live and child.status != call.IN_PROGRESS:
-        if not flow.leg.live or time.monotonic() >= end:
+        if not session.leg.live or time.monotonic() >= end:
             return False
-        with flow._poke:
-            flow._poke.wait(0.1)
+        with session.channel.poke:
+            session.channel.poke.wait(0.1)
     return child.status == call.IN_PROGRESS
 
 
@@ -159,28 +153,29 @@ def _dial_status(child: CallLeg) -> str:
 
 
 def _bridge_two(
-    flow: CallFlow, verb: Any, phone: Phone, number: str, timeout: float
+    session: CallSession, verb: Any, phone: Phone, number: str, timeout: float
 ) -> tuple[str, str, int]:
-    from appliance.voice.audio import Media, open_audio_port
+    from appliance.voice.audio import Media
+    from appliance.voice.ports import open_audio_port
 
-    child = _new_leg(flow, phone, number, timeout)
+    child = _new_leg(session, phone, number, timeout)
     phone.legs[child.sid] = child
     if not phone.run(lambda: phone.dial(child, number, timeout), timeout=40):
         return "failed", child.sid, 0
-    if not _wait_answer(flow, child, timeout):
+    if not _wait_answer(session, child, timeout):
         if child.live:
             phone.run(
-                lambda: phone.hangup(child, call.NO_ANSWER if flow.leg.live else call.CANCELED)
+                lambda: phone.hangup(child, call.NO_ANSWER if session.leg.live else call.CANCELED)
             )
         return _dial_status(child), child.sid, 0
     phone.run(phone.enable_audio, timeout=30)
     media_b = Media(open_audio_port(phone.audio_port))
     media_b.start()
-    bridge = _Bridge(flow._media, media_b)
+    bridge = Bridge(session.channel.media, media_b)
     try:
         limit = time.monotonic() + float(getattr(verb, "time_limit", 14400) or 14400)
-        why = _wait(flow, child, limit, star=bool(getattr(verb, "hangup_on_star", False)))
-        LOGGER.info("call %s: bridge to %s ended (%s)", flow.sid, child.sid, why)
+        why = _wait(session, child, limit, star=bool(getattr(verb, "hangup_on_star", False)))
+        LOGGER.info("call %s: bridge to %s ended (%s)", session.sid, child.sid, why)
     finally:
         bridge.stop()
         media_b.stop()
@@ -189,92 +184,54 @@ def _bridge_two(
     return "completed", child.sid, child.duration()
 
 
-def _conference_one(flow: CallFlow, verb: Any, number: str, timeout: float) -> tuple[str, str, int]:
-    phone = flow.phone
+def _conference_one(
+    session: CallSession, verb: Any, number: str, timeout: float
+) -> tuple[str, str, int]:
+    phone = session.phone
     if not (phone.voice.hold and phone.voice.mpty):
-        flow._event("dial-refused", None, f"{phone.modem.name} cannot hold and join calls")
+        session.documents.event(
+            "dial-refused", None, f"{phone.modem.name} cannot hold and join calls"
+        )
         return "failed", "", 0
     if not phone.run(lambda: phone.chld("2"), timeout=30):
-        flow._event("dial-refused", None, "the network refused to hold the call (AT+CHLD=2)")
+        session.documents.event(
+            "dial-refused", None, "the network refused to hold the call (AT+CHLD=2)"
+        )
         return "failed", "", 0
-    child = _new_leg(flow, phone, number, timeout)
+    child = _new_leg(session, phone, number, timeout)
     phone.legs[child.sid] = child
     resumed = False
     try:
         if not phone.run(lambda: phone.dial(child, number, timeout), timeout=40):
-            flow._event(
+            session.documents.event(
                 "dial-refused", None, "the network refused a second call (ATD while holding)"
             )
             return "failed", child.sid, 0
-        if not _wait_answer(flow, child, timeout):
+        if not _wait_answer(session, child, timeout):
             if child.live:
                 phone.run(lambda: phone.hangup(child, call.NO_ANSWER))
             return _dial_status(child), child.sid, 0
         if not phone.run(lambda: phone.chld("3"), timeout=30):
-            flow._event("dial-refused", None, "the network refused to join the calls (AT+CHLD=3)")
+            session.documents.event(
+                "dial-refused", None, "the network refused to join the calls (AT+CHLD=3)"
+            )
             if phone.voice.ect and phone.run(lambda: phone.chld("4"), timeout=30):
                 # Explicit call transfer: the network connects the two parties and drops the
                 # appliance from both; how long they talk is not known here.
                 resumed = True
-                flow._event("info", None, f"call transferred to {number} (AT+CHLD=4)")
+                session.documents.event("info", None, f"call transferred to {number} (AT+CHLD=4)")
                 phone.run(lambda: phone.released(child), timeout=30)
-                phone.run(lambda: phone.released(flow.leg), timeout=30)
+                phone.run(lambda: phone.released(session.leg), timeout=30)
                 return "completed", child.sid, 0
             phone.run(lambda: phone.hangup(child))
             return "failed", child.sid, 0
         resumed = True  # in a multiparty call the caller is active again
         limit = time.monotonic() + float(getattr(verb, "time_limit", 14400) or 14400)
-        why = _wait(flow, child, limit, star=bool(getattr(verb, "hangup_on_star", False)))
-        LOGGER.info("call %s: three-way call with %s ended (%s)", flow.sid, child.sid, why)
+        why = _wait(session, child, limit, star=bool(getattr(verb, "hangup_on_star", False)))
+        LOGGER.info("call %s: three-way call with %s ended (%s)", session.sid, child.sid, why)
         if child.live:
             phone.run(lambda: phone.hangup(child), timeout=30)
         return "completed", child.sid, child.duration()
     finally:
-        if not resumed and flow.leg.live:
+        if not resumed and session.leg.live:
             phone.run(lambda: phone.chld("2"), timeout=30)  # take the caller off hold
-
-
-class _Bridge:
-    """Copies frames both ways between two calls' media, on their own clocks."""
-
-    def __init__(self, a: Media | None, b: Media) -> None:
-        self._stop = threading.Event()
-        self._a, self._b = a, b
-        self._to_a: queue.Queue[bytes] = queue.Queue(BRIDGE_DEPTH)
-        self._to_b: queue.Queue[bytes] = queue.Queue(BRIDGE_DEPTH)
-        if a is not None:
-            a.add_listener(self._from_a)
-            a.play(self._drain(self._to_a))
-        b.add_listener(self._from_b)
-        b.play(self._drain(self._to_b))
-
-    @staticmethod
-    def _put(q: queue.Queue[bytes], frame: bytes) -> None:
-        try:
-            q.put_nowait(frame)
-        except queue.Full:  # clock drift: drop the oldest frame
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                pass
-            q.put_nowait(frame)
-
-    def _from_a(self, frame: bytes) -> None:
-        self._put(self._to_b, frame)
-
-    def _from_b(self, frame: bytes) -> None:
-        self._put(self._to_a, frame)
-
-    def _drain(self, q: queue.Queue[bytes]) -> Iterator[bytes]:
-        while not self._stop.is_set():
-            try:
-                yield q.get_nowait()
-            except queue.Empty:
-                yield SILENCE
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._a is not None:
-            self._a.remove_listener(self._from_a)
-            self._a.flush()
-        self._b.remove_listener(self._from_b)

@@ -12,14 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from appliance.voice import tones
-from appliance.voice.audio import (
-    FRAME_BYTES,
-    AlsaAudioPort,
-    AudioPortError,
-    Media,
-    SerialAudioPort,
-    open_audio_port,
-)
+from appliance.voice.audio import FRAME_BYTES, Media
+from appliance.voice.ports import AlsaAudioPort, AudioPortError, SerialAudioPort, open_audio_port
 
 
 class FarEnd:

@@ -1,0 +1,106 @@
+"""A modem's health: SIM, signal, registration and operator, polled and kept in ``modem_health``."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
+from appliance.errors import CommandRejected
+from appliance.store.database import Store
+
+LOGGER = logging.getLogger(__name__)
+
+REGISTRATION = {
+    "0": "not registered",
+    "1": "home",
+    "2": "searching",
+    "3": "denied",
+    "4": "unknown",
+    "5": "roaming",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """What one poll learnt; None where it learnt nothing (the stored value is kept)."""
+
+    signal: int | None = None
+    registration: str | None = None
+    operator: str | None = None
+    sim: str | None = None
+
+
+def poll(command: Callable[[str], list[str]]) -> tuple[Reading, str | None]:
+    """Ask the modem (on its thread); the reading so far, and the error that cut it short."""
+    signal = None
+    registration = None
+    operator = None
+    sim = None
+    error = None
+    try:
+        try:
+            for line in command("AT+CPIN?"):
+                if line.startswith("+CPIN:"):
+                    sim = line[6:].strip()  # READY, SIM PIN, SIM PUK, ...
+        except CommandRejected as e:
+            # +CME ERROR: 10 is "SIM not inserted"; other errors mean "unknown".
+            sim = "NOT INSERTED" if (e.kind, e.error) == ("CME", 10) else None
+        for line in command("AT+CSQ"):
+            if line.startswith("+CSQ:"):
+                rssi = int(line[5:].split(",")[0])
+                signal = None if rssi == 99 else rssi
+        for line in command("AT+CREG?"):
+            if line.startswith("+CREG:"):
+                stat = line[6:].split(",")[1].strip() if "," in line else line[6:].strip()
+                registration = REGISTRATION.get(stat, stat)
+        for line in command("AT+COPS?"):
+            if line.startswith("+COPS:") and '"' in line:
+                operator = line.split('"')[1]
+    except CommandRejected as e:
+        error = str(e)
+    return Reading(signal, registration, operator, sim), error
+
+
+def record(
+    store: Store,
+    modem: str,
+    state: str,
+    manufacturer: str | None,
+    model: str | None,
+    last_error: str | None,
+    reading: Reading | None = None,
+) -> None:
+    """Upsert the modem's row; values a reading lacks keep their stored ones. Best effort."""
+    values = reading or Reading()
+    now = time.time()
+    row = (
+        modem,
+        state,
+        values.signal,
+        values.registration,
+        values.operator,
+        values.sim,
+        manufacturer,
+        model,
+        last_error,
+        now,
+    )
+    try:
+        store.write(
+            lambda conn: conn.execute(
+                "INSERT INTO modem_health (modem, state, signal, registration, operator, sim, manufacturer,"
+                " model, last_error, updated) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (modem) DO UPDATE SET"
+                " state = excluded.state, signal = COALESCE(excluded.signal, modem_health.signal),"
+                " registration = COALESCE(excluded.registration, modem_health.registration),"
+                " operator = COALESCE(excluded.operator, modem_health.operator),"
+                " sim = COALESCE(excluded.sim, modem_health.sim),"
+                " manufacturer = COALESCE(excluded.manufacturer, modem_health.manufacturer),"
+                " model = COALESCE(excluded.model, modem_health.model),"
+                " last_error = excluded.last_error, updated = excluded.updated",
+                row,
+            )
+        )
+    except Exception:  # noqa: BLE001 - health is best effort (store may be closing)
+        LOGGER.debug("could not record health", exc_info=True)

@@ -1,0 +1,221 @@
+"""A call's TwiML documents: fetch them (with the fallback URL and a loop bound), parse them,
+and log every request and error on the call.
+
+The voice URL may answer TwiML, ``text/plain`` (read aloud, then hang up) or ``audio/*``
+(played, then hang up); the last two become one-verb documents, :class:`PlainText`
+and :class:`AudioBody`.  A request that fails on both the URL and its fallback yields
+None (or :data:`FAILED` where the flow must apologise and hang up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from appliance.voice import call
+from appliance.voice.call import CallLeg
+from appliance.voice.callbacks import call_params
+from appliance.voice.channel import CallEnded
+
+if TYPE_CHECKING:
+    from appliance.store.database import Row
+    from appliance.voice.context import Context
+    from appliance.webhooks.client import WebhookResult
+
+LOGGER = logging.getLogger(__name__)
+
+TWIML_TYPES = ("text/xml", "application/xml", "text/html")
+MAX_LOGGED_BODY = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainText:
+    """A text/plain answer: read aloud, then hang up (Twilio's rule)."""
+
+    text: str
+    url: str
+
+    @property
+    def verbs(self) -> tuple[Any, ...]:
+        return (self,)
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioBody:
+    """An audio/* answer: played, then hang up."""
+
+    body: bytes
+    url: str
+
+    @property
+    def verbs(self) -> tuple[Any, ...]:
+        return (self,)
+
+
+class _Failed:
+    verbs: tuple[Any, ...] = ()
+
+
+FAILED: Any = _Failed()  # no document could be had: apologise and hang up
+
+
+class Documents:
+    """Fetches and parses one call's TwiML; records its webhook requests and call events."""
+
+    def __init__(self, ctx: Context, leg: CallLeg) -> None:
+        self.ctx = ctx
+        self.leg = leg
+        self.sid = leg.sid
+        self.url = ""  # where the current document came from: the default action URL
+        self._cookies: str | None = None
+        self._count = 0
+
+    def row(self) -> Row:
+        """The call's row; :class:`CallEnded` if it is gone."""
+        row = self.ctx.store.read_one("SELECT * FROM calls WHERE sid = ?", (self.sid,))
+        if row is None:
+            raise CallEnded()
+        return row
+
+    def first(self, row: Row, status: str) -> Any:
+        """The call's first document: its inline TwiML, else its Voice URL's answer."""
+        if row["twiml"]:
+            return self.parse(row["twiml"].encode(), self.ctx.base_url())
+        url = row["url"]
+        if not url:
+            self.event("error", 11200, "no Voice URL configured for this number")
+            return None
+        return self.fetch(url, row["method"] or "POST", {}, status=status)
+
+    def fetch(
+        self, url: str, method: str, extra: dict[str, str], *, status: str | None = None
+    ) -> Any:
+        """Request TwiML (the fallback URL if that fails); None if both fail."""
+        self._count += 1
+        if self._count > self.ctx.max_documents:
+            self.event(
+                "error", 11215, f"more than {self.ctx.max_documents} TwiML documents: a loop?"
+            )
+            return None
+        row = self.row()
+        params = call_params(row, self.ctx.account_sid(), status or self.leg.status)
+        params.update(extra)
+        result, self._cookies = self.ctx.client.request(url, method, params, cookies=self._cookies)
+        doc, code, message = self._interpret(result)
+        self._log(result, params, code, message)
+        if doc is not None:
+            return doc
+        fallback = row["fallback_url"]
+        if not fallback:
+            return None
+        params.update({"ErrorCode": str(code or 11200), "ErrorUrl": url})
+        result, self._cookies = self.ctx.client.request(
+            fallback, row["fallback_method"] or "POST", params, cookies=self._cookies
+        )
+        doc, code, message = self._interpret(result)
+        self._log(result, params, code, message)
+        return doc
+
+    def action(self, url: str | None, method: str, extra: dict[str, str]) -> Any:
+        """A verb's action request (default: the document's URL); its document, or FAILED."""
+        target = url or self.url or self.row()["url"]
+        if not target:
+            return None
+        result = self.fetch(target, method or "POST", extra)
+        return result if result is not None else FAILED
+
+    def after_hangup(self, url: str | None, method: str | None, extra: dict[str, str]) -> None:
+        """The action request of a verb the caller hung up on: sent and logged, never run."""
+        target = url or self.url or self.row()["url"]
+        if not target:
+            return
+        row = self.row()
+        params = call_params(row, self.ctx.account_sid(), call.COMPLETED)
+        params.update(extra)
+        result, self._cookies = self.ctx.client.request(
+            target, method or "POST", params, cookies=self._cookies
+        )
+        self._log(result, params, result.error_code, result.error_message)
+
+    def parse(self, body: bytes, url: str) -> Any:
+        """Inline TwiML (REST Twiml=, an update): a parse error is recorded on the call."""
+        doc, code, message = self._parse_doc(body, url)
+        if doc is None:
+            self.event("error", code, message or "")
+        return doc
+
+    def _interpret(self, result: WebhookResult) -> tuple[Any, int | None, str | None]:
+        if not result.ok:
+            return (
+                None,
+                result.error_code or 11200,
+                result.error_message or "HTTP retrieval failure",
+            )
+        ctype = (result.content_type or "").split(";")[0].strip().lower()
+        if ctype == "text/plain":
+            text = result.body.decode("utf-8", "replace")
+            return PlainText(text, result.url), None, None
+        if ctype.startswith("audio/"):
+            return AudioBody(result.body, result.url), None, None
+        if ctype and ctype not in TWIML_TYPES:
+            return None, 12300, f"Invalid Content-Type: {ctype}"
+        doc, code, message = self._parse_doc(result.body, result.url)
+        if doc is not None:
+            self.url = result.url
+        return doc, code, message
+
+    def _parse_doc(self, body: bytes, url: str) -> tuple[Any, int | None, str | None]:
+        """Voice TwiML -> (document, None, None), or (None, Twilio error code, message)."""
+        from appliance.twiml import voice as twiml
+
+        try:
+            doc = twiml.parse(body, url)
+        except twiml.TwimlError as e:
+            return None, e.code, e.message
+        self._warnings(doc)
+        return doc, None, None
+
+    def _warnings(self, doc: Any) -> None:
+        for w in getattr(doc, "warnings", ()):
+            self.event("warning", getattr(w, "code", None), getattr(w, "message", str(w)))
+
+    def _log(
+        self, result: WebhookResult, params: dict[str, str], code: int | None, message: str | None
+    ) -> None:
+        now = time.time()
+        self.ctx.store.write(
+            lambda conn: conn.execute(
+                "INSERT INTO webhook_log (job_id, message_sid, call_sid, url, method, request, status,"
+                " response, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    None,
+                    None,
+                    self.sid,
+                    result.url,
+                    result.method,
+                    json.dumps(params, sort_keys=True),
+                    result.status,
+                    result.body[:MAX_LOGGED_BODY].decode("utf-8", "replace"),
+                    code,
+                    message,
+                    now,
+                ),
+            )
+        )
+        if code is not None:
+            self.event("error", code, message or "")
+
+    def event(self, kind: str, code: int | None, detail: str) -> None:
+        """Record an event (an error, a warning, a note) on the call."""
+        now = time.time()
+        if code or kind != "info":
+            LOGGER.warning("call %s: %s %s %s", self.sid, kind, code or "", detail)
+        self.ctx.store.write(
+            lambda conn: conn.execute(
+                "INSERT INTO call_events (call_sid, at, kind, error_code, detail) VALUES (?,?,?,?,?)",
+                (self.sid, now, kind, code or None, detail[:2000]),
+            )
+        )

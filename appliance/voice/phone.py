@@ -1,0 +1,416 @@
+"""Call control for one modem: call URCs -> call legs, AT work for flows, the outbound queue.
+
+Each modem has a :class:`Phone`, which lives in that modem's thread (one thread owns
+each modem): it turns call URCs into :class:`appliance.voice.call.CallLeg`
+transitions, writes them to the store, queues status callbacks and dials queued
+calls when the line is free.  Each live call has a flow thread that runs its TwiML;
+the flow asks its phone for AT work (answer, hang up, dial) through :meth:`Phone.run`,
+which executes it on the modem thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from appliance import sids
+from appliance.errors import CommandRejected
+from appliance.store.database import Store
+from appliance.voice import call
+from appliance.voice.call import CallEvent, CallLeg, Step
+from appliance.voice.records import CallRecords
+
+if TYPE_CHECKING:
+    from appliance.modem.modem import Modem
+    from appliance.modem.profiles import VoiceProfile
+
+LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+WATCHDOG_POLL = 5.0  # seconds between AT+CLCC checks while a call is live (lost URCs)
+RELEASE_GRACE = 0.5  # seconds to wait after "+CLCC: ...,6" for the line that says why
+RINGING_POLL = 1.0  # while our own call rings: modems without an answer URC are polled
+CPCMREG_ATTEMPTS = 6  # SIM7600: AT+CPCMREG=1 can fail the first time (voice.md 1.3)
+CPCMREG_RETRY_DELAY = 0.3
+CALLER_ID_SOURCES = frozenset({"CLIP", "CLCC", "ccinfo", "DSCI"})  # lines that carry caller ID
+EVENT_OF_STATUS = {
+    call.RINGING: "ringing",
+    call.IN_PROGRESS: "answered",
+}
+
+
+class FlowHandle(Protocol):
+    """A live call's flow thread, as its phone and the engine drive it."""
+
+    def start(self) -> None: ...
+    def join(self, timeout: float | None = None) -> None: ...
+    def notify(self, step: Step) -> None: ...  # the modem thread applied an event to the call
+    def digit(self, digit: str, source: str) -> None: ...  # a key press the modem reported
+    def stop(self) -> None: ...  # the appliance is stopping: end the call
+    def control(self) -> None: ...  # the REST API wrote calls.control (redirect or end)
+
+
+class Switchboard(Protocol):
+    """What a phone needs from the engine: the registry it joins and the maker of flows."""
+
+    @property
+    def phones(self) -> dict[str, Phone]: ...
+
+    @property
+    def flow_factory(self) -> Callable[[Phone, CallLeg], FlowHandle] | None: ...
+
+
+class Phone:
+    """Call control for one modem; every method runs on that modem's thread."""
+
+    def __init__(
+        self,
+        modem: Modem,
+        voice: VoiceProfile,
+        store: Store,
+        engine: Switchboard,
+        account_sid: Callable[[], str],
+        audio_port: str,
+        on_job: Callable[[], None],
+    ) -> None:
+        self.modem = modem
+        self.voice = voice
+        self.store = store
+        self.engine = engine
+        self.account_sid = account_sid
+        self.audio_port = audio_port
+        self.on_job = on_job
+        self.records = CallRecords(store, modem, account_sid, on_job)
+        self.legs: dict[str, CallLeg] = {}
+        self.flows: dict[str, FlowHandle] = {}
+        self._next_poll = 0.0
+        self._dial_deadline: dict[str, float] = {}
+        self._pending_release: dict[str, tuple[float, CallEvent]] = {}
+        engine.phones[modem.name] = self
+
+    # -- modem thread: life cycle -------------------------------------------------------------
+
+    def on_connect(self) -> None:
+        """After (re)connecting: voice init, and calls cut by a restart or a lost modem end."""
+        for cmd in self.voice.init:
+            try:
+                self.modem.command(cmd)
+            except CommandRejected as e:
+                LOGGER.warning("%s: voice init %s failed: %s", self.modem.name, cmd, e)
+        self._end_stale()
+        self._hang_up_orphans()
+
+    def _hang_up_orphans(self) -> None:
+        """Calls the modem still has but nobody runs (the modem hung, the daemon restarted)."""
+        if any(leg.live for leg in self.legs.values()):
+            return
+        try:
+            listed = call.parse_clcc(self.modem.command("AT+CLCC"))
+        except CommandRejected:
+            return
+        if any(e.kind != "released" for e in listed):
+            LOGGER.warning(
+                "%s: hanging up %d call(s) left from before", self.modem.name, len(listed)
+            )
+            try:
+                self.modem.command("AT+CHUP")
+            except CommandRejected:
+                self._quiet("ATH")
+
+    def _end_stale(self) -> None:
+        """Rows left ringing or in progress without a live leg (a crash, a lost modem)."""
+        live = set(self.legs)
+        for row in self.records.stale():
+            if row["sid"] in live:
+                continue
+            status = call.COMPLETED if row["status"] == call.IN_PROGRESS else call.FAILED
+            self.records.write_status(
+                row["sid"], status, error=(31005, "call lost: appliance restarted")
+            )
+
+    def on_drop(self) -> None:
+        """The modem went away: every live call is over."""
+        now = time.monotonic()
+        for leg in list(self.legs.values()):
+            step = leg.end(call.COMPLETED if leg.status == call.IN_PROGRESS else call.FAILED, now)
+            self._after(leg, step)
+
+    # -- modem thread: events ----------------------------------------------------------------
+
+    def on_line(self, line: str) -> bool:
+        """A URC; True if it was about calls (and has been handled)."""
+        event = call.parse(line)
+        if event is None:
+            return False
+        self.on_event(event)
+        return True
+
+    def on_event(self, event: CallEvent) -> None:
+        now = time.monotonic()
+        if event.kind == "dtmf":
+            for flow in self.flows.values():
+                if event.digit:
+                    flow.digit(event.digit, "modem")
+            return
+        live = [leg for leg in self.legs.values() if leg.live]
+        if event.kind == "waiting" or (
+            event.kind == "ring" and live and any(leg.status == call.IN_PROGRESS for leg in live)
+        ):
+            self._reject_waiting(event)
+            return
+        if event.kind == "ring":
+            ringing = [leg for leg in live if leg.incoming]
+            if ringing:
+                leg = ringing[0]
+                if event.number and not leg.number:
+                    leg.number = event.number
+                    self.records.write_caller(leg)
+                if event.index is not None and leg.index is None:
+                    leg.index = event.index
+                if event.source in CALLER_ID_SOURCES:
+                    leg.caller_id_seen = True
+                return
+            if live:
+                return  # our own outbound call is being set up: a late +CLCC
+            self._incoming(event)
+            return
+        target = self._leg_for(event, live)
+        if target is None:
+            LOGGER.debug("%s: call event %s with no call", self.modem.name, event)
+            return
+        if (
+            event.kind == "released"
+            and event.reason is None
+            and event.source in ("CLCC", "ccinfo", "DSCI", "VOICE CALL")
+            and target.answered_at is None
+            and not target.incoming
+        ):
+            # "+CLCC: ...,6" comes before the BUSY / NO ANSWER that says why: wait for it.
+            self._pending_release[target.sid] = (now + RELEASE_GRACE, event)
+            return
+        self._pending_release.pop(target.sid, None)
+        self._after(target, target.apply(event, now))
+
+    def _leg_for(self, event: CallEvent, live: list[CallLeg]) -> CallLeg | None:
+        if not live:
+            return None
+        if event.index is not None:
+            for leg in live:
+                if leg.index == event.index:
+                    return leg
+            unindexed = [leg for leg in live if leg.index is None]
+            if len(unindexed) == 1:
+                return unindexed[0]
+            return None
+        if len(live) == 1:
+            return live[0]
+        if event.kind == "released":
+            self._next_poll = 0.0  # ambiguous: ask the modem which call is gone
+            return None
+        # Several calls, no index (e.g. MO CONNECTED during <Dial>): the newest outgoing one.
+        outgoing = [leg for leg in live if not leg.incoming]
+        return outgoing[-1] if outgoing else live[-1]
+
+    def _incoming(self, event: CallEvent) -> None:
+        sid = sids.new("CA")
+        leg = CallLeg(
+            sid, incoming=True, number=event.number, index=event.index, status=call.RINGING
+        )
+        leg.caller_id_seen = event.source in CALLER_ID_SOURCES
+        self.records.insert_incoming(sid, event)
+        self.legs[sid] = leg
+        LOGGER.info("%s: incoming call %s from %s", self.modem.name, sid, event.number or "?")
+        self._start_flow(leg)
+
+    def _reject_waiting(self, event: CallEvent) -> None:
+        """Call waiting on a busy line: reject it as busy (UDUB) and log it."""
+        try:
+            self.modem.command("AT+CHLD=0")
+        except CommandRejected as e:
+            LOGGER.warning("%s: rejecting a waiting call failed: %s", self.modem.name, e)
+        self.records.insert_rejected(event)
+        LOGGER.info("%s: call waiting from %s rejected as busy", self.modem.name, event.number)
+
+    def _start_flow(self, leg: CallLeg) -> None:
+        factory = self.engine.flow_factory
+        if factory is None:
+            return
+        flow = factory(self, leg)
+        self.flows[leg.sid] = flow
+        flow.start()
+
+    # -- modem thread: timers and the outbound queue ---------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time this phone wants :meth:`tick` (None: nothing timed)."""
+        times = list(self._dial_deadline.values())
+        times += [deadline for deadline, _ in self._pending_release.values()]
+        if any(leg.live for leg in self.legs.values()):
+            times.append(self._next_poll)
+        return min(times) if times else None
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for sid, (deadline, event) in list(self._pending_release.items()):
+            if now >= deadline:
+                self._pending_release.pop(sid, None)
+                pending = self.legs.get(sid)
+                if pending is not None:
+                    self._after(pending, pending.apply(event, now))
+        for sid, deadline in list(self._dial_deadline.items()):
+            leg = self.legs.get(sid)
+            if leg is None or not leg.live or leg.status == call.IN_PROGRESS:
+                self._dial_deadline.pop(sid, None)
+            elif now >= deadline:
+                self._dial_deadline.pop(sid, None)
+                LOGGER.info("%s: %s not answered in time", self.modem.name, sid)
+                self._release(leg)
+                self._after(leg, leg.end(call.NO_ANSWER, now))
+        live = [leg for leg in self.legs.values() if leg.live]
+        if live and now >= self._next_poll:
+            ringing_out = any(not leg.incoming and leg.status == call.RINGING for leg in live)
+            self._next_poll = now + (RINGING_POLL if ringing_out else WATCHDOG_POLL)
+            self._poll(live)
+        if not live:
+            self._place_next()
+
+    def _poll(self, live: list[CallLeg]) -> None:
+        """AT+CLCC: a call the modem no longer lists has ended (a lost NO CARRIER)."""
+        try:
+            lines = self.modem.command("AT+CLCC")
+        except CommandRejected as e:
+            LOGGER.debug("%s: AT+CLCC failed: %s", self.modem.name, e)
+            return
+        listed = call.parse_clcc(lines)
+        now = time.monotonic()
+        indexes = {e.index for e in listed if e.kind != "released"}
+        for leg in live:
+            if leg.status == call.QUEUED:
+                continue
+            if not listed or (leg.index is not None and leg.index not in indexes):
+                self._after(leg, leg.apply(CallEvent("released", leg.index, source="poll"), now))
+            elif leg.index is None and len(live) == 1 and len(listed) == 1:
+                event = listed[0]
+                leg.index = event.index
+                self._after(leg, leg.apply(event, now))
+
+    def _place_next(self) -> None:
+        row = self.records.claim_queued()
+        if row is None:
+            return
+        leg = CallLeg(row["sid"], incoming=False, number=row["to_number"], status=call.QUEUED)
+        self.legs[leg.sid] = leg
+        self.records.emit_callback(leg.sid, "initiated", call.QUEUED)
+        if not self.dial(leg, row["to_number"], float(row["timeout"] or 60)):
+            return
+        self._start_flow(leg)
+
+    def dial(self, leg: CallLeg, number: str, timeout: float) -> bool:
+        """ATD<number>; for ``leg``; False (and the leg ended failed) if the modem refuses."""
+        try:
+            if self.voice.audio_enable == "ddsetex":
+                self._quiet("AT^DDSETEX=2")
+            self.modem.command(f"ATD{_dialable(number)};", timeout=30)
+        except CommandRejected as e:
+            LOGGER.warning("%s: dialling %s failed: %s", self.modem.name, leg.sid, e)
+            self._after(leg, leg.end(call.FAILED, time.monotonic()), error=(31009, str(e)))
+            return False
+        now = time.monotonic()
+        self._dial_deadline[leg.sid] = now + timeout
+        self._next_poll = now + WATCHDOG_POLL
+        self._after(leg, leg.apply(CallEvent("dialing", source="ATD"), now))
+        return True
+
+    # -- modem thread: actions requested by flows -----------------------------------------------
+
+    def run(self, fn: Callable[[], T], timeout: float = 60.0) -> T:
+        """Run ``fn`` on the modem thread (from a flow thread) and return its result."""
+        return self.modem.submit(lambda _driver: fn(), timeout=timeout)
+
+    def answer(self, leg: CallLeg) -> bool:
+        if not leg.live:
+            return False
+        try:
+            self.modem.command("ATA", timeout=20)
+        except CommandRejected as e:
+            LOGGER.warning("%s: ATA failed for %s: %s", self.modem.name, leg.sid, e)
+            self._after(leg, leg.end(call.NO_ANSWER, time.monotonic()))
+            return False
+        if self.voice.audio_enable == "ddsetex":
+            self._quiet("AT^DDSETEX=2")
+        self._after(leg, leg.apply(CallEvent("active", leg.index, source="ATA"), time.monotonic()))
+        return leg.status == call.IN_PROGRESS
+
+    def hangup(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
+        if not leg.live:
+            return
+        self._release(leg)
+        self._after(leg, leg.end(status, time.monotonic()))
+
+    def released(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
+        """The network let go of ``leg`` on our request (a transfer): end it, no AT command."""
+        self._after(leg, leg.end(status, time.monotonic()))
+
+    def _release(self, leg: CallLeg) -> None:
+        others = [x for x in self.legs.values() if x.live and x is not leg]
+        try:
+            if others and leg.index is not None:
+                self.modem.command(f"AT+CHLD=1{leg.index}")
+            else:
+                self.modem.command("AT+CHUP")
+        except CommandRejected:
+            self._quiet("ATH")
+
+    def chld(self, n: str) -> bool:
+        try:
+            self.modem.command(f"AT+CHLD={n}")
+            return True
+        except CommandRejected as e:
+            LOGGER.info("%s: AT+CHLD=%s refused: %s", self.modem.name, n, e)
+            return False
+
+    def enable_audio(self) -> bool:
+        """Start call audio where the family needs a command for it, once connected."""
+        if self.voice.audio_enable != "cpcmreg":
+            return True
+        for attempt in range(CPCMREG_ATTEMPTS):
+            try:
+                self.modem.command("AT+CPCMREG=1")
+                return True
+            except CommandRejected as e:
+                LOGGER.info("%s: AT+CPCMREG=1 attempt %d: %s", self.modem.name, attempt + 1, e)
+                time.sleep(CPCMREG_RETRY_DELAY)
+        return False
+
+    def _quiet(self, cmd: str) -> None:
+        try:
+            self.modem.command(cmd)
+        except CommandRejected as e:
+            LOGGER.debug("%s: %s failed: %s", self.modem.name, cmd, e)
+
+    # -- store and callbacks ----------------------------------------------------------------
+
+    def _after(self, leg: CallLeg, step: Step, error: tuple[int, str] | None = None) -> None:
+        if not step.changed:
+            return
+        flow = self.flows.get(leg.sid)
+        self.records.write_status(leg.sid, step.status, leg, error)
+        event = "completed" if step.ended_now else EVENT_OF_STATUS.get(step.status)
+        if event:
+            self.records.emit_callback(leg.sid, event, step.status)
+        if step.ended_now:
+            self._dial_deadline.pop(leg.sid, None)
+            if self.voice.audio_enable == "cpcmreg" and leg.answered_at is not None:
+                self._quiet("AT+CPCMREG=0")
+            self.legs.pop(leg.sid, None)
+        if flow is not None:
+            flow.notify(step)
+        if step.ended_now:
+            self.modem.wake()  # the line is free: the next queued call may go
+
+
+def _dialable(number: str) -> str:
+    """Only dial characters reach ATD: a number can never smuggle an AT command."""
+    return "".join(ch for ch in number if ch in "+0123456789*#")

@@ -1,0 +1,194 @@
+"""One modem's calls in the store: the rows its phone writes and the status callbacks it queues.
+
+Every method runs on the modem's thread (through its :class:`appliance.voice.phone.Phone`);
+the call flows and the REST API read the same ``calls`` rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from appliance import sids
+from appliance.store.database import Row, Store
+from appliance.voice import call
+from appliance.voice.call import CallEvent, CallLeg
+from appliance.voice.callbacks import call_params, enqueue_status, rfc2822
+
+if TYPE_CHECKING:
+    from appliance.modem.modem import Modem
+
+
+class CallRecords:
+    """The ``calls`` rows of one modem, and the numbering of their status callbacks."""
+
+    def __init__(
+        self,
+        store: Store,
+        modem: Modem,
+        account_sid: Callable[[], str],
+        on_job: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.modem = modem
+        self.account_sid = account_sid
+        self.on_job = on_job
+        self._sequence: dict[str, int] = {}
+
+    def stale(self) -> list[Row]:
+        """Rows this modem left ringing or in progress."""
+        return self.store.read(
+            "SELECT sid, status FROM calls WHERE modem = ? AND status IN ('ringing', 'in-progress')",
+            (self.modem.name,),
+        )
+
+    def insert_incoming(self, sid: str, event: CallEvent) -> None:
+        """A new inbound call, with the Voice URL and callbacks of the modem's number."""
+        now = time.time()
+        number = self.store.read_one(
+            "SELECT phone_number, voice_url, voice_method, voice_fallback_url, voice_fallback_method,"
+            " status_callback, status_callback_method FROM numbers WHERE modem = ?",
+            (self.modem.name,),
+        )
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
+                " date_updated, url, method, fallback_url, fallback_method, status_callback,"
+                " status_callback_method, status_callback_events) VALUES"
+                " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'completed')",
+                (
+                    sid,
+                    self.modem.name,
+                    "inbound",
+                    event.number or "",
+                    number["phone_number"] if number else self.modem.cfg.number,
+                    call.RINGING,
+                    now,
+                    now,
+                    number["voice_url"] if number else "",
+                    number["voice_method"] if number else "POST",
+                    number["voice_fallback_url"] if number else "",
+                    number["voice_fallback_method"] if number else "POST",
+                    number["status_callback"] if number else "",
+                    number["status_callback_method"] if number else "POST",
+                ),
+            )
+
+        self.store.write(fn)
+
+    def insert_rejected(self, event: CallEvent) -> None:
+        """A waiting call that was turned away as busy: logged, never run."""
+        now = time.time()
+        sid = sids.new("CA")
+        self.store.write(
+            lambda conn: conn.execute(
+                "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
+                " date_updated, end_time) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    sid,
+                    self.modem.name,
+                    "inbound",
+                    event.number or "",
+                    self.modem.cfg.number,
+                    call.BUSY,
+                    now,
+                    now,
+                    now,
+                ),
+            )
+        )
+
+    def claim_queued(self) -> Row | None:
+        """The oldest call the REST API queued on this modem, now ringing; None if none."""
+        row = self.store.read_one(
+            "SELECT * FROM calls WHERE modem = ? AND status = 'queued' AND direction = 'outbound-api'"
+            " ORDER BY date_created, sid LIMIT 1",
+            (self.modem.name,),
+        )
+        if row is None:
+            return None
+        claimed = self.store.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE calls SET date_updated = ?, status = 'ringing' WHERE sid = ? AND status = 'queued'",
+                    (time.time(), row["sid"]),
+                ).rowcount
+            )
+        )
+        return row if claimed else None  # else canceled by the API a moment ago
+
+    def write_status(
+        self,
+        sid: str,
+        status: str,
+        leg: CallLeg | None = None,
+        error: tuple[int, str] | None = None,
+    ) -> None:
+        now = time.time()
+        start = None
+        if leg is not None and leg.answered_at is not None:
+            start = now - (time.monotonic() - leg.answered_at)
+        duration = leg.duration() if leg is not None and status in call.ENDED else None
+        ended = now if status in call.ENDED else None
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE calls SET status = ?, date_updated = ?, start_time = COALESCE(start_time, ?),"
+                " end_time = COALESCE(?, end_time), duration = COALESCE(?, duration),"
+                " error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message)"
+                " WHERE sid = ?",
+                (
+                    status,
+                    now,
+                    start,
+                    ended,
+                    duration,
+                    error[0] if error else None,
+                    error[1] if error else None,
+                    sid,
+                ),
+            )
+
+        self.store.write(fn)
+
+    def write_caller(self, leg: CallLeg) -> None:
+        """The caller's number arrived after the row was written (RING before +CLIP)."""
+        self.store.write(
+            lambda conn: conn.execute(
+                "UPDATE calls SET from_number = ? WHERE sid = ? AND from_number = ''",
+                (leg.number or "", leg.sid),
+            )
+        )
+
+    def emit_callback(self, sid: str, event: str, status: str) -> None:
+        """Queue the status callback of ``event`` if the call asked for it."""
+        row = self.store.read_one("SELECT * FROM calls WHERE sid = ?", (sid,))
+        if row is None or not row["status_callback"]:
+            return
+        wanted = (row["status_callback_events"] or "completed").split()
+        if event not in wanted:
+            return
+        seq = self._sequence.get(sid, 0)
+        self._sequence[sid] = seq + 1
+        if event == "completed":
+            self._sequence.pop(sid, None)
+        params = call_params(row, self.account_sid(), status)
+        params.update(
+            {
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": str(seq),
+                "Timestamp": rfc2822(time.time()),
+                "StatusCallbackEvent": event,
+            }
+        )
+        if event == "completed":
+            duration = int(row["duration"] or 0)
+            params["CallDuration"] = str(duration)
+            params["Duration"] = str((duration + 59) // 60)
+        enqueue_status(
+            self.store, sid, row["status_callback"], row["status_callback_method"], params
+        )
+        self.on_job()

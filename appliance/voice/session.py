@@ -1,0 +1,43 @@
+"""One live call as its verbs see it: the phone, the leg, its channel and its documents."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NoReturn
+
+from appliance.voice.call import CallLeg
+from appliance.voice.channel import CallChannel, CallEnded
+from appliance.voice.documents import Documents
+
+if TYPE_CHECKING:
+    from appliance.voice.context import Context
+    from appliance.voice.phone import Phone
+
+APOLOGY = "We're sorry, an application error has occurred. Goodbye."
+
+
+class CallSession:
+    """What a verb runs on: AT work through ``phone``, audio and keys through ``channel``,
+    next documents, the call's row and its events through ``documents``."""
+
+    def __init__(self, phone: Phone, leg: CallLeg, ctx: Context) -> None:
+        self.phone = phone
+        self.leg = leg
+        self.ctx = ctx
+        self.sid = leg.sid
+        self.channel = CallChannel(phone, leg)
+        self.documents = Documents(ctx, leg)
+
+    def hangup(self) -> NoReturn:
+        """End the call (on the modem thread); the flow stops here."""
+        self.phone.run(lambda: self.phone.hangup(self.leg), timeout=30)
+        raise CallEnded()
+
+    def say_apology(self) -> None:
+        """Twilio's application-error message, starting the audio if need be."""
+        if not self.leg.live:
+            return
+        if self.channel.media is None:
+            self.channel.start_media()
+        from appliance.voice import tts
+
+        self.channel.play(tts.speak(APOLOGY), barge_in=False)

@@ -1,0 +1,125 @@
+"""``<Record>``: record the caller to a WAV file, store it, and tell the app."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+from appliance import sids
+from appliance.voice.callbacks import enqueue_status
+from appliance.voice.channel import CallEnded
+from appliance.voice.session import CallSession
+
+
+def record(session: CallSession, verb: Any, doc: Any) -> Any:
+    from appliance.voice import tones
+    from appliance.voice.recorder import Recorder, write_wav
+
+    channel, ctx = session.channel, session.ctx
+    channel.clear_digits()
+    if verb.play_beep:
+        channel.play(tones.beep(), barge_in=False)
+    recorder = Recorder(
+        max_length=float(verb.max_length),
+        silence_timeout=float(verb.timeout),
+        finish_on_key=verb.finish_on_key,
+        trim=str(verb.trim) != "do-not-trim",
+        play_beep=False,
+    )
+    finished = threading.Event()
+
+    def feed(frame: bytes) -> None:
+        if recorder.feed(frame):
+            finished.set()
+            channel.wake()
+
+    started = time.time()
+    channel.recorder_feed = feed
+    key = ""
+    try:
+        with channel.poke:
+            while not finished.is_set():
+                if channel.ended.is_set() or not session.leg.live:
+                    key = "hangup"
+                    break
+                try:
+                    d = channel.digits.get_nowait()
+                except queue.Empty:
+                    channel.poke.wait(0.05)
+                    continue
+                if recorder.on_digit(d):
+                    key = d
+                    break
+    finally:
+        channel.recorder_feed = None
+    if key == "hangup":
+        recorder.hangup()
+    pcm = recorder.result().pcm
+    if not pcm:
+        session.documents.event("warning", 16102, "recording is silent; nothing stored")
+        if key == "hangup":
+            raise CallEnded()
+        return None
+    rec_sid = sids.new("RE")
+    ctx.recordings_dir.mkdir(parents=True, exist_ok=True)
+    path = ctx.recordings_dir / f"{rec_sid}.wav"
+    write_wav(path, pcm)
+    duration = round(len(pcm) / 16000)
+    now = time.time()
+    ctx.store.write(
+        lambda conn: conn.execute(
+            "INSERT INTO recordings (sid, call_sid, status, duration, channels, source, path,"
+            " start_time, date_created, date_updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                rec_sid,
+                session.sid,
+                "completed",
+                duration,
+                1,
+                "RecordVerb",
+                str(path),
+                started,
+                now,
+                now,
+            ),
+        )
+    )
+    url = (
+        f"{ctx.base_url().rstrip('/')}/2010-04-01/Accounts/{ctx.account_sid()}/Recordings/{rec_sid}"
+    )
+    extra = {
+        "RecordingUrl": url,
+        "RecordingSid": rec_sid,
+        "RecordingDuration": str(duration),
+        "Digits": key,
+    }
+    callback = getattr(verb, "recording_status_callback", None)
+    if callback:
+        params = {
+            "AccountSid": ctx.account_sid(),
+            "CallSid": session.sid,
+            "RecordingSid": rec_sid,
+            "RecordingUrl": url,
+            "RecordingStatus": "completed",
+            "RecordingDuration": str(duration),
+            "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb",
+        }
+        enqueue_status(
+            ctx.store,
+            session.sid,
+            callback,
+            getattr(verb, "recording_status_callback_method", "POST"),
+            params,
+        )
+        if ctx.on_job:
+            ctx.on_job()
+    if key == "hangup":
+        # Twilio still requests the action; what it answers is not run.
+        try:
+            session.documents.after_hangup(verb.action, verb.method, extra)
+        finally:
+            raise CallEnded()
+    return session.documents.action(verb.action, verb.method, extra)
