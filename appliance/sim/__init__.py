@@ -17,8 +17,10 @@ from .control import SimControlError, SimulatorNotRunning, request
 from .device import AtError, SimulatedModem
 from .families import FAMILIES, GenericModem, HuaweiE173, QuectelEC25, Sim800, Sim7600, create_modem
 from .host import SimulatorHost, serve
-from .network import Delivery, Network, OutboxMessage, OutboxSegment, Scheduler
+from .network import Network
 from .profile import PeriodicUrc, ProfileError, SimProfile, load_profile
+from .scheduler import Scheduler
+from .smsnetwork import Delivery, OutboxMessage, OutboxSegment
 
 __all__ = [
     "FAMILIES",

@@ -5,13 +5,15 @@ opens the pty's slave side through a stable symlink, exactly as it would open
 ``/dev/serial/by-id/...`` on real hardware.  :class:`SimulatedModem` is the modem end,
 assembled from:
 
-* ``transport.py`` — the pty, reader thread, line discipline, response framing, URCs;
+* ``transport.py`` — the pty, reader thread, response framing, URCs (the line
+  discipline is ``linediscipline.py``, the pty itself ``pseudoterminal.py``);
 * ``dispatcher.py`` — AT command parsing and dispatch to ``at_*`` handler methods;
-* ``commands.py`` — general, identity, network and voice command handlers;
+* ``commands.py`` — general, identity and network command handlers;
 * ``sms.py`` — SMS settings, storage (``AT+CPMS`` memories, ``storage.py``), PDU-mode
   send (``AT+CMGS``) and ``AT+CNMI`` routing of inbound messages and status reports;
-* ``voice.py`` — calls (:class:`~.voice.SimCall`), the remote party, the audio pty;
-  ``commands.VoiceCommands`` — call AT commands and the family's call URCs;
+* ``voiceline.py`` — the modem's calls (:class:`~.call.SimCall` legs), the network's
+  call events and the audio pty (``audioport.py``); ``voicecommands.py`` — call AT
+  commands; ``calldialect.py`` — the family's call URCs;
 * this module — the fault switches (unplug, hang, garbage, errors, full storage,
   network loss) and the status snapshot.
 
@@ -23,9 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .commands import GeneralCommands, IdentityCommands, NetworkCommands, VoiceCommands
+from .commands import GeneralCommands, IdentityCommands, NetworkCommands
 from .dispatcher import PROMPTED, Handler
 from .errors import AtError, cme, cms
+from .linediscipline import CTRL_Z, ESC, MAX_PDU_HEX, PROMPT
 from .sms import SmsCommands
 from .state import Faults, ModemState
 from .storage import (
@@ -38,7 +41,7 @@ from .storage import (
     UnionMemory,
     tpdu_octets,
 )
-from .transport import CTRL_Z, ESC, MAX_PDU_HEX, PROMPT
+from .voicecommands import VoiceCommands
 
 __all__ = [
     "CTRL_Z",

@@ -1,4 +1,8 @@
-"""AT command errors raised by the simulated modem's command handlers."""
+"""Errors the simulator raises: AT command errors and bad requests about calls.
+
+:class:`AtError` is raised by the modem's command handlers; :class:`VoiceError` by the
+simulated network's voice API (bad outcome, digits or audio).
+"""
 
 from __future__ import annotations
 
@@ -18,3 +22,7 @@ def cme(code: int) -> AtError:
 
 def cms(code: int) -> AtError:
     return AtError("cms", code)
+
+
+class VoiceError(ValueError):
+    """A bad request to the simulated network (unknown outcome, bad digits, bad audio)."""

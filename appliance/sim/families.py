@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .call import STAT_ACTIVE
 from .device import AtError, SimulatedModem, cme
 from .profile import SimProfile, load_profile
-from .voice import STAT_ACTIVE
 
 if TYPE_CHECKING:
     from .network import Network

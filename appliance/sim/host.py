@@ -32,8 +32,9 @@ from .control import ControlServer
 from .device import SimulatedModem
 from .families import create_modem
 from .network import Network
+from .party import RemoteParty
+from .pcm import load_audio, render_speech
 from .profile import SimProfile, load_profile
-from .voice import RemoteParty, load_audio, render_speech
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,8 @@ class SimulatorHost:
         self.stop()
 
     def modem(self, which: str) -> SimulatedModem:
-        return self.network.modem(which)
+        """A modem by name or phone number (KeyError if there is none)."""
+        return self.modems[self.network.modem(which).name]
 
     # ------------------------------------------------------------------ control ops
     def fault(self, modem: SimulatedModem, name: str, value: Any = None) -> None:

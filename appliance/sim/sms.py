@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from .dispatcher import PROMPTED, CommandDispatcher
 from .errors import AtError, cms
+from .linediscipline import PROMPT
 from .storage import (
     STAT_REC_READ,
     STAT_REC_UNREAD,
@@ -15,10 +16,6 @@ from .storage import (
     StoredSms,
     tpdu_octets,
 )
-from .transport import PROMPT
-
-if TYPE_CHECKING:
-    from .device import SimulatedModem
 
 
 class SmsCommands(CommandDispatcher):
@@ -287,8 +284,7 @@ class SmsCommands(CommandDispatcher):
             self._mr = (self._mr + 1) % 256
             self.sent_count += 1
             self._respond([f"+CMGS: {mr}"], None)
-        modem = cast("SimulatedModem", self)  # the concrete modem this mixin is part of
-        self.network.submitted(modem, record, mr, srr)
+        self.network.submitted(self, record, mr, srr)
 
     # ------------------------------------------------------------------ inbound (network side)
     def accept_deliver(self, pdu_hex: str, *, flash: bool = False) -> bool:

@@ -1,9 +1,9 @@
-"""The modem end of the pseudo-terminal: lifecycle, line discipline and framing.
+"""The modem end of the pseudo-terminal: lifecycle, response framing and unsolicited results.
 
 :class:`ModemTransport` owns the pty and its symlink, the reader thread, the power-up
-state and the boot/periodic URCs.  It splits what the host writes into command lines
-(and the ``> `` prompt body of ``AT+CMGS``), writes responses and final result codes,
-and holds unsolicited results back while a command is in progress.
+state, the radio status and the boot/periodic URCs.  It writes responses and final
+result codes, and holds unsolicited results back while a command is in progress.  What
+the host writes is split into command lines by :class:`~.linediscipline.LineDiscipline`.
 
 What a command line *means* is left to subclasses: :meth:`ModemTransport._command`
 (see ``dispatcher.py``) and :meth:`ModemTransport._end_pdu` (see ``sms.py``).
@@ -12,20 +12,20 @@ What a command line *means* is left to subclasses: :meth:`ModemTransport._comman
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
 import random
 import select
 import threading
 import time
-import tty
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import AtError
+from .linediscipline import LineDiscipline
 from .profile import SimProfile
+from .pseudoterminal import open_pty
 from .state import Faults, ModemState
 from .storage import Memory, UnionMemory
 
@@ -34,31 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CTRL_Z = 0x1A
-ESC = 0x1B
-PROMPT = b"\r\n> "
-MAX_PDU_HEX = 400  # 175 octets max PDU incl. SMSC → 350 hex digits; allow slack
 
-
-def open_pty(link: Path) -> tuple[int, int]:
-    """A raw pty whose master does not block, with ``link`` -> its slave (replaced atomically)."""
-    master, slave = os.openpty()
-    tty.setraw(master)
-    tty.setraw(slave)
-    fl = fcntl.fcntl(master, fcntl.F_GETFL)
-    fcntl.fcntl(master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
-    link.parent.mkdir(parents=True, exist_ok=True)
-    tmp = link.with_name(link.name + ".new")
-    try:
-        tmp.unlink()
-    except FileNotFoundError:
-        pass
-    os.symlink(os.ttyname(slave), tmp)
-    os.replace(tmp, link)
-    return master, slave
-
-
-class ModemTransport:
+class ModemTransport(LineDiscipline):
     """The pty side of one simulated modem; :class:`~.device.SimulatedModem` builds on it."""
 
     def __init__(
@@ -100,12 +77,7 @@ class ModemTransport:
         self._unplugged = threading.Event()
         self._boot_gen = 0
         self._rand = random.Random(hash(name) & 0xFFFF)
-        # input parser
-        self._buf = bytearray()
-        self._overflow = False
-        self._pdu_mode = False
-        self._pdu_len = 0
-        self._pdu_text_dest: str | None = None
+        super().__init__()  # the input parser
         # storage persists across unplug/replug (it is on the SIM / in flash)
         self.memories: dict[str, Memory] = {}
         for mem_name, cap in profile.storages.items():
@@ -405,53 +377,6 @@ class ModemTransport:
         finally:
             log.debug("sim %s: reader exits", self.name)
 
-    def feed(self, data: bytes) -> None:
-        """Process bytes written by the host (public so tests can drive it without a pty)."""
-        if self.faults.stop_answering:
-            return
-        echo = bytearray()
-        for b in data:
-            if self._pdu_mode:
-                if self.state.echo:
-                    echo.append(b)
-                if b == CTRL_Z or b == ESC:
-                    self._flush_echo(echo)
-                    self._end_pdu(cancel=(b == ESC))
-                elif len(self._buf) < MAX_PDU_HEX * 4:
-                    self._buf.append(b)
-                else:
-                    self._overflow = True
-                continue
-            if self.state.echo and b != 0x0A:
-                echo.append(b)
-            if b == 0x0D:
-                line = bytes(self._buf)
-                overflow = self._overflow
-                self._buf.clear()
-                self._overflow = False
-                self._flush_echo(echo)
-                if overflow:
-                    self._run(lambda: self._fail(AtError("plain")))
-                elif line.strip():
-                    self._command(line)
-            elif b == 0x0A:
-                continue
-            elif b == 0x08 or b == 0x7F:  # backspace, as terminals send it
-                if self._buf:
-                    self._buf.pop()
-            elif len(self._buf) < self.profile.max_line:
-                self._buf.append(b)
-            else:
-                self._overflow = True
-            if self.faults.stop_answering:
-                return
-        self._flush_echo(echo)
-
-    def _flush_echo(self, echo: bytearray) -> None:
-        if echo:
-            self._write(bytes(echo))
-            echo.clear()
-
     def _run(self, body: Callable[[], None]) -> None:
         with self._lock:
             self._busy = True
@@ -463,12 +388,3 @@ class ModemTransport:
     def _fail(self, err: AtError) -> None:
         with self._lock:
             self._respond([], err)
-
-    # ------------------------------------------------------------------ hooks
-    def _command(self, raw: bytes) -> None:
-        """Handle one command line as received (without its CR)."""
-        raise NotImplementedError
-
-    def _end_pdu(self, cancel: bool) -> None:
-        """Ctrl-Z (``cancel=False``) or ESC (``cancel=True``) ended the ``> `` prompt."""
-        raise NotImplementedError

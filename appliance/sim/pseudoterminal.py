@@ -1,0 +1,26 @@
+"""A raw pseudo-terminal behind a stable symlink: the port of the AT and audio ttys."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tty
+from pathlib import Path
+
+
+def open_pty(link: Path) -> tuple[int, int]:
+    """A raw pty whose master does not block, with ``link`` -> its slave (replaced atomically)."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    fl = fcntl.fcntl(master, fcntl.F_GETFL)
+    fcntl.fcntl(master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(link.name + ".new")
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    os.symlink(os.ttyname(slave), tmp)
+    os.replace(tmp, link)
+    return master, slave
