@@ -49,3 +49,26 @@ def test_every_profile_loads_and_names_its_family():
     for name in names:
         p = profiles.load(name)
         assert p.family == name and p.manufacturer and p.storage
+
+
+def test_paths_the_docs_name_exist():
+    """Every repository path a document's prose names (``../x``, ``docs/…``, ``tests/….py``)
+    exists; code blocks are left out (their commands create files)."""
+    import re
+
+    root = DOCS.parent
+    tops = "|".join(("appliance", "bench", "deploy", "docs", "firmware_config", "tests", "web"))
+    path = re.compile(rf"(?<![\w/.-])((?:\.\./)+[\w./-]+|(?:{tops})/[\w./-]*\w)")
+    for doc in (root / "README.md", *sorted(DOCS.glob("*.md"))):
+        prose = re.sub(r"^```.*?^```", "", doc.read_text(), flags=re.S | re.M)
+        for name in path.findall(prose):
+            base = doc.parent if name.startswith("../") else root
+            assert (base / name).exists(), f"{doc.name} names {name}, which does not exist"
+
+
+def test_reliability_says_what_a_resend_of_an_interrupted_send_repeats():
+    text = " ".join((DOCS / "reliability.md").read_text().split())
+    assert "usually leaves the first parts at the recipient" in text
+    assert (
+        "an app that re-sends on 30008 makes the recipient read the start of the text twice" in text
+    )

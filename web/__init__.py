@@ -2,7 +2,8 @@
 
 :func:`create_app` builds it; :func:`appliance.server.Server` serves it from the
 same cheroot server as the REST API (:func:`web.dispatch.combined`).  Every page is
-behind sign-in and every form carries a CSRF token (:mod:`web.security`).  The panel
+behind sign-in and every form carries a CSRF token (:mod:`web.security`); the one
+exception is :mod:`web.welcome`, a public TwiML document like Twilio's demo URL.  The panel
 only reads the store and calls the same cores as the REST API (the outbox,
 the numbers table, the broadcasts); it never talks to a modem itself.
 """
@@ -26,6 +27,7 @@ from web import (
     security,
     subscribers,
     webhooks,
+    welcome,
 )
 from web.helpers import register_filters
 
@@ -63,6 +65,7 @@ def create_app(daemon: Appliance, test_config: dict[str, Any] | None = None) -> 
         webhooks,
         subscribers,
         broadcasts,
+        welcome,
     ):
         app.register_blueprint(module.bp)
     return app

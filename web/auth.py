@@ -12,6 +12,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -107,9 +108,12 @@ def login() -> str | BaseResponse:
     if request.method == "POST":
         wait = throttle.wait(client)
         if wait > 0:
-            error = f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds."
+            seconds = int(wait) + 1
+            error = f"Too many failed sign-ins. Try again in {seconds} seconds."
             LOGGER.warning("panel sign-in refused for %s: throttled", client)
-            return render_template("login.html", error=error), 429  # type: ignore[return-value]
+            rv = make_response(render_template("login.html", error=error), 429)
+            rv.headers["Retry-After"] = str(seconds)  # RFC 9110 10.2.3: delay-seconds
+            return rv
         hashed = store.setting(SETTING) or ""
         if check_password_hash(hashed, request.form.get("password", "")):
             throttle.succeeded(client)

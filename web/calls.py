@@ -36,7 +36,12 @@ def detail(sid: str) -> str:
     events = d.store.read("SELECT * FROM call_events WHERE call_sid = ? ORDER BY id", (sid,))
     hooks = d.store.read("SELECT * FROM webhook_log WHERE call_sid = ? ORDER BY id", (sid,))
     return render_template(
-        "call.html", call=call, recordings=recordings, events=events, hooks=hooks
+        "call.html",
+        call=call,
+        recordings=recordings,
+        events=events,
+        hooks=hooks,
+        media_public=not d.config.recording_media_auth,
     )
 
 
@@ -47,10 +52,16 @@ def recording(sid: str) -> BaseResponse:
     row = d.store.read_one("SELECT path FROM recordings WHERE sid = ?", (sid,))
     if row is None or not row["path"]:
         abort(404)
-    path = Path(row["path"])
-    if not path.is_absolute():
-        path = d.config.data_dir / path
-    path = path.resolve()
+    # As the API's Recordings media (appliance/api/recordings.py resolve_stored): relative to
+    # data_dir, or as the voice engine wrote it (var/recordings/RE….wav with data_dir "var").
+    stored, data_dir = Path(row["path"]), d.config.data_dir
+    found = (
+        [stored] if stored.is_absolute() else [data_dir / stored, data_dir / "recordings" / stored]
+    )
+    if not data_dir.is_absolute() and stored.parts[: len(data_dir.parts)] == data_dir.parts:
+        found.insert(0, stored)
+    found.append(data_dir / "recordings" / stored.name)
+    path = next((p for p in found if p.is_file()), found[0]).resolve()
     root = d.config.data_dir.resolve()
     if root not in path.parents or not path.is_file():
         abort(404)

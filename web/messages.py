@@ -52,8 +52,12 @@ def _modems() -> list[dict[str, str]]:
     ]
 
 
-@bp.get("/with/<party>")
-def conversation(party: str) -> str:
+@bp.get("/with")
+def conversation() -> str:
+    """One conversation; the party is a query parameter, so any sender works ("AB/CD", "..")."""
+    party = request.args.get("party")
+    if party is None:
+        abort(404)
     d = daemon()
     rows = d.store.read(
         "SELECT * FROM (SELECT * FROM messages WHERE (direction = 'inbound' AND from_number = ?)"
@@ -68,6 +72,12 @@ def conversation(party: str) -> str:
         values={"to": party},
         errors={},
     )
+
+
+@bp.get("/with/<path:party>")
+def conversation_path(party: str) -> BaseResponse:
+    """The old form of a conversation's URL (bookmarks): redirected to the query form."""
+    return redirect(url_for("messages.conversation", party=party), 301)
 
 
 @bp.post("/send")

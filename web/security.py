@@ -9,9 +9,13 @@ import secrets
 from flask import Flask, Response, abort, redirect, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from web import welcome
+
 LOGGER = logging.getLogger(__name__)
 
 OPEN_ENDPOINTS = {"auth.login", "auth.setup", "static"}
+# Documents for webhook clients, not people: no session, so neither sign-in nor CSRF.
+PUBLIC_ENDPOINTS = welcome.PUBLIC
 CSRF_FIELD = "csrf_token"
 
 
@@ -33,6 +37,8 @@ def check_csrf() -> None:
 
 def guard() -> BaseResponse | None:
     """``before_request``: CSRF on every state-changing request, then sign-in."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         check_csrf()
     if request.endpoint in OPEN_ENDPOINTS:

@@ -5,7 +5,9 @@ Resources under ``/2010-04-01/Accounts/{AccountSid}/``: the Account,
 (:mod:`appliance.api.numbers`).  Basic auth with ``AC…:AuthToken`` or an API key
 ``SK…:secret`` (:mod:`appliance.apikeys`), a per-credential rate limit (20429),
 and every error shaped as Twilio's ``{code, message, more_info, status}``.
-The OpenAPI document is served without auth at ``/2010-04-01/openapi.json``.
+The OpenAPI document is served without auth at ``/2010-04-01/openapi.json``;
+the admin surface (:mod:`appliance.api.admin`) and the Account take the AuthToken
+only, never an API key (docs/api.md, "Who may call what").
 A created message is on disk (committed by the store's writer) before the 201
 goes out.
 """
@@ -14,10 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from appliance.api import (  # noqa: F401 - registers the routes on bp
+    admin,
     call_control,
     call_creation,
     calls,
@@ -34,6 +37,9 @@ from appliance.api.common import (
     bp,
     daemon,
     error_response,
+    is_api_key,
+    key_refused,
+    too_large,
 )
 from appliance.api.openapi import spec
 from appliance.store.apikeys import Verifier
@@ -53,6 +59,10 @@ def api_error(e: ApiError) -> Response:
 
 @bp.get("/Accounts/<account_sid>.json")
 def account_fetch(account_sid: str) -> Response:
+    """The account, with its AuthToken: not for API keys (as on Twilio, whose standard
+    keys cannot use the Accounts resource), or a key would open the admin surface."""
+    if is_api_key():
+        return key_refused()
     d = daemon()
     return jsonify(
         {
@@ -93,7 +103,8 @@ def create_app(d: Appliance) -> Flask:
         return jsonify(
             {
                 "appliance": "Twilio in a box",
-                "api": f"{PREFIX}/{d.account.sid}/Messages.json",
+                # Public: no AccountSid here (it is the AuthToken's user name).
+                "api": f"{PREFIX}/{{AccountSid}}/Messages.json",
                 "openapi": "/2010-04-01/openapi.json",
                 "health": "/health",
             }
@@ -114,33 +125,11 @@ def create_app(d: Appliance) -> Flask:
         rv.status_code = 200 if body["ok"] else 503
         return rv
 
-    admin = Blueprint("admin", __name__, url_prefix="/appliance")
-    admin.before_request(authenticate)
-
-    @admin.post("/modems/<name>/at")
-    def modem_at(name: str) -> Response:
-        """Raw AT console (an admin tool: the command is sent as typed)."""
-        modem = d.modems.get(name)
-        if modem is None:
-            return error_response(404, 20404, f"no modem named {name}")
-        command = request.form.get("command", "")
-        if not command or any(c in command for c in "\r\n\x1a\x1b"):
-            return error_response(
-                400, 20001, "one AT command per request, without control characters"
-            )
-        try:
-            lines = modem.submit(lambda drv: drv.write(command, parseError=False, timeout=20) or [])
-        except Exception as e:  # noqa: BLE001 - reported to the console user
-            return error_response(503, 20001, f"{type(e).__name__}: {e}")
-        return jsonify({"lines": lines})
-
-    app.register_blueprint(admin)
+    app.register_blueprint(admin.bp)
 
     @app.errorhandler(413)
-    def too_large(_e: Exception) -> Response:
-        return error_response(
-            413, 20001, f"Request body too large (limit {MAX_BODY_BYTES // 1024} KiB)"
-        )
+    def request_too_large(_e: Exception) -> Response:
+        return too_large()
 
     @app.errorhandler(404)
     def not_found(_e: Exception) -> Response:

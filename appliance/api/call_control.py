@@ -2,7 +2,9 @@
 
 Redirecting or hanging up a live call writes ``calls.control`` (JSON) and calls
 ``daemon.voice.control(sid)``; the engine does the rest.  A queued call is canceled
-(or re-pointed at a new Url/Twiml) directly in the database.
+(or re-pointed at a new Url/Twiml) directly in the database.  The answer shows the
+call as the update leaves it, as Twilio's does: ``completed`` for a live call hung up,
+``canceled`` for a queued or ringing one, unchanged for a redirect.
 """
 
 from __future__ import annotations
@@ -48,25 +50,30 @@ def call_update(account_sid: str, sid: str) -> Response:
         )
     now = time.time()
 
-    def fn(conn: sqlite3.Connection) -> bool | None:
-        """Apply the update; None if there is no such call, True if the engine must look."""
+    def fn(conn: sqlite3.Connection) -> tuple[bool, str | None] | None:
+        """Apply the update; None if there is no such call, else whether the engine must
+        look and the status the call ends with when the engine carries it out."""
         row = conn.execute("SELECT status FROM calls WHERE sid = ?", (sid,)).fetchone()
         if row is None:
             return None
         current = row["status"]
         if current in ENDED:
             if status is None and url is None and twiml is None and not settings:
-                return False
+                return False, None
             raise ApiError(
                 400, 21220, f"Call is not in-progress (status {current}). Cannot update it."
             )
         control: dict[str, str] | None = None
+        outcome: str | None = None
         changes: dict[str, Any] = dict(settings)
         if status is not None and current == "queued":
             # Not placed yet: canceling (or hanging up) is just a row change.
             changes.update(status="canceled", end_time=now)
         elif status == "completed" or (status == "canceled" and current == "ringing"):
             control = {"status": status}
+            # A call that was never answered ends canceled (Twilio: "canceled via the
+            # REST API while queued or ringing"); an answered one ends completed.
+            outcome = "completed" if current == "in-progress" else "canceled"
         elif status == "canceled":
             pass  # Twilio: canceled does not affect a call already in progress
         elif url is not None or twiml is not None:
@@ -84,11 +91,17 @@ def call_update(account_sid: str, sid: str) -> Response:
                 f"UPDATE calls SET {columns}, date_updated = ? WHERE sid = ?",  # noqa: S608 - fixed names
                 (*changes.values(), now, sid),
             )
-        return control is not None
+        return control is not None, outcome
 
-    signal = d.store.write(fn)
-    if signal is None:
+    done = d.store.write(fn)
+    if done is None:
         raise not_found()
+    signal, outcome = done
     if signal:
         d.voice.control(sid)
-    return respond(fetch_row(sid))
+    row = fetch_row(sid)
+    if outcome is not None and row["status"] not in ENDED:
+        # The engine hangs up in its own time; the answer shows what this update did,
+        # as Twilio's does (Status=completed on a live call answers "completed").
+        return respond({**dict(row), "status": outcome})
+    return respond(row)

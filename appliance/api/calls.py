@@ -63,7 +63,7 @@ def formatted(number: str) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-def call_json(row: Row, account: str) -> dict[str, Any]:
+def call_json(row: Row | dict[str, Any], account: str) -> dict[str, Any]:
     sid = row["sid"]
     base = f"{PREFIX}/{account}/Calls/{sid}"
     duration = row["duration"]
@@ -106,7 +106,7 @@ def fetch_row(sid: str) -> Row:
     return row
 
 
-def respond(row: Row, status: int = 200) -> Response:
+def respond(row: Row | dict[str, Any], status: int = 200) -> Response:
     """``row`` as the JSON answer, with ``status``."""
     rv = jsonify(call_json(row, daemon().account.sid))
     rv.status_code = status

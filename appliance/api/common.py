@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 if TYPE_CHECKING:
     from appliance.system.runtime import Appliance
@@ -115,7 +116,7 @@ def authenticate() -> Response | None:
             return error_response(
                 404, 20404, f"The requested resource {request.path} was not found"
             )
-        return None
+        return check_body()
     creds = _basic_credentials()
     ok = False
     if creds is not None:
@@ -140,13 +141,63 @@ def authenticate() -> Response | None:
     return check_body()
 
 
+def is_api_key() -> bool:
+    """Whether this request authenticated with an API key (``SK…``), not the AuthToken."""
+    return str(g.get("credential", "")).startswith("SK")
+
+
+def key_refused() -> Response:
+    """403 for an API key on the admin surface (Twilio's standard keys cannot use the
+    Accounts resource either)."""
+    return error_response(
+        403,
+        20003,
+        "API keys cannot use this endpoint: it needs the AccountSid and AuthToken",
+    )
+
+
+def require_auth_token() -> Response | None:
+    """``before_request`` of the admin surface: :func:`authenticate`, and then only the
+    AccountSid and AuthToken will do; an API key gets 403 / 20003."""
+    refused = authenticate()
+    if refused is not None:
+        return refused
+    return key_refused() if is_api_key() else None
+
+
+def too_large() -> Response:
+    return error_response(
+        413, 20001, f"Request body too large (limit {MAX_BODY_BYTES // 1024} KiB)"
+    )
+
+
+def streamed_length() -> int | None:
+    """The length of a body sent without Content-Length (``Transfer-Encoding: chunked``),
+    or None when it is over :data:`MAX_BODY_BYTES`.
+
+    Flask's ``MAX_CONTENT_LENGTH`` only cuts such a stream short: the form would be
+    parsed from the first 64 KiB.  The body is read here (at most the limit, and one
+    byte more to tell) and cached on the request, so the form is parsed from it."""
+    try:
+        data = request.get_data(cache=True)  # request.stream stops at MAX_CONTENT_LENGTH
+    except RequestEntityTooLarge:
+        return None
+    if len(data) >= MAX_BODY_BYTES and request.environ["wsgi.input"].read(1):
+        return None
+    return len(data)
+
+
 def check_body() -> Response | None:
-    """Refuse bodies that are too big or not form-encoded, with a Twilio-shaped error."""
+    """Refuse bodies that are too big or not form-encoded, with a Twilio-shaped error.
+
+    The limit holds whether the body declares its length or is streamed (chunked)."""
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
-        return error_response(
-            413, 20001, f"Request body too large (limit {MAX_BODY_BYTES // 1024} KiB)"
-        )
+        return too_large()
+    if length is None and "HTTP_TRANSFER_ENCODING" in request.environ:
+        length = streamed_length()
+        if length is None:
+            return too_large()
     if request.method not in ("POST", "PUT", "PATCH") or not length:
         return None
     mimetype = request.mimetype

@@ -1,7 +1,8 @@
 """The Recording resource: list (account-wide or per call), fetch, delete, and the media.
 
 ``/Recordings/{Sid}`` (no extension) and ``/Recordings/{Sid}.wav`` serve the WAV the
-voice engine wrote (``recordings.path``, under ``data_dir/recordings``);
+voice engine wrote (``recordings.path``, under ``data_dir/recordings``; see
+:func:`resolve_stored` for the forms the path takes);
 ``/Recordings/{Sid}.mp3`` converts it once with sox and keeps the MP3 beside it.
 Media are public by default, as on Twilio (setting ``recording_media_auth`` requires
 the API's Basic auth for them, like Twilio's "HTTP Basic Authentication for media").
@@ -80,14 +81,30 @@ def _row(sid: str) -> Row:
 
 
 def recording_file(stored: str) -> Path:
-    """The WAV file of a ``recordings.path`` value (absolute, or relative to
-    ``data_dir/recordings`` or to ``data_dir``)."""
+    """The WAV file of a ``recordings.path`` value (:func:`resolve_stored`), absolute:
+    Flask's ``send_file`` would take a relative path as relative to the package."""
+    return resolve_stored(Path(daemon().config.data_dir), stored).absolute()
+
+
+def resolve_stored(data_dir: Path, stored: str) -> Path:
+    """Where the file of a stored recording path is; the first candidate if none exists.
+
+    Absolute paths are taken as they are; relative ones are relative to ``data_dir``
+    (``recordings/RE….wav``).  Rows written so far hold the path the voice engine built,
+    ``data_dir / "recordings" / name``: with the default relative ``data_dir = "var"``
+    that is ``var/recordings/RE….wav``, relative to the working directory rather than to
+    ``data_dir``; older rows a bare name in ``data_dir/recordings``.  If ``data_dir``
+    moved since, the file is looked for by name in ``data_dir/recordings``."""
     path = Path(stored)
     if path.is_absolute():
-        return path
-    data_dir = Path(daemon().config.data_dir)
-    in_recordings = data_dir / "recordings" / path
-    return in_recordings if in_recordings.exists() else data_dir / path
+        candidates = [path]
+    else:
+        candidates = [data_dir / path, data_dir / "recordings" / path]
+        prefix = data_dir.parts
+        if not data_dir.is_absolute() and prefix and path.parts[: len(prefix)] == prefix:
+            candidates.insert(0, path)  # data_dir / the rest, i.e. the path as written
+    candidates.append(data_dir / "recordings" / path.name)
+    return next((c for c in candidates if c.is_file()), candidates[0])
 
 
 # --------------------------------------------------------------------------- list, fetch

@@ -17,16 +17,22 @@ def cmd_at(args: argparse.Namespace) -> int:
     modem = cfg.modem(args.modem)
     commands = list(args.command)
 
-    def through_daemon(line: str) -> list[str]:
-        rv = api(cfg, "POST", f"/appliance/modems/{modem.name}/at", {"command": line})
-        return list(rv["lines"])
+    direct: Any = None
 
-    run = through_daemon
-    try:
-        if not commands:
-            through_daemon("AT")
-    except (urllib.error.URLError, ConnectionError):
-        run = _direct_console(cfg, modem)
+    def run(line: str) -> list[str]:
+        """Through the daemon's REST API; straight to the port when no daemon listens."""
+        nonlocal direct
+        if direct is None:
+            try:
+                rv = api(cfg, "POST", f"/appliance/modems/{modem.name}/at", {"command": line})
+                return list(rv["lines"])
+            except (urllib.error.URLError, ConnectionError) as e:
+                reason = getattr(e, "reason", e)
+                if not isinstance(reason, ConnectionRefusedError | FileNotFoundError):
+                    raise ApplianceError(f"the daemon did not answer: {reason}") from None
+                direct = _direct_console(cfg, modem)
+        return list(direct(line))
+
     if commands:
         for line in commands:
             print("\n".join(run(line)))

@@ -47,8 +47,9 @@ Try it:
   see what the simulated network received:   .venv/bin/appliance sim outbox
   text the appliance from a simulated phone:  .venv/bin/appliance sim sms --from +15558675310 --body "Hi there"
   point the number at your web app:           APPLIANCE_MODEM_{cfg.modems[0].name.upper()}_SMS_URL=http://127.0.0.1:5000/sms make run
-  calls: set APPLIANCE_MODEM_{cfg.modems[0].name.upper()}_VOICE_URL the same way, then ring the number:
-                                              .venv/bin/appliance sim call in --from +15558675310 --press 1#
+  calls: set APPLIANCE_MODEM_{cfg.modems[0].name.upper()}_VOICE_URL the same way ({cfg.base_url}/welcome/voice
+         is a built-in greeting that reads back the keys), then ring the number:
+                                              .venv/bin/appliance sim call in --from +15558675310 --press 1234#
   the panel: open {cfg.base_url}/ in a browser (the first-run page asks for the AuthToken above)
 """,
         flush=True,

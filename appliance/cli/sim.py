@@ -4,9 +4,30 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from appliance import config
+from appliance.errors import ApplianceError
+
+# The simulator's fault switches (``SimulatorHost.fault``), as ``appliance sim fault --help``
+# lists them; docs/simulator.md has the same table (tests/test_cli.py holds all three together).
+FAULTS = {
+    "unplug": "USB unplug: the AT and audio ptys close, calls drop",
+    "replug": "USB plug-in: a new pty behind the same path, fresh power-up state",
+    "stop_answering": "on/off: the modem stops answering AT commands (and audio)",
+    "garbage": "N: write N random bytes at once (default 32)",
+    "garbage_mode": "on/off: a line of random bytes after every response",
+    "cms_error": "CODE: the next AT+CMGS answers +CMS ERROR: CODE (default 500)",
+    "storage_full": "on/off: SMS storage is full; the network keeps inbound messages",
+    "network_loss": "on/off: no network registration; live calls drop",
+    "signal": "RSSI: the AT+CSQ signal, 0..31 or 99",
+    "malformed_pdu": "KIND: deliver a broken PDU (truncated, bad_udh, bad_length, junk)",
+    "urc_before_ok": "on/off: the next URC lands inside a command's response, before its OK",
+    "cpcmreg_fail": "N: the next N AT+CPCMREG=1 answer ERROR (SIM7600 audio)",
+    "refuse": "hold,mpty,ect: the operator refuses these services (none: allow all)",
+}
+OUTCOMES = ("answer", "busy", "no-answer", "unreachable", "reject")
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -14,16 +35,32 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from appliance.sim import control
 
     sock = cfg.sim_dir / "control.sock"
-    modem = (
-        cfg.modem(args.modem).name
-        if getattr(args, "modem", None) or args.sim_command != "outbox"
-        else None
-    )
-    if args.sim_command == "sms":
-        rv = control.request(sock, "sms", modem=modem, **{"from": args.from_}, body=args.body)
-    elif args.sim_command == "outbox":
-        rv = control.request(sock, "outbox", modem=modem)
-    elif args.sim_command == "fault":
+    try:
+        rv = _request(control, sock, cfg, args)
+    except control.SimulatorNotRunning as e:
+        raise ApplianceError(f'{e} (is `appliance run` running with port = "sim"?)') from None
+    except control.SimControlError as e:
+        raise ApplianceError(f"the simulator refused: {e}") from None
+    print(json.dumps(rv, indent=2, default=str))
+    return 0
+
+
+def _modem(cfg: config.Config, args: argparse.Namespace, *, default_first: bool) -> str | None:
+    """The modem named by ``--modem``, else the first one (or None: every modem)."""
+    name = getattr(args, "modem", None)
+    if name is None and not default_first:
+        return None
+    return cfg.modem(name).name
+
+
+def _request(control: Any, sock: Path, cfg: config.Config, args: argparse.Namespace) -> Any:
+    cmd = args.sim_command
+    if cmd == "sms":
+        modem = _modem(cfg, args, default_first=True)
+        return control.request(sock, "sms", modem=modem, **{"from": args.from_}, body=args.body)
+    if cmd == "outbox":
+        return control.request(sock, "outbox", modem=_modem(cfg, args, default_first=False))
+    if cmd == "fault":
         value: Any = args.value
         if value in ("on", "true", "1"):
             value = True
@@ -31,16 +68,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
             value = False
         elif value is not None and value.lstrip("-").isdigit():
             value = int(value)
-        rv = control.request(sock, "fault", modem=modem, name=args.name, value=value)
-    elif args.sim_command == "call":
-        rv = _sim_call(control, sock, modem, args)
-    else:
-        rv = control.request(sock, "status", modem=modem)
-    print(json.dumps(rv, indent=2, default=str))
-    return 0
+        modem = _modem(cfg, args, default_first=True)
+        return control.request(sock, "fault", modem=modem, name=args.name, value=value)
+    if cmd == "call":
+        return _sim_call(control, sock, cfg, args)
+    return control.request(sock, "status", modem=_modem(cfg, args, default_first=True))
 
 
-def _sim_call(control: Any, sock: Any, modem: str | None, args: argparse.Namespace) -> Any:
+def _sim_call(control: Any, sock: Path, cfg: config.Config, args: argparse.Namespace) -> Any:
     """``appliance sim call ...``: ring the appliance, press keys, hang up, script a callee."""
     steps: list[dict[str, Any]] = []
     if getattr(args, "say", None):
@@ -56,13 +91,13 @@ def _sim_call(control: Any, sock: Any, modem: str | None, args: argparse.Namespa
         return control.request(
             sock,
             "call_in",
-            modem=modem,
+            modem=_modem(cfg, args, default_first=True),
             ring_timeout=args.ring_timeout,
             withheld=args.withheld,
             party=steps,
             **{"from": args.from_},
         )
-    if cmd == "callee":
+    if cmd == "callee":  # a number on the network: no modem of ours is involved
         return control.request(
             sock,
             "callee",
@@ -71,13 +106,12 @@ def _sim_call(control: Any, sock: Any, modem: str | None, args: argparse.Namespa
             answer_after=args.answer_after,
             party=steps,
         )
+    modem = _modem(cfg, args, default_first=False)
     if cmd == "status":
-        return control.request(sock, "call_status", modem=args.modem, all=args.all)
+        return control.request(sock, "call_status", modem=modem, all=args.all)
     if cmd == "digits":
-        return control.request(
-            sock, "call_digits", modem=args.modem, call=args.call, digits=args.digits
-        )
-    return control.request(sock, "call_hangup", modem=args.modem, call=args.call)
+        return control.request(sock, "call_digits", modem=modem, call=args.call, digits=args.digits)
+    return control.request(sock, "call_hangup", modem=modem, call=args.call)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,12 +123,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--modem")
     s = sims.add_parser("outbox", help="what the network received from the appliance")
     s.add_argument("--modem")
-    s = sims.add_parser("fault", help="flip a fault switch")
-    s.add_argument(
-        "name",
-        help="unplug, replug, stop_answering, garbage, cms_error, storage_full, network_loss, signal",
+    s = sims.add_parser(
+        "fault",
+        help="flip a fault switch",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="faults:\n"
+        + "\n".join(f"  {name:<15} {text}" for name, text in FAULTS.items())
+        + "\n(docs/simulator.md, Fault switches)",
     )
-    s.add_argument("value", nargs="?", help="on/off, a count or a code")
+    s.add_argument("name", choices=list(FAULTS), metavar="name", help="the fault (listed below)")
+    s.add_argument("value", nargs="?", help="on/off, a count, a code or a list, as listed below")
     s.add_argument("--modem")
     s = sims.add_parser("status", help="the simulated modem's state")
     s.add_argument("--modem")
@@ -113,11 +151,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         scripted.add_argument("--hangup-after", type=float, help="then hang up after (s)")
     c = callee
     c.add_argument("number", help="the dialled number")
-    c.add_argument(
-        "--outcome",
-        default="answer",
-        choices=["answer", "busy", "no-answer", "unreachable", "reject"],
-    )
+    c.add_argument("--outcome", default="answer", choices=OUTCOMES)
     c.add_argument("--answer-after", type=float, default=2.0, help="seconds of ringing")
     c = calls.add_parser("digits", help="the remote party presses keys")
     c.add_argument("digits")

@@ -19,7 +19,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
 
 from appliance import sids
-from tests.conftest import NUMBER, PHONE
+from tests.conftest import NUMBER, PHONE, wait_for
 from tests.sms.test_outbound import client_for
 
 OTHER = "+14155550199"
@@ -372,13 +372,18 @@ def test_cancel_a_call_the_api_created(sim, make_daemon):
     client = client_for(d)
     call = client.calls.create(to=PHONE, from_=NUMBER, url="http://127.0.0.1:9/voice")
     updated = client.calls(call.sid).update(status="canceled")
-    # Canceled if still queued; if the engine had already placed it, the request was
-    # handed to the engine (control) instead.
+    # Canceled at once if still queued; if the engine had already placed it (ringing),
+    # the request was handed to the engine (control), which cancels it.  Either way the
+    # answer says what the update does: canceled.
+    assert updated.status == "canceled"
     row = d.store.read_one("SELECT status, control FROM calls WHERE sid = ?", (call.sid,))
-    if updated.status == "canceled":
-        assert row["status"] == "canceled"
-    else:
-        assert json.loads(row["control"]) == {"status": "canceled"} or row["status"] in ENDED
+    assert row["status"] == "canceled" or json.loads(row["control"]) == {"status": "canceled"}
+    wait_for(
+        lambda: (
+            d.store.read_one("SELECT status FROM calls WHERE sid = ?", (call.sid,))[0] == "canceled"
+        ),
+        timeout=15,
+    )
 
 
 def test_live_calls_are_controlled_through_the_engine(sim, make_daemon):
@@ -415,6 +420,32 @@ def test_live_calls_are_controlled_through_the_engine(sim, make_daemon):
         d.store.read_one("SELECT control FROM calls WHERE sid = ?", (ringing,))["control"]
     ) == {"status": "canceled"}
     assert controls[-1][0] == ringing
+
+
+def test_update_answers_with_what_the_update_did(sim, make_daemon):
+    """Issue 11: the answer showed the status from before the change.  As Twilio's: a
+    live call hung up answers ``completed``, a queued or ringing one canceled answers
+    ``canceled``, a redirect (or canceled on a live call) leaves ``in-progress``."""
+    d = make_daemon()
+    client = client_for(d)
+    live = insert_call(d, status="in-progress", start=time.time())
+    assert client.calls(live).update(url="https://example.com/next").status == "in-progress"
+    assert client.calls(live).update(status="canceled").status == "in-progress"
+    assert client.calls(live).update(status="completed").status == "completed"
+    rv = raw(
+        d,
+        "POST",
+        f"/Calls/{insert_call(d, status='in-progress')}.json",
+        data={"Status": "completed"},
+    )
+    assert rv.status_code == 200 and rv.json()["status"] == "completed"
+    assert client.calls(insert_call(d)).update(status="canceled").status == "canceled"
+    for status in ("canceled", "completed"):
+        ringing = insert_call(d, status="ringing")
+        assert client.calls(ringing).update(status=status).status == "canceled", status
+    # The engine carries the hang-up out: the row is unchanged until it does.
+    row = d.store.read_one("SELECT status, control FROM calls WHERE sid = ?", (live,))
+    assert row["status"] == "in-progress" and json.loads(row["control"]) == {"status": "completed"}
 
 
 def test_update_a_queued_call_rewrites_its_instructions_and_settings(sim, make_daemon):

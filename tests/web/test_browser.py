@@ -69,6 +69,28 @@ def sign_in(page: Page, base: str) -> None:
     expect(page.locator("h1")).to_have_text("Modems")
 
 
+def assert_bubbles_fit_their_text(page: Page) -> None:
+    """A one-line message is a short bubble, as wide as its text, on its own side.
+
+    ``white-space: pre-wrap`` on the whole bubble once rendered the template's indentation
+    (a one-line message about 150 px tall) and inbound bubbles stretched across the thread.
+    """
+    thread = page.locator(".thread").bounding_box()
+    assert thread is not None
+    for side in ("in", "out"):
+        bubble = page.locator(f".bubble.{side}").first
+        box, body = bubble.bounding_box(), bubble.locator(".body").bounding_box()
+        assert box is not None and body is not None
+        line = float(bubble.evaluate("b => parseFloat(getComputedStyle(b).lineHeight)"))
+        assert body["height"] < 1.5 * line, f"a one-line {side} message is {body['height']} px"
+        assert box["height"] < 60, f"a one-line {side} bubble is {box['height']} px tall"
+        assert box["width"] < 0.5 * thread["width"], f"the {side} bubble spans the thread"
+        if side == "in":  # inbound on the left, outbound on the right
+            assert box["x"] - thread["x"] < 2
+        else:
+            assert thread["x"] + thread["width"] - (box["x"] + box["width"]) < 2
+
+
 def test_panel_end_to_end(
     browser: Browser, make_daemon: Any, sim: Any, webapp: Any, forecast: FakeForecast
 ):
@@ -113,13 +135,14 @@ def test_panel_end_to_end(
     wait_for(lambda: d.store.read_one("SELECT status FROM messages")[0] == "delivered")
     page.reload()
     expect(page.locator(".bubble.out .status")).to_have_text("delivered")
-    shot(page, "04-conversation")
 
     # An inbound SMS reaches the app at the URL just set; its body is shown as text.
     sim.network.deliver_sms("modem1", PHONE, "<b>Thanks!</b>")
     webapp.wait(path="/sms")
     page.reload()
     expect(page.locator(".bubble.in .body")).to_have_text("<b>Thanks!</b>")
+    shot(page, "04-conversation")
+    assert_bubbles_fit_their_text(page)
 
     # Subscribers: a list and three people (two by town, one by coordinates).
     page.click("nav >> text=Subscribers")

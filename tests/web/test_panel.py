@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import urllib.error
 import urllib.request
+from html import escape
 from typing import Any
 
 import pytest
@@ -106,6 +107,9 @@ def test_session_cookie_flags_csrf_and_throttling(make_daemon):
         assert "Wrong password" in other.login("nope nope").get_data(as_text=True)
     rv = other.login()  # the right password, but too many failures from this address
     assert rv.status_code == 429 and "Too many failed" in rv.get_data(as_text=True)
+    # RFC 6585 section 4: a 429 may say how long to wait; the page's own figure, in seconds.
+    wait = int(rv.headers["Retry-After"])
+    assert 0 < wait <= 300 and f"Try again in {wait} seconds" in rv.get_data(as_text=True)
 
 
 def test_set_sms_url_with_field_errors(panel):
@@ -131,7 +135,7 @@ def test_send_from_the_panel_reaches_the_network(panel, sim):
     row = panel.d.store.read_one("SELECT * FROM messages")
     assert row["from_number"] == NUMBER and row["direction"] == "outbound-api"
     wait_for(lambda: panel.d.store.read_one("SELECT status FROM messages")[0] == "delivered")
-    html = panel.client.get(f"/messages/with/{PHONE}").get_data(as_text=True)
+    html = panel.client.get("/messages/with", query_string={"party": PHONE}).get_data(as_text=True)
     assert "Hello &lt;b&gt;there&lt;/b&gt;" in html and "delivered" in html
 
 
@@ -145,7 +149,7 @@ def test_untrusted_inbound_text_is_escaped(panel, sim):
             (PHONE, NUMBER, evil),
         )
     )
-    for path in ("/messages/", f"/messages/with/{PHONE}", "/messages/SMx"):
+    for path in ("/messages/", f"/messages/with?party=%2B{PHONE[1:]}", "/messages/SMx"):
         html = panel.client.get(path).get_data(as_text=True)
         assert "<script>alert" not in html and "&lt;script&gt;" in html, path
 
@@ -243,3 +247,56 @@ def test_dashboard_shows_modem_health_and_charts(panel):
     html = panel.client.get("/").get_data(as_text=True)
     assert 'id="modem-modem1"' in html and "Simulated Network" in html
     assert html.count("<svg") >= 3 and "Messages per day" in html
+
+
+def _inbound(d: Daemon, sid: str, sender: str, body: str) -> None:
+    d.store.write(
+        lambda conn: conn.execute(
+            "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number, body,"
+            " status, num_segments, date_created, date_updated) VALUES"
+            " (?, 'AC', 'inbound', 'modem1', ?, ?, ?, 'received', 1, 1, 1)",
+            (sid, sender, NUMBER, body),
+        )
+    )
+
+
+def test_conversation_links_work_for_any_sender(panel):
+    """Alphanumeric senders may hold '/', '?', '#', '%' or dots: each conversation still opens."""
+    senders = ["AB/CD", "A/../B", "50% OFF", "Q?&A#1", "..", PHONE]
+    for i, sender in enumerate(senders):
+        _inbound(panel.d, f"SM{i}", sender, f"from sender {i}")
+    html = panel.client.get("/messages/").get_data(as_text=True)
+    hrefs = re.findall(r'href="(/messages/with[^"]*)"', html)
+    assert len(hrefs) == len(senders), hrefs
+    for href in hrefs:
+        rv = panel.client.get(href.replace("&amp;", "&"))
+        assert rv.status_code == 200, href
+        page = rv.get_data(as_text=True)
+        shown = [i for i in range(len(senders)) if f"from sender {i}</p>" in page]
+        assert len(shown) == 1, (href, shown)
+        assert f"<h1>{escape(senders[shown[0]])}</h1>" in page
+    # The old path form still works for bookmarks: redirected to the query form.
+    rv = panel.client.get(f"/messages/with/{PHONE}")
+    assert rv.status_code == 301 and rv.headers["Location"].endswith(
+        "/messages/with?party=%2B" + PHONE[1:]
+    )
+    assert panel.client.get("/messages/with/AB/CD", follow_redirects=True).status_code == 200
+
+
+def test_welcome_twiml_is_public_and_reads_the_keys_back(make_daemon):
+    """The built-in Voice URL of docs/voice.md: no sign-in, no CSRF token, valid TwiML."""
+    from appliance.twiml import voice as twiml_voice
+
+    d = make_daemon()
+    client = d.server.panel.test_client()
+    url = "http://127.0.0.1:8080/welcome/voice"
+    rv = client.post("/welcome/voice", data={"CallSid": "CA1", "From": PHONE})
+    assert rv.status_code == 200 and rv.mimetype == "text/xml"
+    doc = twiml_voice.parse(rv.data, url)
+    assert not doc.warnings and [type(v).__name__ for v in doc.verbs] == ["Gather", "Say", "Hangup"]
+    assert doc.verbs[0].action == url + "/keys"
+    rv = client.post("/welcome/voice/keys", data={"Digits": "12<3>*"})
+    doc = twiml_voice.parse(rv.data, url + "/keys")
+    assert [type(v).__name__ for v in doc.verbs] == ["Say", "Hangup"]
+    assert "You pressed 1 2 3 star." in rv.get_data(as_text=True)
+    assert client.get("/welcome/voice").status_code == 200

@@ -9,6 +9,7 @@ from appliance.api.schemas.parts import (
     ACCOUNT_PARAM,
     DATE,
     ERRORS,
+    KEY_REFUSED,
     URI,
     Schema,
     ok,
@@ -42,9 +43,9 @@ def paths() -> dict[str, Any]:
             "parameters": [ACCOUNT_PARAM],
             "get": {
                 "tags": ["Account"],
-                "summary": "Fetch the account",
+                "summary": "Fetch the account (with its AuthToken: not for API keys)",
                 "operationId": "fetchAccount",
-                "responses": {**ok("The account", "Account"), **ERRORS},
+                "responses": {**ok("The account", "Account"), **KEY_REFUSED, **ERRORS},
             },
         },
     }

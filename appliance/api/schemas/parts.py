@@ -16,6 +16,7 @@ __all__ = [
     "ERRORS",
     "FORM",
     "JSON",
+    "KEY_REFUSED",
     "METHOD",
     "PAGING",
     "URI",
@@ -104,7 +105,11 @@ def error(description: str) -> Schema:
 ERRORS = {
     "401": error("Authentication failed (20003)"),
     "404": error("Unknown account or resource (20404)"),
+    "413": error("Request body over 64 KiB, with Content-Length or chunked (20001)"),
     "429": error("Rate limit exceeded (20429)"),
+}
+KEY_REFUSED = {
+    "403": error("An API key: this endpoint needs the AccountSid and AuthToken (20003)"),
 }
 
 

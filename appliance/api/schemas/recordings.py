@@ -65,7 +65,9 @@ def paths() -> dict[str, Any]:
             "get": {
                 "tags": tag,
                 "summary": f"The recording's audio as {kind}",
+                "description": "Public unless recording_media_auth is set (Twilio's default)",
                 "operationId": f"fetchRecording{kind}{'Bare' if not suffix else ''}",
+                "security": [{}, {"basicAuth": []}],
                 "responses": {
                     "200": {
                         "description": f"The audio ({kind})",

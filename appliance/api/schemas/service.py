@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.api.schemas.parts import ERRORS, error, form, param, string
+from appliance.api.schemas.parts import ERRORS, KEY_REFUSED, error, form, param, string
 
 
 def paths() -> dict[str, Any]:
@@ -47,13 +47,15 @@ def paths() -> dict[str, Any]:
             "parameters": [param("name", "path", "Modem name from the configuration")],
             "post": {
                 "tags": ["Admin"],
-                "summary": "Send one raw AT command to a modem",
+                "summary": "Send one raw AT command to a modem (AccountSid and AuthToken only)",
                 "operationId": "modemAt",
+                "security": [{"basicAuth": []}],
                 "requestBody": form({"command": string("One AT command")}, ["command"]),
                 "responses": {
                     "200": {"description": "The modem's response lines"},
                     "400": error("Empty command or control characters (20001)"),
                     "503": error("The modem failed the command"),
+                    **KEY_REFUSED,
                     **ERRORS,
                 },
             },
