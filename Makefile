@@ -2,18 +2,25 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The runtime alone (`make run`); the test extra on top of it (test, check, lint, typecheck, bench).
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 DEPLOY_STAMP := $(VENV)/.installed-deploy
 NODE_STAMP := tests/node/node_modules/.installed
-DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 alsa-utils chromium debootstrap
+DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 alsa-utils chromium debootstrap gammu smstools
 
 .PHONY: run test check test-deploy lint typecheck bench deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
+
+# pytest, mypy, ruff, import-linter, hypothesis, schemathesis, playwright, twilio (the `test` extra).
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
 
 # Debian packages the tests use (installed only when running as root and missing).
 deps:
@@ -21,6 +28,8 @@ deps:
 	  missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	  case "$$missing" in *smstools*) (systemctl disable --now smstools || service smstools stop) \
+	    >/dev/null 2>&1 || true;; esac; \
 	fi
 
 run: $(STAMP)
@@ -33,15 +42,15 @@ UNIT_TESTS := tests/sms/test_codec.py tests/sms/test_pdu.py tests/twiml tests/st
 	tests/voice/test_audio.py tests/modem/test_probe.py tests/test_docs.py
 
 # The whole suite: lint, types, import contracts, every test (daemon, browser, Node, deployment).
-test: $(STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) deps lint typecheck
+test: $(TEST_STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) deps lint typecheck
 	$(BIN)/pytest -q
 
 # The inner loop (under 3 minutes): lint, types, import contracts and the unit tests.
-check: $(STAMP) lint typecheck
+check: $(TEST_STAMP) lint typecheck
 	$(BIN)/pytest -q $(UNIT_TESTS)
 
 # Ansible and ansible-lint for deploy/ansible (the `deploy` extra, pinned).
-$(DEPLOY_STAMP): $(STAMP) pyproject.toml
+$(DEPLOY_STAMP): $(TEST_STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,deploy]'
 	touch $(DEPLOY_STAMP)
 
@@ -53,18 +62,18 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 # The deployment alone (also part of `make test`): ansible-lint (production profile), the unit
 # under systemd-analyze, and the playbook converged twice into a bookworm root that debootstrap
 # builds afresh here (`make test` reuses the one cached in var/deploy/).  Needs root.
-test-deploy: $(STAMP) $(DEPLOY_STAMP) deps
+test-deploy: $(TEST_STAMP) $(DEPLOY_STAMP) deps
 	APPLIANCE_TEST_DEPLOY_COLD=1 $(BIN)/pytest -q tests/system/test_deploy.py
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check appliance tests bench web
 	$(BIN)/ruff format --check appliance tests bench web
 	$(BIN)/lint-imports --no-logo
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	@if [ "$$(id -u)" = "0" ] && ! command -v wrk >/dev/null; then \
 	  (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) >/dev/null; fi
 	$(BIN)/python -m bench.run

@@ -1,15 +1,27 @@
-"""The composition root: builds every part from a Config, starts and stops them."""
+"""The composition root: builds every part from a Config, starts and stops them.
+
+Before building anything it checks what would otherwise fail later, or with a traceback
+(:func:`preflight`): data_dir, every modem's profile, the HTTP port, another daemon on the
+same data_dir.  Once the HTTP server is bound it writes data_dir/run.json (pid, host, port),
+which the commands read to find it; stop removes it.
+"""
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
+import os
 import signal
+import socket
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from appliance.config import Config
+from appliance.errors import ApplianceError, ConfigError
 from appliance.modem import profiles
 from appliance.modem.modem import Modem
 from appliance.sms import optout
@@ -18,6 +30,7 @@ from appliance.sms.outbox import Outbox
 from appliance.store.account import Account
 from appliance.store.database import Store
 from appliance.store.retention import Retention
+from appliance.system.metrics import Metrics
 from appliance.system.service import Service
 from appliance.voice.engine import VoiceEngine
 from appliance.webhooks.client import Timeouts, WebhookClient
@@ -26,12 +39,119 @@ from appliance.webhooks.dispatcher import Dispatcher, queue_status_callback
 LOGGER = logging.getLogger(__name__)
 
 
+class StartupError(ApplianceError):
+    """The appliance cannot start here and now (a port taken, a directory not writable)."""
+
+
+def _where(config: Config, setting: str) -> str:
+    """How to change a top-level setting: the file it is in, or its variable."""
+    env = "APPLIANCE_" + setting.upper()
+    return f"set {setting} in {config.source} or {env}" if config.source else f"set {env}"
+
+
+def _check_profiles(config: Config) -> None:
+    known = profiles.available()
+    for i, m in enumerate(config.modems):
+        if m.profile not in known:
+            raise ConfigError(
+                f"modem {m.name}: unknown profile {m.profile!r}; known profiles:"
+                f" {', '.join(known)} (the modem's `profile` setting, [[modems]] table {i + 1}"
+                f" or APPLIANCE_MODEM_{m.name.upper()}_PROFILE; `appliance probe` names the one"
+                " that matches a modem)"
+            )
+
+
+def _check_data_dir(config: Config) -> None:
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(config.data_dir, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as e:
+        raise StartupError(
+            f"data_dir {config.data_dir} is not a writable directory ({e.strerror});"
+            f" {_where(config, 'data_dir')} to one the appliance's user can write"
+        ) from None
+
+
+def _check_not_running(config: Config) -> None:
+    """Refuse a second daemon on one data_dir: both would drive the same modems and store."""
+    try:
+        run = json.loads(config.run_path.read_text())
+        pid = int(run["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if pid == os.getpid():
+        return  # this process (tests build daemons one after another)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # a stale file: that daemon was killed
+    except PermissionError:
+        pass
+    raise StartupError(
+        f"an appliance is already running on data_dir {config.data_dir} (pid {pid}, port"
+        f" {run.get('port')}; {config.run_path}): stop it first (`systemctl stop appliance`,"
+        f" or Ctrl-C where it runs), or {_where(config, 'data_dir')} to another directory"
+    )
+
+
+def _busy_port(config: Config, port: int | None = None) -> StartupError:
+    port = config.http_port if port is None else port
+    return StartupError(
+        f"cannot listen on {config.http_host or '*'}:{port}: the port is in use (another"
+        f" program, or another appliance: `ss -ltnp 'sport = :{port}'` shows which);"
+        f" {_where(config, 'http_port')} to a free port"
+    )
+
+
+def _check_http_port(config: Config) -> None:
+    """Bind the HTTP address for a moment, as the server will (SO_REUSEADDR, like cheroot)."""
+    try:
+        infos = socket.getaddrinfo(
+            config.http_host or None,
+            config.http_port,
+            type=socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE,
+        )
+    except socket.gaierror as e:
+        raise StartupError(
+            f"http_host {config.http_host!r} is not an address of this machine ({e.strerror});"
+            f" {_where(config, 'http_host')}"
+        ) from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except PermissionError:
+            raise StartupError(
+                f"cannot listen on port {config.http_port}: ports below 1024 need root;"
+                f" {_where(config, 'http_port')} to 1024 or above"
+            ) from None
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise _busy_port(config) from None
+            raise StartupError(
+                f"cannot listen on {config.http_host}:{config.http_port} ({e.strerror});"
+                f" {_where(config, 'http_host')} or http_port"
+            ) from None
+
+
+def preflight(config: Config, *, http: bool = True) -> None:
+    """Fail now, in one line naming the setting to change, rather than later or with a traceback."""
+    _check_profiles(config)
+    _check_data_dir(config)
+    _check_not_running(config)
+    if http:
+        _check_http_port(config)
+
+
 class Daemon:
     """Everything one appliance runs: store, modems, webhooks, HTTP server."""
 
     def __init__(self, config: Config, *, http: bool = True) -> None:
         self.config = config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        preflight(config, http=http)
         self.store = Store(config.db_path)
         self.account = Account(self.store)
         self.account.seed_numbers(config)
@@ -59,6 +179,7 @@ class Daemon:
             self.outbox,
             self.account.modem_for_number,
             workers=config.webhook_workers,
+            per_origin=config.webhook_workers_per_origin,
             attempts=config.webhook_attempts,
             backoff=config.webhook_backoff,
             max_redirects=config.max_redirects,
@@ -76,6 +197,9 @@ class Daemon:
             )
         self._wire_voice()
         self.outbox.listeners.append(self._wake_modem)
+        self.metrics = Metrics(config, self.store, self.modems)  # read by GET /metrics
+        if config.metrics_enabled:
+            self.client.observers.append(self.metrics.observe_webhook)
         from appliance.campaigns.scheduler import PanelServices
 
         self.panel = PanelServices(
@@ -153,19 +277,23 @@ class Daemon:
         for modem in self.modems.values():
             modem.start()
         if self.server is not None:
-            self.server.start()
+            try:
+                self.server.start()
+            except OSError as e:  # taken since preflight
+                busy = e.errno == errno.EADDRINUSE or "Address already in use" in str(e)
+                raise _busy_port(self.config) if busy else e from None
+            self._write_run_file()
         self.panel.start()
         self.retention = Retention.from_config(self.store, self.config)
         self.retention.start()
-        LOGGER.info(
-            "appliance started: %d modem(s), HTTP on %s", len(self.modems), self.config.base_url
-        )
+        LOGGER.info("appliance started: %d modem(s), HTTP on %s", len(self.modems), self.base_url())
 
     def stop(self) -> None:
         """Stop taking work, let the modems finish the part in flight, then close the store."""
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._remove_run_file()
         if self.server is not None:
             self.server.stop()
         self.panel.stop()
@@ -180,6 +308,38 @@ class Daemon:
         self.store.close()
         LOGGER.info("appliance stopped")
 
+    def _write_run_file(self) -> None:
+        """data_dir/run.json: how the commands find this daemon (its pid and bound port)."""
+        assert self.server is not None
+        run = {
+            "pid": os.getpid(),
+            "host": self.config.http_host,
+            "port": self.server.port,
+            "url": self.base_url(),
+            "started": time.time(),
+        }
+        path = self.config.run_path
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(run) + "\n")
+            tmp.replace(path)
+            self._run_file = run
+        except OSError as e:
+            LOGGER.warning(
+                "could not write %s (the commands will not find this daemon): %s", path, e
+            )
+
+    def _remove_run_file(self) -> None:
+        """Remove run.json if it is still this daemon's."""
+        mine = getattr(self, "_run_file", None)
+        if mine is None:
+            return
+        try:
+            if json.loads(self.config.run_path.read_text()) == mine:
+                self.config.run_path.unlink()
+        except (OSError, ValueError):
+            pass
+
     def run_forever(self) -> None:
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             LOGGER.info("signal %d: stopping", signum)
@@ -188,7 +348,11 @@ class Daemon:
         self._stopped_request = threading.Event()
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # the threads already started, or the process would not exit
+            raise
         service = Service(self.modems, self.store, grace=self.config.watchdog_grace)
         service.start()  # READY=1, and the watchdog if systemd asked for one
         try:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -46,12 +47,22 @@ class DaemonProcess:
         return self.proc.pid
 
     def ready(self) -> bool:
-        """The HTTP server answers and every modem is connected."""
+        """The HTTP server answers and every modem is connected.
+
+        ``/health`` says 503 while a modem is degraded (not connected, and also no network or
+        no SIM), with the same body: its ``ready`` is the daemon's readiness.
+        """
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as rv:
-                return bool(json.loads(rv.read())["ok"])
+                body = json.loads(rv.read())
+        except urllib.error.HTTPError as e:
+            try:
+                body = json.loads(e.read())
+            except (OSError, ValueError):
+                return False
         except (OSError, ValueError):
             return False
+        return bool(body.get("ready", body.get("ok")))
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         end = time.monotonic() + timeout

@@ -306,12 +306,16 @@ def test_sim_commands_play_the_network(running):
         cfg, "sim", "sms", "--from", PHONE, "--body", "hello from a phone", "--modem", "modem1"
     )
     assert appliance(cfg, "send", "--to", PHONE, "--body", "hello from the box").returncode == 0
+    assert appliance(cfg, "send", "--to", PHONE, "--body", "5 € a month").returncode == 0
 
     def outbox(*modem: str) -> list[str]:
         return [m["text"] for m in run_json(cfg, "sim", "outbox", *modem)["messages"]]
 
     wait_for(lambda: "hello from the box" in outbox(), timeout=20, interval=0.3)
     assert "hello from the box" in outbox("--modem", "modem1")
+    wait_for(lambda: "5 € a month" in outbox(), timeout=20, interval=0.3)
+    shown = appliance(cfg, "sim", "outbox").stdout  # text as written, not \u20ac
+    assert '"5 € a month"' in shown and "\\u20ac" not in shown
     rv = appliance(cfg, "sim", "fault", "network_loss", "on")
     assert rv.returncode == 0, rv.stderr
     try:
@@ -332,7 +336,7 @@ def test_sim_commands_play_the_network(running):
 def test_sim_commands_without_a_simulator_say_so(tmp_path):
     cfg = sim_config(tmp_path, 1)
     rv = appliance(cfg, "sim", "status")
-    assert rv.returncode == 2 and "simulator is not running" in rv.stderr
+    assert rv.returncode == 1 and "simulator is not running" in rv.stderr  # runtime, not usage
     assert "Traceback" not in rv.stderr
 
 
@@ -482,8 +486,63 @@ def test_sim_call_rings_the_running_appliance(tmp_path, webapp):
         assert gathered.param("Digits") == "42" and gathered.param("From") == PHONE
         here = Running(cfg, port, tmp_path / "none.log")
         assert here.ended(json.loads(rv.stdout)["call"]["id"])["end_reason"] == "local-hangup"
+
+        # TwiML that speaks before its <Gather>: keys pressed at once would be lost, so the
+        # caller waits (--press-after). The Voice URL changes while it runs (README.md).
+        webapp.routes["/greeting-first"] = twiml(
+            "<Response><Say>Welcome.</Say>"
+            '<Gather action="/gathered" timeout="8"/><Hangup/></Response>'
+        )
+        path = "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers"
+        number = here.rest("GET", path + ".json")["incoming_phone_numbers"][0]
+        here.rest(
+            "POST", f"{path}/{number['sid']}.json", {"VoiceUrl": webapp.url("/greeting-first")}
+        )
+        rv = appliance(
+            cfg, "sim", "call", "in", "--from", PHONE, "--press", "7#", "--press-after", "4"
+        )
+        assert rv.returncode == 0, rv.stderr
+        gathered = webapp.wait(40, path="/gathered")
+        assert gathered.param("Digits") == "7"
     finally:
         assert daemon.terminate() == 0
+
+
+def test_run_banner_shows_the_simulator_only_when_in_use(tmp_path):
+    """`make run`'s banner: simulator commands (and its delivery delay) only with port = "sim"."""
+    from appliance.cli.run import banner
+
+    simulated = config.load(sim_config(tmp_path, 8080), environ={})
+    text = banner(simulated, "AC1", "secret-token")
+    assert "sim outbox" in text and "sim call in" in text and "a few seconds" in text
+    assert "secret-token" in text
+    hidden = banner(simulated, "AC1", None)  # stdout is not a terminal: a journal, a log
+    assert "$TWILIO_AUTH_TOKEN" in hidden and "`appliance account` prints it" in hidden
+    hardware = tmp_path / "hw.toml"
+    hardware.write_text(
+        f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\nport = "/dev/ttyUSB0"\n'
+    )
+    text = banner(config.load(hardware, environ={}), "AC1", "t")
+    assert "appliance sim" not in text and "simulated" not in text
+    assert ".venv/bin/appliance status" in text
+
+
+# --------------------------------------------------------------------------- status
+
+
+def test_status_shows_modems_queues_errors_and_urls(running):
+    """`appliance status`: from the running daemon's GET /appliance/status (AuthToken only)."""
+    rv = appliance(running.cfg, "status")
+    assert rv.returncode == 0, rv.stderr
+    out = rv.stdout
+    assert f"http://127.0.0.1:{running.port}" in out
+    assert re.search(r"modem1\s+\+\d+\s+ready\s+signal \d+/31\s+registration home", out), out
+    assert "SMS to send" in out and "webhooks pending" in out
+    assert f"http://127.0.0.1:{running.port}/welcome/voice" in out  # the number's Voice URL
+    raw = run_json(running.cfg, "status", "--json")
+    assert raw["modems"][0]["name"] == "modem1" and raw["modems"][0]["state"] == "ready"
+    assert set(raw["queues"]) >= {"messages_queued", "webhooks_pending", "calls_queued"}
+    assert set(raw["last_errors"]) == {"messages", "calls", "webhooks"}
 
 
 # --------------------------------------------------------------------------- the store's commands
@@ -567,6 +626,7 @@ def test_probe_names_the_modem_on_a_port(tmp_path, sim):
 # Which test runs each command (the parser's leaves; test_every_command_has_a_test_that_runs_it).
 COMMAND_TESTS: dict[tuple[str, ...], Callable[..., Any]] = {
     ("run",): test_run_starts_the_daemon_and_prints_how_to_try_it,
+    ("status",): test_status_shows_modems_queues_errors_and_urls,
     ("send",): test_send_account_and_at_through_the_running_daemon,
     ("account",): test_send_account_and_at_through_the_running_daemon,
     ("at",): test_at_console_straight_to_the_port_without_a_daemon,

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
+from appliance.system import health as condition
 from web import charts
 from web.helpers import daemon
 
@@ -29,12 +30,19 @@ def modem_rows() -> list[dict[str, Any]]:
     rows = []
     for n in d.store.read("SELECT * FROM numbers ORDER BY modem"):
         h = health.get(n["modem"])
+        live = d.modems.get(n["modem"])
+        state = live.state if live is not None else h["state"] if h else "unknown"
+        error = live.last_error if live is not None else h["last_error"] if h else None
+        # The same condition and reason as /health (network lost, SIM not ready, disconnected).
+        c = condition.assess(n["modem"], state, error, dict(h) if h else None)
         rows.append(
             {
                 "modem": n["modem"],
                 "number": n["phone_number"],
                 "sid": n["sid"],
-                "state": h["state"] if h else "unknown",
+                "state": state,
+                "condition": c.condition,
+                "reason": c.reason,
                 "signal": h["signal"] if h else None,
                 "registration": h["registration"] if h else None,
                 "operator": h["operator"] if h else None,
@@ -42,7 +50,7 @@ def modem_rows() -> list[dict[str, Any]]:
                 "model": " ".join(
                     x for x in ((h["manufacturer"] or "", h["model"] or "") if h else ()) if x
                 ),
-                "last_error": h["last_error"] if h else None,
+                "last_error": error,
                 "updated": h["updated"] if h else None,
                 "queue": queued.get(n["modem"], 0),
             }

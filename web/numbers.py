@@ -21,6 +21,7 @@ URL_FIELDS = (
     ("status_callback", "Status callback URL"),
 )
 METHOD_FIELDS = ("sms_method", "sms_fallback_method", "voice_method", "voice_fallback_method")
+BUDGET_FIELD = "outbound_budget_per_hour"  # messages per hour, 0: no budget (appliance.sms.budget)
 MAX_FRIENDLY_NAME = 64
 
 
@@ -69,8 +70,13 @@ def edit(sid: str) -> str | BaseResponse:
         values["friendly_name"] = name
         if len(name) > MAX_FRIENDLY_NAME:
             errors["friendly_name"] = f"At most {MAX_FRIENDLY_NAME} characters"
+        budget = form.get(BUDGET_FIELD, str(values.get(BUDGET_FIELD, 0))).strip() or "0"
+        values[BUDGET_FIELD] = budget
+        if not (budget.isascii() and budget.isdigit() and len(budget) <= 9):
+            errors[BUDGET_FIELD] = "A whole number of messages per hour (0: no budget)"
         if not errors:
-            columns = ["friendly_name", *(f for f, _ in URL_FIELDS), *METHOD_FIELDS]
+            values[BUDGET_FIELD] = int(budget)
+            columns = ["friendly_name", *(f for f, _ in URL_FIELDS), *METHOD_FIELDS, BUDGET_FIELD]
             now = time.time()
 
             def fn(conn: sqlite3.Connection) -> None:

@@ -25,6 +25,7 @@ from appliance.api import (  # noqa: F401 - registers the routes on bp
     call_creation,
     calls,
     messages,
+    metrics,
     numbers,
     recordings,
 )
@@ -43,6 +44,7 @@ from appliance.api.common import (
 )
 from appliance.api.openapi import spec
 from appliance.store.apikeys import Verifier
+from appliance.system import health as condition
 
 if TYPE_CHECKING:
     from appliance.system.runtime import Appliance
@@ -107,25 +109,48 @@ def create_app(d: Appliance) -> Flask:
                 "api": f"{PREFIX}/{{AccountSid}}/Messages.json",
                 "openapi": "/2010-04-01/openapi.json",
                 "health": "/health",
+                "metrics": "/metrics",
             }
         )
 
     @app.get("/health")
     def health() -> Response:
-        rows = d.store.read("SELECT * FROM modem_health ORDER BY modem")
+        """Each modem's condition: 200 when all can carry traffic, else 503 with a reason each.
+
+        ``ok`` is the HTTP status (every modem healthy: connected, SIM ready, registered);
+        ``ready`` is readiness (the daemon serves and every modem is connected), which a
+        network outage does not take away.
+        """
+        rows = condition.health_rows(d.store)
+        conditions = condition.assess_all(d.modems, d.store, rows)
         queued = d.store.read_one(
             "SELECT COUNT(*) FROM messages WHERE status IN ('queued', 'sending')"
         )
+        modems = []
+        for c in conditions:
+            row = dict(rows.get(c.modem) or {"modem": c.modem})
+            row.update(
+                state=c.state,
+                last_error=d.modems[c.modem].last_error,
+                condition=c.condition,
+                healthy=c.healthy,
+                reason=c.reason,
+            )
+            modems.append(row)
+        ok = bool(conditions) and all(c.healthy for c in conditions)
         body = {
-            "modems": [dict(r) for r in rows],
+            "ok": ok,
+            "status": "ok" if ok else "degraded",
+            "ready": bool(conditions) and all(c.state == "ready" for c in conditions),
+            "modems": modems,
             "queue_depth": queued[0] if queued else 0,
-            "ok": all(r["state"] == "ready" for r in rows) and bool(rows),
         }
         rv = jsonify(body)
-        rv.status_code = 200 if body["ok"] else 503
+        rv.status_code = 200 if ok else 503
         return rv
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(metrics.bp)
 
     @app.errorhandler(413)
     def request_too_large(_e: Exception) -> Response:

@@ -108,14 +108,14 @@ def message_create(account_sid: str) -> Response:
         to_e164 = normalize(to, field="To")
     except InvalidNumber as e:
         raise ApiError(400, 21211, e.message) from None
-    modem = d.account.modem_for_number(from_)
-    if modem is None:
+    ours = _our_number(from_)
+    if ours is None:
         raise ApiError(
             400,
             21606,
             f"The From phone number {from_} is not a valid, SMS-capable inbound phone number or short code for your account.",
         )
-    from_ = d.account.number_of(modem)["phone_number"]
+    modem, from_ = str(ours["modem"]), str(ours["phone_number"])
     if form.get("MediaUrl"):
         raise ApiError(400, 21620, "This appliance sends SMS only: MediaUrl is not supported.")
     callback = form.get("StatusCallback") or None
@@ -125,23 +125,45 @@ def message_create(account_sid: str) -> Response:
     if method not in ("GET", "POST"):
         raise ApiError(400, 21403, "StatusCallbackMethod must be GET or POST.")
     send_at = _schedule(form.get("ScheduleType"), form.get("SendAt"))
+    outbox = d.outbox
+    # Outbox.enqueue, with the new row read back inside the same transaction (on the writer's
+    # connection) rather than by a second query after the commit: one store round trip.
     try:
-        sid = d.outbox.enqueue(
-            modem=modem,
-            from_number=from_,
-            to=to_e164,
-            body=body,
-            status_callback=callback,
-            status_callback_method=method,
-            send_at=send_at,
-        )
+        checked = outbox.validate(to_e164, body)
+
+        def insert(conn: sqlite3.Connection) -> Row:
+            sid = outbox.insert(
+                conn,
+                modem=modem,
+                from_number=from_,
+                to=to_e164,
+                body=body,
+                status_callback=callback,
+                status_callback_method=method,
+                send_at=send_at,
+                validated=checked,
+            )
+            return conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()  # type: ignore[no-any-return]
+
+        row = d.store.write(insert)
     except OutboxError as e:
         raise ApiError(e.status, e.code or 30008, e.message) from None
     except ApplianceError as e:
         raise ApiError(400, e.code or 21211, e.message) from None
-    rv = jsonify(message_json(_fetch_row(sid)))
+    outbox.wake(modem)  # on disk: the modem thread may take it
+    rv = jsonify(message_json(row))
     rv.status_code = 201
     return rv
+
+
+def _our_number(number: str) -> Row | None:
+    """The ``numbers`` row (modem, phone_number) of ``From``, in one read; an unencoded '+'
+    in a form body arrives as a space (as :meth:`Account.modem_for_number` allows)."""
+    if number[:1] == " ":
+        number = "+" + number.strip()
+    return daemon().store.read_one(
+        "SELECT modem, phone_number FROM numbers WHERE phone_number = ?", (number,)
+    )
 
 
 def _schedule(schedule_type: str | None, send_at: str | None) -> float | None:

@@ -43,7 +43,12 @@ def spec() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "basic",
                     "description": "AccountSid:AuthToken, or an API key SKxxx:secret",
-                }
+                },
+                "metricsToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The metrics_token setting (GET /metrics from beyond loopback)",
+                },
             },
             "schemas": {
                 **account.SCHEMAS,

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from appliance import config
-from appliance.errors import ApplianceError
+from appliance.cli.failures import UsageError
 
 
 def cmd_apikey(args: argparse.Namespace) -> int:
@@ -31,7 +31,9 @@ def cmd_apikey(args: argparse.Namespace) -> int:
                 print(f"{key.sid}  {state:7}  {key.friendly_name}")
         else:
             if not apikeys.revoke(store, args.sid):
-                raise ApplianceError(f"no active API key {args.sid}")
+                raise UsageError(
+                    f"no active API key {args.sid} (`appliance apikey list` shows the keys)"
+                )
             print(f"revoked {args.sid}")
     finally:
         store.close()
@@ -39,7 +41,12 @@ def cmd_apikey(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("apikey", help="create, list or revoke API keys (SK…:secret)")
+    p = sub.add_parser(
+        "apikey",
+        help="create, list or revoke API keys (SK…:secret)",
+        description="API keys for the REST API's Basic auth (the key's Sid as the user name, its"
+        " secret as the password): they use the Twilio resources, not the admin surface.",
+    )
     keys = p.add_subparsers(dest="apikey_command", required=True)
     k = keys.add_parser("create", help="create a key; prints its Sid and secret once")
     k.add_argument("--name", help="a friendly name")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import urllib.error
 from typing import Any
 
 from appliance import config
 from appliance.cli.client import api
+from appliance.cli.failures import NotRunning
 from appliance.errors import ApplianceError
 
 
@@ -26,10 +26,7 @@ def cmd_at(args: argparse.Namespace) -> int:
             try:
                 rv = api(cfg, "POST", f"/appliance/modems/{modem.name}/at", {"command": line})
                 return list(rv["lines"])
-            except (urllib.error.URLError, ConnectionError) as e:
-                reason = getattr(e, "reason", e)
-                if not isinstance(reason, ConnectionRefusedError | FileNotFoundError):
-                    raise ApplianceError(f"the daemon did not answer: {reason}") from None
+            except NotRunning:
                 direct = _direct_console(cfg, modem)
         return list(direct(line))
 
@@ -54,7 +51,19 @@ def _direct_console(cfg: config.Config, modem: config.ModemConfig) -> Any:
     import serial
 
     port = str(cfg.sim_dir / f"{modem.name}.tty") if modem.simulated else modem.port
-    ser = serial.serial_for_url(port, baudrate=modem.baudrate, timeout=2)
+    try:
+        ser = serial.serial_for_url(port, baudrate=modem.baudrate, timeout=2)
+    except (OSError, serial.SerialException) as e:
+        fix = (
+            "start the appliance (`appliance run`): it runs the simulated modem"
+            if modem.simulated
+            else "check the cable and the modem's `port` setting"
+            f" (APPLIANCE_MODEM_{modem.name.upper()}_PORT)"
+        )
+        raise ApplianceError(
+            f"the appliance is not running and modem {modem.name}'s port {port} cannot be"
+            f" opened ({e}); {fix}"
+        ) from None
 
     def run(line: str) -> list[str]:
         ser.write(line.encode() + b"\r")
@@ -73,7 +82,12 @@ def _direct_console(cfg: config.Config, modem: config.ModemConfig) -> Any:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("at", help="raw AT console to a modem")
-    p.add_argument("--modem")
+    p = sub.add_parser(
+        "at",
+        help="raw AT console to a modem",
+        description="Send AT commands to a modem and print its answers: through the running"
+        " appliance (its modem thread), or straight to the serial port when it is not running.",
+    )
+    p.add_argument("--modem", help="the modem's name (default: the first)")
     p.add_argument("command", nargs="*", help="commands to run (default: interactive)")
     p.set_defaults(fn=cmd_at)

@@ -28,7 +28,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
             failures += 1
             print(f"{port}: {e}", file=sys.stderr)
     if args.json:
-        print(json.dumps([r.as_dict() for r in results], indent=2))
+        print(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
     else:
         for r in results:
             print(probe.describe(r))
@@ -36,7 +36,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("probe", help="identify a modem (ATI, +CGMI/+CGMM/+CGMR, USB ids)")
+    p = sub.add_parser(
+        "probe",
+        help="identify a modem (ATI, +CGMI/+CGMM/+CGMR, USB ids)",
+        description="Identify the modem on each serial port and name the profile that matches"
+        " (for the modem's `profile` setting). Stop the appliance first: it holds the ports.",
+    )
     p.add_argument(
         "--port",
         action="append",

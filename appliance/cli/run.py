@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from appliance import config
 
@@ -25,38 +26,90 @@ def setup_logging(level: str) -> None:
     logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
 
 
+def banner(cfg: config.Config, sid: str, token: str | None) -> str:
+    """How to try it: the credentials, a REST call, and the simulator's commands when in use.
+
+    ``token`` is None when the output is not a terminal (a journal, a log file): an AuthToken
+    is never written into a log; ``appliance account`` prints it.
+    """
+    first = cfg.modems[0]
+    numbers = ", ".join(
+        f"{m.number} ({m.name}, {'simulated ' + m.profile if m.simulated else m.port})"
+        for m in cfg.modems
+    )
+    password = token or "$TWILIO_AUTH_TOKEN"
+    lines = [
+        "",
+        f"The appliance is starting on {cfg.base_url}  (Ctrl-C stops it)",
+        f"  AccountSid {sid}",
+        f"  AuthToken  {token}"
+        if token
+        else '  AuthToken  (not written to a log: `appliance account` prints it, `eval "$(appliance'
+        ' account --shell)"` exports it)',
+        f"  Numbers    {numbers}",
+        "",
+        "Try it:",
+        "  send an SMS through the REST API, as Twilio code would:",
+        f"    curl -u {sid}:{password} --data-urlencode To=+15558675310"
+        f" --data-urlencode From={first.number} \\",
+        f"         --data-urlencode Body=Hello"
+        f" {cfg.base_url}/2010-04-01/Accounts/{sid}/Messages.json",
+        "  the modems, queues and last errors:       .venv/bin/appliance status",
+    ]
+    simulated = [m for m in cfg.modems if m.simulated]
+    # --modem only when the first modem is not the simulated one (the commands' default)
+    which = f" --modem {simulated[0].name}" if simulated and simulated[0] is not first else ""
+    if simulated:
+        lines += [
+            "  the simulated network takes a few seconds to deliver"
+            f" (sim_latency {cfg.sim_latency:g} s, delivery reports after"
+            f" {cfg.sim_report_delay:g} s more):",
+            "  see what the simulated network received:   .venv/bin/appliance sim outbox",
+            "  text the appliance from a simulated phone:  .venv/bin/appliance sim sms"
+            f' --from +15558675310 --body "Hi there"{which}',
+        ]
+    upper = first.name.upper()
+    lines += [
+        f"  point the number at your web app:           APPLIANCE_MODEM_{upper}_SMS_URL="
+        "http://127.0.0.1:5000/sms make run",
+        "    (or, while it runs, without a restart: the panel's Numbers page, or the REST API's"
+        " IncomingPhoneNumbers; README.md)",
+        f"  calls: set APPLIANCE_MODEM_{upper}_VOICE_URL the same way"
+        f" ({cfg.base_url}/welcome/voice",
+        "         is a built-in greeting that reads back the keys)"
+        + (", then ring the number:" if simulated else ""),
+    ]
+    if simulated:
+        lines.append(
+            "                                              .venv/bin/appliance sim call in"
+            f" --from +15558675310 --press 1234#{which}"
+        )
+    lines += [
+        f"  the panel: open {cfg.base_url}/ in a browser"
+        " (the first-run page asks for the AuthToken)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
     setup_logging(cfg.log_level)
     from appliance.daemon import Daemon
 
-    daemon = Daemon(cfg)
-    sid, token = daemon.account.sid, daemon.account.auth_token
-    number = cfg.modems[0].number
-    print(
-        f"""
-The appliance is starting on {cfg.base_url}  (Ctrl-C stops it)
-  AccountSid {sid}
-  AuthToken  {token}
-  Numbers    {", ".join(f"{m.number} ({m.name}, {'simulated ' + m.profile if m.simulated else m.port})" for m in cfg.modems)}
-
-Try it:
-  send an SMS through the REST API, as Twilio code would:
-    curl -u {sid}:{token} --data-urlencode To=+15558675310 --data-urlencode From={number} \\
-         --data-urlencode Body=Hello {cfg.base_url}/2010-04-01/Accounts/{sid}/Messages.json
-  see what the simulated network received:   .venv/bin/appliance sim outbox
-  text the appliance from a simulated phone:  .venv/bin/appliance sim sms --from +15558675310 --body "Hi there"
-  point the number at your web app:           APPLIANCE_MODEM_{cfg.modems[0].name.upper()}_SMS_URL=http://127.0.0.1:5000/sms make run
-  calls: set APPLIANCE_MODEM_{cfg.modems[0].name.upper()}_VOICE_URL the same way ({cfg.base_url}/welcome/voice
-         is a built-in greeting that reads back the keys), then ring the number:
-                                              .venv/bin/appliance sim call in --from +15558675310 --press 1234#
-  the panel: open {cfg.base_url}/ in a browser (the first-run page asks for the AuthToken above)
-""",
-        flush=True,
-    )
+    daemon = Daemon(cfg)  # checks the HTTP port, the profiles and data_dir first
+    token = daemon.account.auth_token if sys.stdout.isatty() else None
+    print(banner(cfg, daemon.account.sid, token), flush=True)
     daemon.run_forever()
     return 0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("run", help="run the appliance").set_defaults(fn=cmd_run)
+    sub.add_parser(
+        "run",
+        help="run the appliance",
+        description="Run the appliance in the foreground: the modems (or simulated ones), the"
+        " webhooks, the REST API and the panel, until Ctrl-C or SIGTERM. It checks first that"
+        " the HTTP port is free and every modem's profile is known, and writes data_dir/run.json"
+        " so the other commands find it.",
+    ).set_defaults(fn=cmd_run)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import urllib.error
 
 from appliance import config
-from appliance.cli.client import api
-from appliance.errors import ApplianceError
+from appliance.cli.client import api, daemon_url
+from appliance.cli.failures import NotRunning, UsageError
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -20,8 +19,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         rv = api(cfg, "POST", "/2010-04-01/Accounts/{AccountSid}/Messages.json", data)
         print(rv["sid"])
         return 0
-    except (urllib.error.URLError, ConnectionError):
+    except NotRunning:
         pass  # the daemon is not running: queue straight into the store; it sends on start
+    tried, source = daemon_url(cfg)
     from appliance.sms.outbox import Outbox
     from appliance.store.account import Account
     from appliance.store.database import Store
@@ -32,7 +32,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         account.seed_numbers(cfg)
         target = account.modem_for_number(from_)
         if target is None:
-            raise ApplianceError(f"{from_} is not a number of this appliance")
+            numbers = ", ".join(m.number for m in cfg.modems)
+            raise UsageError(
+                f"{from_} is not a number of this appliance (--from takes one of: {numbers})"
+            )
         sid = Outbox(store, lambda: account.sid).enqueue(
             modem=target, from_number=from_, to=args.to, body=args.body
         )
@@ -40,18 +43,28 @@ def cmd_send(args: argparse.Namespace) -> int:
         store.close()
     print(sid)
     print(
-        "(the appliance is not running: the message is queued and goes out when it starts)",
+        f"(the appliance is not running: nothing answers on {tried} ({source}); the message"
+        f" is queued in {cfg.db_path} and goes out when the appliance starts)",
         file=sys.stderr,
     )
     return 0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("send", help="queue an SMS")
+    p = sub.add_parser(
+        "send",
+        help="queue an SMS",
+        description="Queue an SMS through the running appliance (found through data_dir/run.json)"
+        " and print its Sid; when the appliance is not running, queue it in the store: it goes"
+        " out when the appliance starts.",
+    )
     p.add_argument("--to", required=True, help="destination in E.164, e.g. +14155552671")
     p.add_argument("--body", required=True)
     p.add_argument(
-        "--from", dest="from_", help="one of the appliance's numbers (default: the first)"
+        "--from",
+        dest="from_",
+        metavar="NUMBER",
+        help="one of the appliance's numbers (default: the first)",
     )
     p.add_argument("--modem", help="send from this modem's number")
     p.set_defaults(fn=cmd_send)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import config
+from appliance.cli.failures import NotRunning, UsageError
 from appliance.errors import ApplianceError
 
 # The simulator's fault switches (``SimulatorHost.fault``), as ``appliance sim fault --help``
@@ -37,11 +38,16 @@ def cmd_sim(args: argparse.Namespace) -> int:
     sock = cfg.sim_dir / "control.sock"
     try:
         rv = _request(control, sock, cfg, args)
-    except control.SimulatorNotRunning as e:
-        raise ApplianceError(f'{e} (is `appliance run` running with port = "sim"?)') from None
+    except control.SimulatorNotRunning:
+        raise NotRunning(
+            f"the simulator is not running (no control socket at {sock}): start the appliance"
+            ' with a simulated modem (`make run`, or `appliance run` with a modem\'s port = "sim"),'
+            " and give this command its --config (the socket is in its data_dir)"
+        ) from None
     except control.SimControlError as e:
         raise ApplianceError(f"the simulator refused: {e}") from None
-    print(json.dumps(rv, indent=2, default=str))
+    # ensure_ascii=False: a person reads this; an SMS with € shows €, not \u20ac
+    print(json.dumps(rv, indent=2, default=str, ensure_ascii=False))
     return 0
 
 
@@ -78,11 +84,15 @@ def _request(control: Any, sock: Path, cfg: config.Config, args: argparse.Namesp
 def _sim_call(control: Any, sock: Path, cfg: config.Config, args: argparse.Namespace) -> Any:
     """``appliance sim call ...``: ring the appliance, press keys, hang up, script a callee."""
     steps: list[dict[str, Any]] = []
+    if getattr(args, "press_after", None) is not None and not getattr(args, "press", None):
+        raise UsageError("--press-after needs --press KEYS (the keys to press)")
     if getattr(args, "say", None):
         steps.append({"say": args.say})
     if getattr(args, "play", None):
         steps.append({"play": args.play})
     if getattr(args, "press", None):
+        if getattr(args, "press_after", None):
+            steps.append({"silence": args.press_after})  # e.g. past a <Say> before <Gather>
         steps.append({"digits": args.press})
     if getattr(args, "hangup_after", None) is not None:
         steps += [{"silence": args.hangup_after}, {"hangup": True}]
@@ -115,10 +125,17 @@ def _sim_call(control: Any, sock: Path, cfg: config.Config, args: argparse.Names
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("sim", help="drive the simulated modem and network")
+    p = sub.add_parser(
+        "sim",
+        help="drive the simulated modem and network",
+        description="Play the phone network against the appliance's simulated modems (port ="
+        ' "sim"), through the simulator\'s control socket in data_dir/sim: deliver SMS, read'
+        " what was sent, flip faults, make calls. The simulated network takes a few seconds to"
+        " deliver (sim_latency, sim_report_delay).",
+    )
     sims = p.add_subparsers(dest="sim_command", required=True)
     s = sims.add_parser("sms", help="deliver an inbound SMS to the appliance")
-    s.add_argument("--from", dest="from_", required=True)
+    s.add_argument("--from", dest="from_", required=True, metavar="NUMBER", help="the sender")
     s.add_argument("--body", required=True)
     s.add_argument("--modem")
     s = sims.add_parser("outbox", help="what the network received from the appliance")
@@ -138,8 +155,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--modem")
     s = sims.add_parser("call", help="simulated phone calls (the network's side)")
     calls = s.add_subparsers(dest="call_command", required=True)
-    c = calls.add_parser("in", help="call the appliance from a simulated phone")
-    c.add_argument("--from", dest="from_", required=True, help="the caller's number")
+    c = calls.add_parser(
+        "in",
+        help="call the appliance from a simulated phone",
+        description="Ring the appliance's number from a simulated phone; once the appliance"
+        " answers, the caller runs its script: --say, --play, then --press (after"
+        " --press-after seconds), then hangs up after --hangup-after seconds.",
+    )
+    c.add_argument(
+        "--from", dest="from_", required=True, metavar="NUMBER", help="the caller's number"
+    )
     c.add_argument("--modem")
     c.add_argument("--ring-timeout", type=float, default=60.0, help="caller gives up after (s)")
     c.add_argument("--withheld", action="store_true", help="caller ID withheld")
@@ -148,6 +173,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         scripted.add_argument("--say", help="once answered, say this (espeak-ng)")
         scripted.add_argument("--play", help="once answered, play this WAV file")
         scripted.add_argument("--press", help="once answered, press these keys (DTMF)")
+        scripted.add_argument(
+            "--press-after",
+            type=float,
+            metavar="SECONDS",
+            help="press the keys this long after answering (and after --say/--play), not at once:"
+            " the appliance takes keys only while a <Gather> runs, so wait out what the TwiML"
+            " says before its <Gather>",
+        )
         scripted.add_argument("--hangup-after", type=float, help="then hang up after (s)")
     c = callee
     c.add_argument("number", help="the dialled number")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,6 +50,7 @@ class ModemConfig:
     sms_fallback_method: str
     voice_url: str
     status_callback: str
+    outbound_budget_per_hour: int
     audio_port: str
 
     @property
@@ -71,6 +73,7 @@ class Config:
     webhook_attempts: int
     webhook_backoff: float
     webhook_workers: int
+    webhook_workers_per_origin: int
     connect_timeout: float
     read_timeout: float
     reassembly_timeout: float
@@ -106,6 +109,8 @@ class Config:
     retention_webhook_log_days: int
     retention_call_events_days: int
     retention_quarantine_days: int
+    metrics_enabled: bool
+    metrics_token: str
     modems: tuple[ModemConfig, ...]
     source: Path | None = None
 
@@ -116,6 +121,11 @@ class Config:
     @property
     def sim_dir(self) -> Path:
         return self.data_dir / "sim"
+
+    @property
+    def run_path(self) -> Path:
+        """The running daemon's pid and bound port (written at start-up, removed at stop)."""
+        return self.data_dir / "run.json"
 
     @property
     def base_url(self) -> str:
@@ -179,7 +189,9 @@ def load(
                 "or unset APPLIANCE_CONFIG"
             ) from None
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{source}: not valid TOML: {e}") from None
+            raise ConfigError(_toml_error(source, e)) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"configuration file {source} cannot be read: {e}") from None
     raw.update(overrides or {})
     known = {s.name for s in SETTINGS} | {"modems"}
     unknown = sorted(set(raw) - known)
@@ -202,6 +214,7 @@ def load(
     if not isinstance(modem_tables, list):
         raise ConfigError("'modems' must be an array of tables: [[modems]]")
     modems = []
+    number_from: dict[str, str] = {}
     for i, table in enumerate(modem_tables):
         if not isinstance(table, dict):
             raise ConfigError(f"modems[{i}] must be a table")
@@ -218,6 +231,7 @@ def load(
             if envname in env:
                 value, where = env[envname], envname
             mv[s.name] = _coerce(s, value, where)
+        number_from[name] = _number_origin(source, i, name, env)
         modems.append(ModemConfig(**mv))
     names = [m.name for m in modems]
     if len(set(names)) != len(names):
@@ -225,10 +239,38 @@ def load(
     numbers = [m.number for m in modems]
     if len(set(numbers)) != len(numbers):
         raise ConfigError(f"modem numbers must be unique: {numbers}")
+    from appliance.errors import InvalidNumber
     from appliance.numbers import normalize  # late import: numbers imports errors only
 
     for m in modems:
-        normalize(m.number)  # raises InvalidNumber with a clear message
+        try:
+            normalize(m.number)
+        except InvalidNumber:
+            raise ConfigError(
+                f"modem {m.name}: its number {m.number!r} is not a valid phone number: write it"
+                " in E.164, + and the country code (e.g. +14155552671), in the modem's `number`"
+                f" setting ({number_from[m.name]})"
+            ) from None
         if m.sms_method.upper() not in ("GET", "POST"):
             raise ConfigError(f"modem {m.name}: sms_method must be GET or POST")
     return Config(**values, modems=tuple(modems), source=source)
+
+
+def _toml_error(source: Path, error: tomllib.TOMLDecodeError) -> str:
+    """``file:line:column: not valid TOML: what``, the position as compilers give it."""
+    text = str(error)
+    at = re.search(r"\(at line (\d+), column (\d+)\)", text)
+    if at is None:
+        return f"{source}: not valid TOML: {text}"
+    line, column = at.groups()
+    what = text[: at.start()].strip()
+    return f"{source}:{line}:{column}: not valid TOML: {what} (line {line}, column {column})"
+
+
+def _number_origin(source: Path | None, index: int, name: str, env: Mapping[str, str]) -> str:
+    """Where a modem's ``number`` came from, in words a person can go and fix."""
+    envname = f"APPLIANCE_MODEM_{name.upper()}_NUMBER"
+    if envname in env:
+        return envname
+    where = f"[[modems]] table {index + 1}" + (f" of {source}" if source else "")
+    return f"{where}, or {envname}"

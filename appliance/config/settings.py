@@ -39,12 +39,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "webhook_attempts",
         5,
-        "Delivery attempts of an inbound webhook (each tries the URL, then its fallback)",
+        "Tries in all of an inbound SMS webhook, the first included (each tries the URL, then its"
+        " fallback); 1: no retry",
     ),
     Setting(
         "webhook_backoff", 30.0, "Seconds before the first webhook retry; doubles on each retry"
     ),
-    Setting("webhook_workers", 4, "Threads posting webhooks and status callbacks"),
+    Setting(
+        "webhook_workers",
+        8,
+        "Threads posting webhooks and status callbacks (at most this many requests at once)",
+    ),
+    Setting(
+        "webhook_workers_per_origin",
+        2,
+        "Of those, at most this many requests to one scheme://host:port at once (a hanging app"
+        " cannot hold up the others); capped at webhook_workers - 1",
+    ),
     Setting("connect_timeout", 5.0, "Webhook connect timeout in seconds (Twilio: 5)"),
     Setting("read_timeout", 15.0, "Webhook read timeout in seconds (Twilio: 15)"),
     Setting(
@@ -177,6 +188,17 @@ SETTINGS: tuple[Setting, ...] = (
         90,
         "Quarantined undecodable PDUs older than this are deleted (0: keep)",
     ),
+    Setting(
+        "metrics_enabled",
+        True,
+        "Serve Prometheus metrics at /metrics (loopback: no credential; elsewhere: metrics_token)",
+    ),
+    Setting(
+        "metrics_token",
+        "",
+        "Bearer token a scraper beyond loopback sends to /metrics (read-only; never the"
+        " AuthToken); empty: loopback only",
+    ),
 )
 
 MODEM_SETTINGS: tuple[Setting, ...] = (
@@ -199,6 +221,11 @@ MODEM_SETTINGS: tuple[Setting, ...] = (
     Setting("sms_fallback_method", "POST", "POST or GET"),
     Setting("voice_url", "", "Webhook for inbound calls (Twilio VoiceUrl)"),
     Setting("status_callback", "", "Default StatusCallback for this number"),
+    Setting(
+        "outbound_budget_per_hour",
+        0,
+        "Messages this number may send per hour; more fail with 30001 (0: no budget)",
+    ),
     Setting(
         "audio_port",
         "",

@@ -49,8 +49,9 @@ def poll(command: Callable[[str], list[str]]) -> tuple[Reading, str | None]:
             sim = "NOT INSERTED" if (e.kind, e.error) == ("CME", 10) else None
         for line in command("AT+CSQ"):
             if line.startswith("+CSQ:"):
-                rssi = int(line[5:].split(",")[0])
-                signal = None if rssi == 99 else rssi
+                # 99 is the modem's "not known or not detectable": recorded as such, so that a
+                # lost network does not go on showing the last good figure.
+                signal = int(line[5:].split(",")[0])
         for line in command("AT+CREG?"):
             if line.startswith("+CREG:"):
                 stat = line[6:].split(",")[1].strip() if "," in line else line[6:].strip()

@@ -51,6 +51,7 @@ T = TypeVar("T")
 
 MAX_RECONNECT_DELAY = 60.0  # seconds between reconnect attempts, at most
 TIMEOUTS_BEFORE_RESET = 2  # consecutive command timeouts that mean "the modem hung"
+UNREACHABLE_REPORT_INTERVAL = 60.0  # seconds between ERROR lines while the port is missing/wrong
 
 
 class Modem:
@@ -83,6 +84,8 @@ class Modem:
         self._next_sweep = 0.0
         self._next_health = 0.0
         self._timeouts = 0
+        self._unreachable_since: float | None = None  # monotonic; None while connected
+        self._next_report = 0.0  # monotonic time of the next "port missing" ERROR line
         self.receiver = Receiver(
             self.name,
             profile,
@@ -142,7 +145,9 @@ class Modem:
                 if self._connect():
                     delay = self.settings.reconnect_delay
                 else:
-                    self._idle(delay)
+                    # wake for the next report too: an ERROR line every minute while it lasts
+                    report_in = self._next_report - time.monotonic()
+                    self._idle(min(delay, max(report_in, 0.1)))
                     delay = min(delay * 2, MAX_RECONNECT_DELAY)
                     continue
             try:
@@ -248,6 +253,7 @@ class Modem:
         self.state = "connecting"
         if "://" not in self.port and not os.path.exists(self.port):
             self.last_error = f"port {self.port} not present"
+            self._unreachable("is not present (unplugged, or another device name)")
             self._record_health()
             return False
         driver = Driver(
@@ -271,7 +277,7 @@ class Modem:
             self.model = (driver.model or "").strip()
         except Exception as e:  # noqa: BLE001 - any failure here means "try again later"
             self.last_error = f"connect failed: {type(e).__name__}: {e}"
-            LOGGER.warning("%s: %s", self.name, self.last_error)
+            self._unreachable(f"does not answer as a modem ({type(e).__name__}: {e})")
             try:
                 driver.close()
             except Exception:  # noqa: BLE001
@@ -282,6 +288,14 @@ class Modem:
         self._timeouts = 0
         self.state = "ready"
         self.last_error = None
+        if self._unreachable_since is not None:
+            LOGGER.info(
+                "modem %s: port %s answers again after %.0f s",
+                self.name,
+                self.port,
+                time.monotonic() - self._unreachable_since,
+            )
+        self._unreachable_since, self._next_report = None, 0.0
         LOGGER.info(
             "%s: connected on %s (%s %s)", self.name, self.port, self.manufacturer, self.model
         )
@@ -297,6 +311,31 @@ class Modem:
                 return False
         self.connected.set()
         return True
+
+    def _unreachable(self, what: str) -> None:
+        """The port is missing or is not a modem: an ERROR line at once, then every minute."""
+        now = time.monotonic()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        if now < self._next_report:
+            LOGGER.debug("modem %s: port %s %s", self.name, self.port, what)
+            return
+        self._next_report = now + UNREACHABLE_REPORT_INTERVAL
+        minutes = (now - self._unreachable_since) / 60
+        setting = (
+            'simulated (port = "sim"): `appliance sim fault replug` plugs it back'
+            if self.cfg.simulated
+            else "check the cable and the modem's `port` setting"
+            f" (APPLIANCE_MODEM_{self.name.upper()}_PORT; `appliance probe` lists the modems)"
+        )
+        LOGGER.error(
+            "modem %s: port %s %s%s; %s",
+            self.name,
+            self.port,
+            what,
+            f", for {minutes:.0f} min" if minutes >= 1 else "",
+            setting,
+        )
 
     def _drop(self, reason: str) -> None:
         LOGGER.warning("%s: disconnected: %s", self.name, reason)

@@ -14,11 +14,15 @@ code (:mod:`appliance.sms.outcomes`).
 ``claim`` also settles opt-outs that came in while a message waited: if its
 recipient has sent STOP to the modem's number since it was queued (or
 scheduled), it fails with 21610, unsent, and the next message is taken.
+
+A number may have an outbound budget (messages per hour, :mod:`appliance.sms.budget`):
+a message over it is stored ``failed`` with 30001 by ``insert`` and never sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -28,6 +32,7 @@ from appliance.errors import ApplianceError
 from appliance.numbers import normalize
 from appliance.sms import codec as sms
 from appliance.sms import optout
+from appliance.sms.budget import QUEUE_OVERFLOW, over_budget
 from appliance.sms.journal import SendJournal
 from appliance.sms.outcomes import RETRYABLE_CMS, twilio_error_for_cms
 from appliance.sms.statuscallback import API_VERSION, dumps
@@ -35,6 +40,7 @@ from appliance.store.database import Row, Store
 
 __all__ = ["API_VERSION", "RETRY_BACKOFF", "Claimed", "Outbox", "OutboxError", "dumps"]
 
+LOGGER = logging.getLogger(__name__)
 RETRY_BACKOFF = (
     5.0  # seconds before retrying a refused part; doubles per attempt (patched in tests)
 )
@@ -110,6 +116,8 @@ class Outbox(SendJournal):
         Raises :class:`OutboxError` 21610 when ``to`` has opted out of ``from_number``
         (checked in the same transaction, so a STOP committed before is always seen).
         ``opt_out_exempt`` is for the appliance's own STOP/START/HELP confirmations.
+        A message over the number's outbound budget is stored ``failed`` with 30001
+        (and its status callback queued) instead of ``queued``.
         """
         to_e164, segments = validated or self.validate(to, body)
         if self.enforce_opt_outs and not opt_out_exempt:
@@ -123,10 +131,19 @@ class Outbox(SendJournal):
                 raise OutboxError(optout.UNSUBSCRIBED_MESSAGE, optout.UNSUBSCRIBED_CODE, 400)
         sid = sids.new("SM")
         now = time.time()
+        budget = over_budget(conn, modem, now)
+        error: tuple[int, str] | None = None
+        if budget is not None:
+            error = (
+                QUEUE_OVERFLOW,
+                f"Queue overflow: {from_number} has reached its outbound budget of {budget}"
+                " messages per hour",
+            )
         conn.execute(
             "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number, body,"
             " status, num_segments, status_callback, status_callback_method, send_at,"
-            " date_created, date_updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " error_code, error_message, date_created, date_updated)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 sid,
                 self._account_sid(),
@@ -135,11 +152,13 @@ class Outbox(SendJournal):
                 from_number,
                 to_e164,
                 body,
-                "scheduled" if send_at else "queued",
+                "failed" if error else "scheduled" if send_at else "queued",
                 len(segments),
                 status_callback or None,
                 status_callback_method,
                 send_at,
+                error[0] if error else None,
+                error[1] if error else None,
                 now,
                 now,
             ),
@@ -148,6 +167,9 @@ class Outbox(SendJournal):
             "INSERT INTO segments (message_sid, part, state) VALUES (?, ?, 'pending')",
             [(sid, i + 1) for i in range(len(segments))],
         )
+        if error is not None:
+            LOGGER.warning("%s: %s to %s failed (30001): %s", modem, sid, to_e164, error[1])
+            self._status_changed(conn, sid)
         return sid
 
     def enqueue(self, **kwargs: object) -> str:

@@ -17,6 +17,7 @@ NUMBER_FIELDS = (
     "sms_fallback_method",
     "voice_url",
     "status_callback",
+    "outbound_budget_per_hour",  # applied when set (non-zero), like the URLs
 )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -44,6 +45,8 @@ class Store:
         )
         self._local = threading.local()
         self._closed = False
+        # Told each commit's duration in seconds, on the writer thread (the metrics' histogram).
+        self.on_commit: Callable[[float], None] | None = None
         ready: Future[None] = Future()
         self._thread = threading.Thread(
             target=self._run_writer, args=(ready,), name="store writer", daemon=True
@@ -86,7 +89,13 @@ class Store:
                 elif item[1].set_running_or_notify_cancel():
                     work.append(item)
             if work:
+                started = time.monotonic()
                 self._commit_batch(conn, work)
+                if self.on_commit is not None:
+                    try:
+                        self.on_commit(time.monotonic() - started)
+                    except Exception:  # noqa: BLE001 - an observer must not stop the writer
+                        pass
         conn.close()
 
     @staticmethod

@@ -307,6 +307,26 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX messages_day ON messages (date_created, direction, status)
         """,
     ),
+    (
+        # Call status callbacks were logged under message_sid (their job's SID column holds
+        # the CallSid): move them to call_sid, where the panel's call page looks.  The index on
+        # webhook_jobs.message_sid serves the dispatcher's "earlier job of this SID" check.
+        "0005_webhook_log_calls",
+        """
+        UPDATE webhook_log SET call_sid = message_sid, message_sid = NULL
+            WHERE call_sid IS NULL AND message_sid LIKE 'CA%';
+        CREATE INDEX webhook_log_call ON webhook_log (call_sid);
+        CREATE INDEX webhook_log_message ON webhook_log (message_sid);
+        CREATE INDEX webhook_jobs_sid ON webhook_jobs (message_sid)
+        """,
+    ),
+    (
+        # Messages per hour a number may send (0: no budget); more fail with 30001.
+        "0006_outbound_budget",
+        """
+        ALTER TABLE numbers ADD COLUMN outbound_budget_per_hour INTEGER NOT NULL DEFAULT 0
+        """,
+    ),
 )
 
 

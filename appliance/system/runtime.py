@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from appliance.sms.outbox import Outbox
     from appliance.store.account import Account
     from appliance.store.database import Store
+    from appliance.system.metrics import Metrics
     from appliance.voice.engine import VoiceEngine
 
 
@@ -41,3 +42,5 @@ class Appliance(Protocol):
     def voice(self) -> VoiceEngine: ...
     @property
     def panel(self) -> PanelServices: ...
+    @property
+    def metrics(self) -> Metrics: ...

@@ -13,6 +13,7 @@ hung loop or a dead thread is), and one probe commits a trivial write through th
 store's writer thread.  The watchdog is pinged only while every probe has answered
 within ``watchdog_grace`` seconds.  ``$NOTIFY_SOCKET`` and ``$WATCHDOG_*`` belong to
 the service manager's protocol, so this module reads them itself (they are not settings).
+The radio (network lost, SIM not ready) goes to the ``STATUS=`` line, never to the watchdog.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
 from appliance.errors import ModemError
+from appliance.system import health
 
 if TYPE_CHECKING:
     from appliance.modem.modem import Modem
@@ -227,12 +229,20 @@ class Service:
         return not problems, problems
 
     def status_text(self) -> str:
-        parts = []
-        for name, modem in self.modems.items():
-            text = f"{name} {modem.state}"
-            if modem.state != "ready" and modem.last_error:
-                text += f" ({modem.last_error})"
-            parts.append(text)
+        """Each modem's radio state for ``STATUS=``: ``modem1 ready (home, Operator)``,
+        ``modem1 degraded: network lost (...)``, ``modem1 connecting (port ... not present)``.
+
+        A degraded modem only shows here and on ``/health``: it does not withhold the
+        watchdog, because a restart cures no network outage (:mod:`appliance.system.health`).
+        """
+        try:
+            rows = health.health_rows(self.store)
+        except Exception:  # noqa: BLE001 - the line still tells the modem threads' states
+            rows = {}
+        parts = [
+            health.summary(c, rows.get(c.modem))
+            for c in health.assess_all(self.modems, self.store, rows)
+        ]
         return "; ".join(parts) or "no modems"
 
     def _run(self) -> None:

@@ -28,7 +28,7 @@ import os
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 
 from appliance.voice.ports import RATE, AudioPort
@@ -43,6 +43,26 @@ READ_TIMEOUT = 0.1  # reader wake-up period (for stop)
 STATS_FRAMES = 6000  # intervals kept for stats: the last two minutes
 REALTIME_PRIORITY = 10  # SCHED_FIFO priority of the writer thread when permitted; 0 = never
 GIL_SWITCH_INTERVAL = 0.001  # a waking writer waits at most this long for another thread's GIL
+
+# Underruns of every call since start, by audio port name (see port_name); the metrics
+# (appliance.system.metrics) export them per modem, as calls and their Media come and go.
+_UNDERRUNS: Counter[str] = Counter()
+_UNDERRUNS_LOCK = threading.Lock()
+
+
+def port_name(port: object) -> str:
+    """A port's name: its path (a tty), ``alsa:<device>``, or ``""``."""
+    path = getattr(port, "path", None)
+    if path:
+        return str(path)
+    device = getattr(port, "device", None)
+    return f"alsa:{device}" if device else ""
+
+
+def underruns() -> dict[str, int]:
+    """Underruns of every call since start, by :func:`port_name`."""
+    with _UNDERRUNS_LOCK:
+        return dict(_UNDERRUNS)
 
 
 class Playback:
@@ -133,6 +153,7 @@ class Media:
         max_buffer_ms: int = 1000,
     ) -> None:
         self.port = port
+        self.port_name = port_name(port)
         self.clock = clock
         self._cap = max(FRAME_BYTES, max_buffer_ms * RATE * 2 // 1000)
         self._cond = threading.Condition()
@@ -278,6 +299,8 @@ class Media:
                     continue
                 if pb.started_at is not None:
                     self._counts["underruns"] += 1
+                    with _UNDERRUNS_LOCK:
+                        _UNDERRUNS[self.port_name] += 1
                 break
             self._counts["silence_frames"] += 1
             return SILENCE, None, False

@@ -132,6 +132,8 @@ class WebhookClient:
         self.max_body = max_body
         self.max_redirects = max_redirects
         self._session_factory = session_factory
+        # Told of every finished request (params as given, result), e.g. to time it (metrics).
+        self.observers: list[Callable[[Mapping[str, ParamValue], WebhookResult], None]] = []
 
     def _token(self) -> str:
         token = self._auth_token
@@ -202,6 +204,8 @@ class WebhookClient:
             attempts=attempts,
             idempotency_token=token,
         )
+        for observe in self.observers:
+            observe(params, result)
         saved = serialize_cookies(jar) if len(jar) else None
         return result, saved
 

@@ -10,8 +10,17 @@ by the commit that marks the job done, so a reply is never queued twice.
 
 For an inbound SMS: the SMS URL is requested; if it fails, the fallback URL
 (with ``ErrorCode`` and ``ErrorUrl`` added, as Twilio does); if both fail with
-a retrieval error, the job is retried with exponential backoff.  A TwiML error
-(12100, 12102, 12300) is not retried: the same document would come back.
+a retrieval error, the job is retried with exponential backoff, ``attempts`` tries
+in all.  A TwiML error (11750, 12100, 12102, 12300) is not retried: the same
+document would come back.  At most :data:`MAX_REPLIES` ``<Message>`` replies are
+queued per incoming message, across ``<Redirect>``s and the fallback (Twilio's
+14109); the others are dropped with a 14109 warning in the log.
+
+Scheduling: the workers are the global cap on requests in flight, and a worker takes
+a job only with a slot of the job's origin (:mod:`appliance.webhooks.origins`), so a
+hanging app holds at most ``per_origin`` workers.  Jobs about one SID (a message's or a
+call's status callbacks, in order) never overtake each other: a job waits while an
+earlier job of its SID is pending or running.
 """
 
 from __future__ import annotations
@@ -22,7 +31,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from appliance.errors import InvalidNumber
 from appliance.sids import idempotency_token
@@ -32,22 +40,17 @@ from appliance.store.database import Row, Store
 from appliance.twiml import messaging
 from appliance.webhooks.client import WebhookClient
 from appliance.webhooks.cookies import COOKIE_IDLE_SECONDS
-from appliance.webhooks.result import WebhookResult
+from appliance.webhooks.joblog import log_entry
+from appliance.webhooks.origins import OriginSlots, origin
+from appliance.webhooks.smsflow import MAX_REPLIES, Outcome, conversation, run_sms
+
+__all__ = ["MAX_REPLIES", "STATUS_ATTEMPTS", "Dispatcher", "Outcome", "queue_status_callback"]
 
 LOGGER = logging.getLogger(__name__)
-STATUS_ATTEMPTS = 3  # status callbacks: Twilio does not retry them by default; we try a few times
-MAX_LOGGED_BODY = 4096
-
-
-@dataclass
-class Outcome:
-    """What one job attempt produced, committed at once."""
-
-    log: list[tuple[WebhookResult, int | None, str | None]] = field(default_factory=list)
-    replies: list[messaging.Message] = field(default_factory=list)
-    success: bool = False
-    retry: bool = False
-    cookies: str | None = None
+STATUS_ATTEMPTS = 3  # status callbacks, tries in all: Twilio does not retry them by default
+WAIT_FOR_SLOT = 1.0  # seconds an idle worker sleeps when due jobs wait for a busy origin
+CLAIM_BATCH = 64  # candidate jobs read at a time while looking for one whose origin is free
+MAX_EXCLUDED_URLS = 500  # URLs of full origins left out in SQL (the rest are skipped row by row)
 
 
 class Dispatcher:
@@ -58,7 +61,8 @@ class Dispatcher:
         outbox: Outbox,
         modem_for_number: Callable[[str], str | None],
         *,
-        workers: int = 4,
+        workers: int = 8,
+        per_origin: int = 2,
         attempts: int = 5,
         backoff: float = 30.0,
         max_redirects: int = 10,
@@ -67,12 +71,15 @@ class Dispatcher:
         self.client = client
         self.outbox = outbox
         self.modem_for_number = modem_for_number
-        self.workers = workers
-        self.attempts = attempts
+        self.workers = max(1, workers)
+        # At least one worker always stays free for the other origins.
+        self.slots = OriginSlots(min(per_origin, self.workers - 1) if self.workers > 1 else 1)
+        self.attempts = max(1, attempts)  # tries in all, the first included
         self.backoff = backoff
         self.max_redirects = max_redirects
         self._wake = threading.Condition()
         self._stopping = False
+        self._changes = 0  # bumped (under _wake) when a job is queued or finishes
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -94,31 +101,49 @@ class Dispatcher:
             t.join(20)
 
     def wake(self) -> None:
+        """A job was queued: one idle worker looks (and passes the word on if it finds one)."""
         with self._wake:
-            self._wake.notify_all()
+            self._changes += 1
+            self._wake.notify()
 
     def _run(self) -> None:
         while True:
             with self._wake:
                 if self._stopping:
                     return
-            job = self._claim()
+                seen = self._changes
+            job, key, blocked = self._claim()
             if job is None:
-                row = self.store.read_one(
-                    "SELECT MIN(next_attempt_at) FROM webhook_jobs WHERE state = 'pending'"
-                )
-                delay = (
-                    30.0 if row is None or row[0] is None else max(0.0, float(row[0]) - time.time())
-                )
-                with self._wake:
-                    if not self._stopping:
-                        self._wake.wait(min(delay, 1.0) if delay > 0 else 0.05)
+                self._idle(seen, blocked)
                 continue
+            with self._wake:
+                self._wake.notify()  # there may be more due jobs: another idle worker looks
             try:
                 self._process(job)
             except Exception:  # noqa: BLE001 - a bug must not kill the worker or lose the job
                 LOGGER.exception("webhook job %s failed unexpectedly", job["id"])
                 self._postpone(int(job["id"]))
+            finally:
+                self.slots.release(key)
+                with self._wake:
+                    # A slot is free and later jobs of this SID may run: one idle worker looks.
+                    self._changes += 1
+                    self._wake.notify()
+
+    def _idle(self, seen: int, blocked: bool) -> None:
+        """Sleep until a job is queued or finishes, or the next retry is due."""
+        row = self.store.read_one(
+            "SELECT MIN(next_attempt_at) FROM webhook_jobs WHERE state = 'pending'"
+        )
+        delay = 30.0 if row is None or row[0] is None else float(row[0]) - time.time()
+        with self._wake:
+            if self._stopping or self._changes != seen:
+                return  # something happened since the claim: look again now
+            if blocked or delay <= 0:
+                # Due jobs wait for a slot of their origin or for an earlier job of their SID.
+                self._wake.wait(WAIT_FOR_SLOT)
+            else:
+                self._wake.wait(min(delay, 1.0))
 
     def _postpone(self, job_id: int) -> None:
         def fn(conn: sqlite3.Connection) -> None:
@@ -129,25 +154,59 @@ class Dispatcher:
 
         self.store.write(fn)
 
-    def _claim(self) -> Row | None:
-        now = time.time()
+    def _claim(self) -> tuple[Row | None, str, bool]:
+        """The oldest due job whose origin has a free slot (taken): (job, origin, blocked).
 
-        def fn(conn: sqlite3.Connection) -> Row | None:
-            row = conn.execute(
-                # Jobs about one message run in order (status callbacks must not overtake each other).
+        ``blocked``: due jobs were passed over because their origin's slots were all taken.
+        The URLs of full origins are left out in SQL (a flood of jobs for one hanging app
+        costs the others nothing); the check per row is what decides.
+        """
+        now = time.time()
+        taken: list[str] = []
+
+        def fn(conn: sqlite3.Connection) -> tuple[Row | None, bool]:
+            due = conn.execute(
+                "SELECT DISTINCT url FROM webhook_jobs WHERE state = 'pending' AND next_attempt_at <= ?",
+                (now,),
+            ).fetchall()
+            full = [r[0] for r in due if self.slots.full(origin(r[0]))][:MAX_EXCLUDED_URLS]
+            blocked = bool(full)
+            marks = ",".join("?" * len(full))
+            cursor = conn.execute(
+                # Jobs about one SID run in order (status callbacks must not overtake each other).
                 "SELECT * FROM webhook_jobs j WHERE state = 'pending' AND next_attempt_at <= ?"
                 " AND NOT EXISTS (SELECT 1 FROM webhook_jobs e WHERE e.message_sid = j.message_sid"
-                " AND e.id < j.id AND e.state IN ('pending', 'running')) ORDER BY id LIMIT 1",
-                (now,),
-            ).fetchone()
-            if row is not None:
+                " AND e.id < j.id AND e.state IN ('pending', 'running'))"
+                + (f" AND url NOT IN ({marks})" if full else "")
+                + " ORDER BY id",
+                (now, *full),
+            )
+            chosen: Row | None = None
+            try:
+                while chosen is None and (rows := cursor.fetchmany(CLAIM_BATCH)):
+                    for row in rows:
+                        key = origin(row["url"])
+                        if self.slots.acquire(key):
+                            taken.append(key)
+                            chosen = row
+                            break
+                        blocked = True
+            finally:
+                cursor.close()
+            if chosen is not None:
                 conn.execute(
                     "UPDATE webhook_jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?",
-                    (row["id"],),
+                    (chosen["id"],),
                 )
-            return row  # type: ignore[no-any-return]
+            return chosen, blocked
 
-        return self.store.write(fn)
+        try:
+            job, blocked = self.store.write(fn)
+        except BaseException:
+            for key in taken:
+                self.slots.release(key)
+            raise
+        return job, (taken[0] if taken else ""), blocked
 
     # -- one job -------------------------------------------------------------------------------
 
@@ -159,122 +218,53 @@ class Dispatcher:
             outcome = self._status(job, params)
         self._commit(job, params, outcome)
 
-    def _conversation(self, params: dict[str, str]) -> str:
-        return f"{params.get('From', '')}|{params.get('To', '')}"
-
     def _sms(self, job: Row, params: dict[str, str]) -> Outcome:
-        outcome = Outcome()
-        conversation = self._conversation(params)
-        cookie_row = self.store.read_one(
-            "SELECT jar, last_used FROM cookies WHERE conversation = ?", (conversation,)
+        row = self.store.read_one(
+            "SELECT jar, last_used FROM cookies WHERE conversation = ?", (conversation(params),)
         )
         cookies = None
-        if cookie_row is not None and cookie_row["last_used"] > time.time() - COOKIE_IDLE_SECONDS:
-            cookies = cookie_row["jar"]
-        targets = [(job["url"], job["method"], params)]
-        if job["fallback_url"]:
-            targets.append(
-                (
-                    job["fallback_url"],
-                    job["fallback_method"],
-                    params,
-                )  # ErrorCode/ErrorUrl added below
-            )
-        for n, (url, method, p) in enumerate(targets):
-            if n == 1:
-                first = outcome.log[-1]
-                p = dict(params, ErrorCode=str(first[1] or 11200), ErrorUrl=job["url"])
-            result, cookies = self.client.request(
-                url, method, p, cookies=cookies, idempotency_token=job["token"]
-            )
-            outcome.cookies = cookies
-            if not result.ok:
-                outcome.log.append((result, result.error_code, result.error_message))
-                outcome.retry = True
-                continue
-            ok = self._run_twiml(result, p, outcome, cookies)
-            if ok:
-                outcome.success = True
-                outcome.retry = False
-                return outcome
-            outcome.retry = False  # a TwiML error: the same document would come back
-        return outcome
-
-    def _run_twiml(
-        self, result: WebhookResult, params: dict[str, str], outcome: Outcome, cookies: str | None
-    ) -> bool:
-        """Parse the document, follow <Redirect>s; collect <Message>s.  False on a TwiML error."""
-        redirects = 0
-        while True:
-            try:
-                doc = messaging.parse(result.body, result.content_type, base_url=result.url)
-            except messaging.TwimlError as e:
-                outcome.log.append((result, e.code, e.message))
-                return False
-            outcome.log.append((result, None, None))
-            for warning in doc.warnings:
-                outcome.log.append((result, warning.code, warning.message))
-            follow: messaging.Redirect | None = None
-            for verb in doc.verbs:
-                if isinstance(verb, messaging.Message):
-                    outcome.replies.append(verb)
-                elif isinstance(verb, messaging.Redirect):
-                    follow = verb
-                    break
-            if follow is None:
-                return True
-            redirects += 1
-            if redirects > self.max_redirects:
-                outcome.log.append(
-                    (result, 12200, f"More than {self.max_redirects} redirects; stopped")
-                )
-                return True
-            result, cookies = self.client.request(
-                follow.url, follow.method, params, cookies=cookies
-            )
-            outcome.cookies = cookies
-            if not result.ok:
-                outcome.log.append((result, result.error_code, result.error_message))
-                return True  # Twilio: a failed redirect ends the document; earlier messages stand
+        if row is not None and row["last_used"] > time.time() - COOKIE_IDLE_SECONDS:
+            cookies = row["jar"]
+        return run_sms(self.client, job, params, cookies, max_redirects=self.max_redirects)
 
     def _status(self, job: Row, params: dict[str, str]) -> Outcome:
-        outcome = Outcome()
         result, _ = self.client.request(
             job["url"], job["method"], params, idempotency_token=job["token"]
         )
+        outcome = Outcome(success=result.ok, retry=not result.ok)
         outcome.log.append((result, result.error_code, result.error_message))
-        outcome.success = result.ok
-        outcome.retry = not result.ok
         return outcome
 
     def _commit(self, job: Row, params: dict[str, str], outcome: Outcome) -> None:
         now = time.time()
         limit = self.attempts if job["kind"] == "sms" else STATUS_ATTEMPTS
+        tried = int(job["attempts"]) + 1  # the row was read before the claim counted this try
         created: list[str] = []
 
         def fn(conn: sqlite3.Connection) -> None:
+            request = json.dumps(params, sort_keys=True)
             for result, code, message in outcome.log:
-                conn.execute(
-                    "INSERT INTO webhook_log (job_id, message_sid, url, method, request, status, response,"
-                    " error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        job["id"],
-                        job["message_sid"],
-                        result.url,
-                        result.method,
-                        json.dumps(params, sort_keys=True),
-                        result.status,
-                        result.body[:MAX_LOGGED_BODY].decode("utf-8", "replace"),
-                        code,
-                        message,
-                        now,
-                    ),
+                log_entry(
+                    conn,
+                    job,
+                    url=result.url,
+                    method=result.method,
+                    request=request,
+                    status=result.status,
+                    response=result.body,
+                    code=code,
+                    message=message,
+                    now=now,
                 )
-            if outcome.cookies is not None:
+            if outcome.jar_used and outcome.cookies is None:
+                # Every cookie expired or was deleted (Max-Age=0, Expires in the past): forget
+                # the jar, as a browser does, or the next request would send the old ones.
+                conn.execute("DELETE FROM cookies WHERE conversation = ?", (conversation(params),))
+            elif outcome.jar_used:
                 conn.execute(
                     "INSERT INTO cookies (conversation, jar, last_used) VALUES (?,?,?) ON CONFLICT (conversation)"
                     " DO UPDATE SET jar = excluded.jar, last_used = excluded.last_used",
-                    (self._conversation(params), outcome.cookies, now),
+                    (conversation(params), outcome.cookies, now),
                 )
             if outcome.success:
                 conn.execute("UPDATE webhook_jobs SET state = 'done' WHERE id = ?", (job["id"],))
@@ -282,8 +272,8 @@ class Dispatcher:
                     sid = self._reply(conn, job, params, verb, now)
                     if sid:
                         created.append(sid)
-            elif outcome.retry and job["attempts"] < limit:
-                delay = self.backoff * 2 ** (job["attempts"] - 1)
+            elif outcome.retry and tried < limit:
+                delay = self.backoff * 2 ** (tried - 1)
                 conn.execute(
                     "UPDATE webhook_jobs SET state = 'pending', next_attempt_at = ? WHERE id = ?",
                     (now + delay, job["id"]),
@@ -329,21 +319,17 @@ class Dispatcher:
                 )
             except (OutboxError, InvalidNumber) as e:
                 error = (e.code or 30008, e.message)
-        conn.execute(
-            "INSERT INTO webhook_log (job_id, message_sid, url, method, request, status, response,"
-            " error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                job["id"],
-                job["message_sid"],
-                job["url"],
-                job["method"],
-                "<Message>",
-                None,
-                None,
-                error[0],
-                error[1],
-                now,
-            ),
+        log_entry(
+            conn,
+            job,
+            url=job["url"],
+            method=job["method"],
+            request="<Message>",
+            status=None,
+            response=None,
+            code=error[0],
+            message=error[1],
+            now=now,
         )
         return None
 

@@ -16,11 +16,15 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 # Every route outside the Twilio resources, and who may call it.
 PUBLIC = "anyone"
 TOKEN = "AuthToken"
+# GET /metrics: from loopback anyone; from elsewhere a bearer token of its own, never the AuthToken.
+METRICS = "metrics_token"
 NON_TWILIO = {
     "/": PUBLIC,
     "/health": PUBLIC,
+    "/metrics": METRICS,
     "/2010-04-01/openapi.json": PUBLIC,
     "/appliance/modems/<name>/at": TOKEN,
+    "/appliance/status": TOKEN,
 }
 
 
@@ -113,6 +117,14 @@ def test_every_non_twilio_route_is_classified_documented_and_enforced(sim, make_
         )
         if who == PUBLIC:
             assert anonymous.status_code in (200, 503), (path, anonymous.text)
+        elif who == METRICS:  # these requests come from loopback (tests/system/test_metrics.py)
+            assert anonymous.status_code == 200, (path, anonymous.text)
+            remote = d.server.app.test_client().get(
+                concrete,
+                headers={"Authorization": f"Bearer {d.account.auth_token}"},
+                environ_base={"REMOTE_ADDR": "192.0.2.1"},
+            )
+            assert remote.status_code == 403, (path, remote.get_data(as_text=True))
         else:
             assert anonymous.status_code == 401, (path, anonymous.text)
             assert_key_refused(keyed)

@@ -245,3 +245,72 @@ def test_hangup_on_star_drops_the_called_party_and_goes_on(
         assert child is not None and child["status"] == "completed"
     finally:
         d.stop()
+
+
+MODEMS = pytest.mark.parametrize(
+    "names", [["modem1", "modem2"], ["modem1"]], ids=["two-modems", "one-modem"]
+)
+
+
+@MODEMS
+def test_caller_hanging_up_while_the_callee_rings_still_requests_the_action(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp, names: list[str]
+) -> None:
+    d = start(tmp_path, host, webapp, names)
+    try:
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Dial action="/dialed" timeout="20">{ON_CALL}</Dial></Response>'
+        )
+        webapp.routes["/dialed"] = twiml("<Response><Redirect>/next</Redirect></Response>")
+        webapp.routes["/next"] = twiml("<Response><Hangup/></Response>")
+        host.network.set_callee(ON_CALL, outcome="no-answer")
+        caller = host.network.incoming_call(
+            "modem1", PHONE, party=RemoteParty([Silence(3), Hangup()])
+        )
+        dialed = webapp.wait(20, path="/dialed")
+        # Twilio: a child call whose caller went away before it was answered is canceled.
+        assert dialed.param("DialCallStatus") == "canceled"
+        assert dialed.param("CallStatus") == "completed"
+        assert dialed.param("DialCallDuration") == "0"
+        child = d.store.read_one(
+            "SELECT status FROM calls WHERE sid = ?", (dialed.param("DialCallSid"),)
+        )
+        assert child is not None and child["status"] == "canceled"
+        assert caller.end_reason == "remote-hangup"
+        callee = [c for c in host.network.calls if getattr(c, "number", None) == ON_CALL][0]
+        assert callee.wait_state("ended", timeout=10)
+        wait_for(lambda: not d.voice.phones["modem1"].flows, timeout=10)
+        assert not webapp.to("/next")  # the call is over: the action's answer is not run
+    finally:
+        d.stop()
+
+
+@MODEMS
+def test_caller_hanging_up_during_a_connected_dial_still_requests_the_action(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp, names: list[str]
+) -> None:
+    d = start(tmp_path, host, webapp, names)
+    try:
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Dial action="/dialed" timeout="20">{ON_CALL}</Dial></Response>'
+        )
+        webapp.routes["/dialed"] = twiml("<Response><Redirect>/next</Redirect></Response>")
+        webapp.routes["/next"] = twiml("<Response><Hangup/></Response>")
+        host.network.set_callee(
+            ON_CALL, outcome="answer", answer_after=1.0, party=RemoteParty([Silence(40)])
+        )
+        caller = host.network.incoming_call(
+            "modem1", PHONE, party=RemoteParty([Silence(7), Hangup()])
+        )
+        dialed = webapp.wait(30, path="/dialed")
+        assert dialed.param("DialCallStatus") == "completed"
+        assert dialed.param("CallStatus") == "completed"
+        assert int(dialed.param("DialCallDuration") or 0) >= 2
+        assert caller.end_reason == "remote-hangup"
+        callee = [c for c in host.network.calls if getattr(c, "number", None) == ON_CALL][0]
+        assert callee.wait_state("ended", timeout=10)
+        assert callee.end_reason == "local-hangup"  # the appliance let the callee go
+        wait_for(lambda: not d.voice.phones["modem1"].flows, timeout=10)
+        assert not webapp.to("/next")
+    finally:
+        d.stop()

@@ -46,21 +46,6 @@ def signed(d: Daemon, req: Request) -> bool:
     return bool(validator.validate(req.url, req.flat, req.headers.get("X-Twilio-Signature", "")))
 
 
-@pytest.fixture
-def voice_daemon(
-    make_daemon: Callable[..., Daemon], webapp: WebApp, sim: SimulatorHost
-) -> Callable[..., Daemon]:
-    def make(**kwargs: object) -> Daemon:
-        modem = {
-            "voice_url": webapp.url("/voice"),
-            "audio_port": str(sim.modems["modem1"].audio_path),
-        }
-        modem.update(kwargs.pop("modem", {}))  # type: ignore[arg-type]
-        return make_daemon(modem=modem, **kwargs)
-
-    return make
-
-
 def test_inbound_say_gather_digits_reach_the_app(
     sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
 ) -> None:
@@ -261,6 +246,13 @@ def test_outbound_call_from_the_rest_api(
         "completed",
     ]
     assert [e.param("SequenceNumber") for e in events] == ["0", "1", "2", "3"]
+    # Twilio's CallStatus of each event (docs/voice.md): "initiated" is a status of its own.
+    assert [e.param("CallStatus") for e in events] == [
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
     assert all(signed(d, e) and e.param("CallSid") == created.sid for e in events)
     fetched = client.calls(created.sid).fetch()
     assert fetched.status == "completed" and fetched.direction == "outbound-api"

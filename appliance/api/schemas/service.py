@@ -1,17 +1,49 @@
 """The OpenAPI description of the appliance's own endpoints (:func:`appliance.api.create_app`).
 
-The OpenAPI document itself, the index, ``/health`` and the admin AT console.
+The OpenAPI document itself, the index, ``/health``, ``/metrics``, the status and the AT console.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from appliance.api.schemas.parts import ERRORS, KEY_REFUSED, error, form, param, string
+from appliance.api.schemas.parts import ERRORS, JSON, KEY_REFUSED, error, form, param, string
+
+CONDITIONS = ["ok", "disconnected", "sim_not_ready", "network_lost"]
+HEALTH = {
+    "type": "object",
+    "properties": {
+        "ok": {"type": "boolean", "description": "Every modem healthy (HTTP 200)"},
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "ready": {
+            "type": "boolean",
+            "description": "The daemon serves and every modem is connected (readiness)",
+        },
+        "queue_depth": {"type": "integer"},
+        "modems": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "modem": {"type": "string"},
+                    "state": {"type": "string", "description": "ready (connected), connecting…"},
+                    "condition": {"type": "string", "enum": CONDITIONS},
+                    "healthy": {"type": "boolean"},
+                    "reason": {"type": "string", "nullable": True},
+                    "signal": {"type": "integer", "nullable": True},
+                    "registration": {"type": "string", "nullable": True},
+                    "operator": {"type": "string", "nullable": True},
+                    "sim": {"type": "string", "nullable": True},
+                    "last_error": {"type": "string", "nullable": True},
+                },
+            },
+        },
+    },
+}
 
 
 def paths() -> dict[str, Any]:
-    """The paths of the OpenAPI document, the index, health and the AT console."""
+    """The paths of the OpenAPI document, the index, health, metrics and the AT console."""
     return {
         "/2010-04-01/openapi.json": {
             "get": {
@@ -34,12 +66,54 @@ def paths() -> dict[str, Any]:
         "/health": {
             "get": {
                 "tags": ["Meta"],
-                "summary": "Modem health and queue depth (503 when a modem is not ready)",
+                "summary": "Each modem's condition and the queue depth (503 when a modem is"
+                " degraded: not connected, SIM not ready, or no network)",
                 "operationId": "health",
                 "security": [],
                 "responses": {
-                    "200": {"description": "All modems ready"},
-                    "503": {"description": "A modem is not ready"},
+                    "200": {
+                        "description": "Every modem connected, its SIM ready, registered",
+                        "content": {JSON: {"schema": HEALTH}},
+                    },
+                    "503": {
+                        "description": "A modem is degraded; each says why (condition, reason)",
+                        "content": {JSON: {"schema": HEALTH}},
+                    },
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "tags": ["Meta"],
+                "summary": "Prometheus metrics (loopback: no credential; elsewhere: Bearer"
+                " metrics_token, never the AuthToken)",
+                "operationId": "metrics",
+                "security": [{}, {"metricsToken": []}],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format (OpenMetrics if asked)",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "401": error("Beyond loopback without the right bearer token (20003)"),
+                    "403": error("Beyond loopback while metrics_token is not set (20003)"),
+                    "404": error("metrics_enabled is false (20404)"),
+                },
+            }
+        },
+        "/appliance/status": {
+            "get": {
+                "tags": ["Admin"],
+                "summary": "What `appliance status` prints: modems, queue depths, last errors and"
+                " the webhook URLs in use (AccountSid and AuthToken only)",
+                "operationId": "applianceStatus",
+                "security": [{"basicAuth": []}],
+                "responses": {
+                    "200": {
+                        "description": "Modems, queues, recent failures, numbers' URLs",
+                        "content": {JSON: {"schema": {"type": "object"}}},
+                    },
+                    **KEY_REFUSED,
+                    **ERRORS,
                 },
             }
         },

@@ -1,4 +1,10 @@
-"""``<Record>``: record the caller to a WAV file, store it, and tell the app."""
+"""``<Record>``: record the caller to a WAV file, store it, and tell the app.
+
+``timeout`` (silence) and ``maxLength`` run on the call's clock, not on counted audio
+frames, so a call without an audio port (or one whose port stalls) still ends the
+recording.  A REST update (hang up or redirect) cuts the recording short, as it cuts
+``<Gather>``: what was heard is stored, and the update, not the action, runs next.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,12 @@ from appliance.voice.callbacks import enqueue_status
 from appliance.voice.channel import CallEnded
 from appliance.voice.session import CallSession
 
+POLL = 0.05  # seconds between looks at the keys, the clock and REST updates while recording
+
 
 def record(session: CallSession, verb: Any, doc: Any) -> Any:
     from appliance.voice import tones
-    from appliance.voice.recorder import Recorder, write_wav
+    from appliance.voice.recorder import Recorder, frame_is_silent, write_wav
 
     channel, ctx = session.channel, session.ctx
     channel.clear_digits()
@@ -29,8 +37,14 @@ def record(session: CallSession, verb: Any, doc: Any) -> Any:
         play_beep=False,
     )
     finished = threading.Event()
+    start = time.monotonic()
+    end = start + float(verb.max_length)
+    silence = float(verb.timeout)  # 0: no silence timeout
+    last_sound = [start]  # the call's clock when the caller was last heard
 
     def feed(frame: bytes) -> None:
+        if not frame_is_silent(frame):
+            last_sound[0] = time.monotonic()
         if recorder.feed(frame):
             finished.set()
             channel.wake()
@@ -44,10 +58,16 @@ def record(session: CallSession, verb: Any, doc: Any) -> Any:
                 if channel.ended.is_set() or not session.leg.live:
                     key = "hangup"
                     break
+                if channel.control_pending.is_set():
+                    key = "control"  # a REST hang-up or redirect: it runs next
+                    break
+                now = time.monotonic()
+                if now >= end or (silence and now - last_sound[0] >= silence):
+                    break
                 try:
                     d = channel.digits.get_nowait()
                 except queue.Empty:
-                    channel.poke.wait(0.05)
+                    channel.poke.wait(POLL)
                     continue
                 if recorder.on_digit(d):
                     key = d
@@ -116,6 +136,8 @@ def record(session: CallSession, verb: Any, doc: Any) -> Any:
         )
         if ctx.on_job:
             ctx.on_job()
+    if key == "control":
+        return None  # the flow takes the REST update
     if key == "hangup":
         # Twilio still requests the action; what it answers is not run.
         try:
