@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from twilio.rest import Client
 
 from appliance import config
 from appliance.daemon import Daemon
@@ -93,3 +94,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
                 f"timed out waiting for {getattr(predicate, '__name__', predicate)}"
             )
         time.sleep(interval)
+
+
+def client_for(d: Daemon) -> Client:
+    """The official twilio library pointed at a running daemon (only the base URL changes)."""
+    client = Client(d.account.sid, d.account.auth_token)
+    assert d.server is not None
+    client.api.base_url = f"http://127.0.0.1:{d.server.port}"
+    return client

@@ -16,8 +16,7 @@ from twilio.rest import Client
 from appliance.api import openapi
 from appliance.api.common import RateLimiter
 from appliance.store import apikeys
-from tests.conftest import NUMBER, PHONE
-from tests.sms.test_outbound import client_for
+from tests.conftest import NUMBER, PHONE, client_for
 from tests.test_cli import appliance, write_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

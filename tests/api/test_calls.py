@@ -19,8 +19,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
 
 from appliance import sids
-from tests.conftest import NUMBER, PHONE, wait_for
-from tests.sms.test_outbound import client_for
+from tests.conftest import NUMBER, PHONE, client_for, wait_for
 
 OTHER = "+14155550199"
 ENDED = ("completed", "busy", "failed", "no-answer", "canceled")

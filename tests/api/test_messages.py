@@ -12,8 +12,7 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from tests.conftest import NUMBER, PHONE, wait_for
-from tests.sms.test_outbound import client_for
+from tests.conftest import NUMBER, PHONE, client_for, wait_for
 from tests.webapp import twiml
 
 OTHER = "+14155550199"

@@ -7,8 +7,7 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from tests.conftest import NUMBER, PHONE, wait_for
-from tests.sms.test_outbound import client_for
+from tests.conftest import NUMBER, PHONE, client_for, wait_for
 
 # Every field IncomingPhoneNumberInstance reads (twilio-compat.md A3).
 FIELDS = (

@@ -10,13 +10,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from appliance.sms import codec as sms
-from tests.conftest import NUMBER, PHONE, wait_for
-
-
-def client_for(d) -> Client:
-    client = Client(d.account.sid, d.account.auth_token)
-    client.api.base_url = f"http://127.0.0.1:{d.server.port}"
-    return client
+from tests.conftest import NUMBER, PHONE, client_for, wait_for
 
 
 def test_create_sends_and_status_callbacks_are_signed(sim, webapp, make_daemon):

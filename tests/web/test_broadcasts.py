@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,13 +17,6 @@ from appliance.sms import codec as sms
 from appliance.sms import optout
 from tests.conftest import NUMBER, wait_for
 from tests.fakeforecast import FakeForecast
-
-
-@pytest.fixture
-def forecast() -> Iterator[FakeForecast]:
-    fake = FakeForecast()
-    yield fake
-    fake.close()
 
 
 def weather_daemon(make_daemon: Any, forecast: FakeForecast, **kw: Any) -> Any:

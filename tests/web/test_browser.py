@@ -45,13 +45,6 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@pytest.fixture
-def forecast() -> Iterator[FakeForecast]:
-    fake = FakeForecast()
-    yield fake
-    fake.close()
-
-
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
