@@ -195,16 +195,55 @@ def bench_idle(seconds: float = 30.0) -> dict[str, float]:
     return {"rss_mb": rss_kb / 1024, "cpu_percent": (c1 - c0) / (w1 - w0) * 100, "seconds": seconds}
 
 
-def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
-    """POST /Messages.json from wrk (a separate process, keep-alive); every 201 is a committed message."""
+def wrk_post(
+    tmp: Path, url: str, credentials: str, seconds: float, connections: int
+) -> dict[str, float]:
+    """wrk (2 threads, ``connections`` keep-alive connections, ``seconds``) POSTs the same
+    form to ``url`` with Basic ``credentials``; its own count, non-2xx and latency percentiles.
+
+    The one load generator of the REST benchmark and of its ceiling (bench/ceiling.py)."""
     import base64
     import shutil
-    import sqlite3
 
     if shutil.which("wrk") is None:
         raise RuntimeError(
             "wrk is not installed (Debian package wrk; `make bench` installs it as root)"
         )
+    script = tmp / "post.lua"
+    auth = base64.b64encode(credentials.encode()).decode()
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.body = "To=%2B14155550100&From=%2B15005550006&Body=Load+test"\n'
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        f'wrk.headers["Authorization"] = "Basic {auth}"\n'
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("RESULT %d %d %d %f %f\\n", summary.requests, summary.errors.status,'
+        " summary.duration, latency:percentile(50), latency:percentile(99)))\n"
+        "end\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    _, reqs, errors, duration_us, p50_us, p99_us = line.split()
+    duration = float(duration_us) / 1e6
+    return {
+        "requests": float(reqs),
+        "non_2xx": float(errors),
+        "per_second": float(reqs) / duration,
+        "p50_ms": float(p50_us) / 1000,
+        "p99_ms": float(p99_us) / 1000,
+        "connections": float(connections),
+    }
+
+
+def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
+    """POST /Messages.json from wrk (a separate process, keep-alive); every 201 is a committed message."""
+    import sqlite3
+
     with tempfile.TemporaryDirectory() as tdir:
         tmp = Path(tdir)
         sim = sim_host(tmp, 3.0)
@@ -222,49 +261,19 @@ def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
             db = sqlite3.connect(tmp / "data" / "appliance.sqlite3")
             settings = dict(db.execute("SELECT key, value FROM settings").fetchall())
             sid, token = settings["account_sid"], settings["auth_token"]
-            script = tmp / "post.lua"
-            auth = base64.b64encode(f"{sid}:{token}".encode()).decode()
-            script.write_text(
-                'wrk.method = "POST"\n'
-                'wrk.body = "To=%2B14155550100&From=%2B15005550006&Body=Load+test"\n'
-                'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
-                f'wrk.headers["Authorization"] = "Basic {auth}"\n'
-                "done = function(summary, latency, requests)\n"
-                '  io.write(string.format("RESULT %d %d %d %f %f\\n", summary.requests, summary.errors.status,'
-                " summary.duration, latency:percentile(50), latency:percentile(99)))\n"
-                "end\n"
+            result = wrk_post(
+                tmp,
+                f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}/Messages.json",
+                f"{sid}:{token}",
+                seconds,
+                connections,
             )
-            out = subprocess.run(
-                [
-                    "wrk",
-                    "-t2",
-                    f"-c{connections}",
-                    f"-d{int(seconds)}s",
-                    "-s",
-                    str(script),
-                    f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}/Messages.json",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-            _, reqs, errors, duration_us, p50_us, p99_us = line.split()
-            stored = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+            result["stored"] = float(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
             db.close()
         finally:
             daemon.terminate()
             sim.stop()
-    duration = float(duration_us) / 1e6
-    return {
-        "requests": float(reqs),
-        "non_2xx": float(errors),
-        "per_second": float(reqs) / duration,
-        "p50_ms": float(p50_us) / 1000,
-        "p99_ms": float(p99_us) / 1000,
-        "stored": float(stored),
-        "connections": float(connections),
-    }
+    return result
 
 
 def _panel() -> Any:
@@ -287,6 +296,22 @@ def bench_voice() -> dict[str, float]:
     return _voice().bench_voice()  # type: ignore[no-any-return]
 
 
+def _webhooks() -> Any:
+    from bench import webhooks  # late, like bench.panel
+
+    return webhooks
+
+
+def bench_webhooks() -> dict[str, float]:
+    return _webhooks().bench_webhooks()  # type: ignore[no-any-return]
+
+
+def _ratios() -> Any:
+    from bench import ratios  # late, like bench.panel
+
+    return ratios
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -304,15 +329,18 @@ def main() -> int:
     for name, fn in (
         ("inbound", bench_inbound),
         ("outbound_busy", bench_outbound_busy),
-        ("outbound_rate", bench_outbound_rate),
         ("idle", bench_idle),
-        ("api", bench_api),
         ("panel", bench_panel),
         ("voice", bench_voice),
+        ("webhooks", bench_webhooks),
     ):
         print(f"running {name} ...", flush=True)
         results[name] = fn()
         print(f"  {results[name]}", flush=True)
+    # REST create and the outbound rate: alternated with their bare-stack ceilings (medians).
+    print("running api and outbound_rate against their ceilings ...", flush=True)
+    results.update(_ratios().alternate())
+    print(f"  {results['ratios']}", flush=True)
     write_doc(results)
     return 0
 
@@ -374,6 +402,7 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         ("REST create: p99 latency", "≤ 25 ms", f"{api['p99_ms']:.1f} ms", ok(api["p99_ms"] <= 25)),
         *_panel().panel_rows(r["panel"], ok),
         *_voice().rows(r["voice"]),
+        *_webhooks().rows(r["webhooks"]),
     ]
     lines = [
         "# Benchmarks",
@@ -383,26 +412,41 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         f"Run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {machine()}.",
         "The machine is shared and noisy; every figure comes from this one run.",
         "",
+        "## Against the bare-stack ceiling",
+        "",
+        "The same work with nothing of the appliance in the way, measured in the same run,"
+        " alternating with the appliance (bench/ceiling.py, bench/ratios.py).",
+        "",
+        "| measure | target | ratio | appliance | ceiling | |",
+        "|---|---|---|---|---|---|",
+        *["| " + " | ".join(row) + " |" for row in _ratios().rows(r, ok)],
+        "",
+        "## Absolute figures",
+        "",
         "| measure | target | measured | |",
         "|---|---|---|---|",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
         "",
         "How each is measured:",
+        *_ratios().notes(r),
         f"- Inbound: {inb['n']:.0f} SMS one after another (first 10 discarded as warm-up); the clock starts when the",
         "  simulated modem writes `+CMTI` to the pty and stops when the app's handler runs. In between:",
         "  `AT+CMGR`, decode, an fsync'd commit, the webhook job, signing and the HTTP POST.",
         f"- Busy: {busy['n']:.0f} messages queued at once; the simulator takes exactly T = {busy['T_s']:.0f} s per `AT+CMGS`;",
         "  busy = n·T / (end of the last send − start of the first), from the simulator's own records.",
-        f"- Rate: {rate['n']:.0f} messages queued before the modem thread starts; each costs two fsync'd",
-        "  commits and two pty round trips; rate = messages / time between the first and last send.",
+        f"- Rate: {rate['n']:.0f} messages queued before the modem thread starts; each costs three fsync'd",
+        "  commits (claim, part started, part sent) and two pty round trips; rate = messages / time",
+        "  between the first and last send; the median of the rounds above.",
         f"- Idle: `appliance run` as its own process (the simulator outside it), measured for {idle['seconds']:.0f} s",
         "  after an 8 s settle: VmRSS and utime+stime from /proc.",
         f"- REST (issue 3): wrk (2 threads, {api['connections']:.0f} keep-alive connections) POSTs Messages.json",
         "  for 15 s to `appliance run` (cheroot, 16 threads, rate limit off); each 201 leaves after the",
         f"  message's commit. {api['requests']:.0f} requests, {api['non_2xx']:.0f} non-2xx,",
-        f"  {api['stored']:.0f} messages on disk afterwards; p50 {api['p50_ms']:.1f} ms. wrk and the server share the 2 cores.",
+        f"  {api['stored']:.0f} messages on disk afterwards; p50 {api['p50_ms']:.1f} ms (medians of the rounds above).",
+        "  wrk and the server share the 2 cores.",
         *_panel().panel_notes(r["panel"]),
         *_voice().notes(r["voice"]),
+        *_webhooks().notes(r["webhooks"]),
         "",
     ]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
