@@ -129,6 +129,7 @@ class SimCall:
         self.ended_at: float | None = None
         self.received_digits = ""  # what the modem sent with AT+VTS / AT^DTMF
         self.answering = False  # ATA accepted, connect URC still to come
+        self.rings = 0  # ring indications shown so far (ATS0 auto-answer counts them)
         self._cond = threading.Condition()
         self._down: deque[_Chunk] = deque()
         self._bridge: deque[bytes] = deque(maxlen=BRIDGE_MAX_FRAMES)

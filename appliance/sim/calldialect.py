@@ -141,8 +141,10 @@ def end_lines(
     others: bool,
 ) -> list[str]:
     """``call`` was released; ``others``: the modem still carries other calls."""
-    # a V.25 result code for a remote or network release, once no other call is left
-    tail = [] if local or others else [result_code(v, call, reason)]
+    # a V.25 result code for a remote or network release, once no other call is left; the
+    # outcome of a dial that never connected even beside a held call (dial_result_always)
+    dial_outcome = v.dial_result_always and call.direction == "outbound" and not connected
+    tail = [] if local or (others and not dial_outcome) else [result_code(v, call, reason)]
     if v.dialect == "huawei":
         status = 29 if local else 104  # 29 ended by the client, 104 released by the network
         cause = _CC_CAUSE.get(reason, 16)

@@ -6,8 +6,26 @@ commands are in ``voicecommands.py``, SMS commands in ``sms.py``.
 
 from __future__ import annotations
 
+import re
+
 from .dispatcher import CommandDispatcher
 from .errors import AtError, cme
+
+# V.250 S-parameters (§6.2, §6.3): number -> (power-up value, lowest, highest).  S0 is the
+# number of rings before the modem answers by itself (0 = never); S3/S4 name the line end
+# characters and S5 backspace: they are kept and reported, but lines always end in CR LF.
+S_PARAMETERS = {
+    0: (0, 0, 255),
+    3: (13, 0, 127),
+    4: (10, 0, 127),
+    5: (8, 0, 127),
+    6: (2, 2, 10),
+    7: (60, 1, 255),
+    8: (2, 0, 255),
+    10: (15, 1, 254),
+}
+_S_ARG = re.compile(r"(\d+)(\?|=\?|=(\d*))")
+BAUD_RATES = (0, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
 
 class GeneralCommands(CommandDispatcher):
@@ -37,6 +55,66 @@ class GeneralCommands(CommandDispatcher):
         return []
 
     def at_Q(self, kind: str, arg: str) -> list[str]:
+        return []
+
+    def at_S(self, kind: str, arg: str) -> list[str]:
+        """ATS<n>=<v>, ATS<n>? (three digits, V.250 §5.3.2), ATS<n>=?"""
+        m = _S_ARG.fullmatch(arg)
+        if m is None or int(m.group(1)) not in S_PARAMETERS:
+            raise AtError("plain")
+        reg = int(m.group(1))
+        default, low, high = S_PARAMETERS[reg]
+        if m.group(2) == "?":
+            return [f"{self.state.sregs.get(reg, default):03d}"]
+        if m.group(2) == "=?":
+            return [f"S{reg}: ({low}-{high})"]
+        value = int(m.group(3)) if m.group(3) else default
+        if not low <= value <= high:
+            raise AtError("plain")
+        self.state.sregs[reg] = value
+        return []
+
+    def _basic_setting(self, key: str, arg: str, allowed: str) -> list[str]:
+        """A basic command that only selects a value (ATX<n>, AT&C<n>, AT&D<n>)."""
+        value = arg or "0"
+        if value not in allowed:
+            raise AtError("plain")
+        self.state.extra[key] = value
+        return []
+
+    def at_X(self, kind: str, arg: str) -> list[str]:
+        """Result code selection and call progress monitoring (busy/dial tone detection)."""
+        return self._basic_setting("x", arg, "01234")
+
+    def at_amp_C(self, kind: str, arg: str) -> list[str]:
+        """DCD: always on, or on while a data connection is up (a pty has no DCD line)."""
+        return self._basic_setting("amp_c", arg, "01")
+
+    def at_amp_D(self, kind: str, arg: str) -> list[str]:
+        """What DTR going off does (a pty has no DTR line)."""
+        return self._basic_setting("amp_d", arg, "012")
+
+    def at_IFC(self, kind: str, arg: str) -> list[str]:
+        """Local flow control: +IFC=<by DTE>,<by DCE>, 0 none, 1 XON/XOFF, 2 RTS/CTS."""
+        if kind == "test":
+            return ["+IFC: (0-2),(0-2)"]
+        if kind == "read":
+            return [f"+IFC: {self.state.extra.get('ifc', '0,0')}"]
+        vals = [v if v is not None else 0 for v in self._ints(arg)]
+        if kind != "set" or len(vals) > 2 or any(not 0 <= v <= 2 for v in vals):
+            raise AtError("plain")
+        self.state.extra["ifc"] = ",".join(str(v) for v in (vals + vals[:1])[:2])
+        return []
+
+    def at_IPR(self, kind: str, arg: str) -> list[str]:
+        """Serial rate (0 = autobauding); a pty runs at any rate, so it is only remembered."""
+        if kind == "test":
+            return ["+IPR: (0),(" + ",".join(str(r) for r in BAUD_RATES[1:]) + ")"]
+        if kind == "read":
+            return [f"+IPR: {self.state.extra.get('ipr', '115200')}"]
+        if kind != "set" or not arg.strip().isdigit() or int(arg) not in BAUD_RATES:
+            raise AtError("plain")
+        self.state.extra["ipr"] = str(int(arg))
         return []
 
     def at_CMEE(self, kind: str, arg: str) -> list[str]:
@@ -135,6 +213,9 @@ class IdentityCommands(CommandDispatcher):
     def at_GMR(self, kind: str, arg: str) -> list[str]:
         return self.at_CGMR(kind, arg)
 
+    def at_GCAP(self, kind: str, arg: str) -> list[str]:
+        return [] if kind == "test" else [f"+GCAP: {self.profile.gcap}"]
+
     def at_CGSN(self, kind: str, arg: str) -> list[str]:
         return [] if kind == "test" else [self.profile.imei]
 
@@ -187,15 +268,37 @@ class NetworkCommands(CommandDispatcher):
     def at_CGREG(self, kind: str, arg: str) -> list[str]:
         return self._reg_cmd("+CGREG", "cgreg_n", kind, arg)
 
-    def at_COPS(self, kind: str, arg: str) -> list[str]:
-        op = self.profile.operator
+    def at_CEREG(self, kind: str, arg: str) -> list[str]:
+        """EPS registration (LTE modules only: the family's profile lists it as unsupported)."""
+        return self._reg_cmd("+CEREG", "cereg_n", kind, arg)
+
+    def at_CGATT(self, kind: str, arg: str) -> list[str]:
+        """Packet domain attach (27.007 §10.1.9): attached while registered unless detached."""
         if kind == "test":
-            return [f'+COPS: (2,"{op}","{op[:8]}","23415",{self.profile.act}),,(0-4),(0-2)']
+            return ["+CGATT: (0,1)"]
+        if kind == "read":
+            return [f"+CGATT: {int(self.state.cgatt and self.registered())}"]
+        if kind != "set" or arg.strip() not in ("0", "1"):
+            raise cme(4)
+        if arg.strip() == "1" and not self.registered():
+            raise cme(30)  # no network service
+        self.state.cgatt = arg.strip() == "1"
+        return []
+
+    def at_COPS(self, kind: str, arg: str) -> list[str]:
+        """Operator: +COPS? in the format of AT+COPS=3,<f> (0 long, 1 short, 2 numeric MCC+MNC)."""
+        op, plmn = self.profile.operator, self.profile.plmn
+        names = (op, op[:8], plmn)
+        if kind == "test":
+            return [f'+COPS: (2,"{op}","{op[:8]}","{plmn}",{self.profile.act}),,(0-4),(0-2)']
         if kind == "read":
             if not self.registered():
                 return ["+COPS: 0"]
-            return [f'+COPS: 0,{self.state.cops_format},"{op}",{self.profile.act}']
+            fmt = self.state.cops_format
+            return [f'+COPS: 0,{fmt},"{names[fmt]}",{self.profile.act}']
         vals = self._ints(arg.split('"')[0].rstrip(","))
+        if vals[0] not in (0, 1, 2, 3, 4) or (len(vals) > 1 and vals[1] not in (None, 0, 1, 2)):
+            raise cme(4)
         if len(vals) > 1 and vals[1] is not None:
             self.state.cops_format = vals[1]
         return []

@@ -7,6 +7,12 @@ Command handlers are methods named after the command:
 * signature ``(self, kind, arg) -> list[str]`` where ``kind`` is ``"exec"``,
   ``"read"`` (``?``), ``"test"`` (``=?``) or ``"set"`` (``=arg``); return the
   information lines (the final ``OK`` is added) or raise :class:`AtError`.
+
+One command line may carry several commands after its one ``AT`` (V.250 §5.4; SIM800
+manual §1.4.4: ``ATE1Q0S0=1S3=13V1X4;+IFC=0,0;+IPR=115200;&W``): :meth:`CommandDispatcher.split`
+cuts it up, the commands run in order, each one's information text is written, and one
+final result code ends the line: ``OK``, or the error of the first command that failed (the
+rest of the line is not executed).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from .errors import AtError, cme
 from .transport import ModemTransport
 
 Handler = Callable[[str, str], list[str]]
+EXTENDED_PREFIXES = "+^$%*#"  # an extended command: a prefix and a name (V.250 §5.4.1)
+KICKING = frozenset({"+CMGD", "+CPIN", "+CFUN", "+CNMI"})  # may free storage or change routing
 
 
 class _Prompted(list[str]):
@@ -45,8 +53,61 @@ class CommandDispatcher(ModemTransport):
         self._run(lambda: self._dispatch(body))
 
     @staticmethod
+    def split(body: str) -> list[str]:
+        """The commands of one command line (the text after "AT"), in order (V.250 §5.4).
+
+        Spaces outside string constants are ignored (V.250 §5.1).  Basic commands (a letter,
+        or ``&`` and a letter, then an optional number, ``?`` or ``=?``) and S-parameters
+        (``S<n>=<v>``, ``S<n>?``) follow one another with no separator; an extended command
+        (a prefix such as ``+`` or ``^`` and a name) runs to the next ``;`` outside a string
+        constant; ``D`` (dial) takes the rest of the line, its ``;`` included.  A ``;`` between
+        commands is skipped.
+        """
+        text, quoted = [], False
+        for ch in body:
+            if ch == '"':
+                quoted = not quoted
+            if ch != " " or quoted:
+                text.append(ch)
+        line = "".join(text)
+        out: list[str] = []
+        i, n = 0, len(line)
+        while i < n:
+            c = line[i]
+            j = i + 1
+            if c == ";":
+                i = j
+                continue
+            if c.upper() == "D":
+                out.append(line[i:])
+                break
+            if c in EXTENDED_PREFIXES:
+                quoted = False
+                while j < n and (quoted or line[j] != ";"):
+                    quoted ^= line[j] == '"'
+                    j += 1
+            else:
+                if c == "&" and j < n:
+                    j += 1
+                if c.upper() == "S":  # S<n> then =<value>, ? or =?
+                    while j < n and line[j].isdigit():
+                        j += 1
+                if line.startswith("=?", j):
+                    j += 2
+                elif line.startswith("?", j):
+                    j += 1
+                else:
+                    if line.startswith("=", j):
+                        j += 1
+                    while j < n and line[j].isdigit():
+                        j += 1
+            out.append(line[i:j])
+            i = j
+        return out
+
+    @staticmethod
     def parse(body: str) -> tuple[str, str, str]:
-        """Split a command body (text after "AT") into (name, kind, arg)."""
+        """Split one command (see :meth:`split`) into (name, kind, arg)."""
         if body[0] == "&":
             name = body[:2].upper()
             rest = body[2:]
@@ -109,30 +170,31 @@ class CommandDispatcher(ModemTransport):
         return sorted(set(out))
 
     def _dispatch(self, body: str) -> None:
-        try:
-            name, kind, arg = self.parse(body)
-        except IndexError:
-            self._respond_locked([], AtError("plain"))
-            return
-        fn = self.handler(name)
-        if fn is None:
-            self._respond_locked([], AtError("unknown"))
-            return
-        # commands that start a PDU/text prompt manage their own response
-        try:
-            with self._lock:
-                lines = fn(kind, arg)
-        except AtError as err:
-            self._respond_locked([], err)
-            return
-        except (ValueError, IndexError):
-            self._respond_locked([], AtError("plain"))
-            return
-        if lines is PROMPTED:
-            return
-        self._respond_locked(lines, None)
-        # a command may have freed storage or changed routing
-        if name in ("+CMGD", "+CPIN", "+CFUN", "+CNMI"):
+        responses: list[list[str]] = []
+        kick = False
+        err: AtError | None = None
+        for command in self.split(body):
+            name, kind, arg = self.parse(command)
+            fn = self.handler(name)
+            if fn is None:
+                err = AtError("unknown")
+                break
+            try:
+                with self._lock:
+                    lines = fn(kind, arg)
+            except AtError as e:
+                err = e
+                break
+            except (ValueError, IndexError):
+                err = AtError("plain")
+                break
+            # a command that starts a PDU/text prompt manages its own response (and ends the line)
+            if lines is PROMPTED:
+                return
+            responses.append(lines)
+            kick = kick or name in KICKING
+        self._respond_all_locked(responses, err)
+        if kick:  # a command may have freed storage or changed routing
             self.network.kick()
 
     # ------------------------------------------------------------------ handler helpers

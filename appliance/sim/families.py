@@ -135,6 +135,21 @@ class HuaweiE173(SimulatedModem):
         self.state.extra["curc"] = arg.strip()
         return []
 
+    def at_caret_PORTSEL(self, kind: str, arg: str) -> list[str]:
+        """AT^PORTSEL=<n>: the port that shows incoming calls and SMS (0 modem, 1 PC UI).
+
+        gammu's Huawei set-up sends AT^PORTSEL=1 and stops if it fails (atgen.c
+        ATGEN_PostConnect).  The simulator has one AT port: every indication is on it.
+        """
+        if kind == "read":
+            return [f"^PORTSEL: {self.state.extra.get('portsel', '0')}"]
+        if kind == "test":
+            return ["^PORTSEL: (0,1)"]
+        if kind != "set" or arg.strip() not in ("0", "1"):
+            raise AtError("plain")
+        self.state.extra["portsel"] = arg.strip()
+        return []
+
     def at_caret_CVOICE(self, kind: str, arg: str) -> list[str]:
         if kind == "read":
             return ["^CVOICE:0,8000,16,20"]

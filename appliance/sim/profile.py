@@ -69,6 +69,9 @@ class SimVoice:
     phantom_data_call: bool = False  # AT+CLCC lists a data session as call 1 (EG25)
     atd_auto_hold: bool = False  # ATD during an active call holds it (SIM800 ATD note)
     result_after_cend: bool = False  # Huawei GSM modules: BUSY / NO CARRIER after ^CEND
+    # the V.25 result code that ends a dial (BUSY, NO ANSWER, NO CARRIER for a call that never
+    # connected) comes even while another call is held (one-modem <Dial>: hold, then ATD)
+    dial_result_always: bool = False
 
     def replace(self, **changes: Any) -> SimVoice:
         from dataclasses import replace
@@ -110,7 +113,9 @@ class SimProfile:
     periodic_urcs: tuple[PeriodicUrc, ...] = ()
     # network / identity
     operator: str = "Simulated Network"
+    plmn: str = "23415"  # MCC+MNC: AT+COPS? in numeric format (AT+COPS=3,2)
     act: int = 0
+    gcap: str = "+CGSM"  # AT+GCAP: the command sets the module claims (V.250 §6.1.9)
     smsc: str = "+447785016005"
     imei: str = "867123456789012"
     imsi: str = "234150123456789"
@@ -173,7 +178,9 @@ def parse_profile(data: dict[str, Any], where: str = "<profile>") -> SimProfile:
         "unknown_command": str,
         "boot_delay": float,
         "operator": str,
+        "plmn": str,
         "act": int,
+        "gcap": str,
         "smsc": str,
         "imei": str,
         "imsi": str,
@@ -273,6 +280,7 @@ def parse_voice(voice: Any, sim_voice: Any, where: str) -> SimVoice:
         "phantom_data_call": bool,
         "atd_auto_hold": bool,
         "result_after_cend": bool,
+        "dial_result_always": bool,
     }
     for key, kind in local.items():
         if key in sim_voice:

@@ -32,6 +32,8 @@ class ModemState:
     cpms: list[str] = field(default_factory=lambda: ["SM", "SM", "SM"])
     creg_n: int = 0
     cgreg_n: int = 0
+    cereg_n: int = 0  # LTE modules: AT+CEREG=<n>
+    cgatt: bool = True  # packet domain attached while registered (AT+CGATT=0 detaches)
     cops_format: int = 0
     cscs: str = "IRA"
     csmp: str = "17,167,0,0"
@@ -42,4 +44,5 @@ class ModemState:
     clcc: int = 0  # AT+CLCC=1: report call state changes (SIMCom)
     ccwa: int = 0  # AT+CCWA=1: present +CCWA for a waiting call
     moring: int = 0  # AT+MORING=1: MO RING / MO CONNECTED (SIM800)
+    sregs: dict[int, int] = field(default_factory=dict)  # V.250 S-parameters set (ATS<n>=<v>)
     extra: dict[str, str] = field(default_factory=dict)  # vendor settings (CURC, DDET, ...)

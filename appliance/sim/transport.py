@@ -301,9 +301,14 @@ class ModemTransport(LineDiscipline):
 
     def _respond(self, lines: list[str], err: AtError | None) -> None:
         """Write a complete response; called with the lock held and _busy set."""
+        self._respond_all([lines], err)
+
+    def _respond_all(self, responses: list[list[str]], err: AtError | None) -> None:
+        """The responses of a command line's commands, each framed, then one final result code."""
         out = bytearray()
-        if lines:
-            out += self._frame(lines)
+        for lines in responses:
+            if lines:
+                out += self._frame(lines)
         if self._inject:
             for data in self._inject:
                 out += data
@@ -316,6 +321,10 @@ class ModemTransport(LineDiscipline):
     def _respond_locked(self, lines: list[str], err: AtError | None) -> None:
         with self._lock:
             self._respond(lines, err)
+
+    def _respond_all_locked(self, responses: list[list[str]], err: AtError | None) -> None:
+        with self._lock:
+            self._respond_all(responses, err)
 
     def _end_command(self) -> None:
         with self._lock:

@@ -110,7 +110,19 @@ class VoiceLine(CommandDispatcher):
             if call not in self.calls or call.stat != STAT_INCOMING or call.answering:
                 return
             self._emit(ring_lines(self.profile.voice, self.state, call, first))
+            call.rings += 1
+            auto = self.state.sregs.get(0, 0)  # ATS0=<n>: answer by itself after n rings
+            if auto and call.rings >= auto:
+                call.answering = True
+                self.network.scheduler.call_later(
+                    self.profile.voice.answer_delay, lambda: self._answer(call)
+                )
+                return
         self.network.scheduler.call_later(self.profile.voice.ring_period, lambda: self._ring(call))
+
+    def _answer(self, call: SimCall) -> None:
+        """Connect an incoming call being answered (ATA, or ATS0 auto-answer)."""
+        raise NotImplementedError
 
     def voice_progress(self, call: SimCall, stat: int) -> None:
         """An outgoing call is dialling (2) or the far end is alerting (3)."""

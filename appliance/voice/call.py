@@ -188,6 +188,19 @@ def parse(line: str) -> CallEvent | None:
     return None
 
 
+def dial_outcome_leg(event: CallEvent, live: list[CallLeg]) -> CallLeg | None:
+    """The leg a ``BUSY`` / ``NO ANSWER`` / ``NO DIALTONE`` without a call index is about.
+
+    Such a line is the result code of a dial (V.250 6.3.1): it belongs to the one outgoing
+    call still being set up, even while another call is held (a one-modem ``<Dial>``).
+    None when the line says no reason or no single call is being dialled.
+    """
+    if event.kind != "released" or event.index is not None or event.reason is None:
+        return None
+    dialling = [leg for leg in live if not leg.incoming and leg.answered_at is None]
+    return dialling[0] if len(dialling) == 1 else None
+
+
 def parse_clcc(lines: list[str]) -> list[CallEvent]:
     """An ``AT+CLCC`` response -> one state event per listed voice call."""
     out = []

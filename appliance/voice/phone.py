@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from appliance import sids
+from appliance import logs, sids
 from appliance.errors import CommandRejected
 from appliance.store.database import Store
 from appliance.voice import call
@@ -35,6 +35,9 @@ RINGING_POLL = 1.0  # while our own call rings: modems without an answer URC are
 CPCMREG_ATTEMPTS = 6  # SIM7600: AT+CPCMREG=1 can fail the first time (voice.md 1.3)
 CPCMREG_RETRY_DELAY = 0.3
 CALLER_ID_SOURCES = frozenset({"CLIP", "CLCC", "ccinfo", "DSCI"})  # lines that carry caller ID
+# The CallStatus of the "initiated" status callback: Twilio reports a status of its own for
+# it ("initiated: Twilio has dialed the call"), not the row's queued (docs/voice.md).
+INITIATED = "initiated"
 EVENT_OF_STATUS = {
     call.RINGING: "ringing",
     call.IN_PROGRESS: "answered",
@@ -135,7 +138,7 @@ class Phone:
         now = time.monotonic()
         for leg in list(self.legs.values()):
             step = leg.end(call.COMPLETED if leg.status == call.IN_PROGRESS else call.FAILED, now)
-            self._after(leg, step)
+            self._after(leg, step, why="modem lost")
 
     # -- modem thread: events ----------------------------------------------------------------
 
@@ -191,7 +194,7 @@ class Phone:
             self._pending_release[target.sid] = (now + RELEASE_GRACE, event)
             return
         self._pending_release.pop(target.sid, None)
-        self._after(target, target.apply(event, now))
+        self._after(target, target.apply(event, now), why=event.source or event.kind)
 
     def _leg_for(self, event: CallEvent, live: list[CallLeg]) -> CallLeg | None:
         if not live:
@@ -207,6 +210,9 @@ class Phone:
         if len(live) == 1:
             return live[0]
         if event.kind == "released":
+            dialled = call.dial_outcome_leg(event, live)  # BUSY beside a held call
+            if dialled is not None:
+                return dialled
             self._next_poll = 0.0  # ambiguous: ask the modem which call is gone
             return None
         # Several calls, no index (e.g. MO CONNECTED during <Dial>): the newest outgoing one.
@@ -221,7 +227,7 @@ class Phone:
         leg.caller_id_seen = event.source in CALLER_ID_SOURCES
         self.records.insert_incoming(sid, event)
         self.legs[sid] = leg
-        LOGGER.info("%s: incoming call %s from %s", self.modem.name, sid, event.number or "?")
+        self._log_call(leg, "call ringing")
         self._start_flow(leg)
 
     def _reject_waiting(self, event: CallEvent) -> None:
@@ -231,7 +237,13 @@ class Phone:
         except CommandRejected as e:
             LOGGER.warning("%s: rejecting a waiting call failed: %s", self.modem.name, e)
         self.records.insert_rejected(event)
-        LOGGER.info("%s: call waiting from %s rejected as busy", self.modem.name, event.number)
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "call waiting rejected as busy",
+            modem=self.modem.name,
+            from_=event.number or "unknown",
+        )
 
     def _start_flow(self, leg: CallLeg) -> None:
         factory = self.engine.flow_factory
@@ -258,16 +270,15 @@ class Phone:
                 self._pending_release.pop(sid, None)
                 pending = self.legs.get(sid)
                 if pending is not None:
-                    self._after(pending, pending.apply(event, now))
+                    self._after(pending, pending.apply(event, now), why=event.source)
         for sid, deadline in list(self._dial_deadline.items()):
             leg = self.legs.get(sid)
             if leg is None or not leg.live or leg.status == call.IN_PROGRESS:
                 self._dial_deadline.pop(sid, None)
             elif now >= deadline:
                 self._dial_deadline.pop(sid, None)
-                LOGGER.info("%s: %s not answered in time", self.modem.name, sid)
                 self._release(leg)
-                self._after(leg, leg.end(call.NO_ANSWER, now))
+                self._after(leg, leg.end(call.NO_ANSWER, now), why="not answered in time")
         live = [leg for leg in self.legs.values() if leg.live]
         if live and now >= self._next_poll:
             ringing_out = any(not leg.incoming and leg.status == call.RINGING for leg in live)
@@ -290,11 +301,12 @@ class Phone:
             if leg.status == call.QUEUED:
                 continue
             if not listed or (leg.index is not None and leg.index not in indexes):
-                self._after(leg, leg.apply(CallEvent("released", leg.index, source="poll"), now))
+                gone = CallEvent("released", leg.index, source="gone from AT+CLCC")
+                self._after(leg, leg.apply(gone, now), why=gone.source)
             elif leg.index is None and len(live) == 1 and len(listed) == 1:
                 event = listed[0]
                 leg.index = event.index
-                self._after(leg, leg.apply(event, now))
+                self._after(leg, leg.apply(event, now), why=event.source)
 
     def _place_next(self) -> None:
         row = self.records.claim_queued()
@@ -302,7 +314,7 @@ class Phone:
             return
         leg = CallLeg(row["sid"], incoming=False, number=row["to_number"], status=call.QUEUED)
         self.legs[leg.sid] = leg
-        self.records.emit_callback(leg.sid, "initiated", call.QUEUED)
+        self.records.emit_callback(leg.sid, "initiated", INITIATED)
         if not self.dial(leg, row["to_number"], float(row["timeout"] or 60)):
             return
         self._start_flow(leg)
@@ -314,8 +326,8 @@ class Phone:
                 self._quiet("AT^DDSETEX=2")
             self.modem.command(f"ATD{_dialable(number)};", timeout=30)
         except CommandRejected as e:
-            LOGGER.warning("%s: dialling %s failed: %s", self.modem.name, leg.sid, e)
-            self._after(leg, leg.end(call.FAILED, time.monotonic()), error=(31009, str(e)))
+            step = leg.end(call.FAILED, time.monotonic())
+            self._after(leg, step, error=(31009, str(e)), why="dial refused")
             return False
         now = time.monotonic()
         self._dial_deadline[leg.sid] = now + timeout
@@ -335,8 +347,7 @@ class Phone:
         try:
             self.modem.command("ATA", timeout=20)
         except CommandRejected as e:
-            LOGGER.warning("%s: ATA failed for %s: %s", self.modem.name, leg.sid, e)
-            self._after(leg, leg.end(call.NO_ANSWER, time.monotonic()))
+            self._after(leg, leg.end(call.NO_ANSWER, time.monotonic()), why=f"ATA refused: {e}")
             return False
         if self.voice.audio_enable == "ddsetex":
             self._quiet("AT^DDSETEX=2")
@@ -347,11 +358,11 @@ class Phone:
         if not leg.live:
             return
         self._release(leg)
-        self._after(leg, leg.end(status, time.monotonic()))
+        self._after(leg, leg.end(status, time.monotonic()), why="hung up by the appliance")
 
     def released(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
         """The network let go of ``leg`` on our request (a transfer): end it, no AT command."""
-        self._after(leg, leg.end(status, time.monotonic()))
+        self._after(leg, leg.end(status, time.monotonic()), why="transferred")
 
     def _release(self, leg: CallLeg) -> None:
         others = [x for x in self.legs.values() if x.live and x is not leg]
@@ -392,9 +403,20 @@ class Phone:
 
     # -- store and callbacks ----------------------------------------------------------------
 
-    def _after(self, leg: CallLeg, step: Step, error: tuple[int, str] | None = None) -> None:
+    def _after(
+        self,
+        leg: CallLeg,
+        step: Step,
+        error: tuple[int, str] | None = None,
+        why: str | None = None,
+    ) -> None:
+        """A change of ``leg``: its row, status callback and log line; its flow is told."""
         if not step.changed:
             return
+        if step.ended_now:
+            self._log_call(leg, "call ended", error=error, why=why)
+        elif step.status in (call.RINGING, call.IN_PROGRESS):
+            self._log_call(leg, "call ringing" if step.status == call.RINGING else "call answered")
         flow = self.flows.get(leg.sid)
         self.records.write_status(leg.sid, step.status, leg, error)
         event = "completed" if step.ended_now else EVENT_OF_STATUS.get(step.status)
@@ -409,6 +431,28 @@ class Phone:
             flow.notify(step)
         if step.ended_now:
             self.modem.wake()  # the line is free: the next queued call may go
+
+    def _log_call(
+        self, leg: CallLeg, what: str, error: tuple[int, str] | None = None, why: str | None = None
+    ) -> None:
+        """One line per ringing, answer and end of a call, with its SID and numbers."""
+        ours, theirs = self.modem.cfg.number, leg.number or "unknown"
+        ended = what == "call ended"
+        logs.event(
+            LOGGER,
+            logging.WARNING if ended and leg.status == call.FAILED else logging.INFO,
+            what,
+            sid=leg.sid,
+            modem=self.modem.name,
+            direction="inbound" if leg.incoming else "outbound",
+            from_=theirs if leg.incoming else ours,
+            to=ours if leg.incoming else theirs,
+            status=leg.status if ended else None,
+            duration=leg.duration() if ended else None,
+            reason=why if ended else None,
+            error_code=error[0] if error else None,
+            error=error[1] if error else None,
+        )
 
 
 def _dialable(number: str) -> str:

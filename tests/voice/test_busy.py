@@ -1,0 +1,110 @@
+"""A busy callee on the one-modem ``<Dial>`` path (hold, then a second call), on every family.
+
+While the caller is held the modem still carries a call.  The dialled call's end comes in
+the family's call URCs, then the dial's V.25 result code ``BUSY``, which carries no call
+index (SIM800 ``+CLCC: 2,0,6,...``; SIM7600 ``+CLCC`` 6 and ``VOICE CALL: END``; Quectel
+``+QIND: "ccinfo",3,0,-1,...``; a generic modem ``BUSY`` alone), or Huawei's
+``^CEND:2,0,104,17`` (Q.850 cause 17, user busy).  The runtime gives such a result code
+to the one call being dialled, so ``DialCallStatus`` is busy, not no-answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance import config
+from appliance.daemon import Daemon
+from appliance.sim.host import SimulatorHost
+from appliance.sim.voice import RemoteParty, Silence
+from appliance.voice import call
+from appliance.voice.call import CallEvent, CallLeg
+from tests.conftest import NUMBER, PHONE, wait_for
+from tests.webapp import WebApp, twiml
+
+pytestmark = pytest.mark.timeout(120)
+FAMILIES = ["sim800", "huawei_e173", "sim7600", "quectel_ec25", "generic"]
+ENGINEER = "+14155550177"
+
+
+@pytest.fixture(params=FAMILIES)
+def one_modem(
+    request: pytest.FixtureRequest, tmp_path: Path, webapp: WebApp
+) -> Iterator[tuple[SimulatorHost, Daemon]]:
+    family = request.param
+    host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
+    sim_modem = host.add("modem1", family, NUMBER, latency=0.005, boot_delay=0.0)
+    host.start()
+    wait_for(lambda: sim_modem.booted, timeout=5)
+    cfg = config.load(
+        None,
+        environ={},
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "http_port": 0,
+            "outbound_rate": 0.0,
+            "webhook_backoff": 0.2,
+            "reconnect_delay": 0.2,
+            "command_timeout": 3.0,
+            "modems": [
+                {
+                    "name": "modem1",
+                    "number": NUMBER,
+                    "port": str(sim_modem.port_path),
+                    "profile": family,
+                    "audio_port": str(sim_modem.audio_path),
+                    "voice_url": webapp.url("/voice"),
+                }
+            ],
+        },
+    )
+    d = Daemon(cfg)
+    d.start()
+    assert d.modems["modem1"].connected.wait(15)
+    yield host, d
+    d.stop()
+    host.stop()
+
+
+def test_one_modem_dial_to_a_busy_callee_is_busy(
+    one_modem: tuple[SimulatorHost, Daemon], webapp: WebApp
+) -> None:
+    host, d = one_modem
+    webapp.routes["/voice"] = twiml(
+        "<Response><Say>Connecting you.</Say>"
+        f'<Dial action="/dialed" timeout="20">{ENGINEER}</Dial></Response>'
+    )
+    webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
+    host.network.set_callee(ENGINEER, outcome="busy")
+    caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(40)]))
+    dialed = webapp.wait(30, path="/dialed")
+    assert dialed.param("DialCallStatus") == "busy"
+    assert dialed.param("DialCallDuration") == "0"
+    child = d.store.read_one(
+        "SELECT status FROM calls WHERE sid = ?", (dialed.param("DialCallSid"),)
+    )
+    assert child is not None and child["status"] == "busy"
+    callee = [c for c in host.network.calls if c.number == ENGINEER][0]
+    assert callee.end_reason == "busy"
+    assert caller.wait_state("ended", timeout=15)
+
+
+def test_a_result_code_without_index_belongs_to_the_call_being_dialled() -> None:
+    caller = CallLeg("CA1", incoming=True, index=1, status=call.IN_PROGRESS, answered_at=1.0)
+    child = CallLeg("CA2", incoming=False, index=2, status=call.RINGING)
+    busy, no_answer = call.parse("BUSY"), call.parse("NO ANSWER")
+    assert busy is not None and no_answer is not None
+    assert call.dial_outcome_leg(busy, [caller, child]) is child
+    assert call.dial_outcome_leg(no_answer, [caller, child]) is child
+    assert child.apply(busy, 2.0).status == call.BUSY
+    # no reason, an index, or no single call being dialled: not for this rule
+    no_carrier = call.parse("NO CARRIER")
+    assert no_carrier is not None
+    assert call.dial_outcome_leg(no_carrier, [caller, child]) is None
+    indexed = CallEvent("released", 2, reason=call.BUSY)
+    assert call.dial_outcome_leg(indexed, [caller, child]) is None
+    other = CallLeg("CA3", incoming=False, index=3, status=call.RINGING)
+    assert call.dial_outcome_leg(busy, [caller, child, other]) is None
+    assert call.dial_outcome_leg(busy, [caller]) is None
