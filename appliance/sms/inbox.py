@@ -40,7 +40,7 @@ from collections.abc import Callable
 
 import phonenumbers
 
-from appliance import sids
+from appliance import logs, sids
 from appliance.errors import ApplianceError
 from appliance.numbers import sender as clean_sender
 from appliance.sids import idempotency_token
@@ -177,6 +177,15 @@ class Inbox:
             decoded, error = None, str(e)
         if isinstance(decoded, pdu.Submit):
             decoded, error = None, "an SMS-SUBMIT PDU in the receive storage"
+        if isinstance(decoded, pdu.Deliver) and decoded.trailing:
+            LOGGER.warning(
+                "%s: PDU from %s has %d octets after its declared user data (TP-UDL);"
+                " decoded by the declared length, ignored %s",
+                modem,
+                source,
+                len(decoded.trailing),
+                decoded.trailing.hex().upper(),
+            )
         report_sid: str | None = None
         if isinstance(decoded, pdu.StatusReport):
             report_sid = self.outbox.apply_report(modem, decoded)
@@ -197,8 +206,13 @@ class Inbox:
                     "INSERT INTO quarantine (modem, source, raw, error, received_at) VALUES (?,?,?,?,?)",
                     (modem, source, pdu_hex[:2000], error or "undecodable", now),
                 )
-                LOGGER.warning(
-                    "%s: quarantined an undecodable PDU from %s: %s", modem, source, error
+                logs.event(
+                    LOGGER,
+                    logging.WARNING,
+                    "undecodable PDU quarantined",
+                    modem=modem,
+                    source=source,
+                    error=error,
                 )
                 return Ingested("quarantined")
             if isinstance(decoded, pdu.StatusReport):
@@ -345,7 +359,19 @@ class Inbox:
                     now,
                 ),
             )
-        LOGGER.info("%s: received %s from %s (%d segments)", modem, sid, sender, segments)
+        logs.event(
+            LOGGER,
+            logging.WARNING if error else logging.INFO,
+            "message received",
+            sid=sid,
+            modem=modem,
+            from_=sender,
+            to=number["phone_number"],
+            segments=segments,
+            error_code=error[0] if error else None,
+            error=error[1] if error else None,
+        )
+        logs.event(LOGGER, logging.DEBUG, "message body", sid=sid, body=text)
         return sid
 
     def _keyword(
@@ -367,7 +393,15 @@ class Inbox:
             optout.opt_out(conn, number, sender, word, now)
         elif kind == "START":
             optout.opt_in(conn, number, sender)
-        LOGGER.info("%s: %s from %s (%s, on %s)", modem, word, sender, kind, sid)
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "opt-out keyword",
+            sid=sid,
+            modem=modem,
+            keyword=kind,
+            from_=sender,
+        )
         try:
             # The confirmation goes out even to a sender who has just opted out (Twilio does).
             return self.outbox.insert(
@@ -382,5 +416,15 @@ class Inbox:
         except ApplianceError as e:  # OutboxError, InvalidNumber
             # E.g. an alphanumeric sender ("VODAFONE") or an empty help_text: no reply can go out,
             # but the message and the opt-out must still be stored.
-            LOGGER.warning("%s: no %s reply to %s: %s", modem, kind, sender, e)
+            logs.event(
+                LOGGER,
+                logging.WARNING,
+                "keyword reply not sent",
+                sid=sid,
+                modem=modem,
+                keyword=kind,
+                to=sender,
+                error_code=e.code,
+                error=e.message,
+            )
             return None

@@ -26,7 +26,11 @@ reference) are mapped to :class:`~appliance.sms.Concat`.
 
 :func:`decode` validates structure strictly and raises only :class:`PduError`
 for malformed input; content problems (a lone surrogate, an unknown escape)
-are decoded leniently with replacement characters.
+are decoded leniently with replacement characters.  One structural slip is
+tolerated because operators make it: octets after the user data that TP-UDL
+declares are not an error; the message is decoded by the declared length and
+the excess is returned in ``trailing`` for the caller to log.  Timestamps carry
+a two-digit year: 70-99 read as 19xx, 00-69 as 20xx.
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ class Deliver:
     smsc: str | None
     pid: int
     raw_user_data: bytes  # the user data octets after the UDH
+    trailing: bytes = b""  # octets after the declared TP-UDL (not part of the message)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class Submit:
     mr: int
     srr: bool
     validity: int | None
+    trailing: bytes = b""  # octets after the declared TP-UDL (not part of the message)
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,7 @@ def _decode_deliver(reader: Reader, first: int, smsc: str | None) -> Deliver:
         smsc=smsc,
         pid=pid,
         raw_user_data=ud.raw,
+        trailing=ud.trailing,
     )
 
 
@@ -180,6 +187,7 @@ def _decode_submit(reader: Reader, first: int) -> Submit:
         mr=mr,
         srr=bool(first & FO_SRR),
         validity=validity,
+        trailing=ud.trailing,
     )
 
 

@@ -2,27 +2,39 @@
 
 Theory of operation
 -------------------
-The detector follows spandsp/Asterisk (voice.md 2.2) with one addition against
-off-frequency tones and talk-off:
+The detector follows spandsp/Asterisk (voice.md 2.2) with additions against
+off-frequency tones, short tones and talk-off (speech and music mistaken for digits):
 
 * Analysis windows of ``BLOCK`` = 102 samples (12.75 ms) every ``HOP`` = 51 samples.
   For each window the eight DTMF frequencies are measured with a rectangular-window
   DFT (what Goertzel computes), done for many windows at once as a matrix product.
 * A window *decodes* to a digit when: the strongest row and column tones are above
   ``MIN_TONE_DBFS``; twist is within ``NORMAL_TWIST_DB`` (low group louder) and
-  ``REVERSE_TWIST_DB`` (high group louder); each peak is ``RELATIVE_PEAK_DB`` above the
-  other tones of its group (the high group measured through a Hann window, so a loud
-  low-group tone's leakage does not fail it); the two tones carry at least ``ENERGY_SHARE`` of the
-  window's energy.
+  ``REVERSE_TWIST_DB`` (high group louder: the +4 dB that must pass measures at most
+  about 6.2 dB, even 1.5 % off in 15 dB SNR, while high voices' formants reach 7-9 dB);
+  each peak is ``RELATIVE_PEAK_DB`` above the other tones of its group (the high group
+  measured through a Hann window, so a loud low-group tone's leakage does not fail it);
+  the two tones carry at least ``ENERGY_SHARE`` of the window's energy, and at least
+  ``TONE_SHARE`` of it measured through the Hann window.  The Hann share is the stricter
+  test: its scalloping loss at +-1.5 % is small, so a real digit scores about 0.9 or
+  more, while voiced speech and music keep energy in other harmonics.  Last, the high
+  tone's second harmonic (2418-3266 Hz, clear of every DTMF tone) must be ``HARMONIC_DB``
+  below it: a musical note has one, a DTMF generator does not (Asterisk's old check; the
+  low tones' second harmonics lie next to the high tones, unmeasurable in 102 samples).
 * Frequency check: for two consecutive windows (51 samples apart) that decode to the
   same digit, the phase advance of each tone (Hann-windowed DFT) gives its true
   frequency; both must be within ``MAX_FREQ_DEV`` of nominal.  That pair is a *hit*.
   This is what rejects the +-3.5 % tones that a 102-sample window alone cannot, and it
-  needs two steady, exactly placed tones, which speech rarely has.
-* Debounce: a digit begins after ``ONSET_HITS`` consecutive hits of it (about 25 ms of
-  tone: "two blocks") and is reported then, once; it ends after ``END_MISSES``
+  needs two steady, exactly placed tones, which speech rarely has.  The bound (2 %) also
+  rejects a musical note with its own octave harmonic: every DTMF pair is at least 4.2 %
+  away from a 2:1 ratio (1477/770 = 1.918), more than two tones 2 % off can bridge.
+* Debounce: a digit begins after ``ONSET_HITS`` consecutive hits of it (four windows,
+  about 32 ms of tone) and is reported then, once; it ends after ``END_MISSES``
   consecutive pairs that are not hits of it (a gap of about 30 ms), so a dropout under
-  20 ms never splits a digit while 40 ms tone / 40 ms gap dialling is followed.
+  20 ms never splits a digit while 40 ms tone / 40 ms gap dialling is followed.  ITU-T
+  Q.24: tones of 40 ms or more are accepted (four whole windows always fit in 320
+  samples), tones of 25 ms or less rejected (200 samples hold two whole windows at most,
+  and a window a quarter off the tone is not steady with them: under 0.6 of the power).
 * Cost: input is analysed in batches of ``BATCH`` samples (so a digit is reported up to
   60 ms after its onset), and a cheap screen (the energy-share test on the rectangular
   spectrum, each sample transformed once) stops speech and silence before the full tests.
@@ -48,12 +60,14 @@ BLOCK = 102  # samples per analysis window (spandsp/Asterisk DTMF_GSIZE)
 HOP = 51  # samples between windows (half a window)
 MIN_TONE_DBFS = -42.0  # weakest accepted tone, dB relative to a full-scale sine
 NORMAL_TWIST_DB = 10.0  # low group may be this much louder than the high group
-REVERSE_TWIST_DB = 8.0  # high group may be this much louder than the low group
+REVERSE_TWIST_DB = 7.0  # high group may be this much louder (+4 dB must pass)
 RELATIVE_PEAK_DB = 8.0  # each peak over the other tones of its group
-ENERGY_SHARE = 0.7  # fraction of the window's energy in the two tones
+ENERGY_SHARE = 0.7  # fraction of the window's energy in the two tones (rectangular window)
+TONE_SHARE = 0.85  # the same fraction through the Hann window (talk-off: speech, music)
+HARMONIC_DB = 12.0  # the high tone over its own second harmonic (talk-off: music)
 STEADY_DB = 2.0  # the tones' power may change this much between the two windows of a pair
-MAX_FREQ_DEV = 0.025  # accept +-1.5 %, reject +-3.5 % (boundary in between)
-ONSET_HITS = 2  # consecutive hits to begin a digit (spans 3 windows = 25.5 ms)
+MAX_FREQ_DEV = 0.02  # accept +-1.5 %, reject +-3.5 %; under 2.1 % (half the 2:1 gap)
+ONSET_HITS = 3  # consecutive hits to begin a digit (spans 4 windows = 31.9 ms)
 END_MISSES = 7  # consecutive non-hits to end a digit
 MIN_GAP_MS = 20.0  # post-filter: no tone for this long before a new digit
 SAME_DIGIT_INTERVAL_MS = 60.0  # post-filter: onset to onset for a repeated digit
@@ -66,6 +80,12 @@ _RECT = np.exp(-2j * np.pi * np.outer(FREQS, _N) / RATE)
 _WINDOW = np.hanning(BLOCK + 2)[1:-1]
 _HANN = _RECT * _WINDOW
 _HANN_GAIN = (BLOCK / _WINDOW.sum()) ** 2  # scales Hann power to rectangular power
+_WINDOW_SQ = _WINDOW**2
+# A sine's Hann |DFT|^2 times this is its energy in the Hann-windowed frame.
+_HANN_ENERGY = 2 * _WINDOW_SQ.sum() / _WINDOW.sum() ** 2
+# Hann-windowed DFT rows at the high tones' second harmonics.
+_SECOND = np.exp(-4j * np.pi * np.outer(COL_FREQS, _N) / RATE) * _WINDOW
+_HARMONIC = 10 ** (HARMONIC_DB / 10)
 # Phase a tone at exactly the nominal frequency advances over one hop.
 _HOP_ROT = np.exp(-2j * np.pi * FREQS * HOP / RATE)
 # |DFT|^2 of a sine with peak amplitude A over BLOCK samples is (A*BLOCK/2)^2.
@@ -112,9 +132,10 @@ def _decode_windows(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     rp = rows[idx, r]
     cp = cols[idx, c]
     hann = frames @ _HANN.T
+    hpower = hann.real**2 + hann.imag**2
     # The high group is measured with a Hann window too: a strong low-group tone leaks
     # into the rectangular high-group bins (normal twist), hardly at all into the Hann ones.
-    hcols = np.abs(hann[:, 4:]) ** 2 * _HANN_GAIN
+    hcols = hpower[:, 4:] * _HANN_GAIN
     rows_other = rows.copy()
     rows_other[idx, r] = 0.0
     cols_other = hcols.copy()
@@ -126,6 +147,10 @@ def _decode_windows(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     ok &= cols_other.max(axis=1) * _REL_PEAK <= hcp
     # (rp + cp) * 2 / BLOCK is the tones' energy in the window; compare with the total.
     ok &= (rp + cp) * (2.0 / BLOCK) >= ENERGY_SHARE * total
+    windowed = (frames * frames) @ _WINDOW_SQ  # the Hann-windowed frame's energy
+    ok &= (hpower[idx, r] + hpower[idx, c + 4]) * _HANN_ENERGY >= TONE_SHARE * windowed
+    second = frames @ _SECOND.T
+    ok &= (second.real**2 + second.imag**2)[idx, c] * _HARMONIC <= hpower[idx, c + 4]
     code = np.where(ok, r * 4 + c, -1)
     return code, rp + cp, hann
 

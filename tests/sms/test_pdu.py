@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import logging
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.sms.codec import Concat, Encoding, Segment, split
+from appliance.sms.inbox import Inbox
+from appliance.sms.outbox import Outbox
 from appliance.sms.pdu import (
     Deliver,
     PduError,
@@ -19,9 +24,16 @@ from appliance.sms.pdu import (
     status_category,
     tpdu_length,
 )
+from appliance.store.database import Store
 
 TEXTBOOK_DELIVER = "07911326040000F0040B911346610089F60000208062917314480CC8F71D14969741F977FD07"
 TEXTBOOK_SUBMIT = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37"
+# An operator's missed-call alert: TP-UDL 0x27 (39 septets, 35 octets), 65 octets of user data.
+MISSED_CALL_ALERT = (
+    "07914306073011F0040C91447700091032000042507141201380"
+    "27CDF47C5E2683C661361B6496BFDBA0158D76BBC16039188C56B381C274508CA683C9"
+    "402819681C66B3E7291788FA068DC36C36481C1EAF41E474980D8AD16E3117"
+)
 
 GSM_CHARS = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./09:;<=>?¡AZÄÖÑÜ§¿azäöñüà€[]{}~^\\|"
 gsm_text = st.text(alphabet=GSM_CHARS + "abcdefghij0123456789", max_size=500)
@@ -35,7 +47,7 @@ zones = st.integers(min_value=-79, max_value=79).map(
 timestamps = st.builds(
     lambda dt, tz: dt.replace(tzinfo=tz, microsecond=0),
     st.datetimes(
-        min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2099, 12, 31)
+        min_value=datetime.datetime(1970, 1, 1), max_value=datetime.datetime(2069, 12, 31)
     ),
     zones,
 )
@@ -349,9 +361,52 @@ def test_udl_beyond_data() -> None:
         decode(TEXTBOOK_DELIVER.replace("0CC8F7", "FFC8F7"))
 
 
-def test_trailing_data_rejected() -> None:
-    with pytest.raises(PduError, match="trailing"):
-        decode(TEXTBOOK_DELIVER + "00")
+def test_trailing_octets_are_returned_not_rejected() -> None:
+    # Decoded by the declared TP-UDL; what follows is handed back for the caller to log.
+    msg = decode(TEXTBOOK_DELIVER + "00")
+    assert isinstance(msg, Deliver)
+    assert msg.text == "How are you?"
+    assert msg.trailing == b"\x00"
+    assert decode(TEXTBOOK_DELIVER) == dataclasses.replace(msg, trailing=b"")
+    submit = decode(TEXTBOOK_SUBMIT + "FFFF", direction="mo")
+    assert isinstance(submit, Submit)
+    assert submit.text == "hellohello"
+    assert submit.trailing == b"\xff\xff"
+
+
+def test_operator_missed_call_alert_with_udl_30_octets_short() -> None:
+    # The real-world shape (issue 11, finding 16): TP-UDL declares 39 septets (35 octets)
+    # but the PDU carries 65 octets of user data.  gammu shows the declared text; so do we.
+    msg = decode(MISSED_CALL_ALERT)
+    assert isinstance(msg, Deliver)
+    assert msg.sender == "+447700900123"
+    assert msg.text == "Missed call from +447700900456 at 14:02"
+    assert len(msg.trailing) == 30
+    assert msg.trailing == bytes.fromhex(MISSED_CALL_ALERT)[-30:]
+    assert msg.scts == datetime.datetime(
+        2024, 5, 17, 14, 2, 31, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
+    )
+
+
+def test_inbox_stores_a_pdu_with_trailing_octets_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    try:
+        outbox = Outbox(store, lambda: "AC" + "0" * 32)
+        number = {"phone_number": "+15005550006", "sms_url": ""}  # no webhook job
+        inbox = Inbox(store, outbox, lambda: "AC" + "0" * 32, lambda _modem: number, 60.0)
+        with caplog.at_level(logging.WARNING, logger="appliance.sms.inbox"):
+            result = inbox.ingest("modem1", "SM", 3, MISSED_CALL_ALERT, "AT+CMGR")
+        assert result.kind == "message"
+        row = store.read_one("SELECT body FROM messages WHERE sid = ?", (result.sid,))
+        assert row is not None and row["body"] == "Missed call from +447700900456 at 14:02"
+        quarantined = store.read_one("SELECT COUNT(*) FROM quarantine")
+        assert quarantined is not None and quarantined[0] == 0
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert [m for m in warnings if "TP-UDL" in m and "30" in m and "quarantine" not in m]
+    finally:
+        store.close()
 
 
 def test_invalid_semi_octets() -> None:
@@ -359,6 +414,28 @@ def test_invalid_semi_octets() -> None:
         decode(TEXTBOOK_DELIVER.replace("20806291731448", "2A806291731448"))
     with pytest.raises(PduError, match="semi-octet"):
         decode(TEXTBOOK_DELIVER.replace("1346610089F6", "13466F0089F6"))
+
+
+@pytest.mark.parametrize(
+    ("yy", "year"),
+    [("99", 1999), ("70", 1970), ("69", 2069), ("00", 2000), ("24", 2024)],
+)
+def test_scts_year_pivot(yy: str, year: int) -> None:
+    # TS 23.040 gives two digits; 70-99 read as 19xx and 00-69 as 20xx (as gammu does).
+    swapped = yy[::-1]
+    msg = decode(TEXTBOOK_DELIVER.replace("20806291731448", swapped + "806291731448"))
+    assert isinstance(msg, Deliver)
+    assert msg.scts.year == year
+    assert (msg.scts.month, msg.scts.day) == (8, 26)
+
+
+def test_scts_years_outside_the_window_cannot_be_encoded() -> None:
+    scts = datetime.datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    msg = decode(encode_deliver("1", Segment("x", Encoding.GSM7, None), scts=scts))
+    assert isinstance(msg, Deliver) and msg.scts == scts
+    for year in (1969, 2070):
+        with pytest.raises(ValueError, match="not representable"):
+            encode_deliver("1", Segment("x", Encoding.GSM7, None), scts=scts.replace(year=year))
 
 
 def test_invalid_date() -> None:

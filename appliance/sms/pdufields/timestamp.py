@@ -10,7 +10,11 @@ SCTS_OCTETS = 7
 TZ_SIGN_BIT = 0x08
 QUARTER_HOUR = datetime.timedelta(minutes=15)
 MAX_TZ_QUARTERS = 79  # two BCD digits, the top bit of the tens digit being the sign
-SCTS_CENTURY = 2000
+# Two-digit years (TS 23.040 9.2.3.11 gives no century): 70-99 read as 1970-1999 and
+# 00-69 as 2000-2069, the usual pivot (gammu, POSIX strptime %y).
+SCTS_PIVOT = 70  # two-digit years from here up are 19xx, below it 20xx
+SCTS_FIRST_YEAR = 1900 + SCTS_PIVOT  # 1970
+SCTS_LAST_YEAR = 2000 + SCTS_PIVOT - 1  # 2069
 
 
 def read_timestamp(reader: Reader, what: str) -> datetime.datetime:
@@ -20,9 +24,10 @@ def read_timestamp(reader: Reader, what: str) -> datetime.datetime:
     negative = bool(tz_octet & TZ_SIGN_BIT)
     quarters = swapped_bcd(tz_octet & ~TZ_SIGN_BIT, f"{what} zone")
     offset = QUARTER_HOUR * (-quarters if negative else quarters)
+    century = 1900 if year >= SCTS_PIVOT else 2000
     try:
         return datetime.datetime(
-            SCTS_CENTURY + year,
+            century + year,
             month,
             day,
             hour,
@@ -41,10 +46,10 @@ def encode_timestamp(when: datetime.datetime, what: str) -> bytes:
     quarters, remainder = divmod(offset, QUARTER_HOUR)
     if remainder or abs(quarters) > MAX_TZ_QUARTERS:
         raise ValueError(f"{what} zone {offset} is not a whole quarter hour within ±19:45")
-    if not SCTS_CENTURY <= when.year < SCTS_CENTURY + 100:
+    if not SCTS_FIRST_YEAR <= when.year <= SCTS_LAST_YEAR:
         raise ValueError(f"{what} year {when.year} not representable")
     fields = (
-        when.year - SCTS_CENTURY,
+        when.year % 100,
         when.month,
         when.day,
         when.hour,

@@ -83,6 +83,7 @@ class UserData:
     text: str
     concat: Concat | None
     raw: bytes
+    trailing: bytes  # octets after the TP-UDL-declared user data (ignored; for the caller to log)
 
 
 def read_user_data(reader: Reader, encoding: Encoding | None, udhi: bool) -> UserData:
@@ -102,8 +103,9 @@ def read_user_data(reader: Reader, encoding: Encoding | None, udhi: bool) -> Use
             f"only {len(reader.data) - start} present"
         )
     ud = reader.take(octets, "user data")
-    if reader.pos != len(reader.data):
-        raise PduError(f"{len(reader.data) - reader.pos} trailing octets after user data")
+    # Some operators declare a TP-UDL shorter than what they send (a missed-call alert 30
+    # octets short); like gammu, decode by the declared length and return the excess.
+    trailing = reader.rest()
 
     concat: Concat | None = None
     header_octets = 0
@@ -126,7 +128,7 @@ def read_user_data(reader: Reader, encoding: Encoding | None, udhi: bool) -> Use
         text = raw.decode("utf-16-be", errors="replace")
     else:
         text = raw.decode("latin-1")
-    return UserData(text=text, concat=concat, raw=raw)
+    return UserData(text=text, concat=concat, raw=raw, trailing=trailing)
 
 
 def udh(concat: Concat | None) -> bytes:
