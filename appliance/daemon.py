@@ -14,21 +14,24 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from appliance.config import Config
+from appliance import logs
+from appliance.config import Config, checks
 from appliance.errors import ApplianceError, ConfigError
 from appliance.modem import profiles
+from appliance.modem.balance import BalanceMonitor
 from appliance.modem.modem import Modem
 from appliance.sms import optout
 from appliance.sms.inbox import Inbox
 from appliance.sms.outbox import Outbox
 from appliance.store.account import Account
-from appliance.store.database import Store
+from appliance.store.database import Row, Store
 from appliance.store.retention import Retention
 from appliance.system.metrics import Metrics
 from appliance.system.service import Service
@@ -154,11 +157,23 @@ class Daemon:
         preflight(config, http=http)
         self.store = Store(config.db_path)
         self.account = Account(self.store)
+        logs.secret(self.account.auth_token)
+        if config.metrics_token:
+            logs.secret(config.metrics_token)
+        for doubt in checks.review(config):
+            logs.event(
+                LOGGER,
+                logging.WARNING,
+                "setting looks wrong",
+                setting=doubt.setting,
+                value=doubt.value,
+                why=doubt.why,
+            )
         self.account.seed_numbers(config)
         self.outbox = Outbox(
             self.store, lambda: self.account.sid, enforce_opt_outs=config.opt_out_enabled
         )
-        self.outbox.callbacks = queue_status_callback
+        self.outbox.callbacks = self._status_callback
         self.inbox = Inbox(
             self.store,
             self.outbox,
@@ -198,6 +213,9 @@ class Daemon:
         self._wire_voice()
         self.outbox.listeners.append(self._wake_modem)
         self.metrics = Metrics(config, self.store, self.modems)  # read by GET /metrics
+        self.balance = BalanceMonitor(  # the SIMs' prepaid balance, by USSD (balance_ussd)
+            self.store, self.outbox, self.modems, lambda: self.account.sid, self.dispatcher.wake
+        )
         if config.metrics_enabled:
             self.client.observers.append(self.metrics.observe_webhook)
         from appliance.campaigns.scheduler import PanelServices
@@ -239,6 +257,7 @@ class Daemon:
             recordings_dir=self.config.data_dir / "recordings",
             max_documents=self.config.max_call_documents,
             on_job=self.dispatcher.wake,
+            auth_token=lambda: self.account.auth_token,
         )
         self.voice.flow_factory = lambda phone, leg: CallFlow(phone, leg, ctx)
         for m in self.config.modems:
@@ -265,10 +284,21 @@ class Daemon:
         return f"http://{self.config.http_host}:{self.server.port}"
 
     def _wake_modem(self, name: str) -> None:
+        """The outbox queued a message: its modem looks at the queue (the dispatcher is woken
+        by :meth:`_status_callback`, only when a job was queued)."""
         modem = self.modems.get(name)
         if modem is not None:
             modem.wake()
-        self.dispatcher.wake()
+
+    def _status_callback(self, conn: sqlite3.Connection, row: Row) -> None:
+        """The outbox's hook: queue a message's status callback; a queued job wakes a worker.
+
+        Woken from inside the transaction, which is safe: workers claim jobs through the
+        same writer thread, so a claim runs after this transaction's commit (and finds
+        nothing if it rolled back).  A message without a StatusCallback wakes nobody: a
+        wake with no job costs a claim write and a read on a worker."""
+        if queue_status_callback(conn, row):
+            self.dispatcher.wake()
 
     def start(self) -> None:
         if self.simulator is not None:
@@ -276,6 +306,7 @@ class Daemon:
         self.dispatcher.start()
         for modem in self.modems.values():
             modem.start()
+        self.balance.start()
         if self.server is not None:
             try:
                 self.server.start()
@@ -286,7 +317,9 @@ class Daemon:
         self.panel.start()
         self.retention = Retention.from_config(self.store, self.config)
         self.retention.start()
-        LOGGER.info("appliance started: %d modem(s), HTTP on %s", len(self.modems), self.base_url())
+        logs.event(
+            LOGGER, logging.INFO, "appliance started", modems=len(self.modems), url=self.base_url()
+        )
 
     def stop(self) -> None:
         """Stop taking work, let the modems finish the part in flight, then close the store."""
@@ -299,6 +332,7 @@ class Daemon:
         self.panel.stop()
         if hasattr(self, "retention"):
             self.retention.stop()
+        self.balance.stop()
         self.voice.stop()  # live calls are hung up while the modems still run
         for modem in self.modems.values():
             modem.stop()
@@ -342,7 +376,7 @@ class Daemon:
 
     def run_forever(self) -> None:
         def on_signal(signum: int, _frame: FrameType | None) -> None:
-            LOGGER.info("signal %d: stopping", signum)
+            logs.event(LOGGER, logging.INFO, "appliance stopping", signal=signum)
             self._stopped_request.set()
 
         self._stopped_request = threading.Event()

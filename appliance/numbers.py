@@ -7,6 +7,7 @@ AT command.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -14,6 +15,9 @@ import phonenumbers
 from appliance.errors import InvalidNumber
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# Numbers remembered with their E.164 form: parsing one with phonenumbers costs about as much
+# as the rest of a REST create, and an app sends to the same recipients again and again.
+NORMALIZED_CACHE = 4096
 
 
 def normalize(number: str, *, field: str = "To") -> str:
@@ -21,7 +25,14 @@ def normalize(number: str, *, field: str = "To") -> str:
 
     Twilio accepts numbers with spaces, dashes and brackets as long as they
     carry a country code; national numbers without one are refused.
+    A pure function of its arguments: valid numbers are remembered (invalid ones raise
+    again each time, and are not kept).
     """
+    return _normalize(number, field)
+
+
+@functools.lru_cache(maxsize=NORMALIZED_CACHE)
+def _normalize(number: str, field: str) -> str:
     text = (number or "").strip()
     if number and number[0] == " " and text[:1].isdigit():
         # A '+' sent unencoded in a form body (curl -d To=+1...) arrives as a space.

@@ -183,7 +183,7 @@ def test_a_missing_modem_port_is_reported_again_every_minute(tmp_path, monkeypat
         found = errors()
         # one line each interval, not one per reconnect attempt (every 0.05 s, backing off)
         assert len(found) <= 6, found
-        assert all("modem modem1" in e and "`port` setting" in e for e in found)
+        assert all("modem=modem1" in e and "`port` setting" in e for e in found)
     finally:
         d.stop()
 

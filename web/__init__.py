@@ -5,7 +5,8 @@ same cheroot server as the REST API (:func:`web.dispatch.combined`).  Every page
 behind sign-in and every form carries a CSRF token (:mod:`web.security`); the one
 exception is :mod:`web.welcome`, a public TwiML document like Twilio's demo URL.  The panel
 only reads the store and calls the same cores as the REST API (the outbox,
-the numbers table, the broadcasts); it never talks to a modem itself.
+the numbers table, the broadcasts); it never talks to a modem itself, except through a
+modem's USSD session (:mod:`web.ussd`), which runs on the modem's thread like the API's.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ from flask import Flask
 
 from web import (
     auth,
+    backup,
     broadcasts,
     calls,
     dashboard,
+    errorpages,
+    live,
     messages,
     numbers,
     security,
     subscribers,
+    ussd,
     webhooks,
     welcome,
 )
@@ -55,6 +60,8 @@ def create_app(daemon: Appliance, test_config: dict[str, Any] | None = None) -> 
         app.config.update(test_config)
     app.extensions["login_throttle"] = auth.Throttle(app.config["LOGIN_ATTEMPTS"])
     security.init_app(app)
+    errorpages.init_app(app)
+    live.init_app(app)
     register_filters(app)
     for module in (
         auth,
@@ -65,7 +72,10 @@ def create_app(daemon: Appliance, test_config: dict[str, Any] | None = None) -> 
         webhooks,
         subscribers,
         broadcasts,
+        ussd,
         welcome,
+        live,
+        backup,
     ):
         app.register_blueprint(module.bp)
     return app

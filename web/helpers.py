@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from flask import Flask, current_app, request
 
@@ -45,6 +46,15 @@ def page() -> int:
         return 0
 
 
+def page_url(n: int) -> str:
+    """This page's URL at page ``n``, keeping the other query parameters (the filter)."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
+    if n > 0:
+        args.append(("page", str(n)))
+    return "?" + urlencode(args)
+
+
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["ago"] = ago
+    app.jinja_env.globals["page_url"] = page_url

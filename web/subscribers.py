@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from werkzeug.wrappers import Response as BaseResponse
 
 from appliance.campaigns.subscribers import CSV_COLUMNS, SubscriberError, parse_subscriber
+from web import export, filters
 from web.helpers import PAGE_SIZE, daemon, page
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
@@ -76,6 +77,28 @@ def members(list_id: int) -> str | BaseResponse:
         errors=errors,
         columns=CSV_COLUMNS,
     ), (400 if errors else 200)  # type: ignore[return-value]
+
+
+@bp.get("/<int:list_id>/export.csv")
+def export_csv(list_id: int) -> BaseResponse:
+    """A list's members (filtered by ``q`` and ``status``) as CSV, streamed; it imports back."""
+    if daemon().panel.subscribers.get_list(list_id) is None:
+        abort(404)
+    f = filters.Filter.parse(request.args)
+    where, params = f.where(filters.SUBSCRIBERS)
+    rows = export.keyset_rows(
+        daemon().store,
+        "SELECT id AS _key, * FROM subscribers",
+        f"list_id = ? AND {where}",
+        (list_id, *params),
+        key="id",
+    )
+    return export.csv_response(
+        f"subscribers-{list_id}.csv",
+        (*CSV_COLUMNS, "status"),
+        rows,
+        frozenset({"name", "town"}),
+    )
 
 
 @bp.post("/<int:list_id>/status")

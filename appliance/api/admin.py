@@ -2,8 +2,9 @@
 
 Only the AccountSid and AuthToken open it (:func:`~appliance.api.common.require_auth_token`):
 an API key, like Twilio's standard keys, gets 403 / 20003.  Today that is the raw AT
-console, which can dial, wipe SIM storage or reconfigure a modem, and the status page of
-``appliance status`` (which shows every webhook URL).  docs/api.md lists who may call each
+console, which can dial, wipe SIM storage or reconfigure a modem, USSD (which can spend the
+SIM's credit: buy bundles, transfer airtime), and the status page of ``appliance status``
+(which shows every webhook URL).  docs/api.md lists who may call each
 route outside the Twilio resources.
 """
 
@@ -16,6 +17,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from appliance.api.common import daemon, error_response, require_auth_token
+from appliance.errors import ApplianceError
+from appliance.modem import ussd
+from appliance.modem.ussdsession import UssdBusy, UssdTimeout
 
 AT_TIMEOUT = 20.0  # seconds the modem has to answer a console command
 LAST_ERRORS = 5  # failures of each kind (messages, calls, webhooks) the status shows
@@ -40,6 +44,34 @@ def modem_at(name: str) -> Response:
     except Exception as e:  # noqa: BLE001 - reported to the console user
         return error_response(503, 20001, f"{type(e).__name__}: {e}")
     return jsonify({"lines": lines})
+
+
+@bp.post("/modems/<name>/ussd")
+def modem_ussd(name: str) -> Response:
+    """USSD: a code (``*100#``) or the answer to the network's menu; ``cancel=1`` ends the
+    session.  Answers once the network has (``ussd_timeout`` at most)."""
+    modem = daemon().modems.get(name)
+    if modem is None:
+        return error_response(404, 20404, f"no modem named {name}")
+    if request.form.get("cancel", "").strip().lower() in ("1", "true", "yes"):
+        try:
+            modem.ussd.cancel()
+        except ApplianceError as e:
+            return error_response(503, 20001, f"{type(e).__name__}: {e}")
+        return jsonify({"modem": name, "status": "cancelled", "session_open": False})
+    code = request.form.get("code", "").strip()
+    problem = ussd.request_problem(code)
+    if problem is not None:
+        return error_response(400, 20001, f"code: {problem}")
+    try:
+        reply = modem.ussd.request(code)
+    except UssdBusy as e:
+        return error_response(409, 20001, str(e))
+    except UssdTimeout as e:
+        return error_response(504, 20001, str(e))
+    except ApplianceError as e:  # not connected, or the modem refused the request
+        return error_response(503, 20001, f"{type(e).__name__}: {e}")
+    return jsonify(reply.as_dict())
 
 
 def _when(ts: float | None) -> str | None:

@@ -125,32 +125,20 @@ def message_create(account_sid: str) -> Response:
     if method not in ("GET", "POST"):
         raise ApiError(400, 21403, "StatusCallbackMethod must be GET or POST.")
     send_at = _schedule(form.get("ScheduleType"), form.get("SendAt"))
-    outbox = d.outbox
-    # Outbox.enqueue, with the new row read back inside the same transaction (on the writer's
-    # connection) rather than by a second query after the commit: one store round trip.
     try:
-        checked = outbox.validate(to_e164, body)
-
-        def insert(conn: sqlite3.Connection) -> Row:
-            sid = outbox.insert(
-                conn,
-                modem=modem,
-                from_number=from_,
-                to=to_e164,
-                body=body,
-                status_callback=callback,
-                status_callback_method=method,
-                send_at=send_at,
-                validated=checked,
-            )
-            return conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()  # type: ignore[no-any-return]
-
-        row = d.store.write(insert)
+        row = d.outbox.enqueue_row(
+            modem=modem,
+            from_number=from_,
+            to=to_e164,
+            body=body,
+            status_callback=callback,
+            status_callback_method=method,
+            send_at=send_at,
+        )  # on disk, and the modem thread woken
     except OutboxError as e:
         raise ApiError(e.status, e.code or 30008, e.message) from None
     except ApplianceError as e:
         raise ApiError(400, e.code or 21211, e.message) from None
-    outbox.wake(modem)  # on disk: the modem thread may take it
     rv = jsonify(message_json(row))
     rv.status_code = 201
     return rv

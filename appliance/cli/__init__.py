@@ -4,6 +4,7 @@ appliance run                         run the daemon (modems, webhooks, HTTP)
 appliance send --to N --body T        queue an SMS (for scripts: monitoring alerts...)
 appliance account                     print the AccountSid and AuthToken
 appliance at [--modem M] [CMD ...]    raw AT console to a modem
+appliance ussd MODEM CODE [ANSWER..] a USSD code (balance, menus) and the network's answer
 appliance sim sms|outbox|fault|status drive the simulated modem (play the phone network)
 appliance sim call in|digits|hangup|status|callee   simulated phone calls
 appliance apikey create|list|revoke   API keys (SK…:secret) for Basic auth
@@ -38,12 +39,13 @@ from appliance.cli import (
     send,
     sim,
     status,
+    ussd,
 )
 from appliance.cli.failures import RUNTIME, USAGE, exit_status, one_line
 from appliance.errors import ApplianceError
 
 # In the order ``appliance --help`` lists them.
-COMMANDS = (run, status, send, account, at, sim, apikey, panel_password, probe, config)
+COMMANDS = (run, status, send, account, at, ussd, sim, apikey, panel_password, probe, config)
 DISTRIBUTION = "sim-appliance"  # pyproject.toml's [project] name
 
 

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from appliance import config
+from appliance import config, logs
+from appliance.errors import ConfigError
 
 
-def setup_logging(level: str) -> None:
-    if level.upper() == "TRACE":
-        logging.addLevelName(5, "TRACE")
-        numeric = 5
-    else:
-        numeric = getattr(logging, level.upper(), logging.INFO)
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(numeric)
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
-    # APScheduler logs every run of every job at INFO: months of journal noise on a Pi.
-    logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
+def setup_logging(cfg: config.Config) -> None:
+    """The daemon's log: stderr, and ``log_file`` when set (docs/configuration.md)."""
+    path = cfg.log_path
+    try:
+        logs.configure(
+            cfg.log_level, log_file=path, max_bytes=cfg.log_max_bytes, backups=cfg.log_backups
+        )
+    except OSError as e:
+        where = (
+            f"set log_file in {cfg.source} or APPLIANCE_LOG_FILE"
+            if cfg.source
+            else "set APPLIANCE_LOG_FILE"
+        )
+        raise ConfigError(
+            f"log_file {path} cannot be opened for writing ({e.strerror or e}); {where} to a"
+            " file the appliance's user can write, or to nothing for stderr only"
+        ) from None
 
 
 def banner(cfg: config.Config, sid: str, token: str | None) -> str:
@@ -94,7 +96,7 @@ def banner(cfg: config.Config, sid: str, token: str | None) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
-    setup_logging(cfg.log_level)
+    setup_logging(cfg)
     from appliance.daemon import Daemon
 
     daemon = Daemon(cfg)  # checks the HTTP port, the profiles and data_dir first

@@ -27,6 +27,7 @@ FAULTS = {
     "urc_before_ok": "on/off: the next URC lands inside a command's response, before its OK",
     "cpcmreg_fail": "N: the next N AT+CPCMREG=1 answer ERROR (SIM7600 audio)",
     "refuse": "hold,mpty,ect: the operator refuses these services (none: allow all)",
+    "balance": "AMOUNT: the SIM's prepaid balance, what *100# answers (default 0)",
 }
 OUTCOMES = ("answer", "busy", "no-answer", "unreachable", "reject")
 

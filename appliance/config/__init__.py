@@ -52,6 +52,12 @@ class ModemConfig:
     status_callback: str
     outbound_budget_per_hour: int
     audio_port: str
+    balance_ussd: str
+    balance_interval: float
+    balance_pattern: str
+    balance_low: float
+    balance_alert_to: str
+    balance_alert_url: str
 
     @property
     def simulated(self) -> bool:
@@ -68,6 +74,9 @@ class Config:
     http_threads: int
     public_url: str
     log_level: str
+    log_file: str
+    log_max_bytes: int
+    log_backups: int
     outbound_rate: float
     outbound_retry_limit: int
     webhook_attempts: int
@@ -80,6 +89,7 @@ class Config:
     sweep_interval: float
     health_interval: float
     command_timeout: float
+    ussd_timeout: float
     reconnect_delay: float
     sim_latency: float
     sim_report_delay: float
@@ -126,6 +136,13 @@ class Config:
     def run_path(self) -> Path:
         """The running daemon's pid and bound port (written at start-up, removed at stop)."""
         return self.data_dir / "run.json"
+
+    @property
+    def log_path(self) -> Path | None:
+        """Where ``log_file`` is (relative to data_dir), or None without one."""
+        if not self.log_file.strip():
+            return None
+        return self.data_dir / Path(self.log_file.strip()).expanduser()
 
     @property
     def base_url(self) -> str:
@@ -253,7 +270,37 @@ def load(
             ) from None
         if m.sms_method.upper() not in ("GET", "POST"):
             raise ConfigError(f"modem {m.name}: sms_method must be GET or POST")
+        _check_balance(m)
     return Config(**values, modems=tuple(modems), source=source)
+
+
+def _check_balance(m: ModemConfig) -> None:
+    """The balance check's settings: a number to alert, a pattern that compiles."""
+    from appliance.errors import InvalidNumber
+    from appliance.numbers import normalize
+
+    if m.balance_alert_to:
+        try:
+            normalize(m.balance_alert_to)
+        except InvalidNumber:
+            raise ConfigError(
+                f"modem {m.name}: balance_alert_to {m.balance_alert_to!r} is not a valid phone"
+                " number: write it in E.164 (+ and the country code)"
+            ) from None
+    try:
+        pattern = re.compile(m.balance_pattern)
+    except re.error as e:
+        raise ConfigError(
+            f"modem {m.name}: balance_pattern {m.balance_pattern!r} is not a regular expression"
+            f" ({e})"
+        ) from None
+    if pattern.groups > 1:
+        raise ConfigError(
+            f"modem {m.name}: balance_pattern has {pattern.groups} groups; give it one, around"
+            " the amount"
+        )
+    if m.balance_ussd and m.balance_interval < 60:
+        raise ConfigError(f"modem {m.name}: balance_interval must be at least 60 seconds")
 
 
 def _toml_error(source: Path, error: tomllib.TOMLDecodeError) -> str:

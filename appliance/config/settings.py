@@ -32,6 +32,14 @@ SETTINGS: tuple[Setting, ...] = (
         "INFO",
         "Logging level: DEBUG, INFO, WARNING, ERROR (TRACE logs raw AT traffic)",
     ),
+    Setting(
+        "log_file",
+        "",
+        "Also write the log to this file, rotated by size (relative: in data_dir); empty: stderr"
+        " only (journald under systemd)",
+    ),
+    Setting("log_max_bytes", 10_000_000, "Size at which log_file is rotated"),
+    Setting("log_backups", 5, "Rotated log files kept (log_file.1 ... log_file.N)"),
     Setting("outbound_rate", 1.0, "SMS segments per second per modem (Twilio long code: 1)"),
     Setting(
         "outbound_retry_limit", 3, "Send attempts for a segment the modem refused before it fails"
@@ -70,6 +78,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("health_interval", 30.0, "Seconds between modem health polls (signal, registration)"),
     Setting("command_timeout", 10.0, "Seconds to wait for an ordinary AT command"),
+    Setting(
+        "ussd_timeout",
+        25.0,
+        "Seconds to wait for the network's answer to a USSD request (then the session is"
+        " cancelled)",
+    ),
     Setting("reconnect_delay", 2.0, "Seconds before the first reconnect attempt; doubles up to 60"),
     Setting("sim_latency", 3.0, "Simulated modem: seconds the network takes to accept a sent SMS"),
     Setting("sim_report_delay", 2.0, "Simulated modem: seconds until the delivery report arrives"),
@@ -230,6 +244,31 @@ MODEM_SETTINGS: tuple[Setting, ...] = (
         "audio_port",
         "",
         "Call audio: a tty carrying PCM (/dev/serial/by-id/...), 'alsa:<device>', or '' (the simulator's)",
+    ),
+    Setting(
+        "balance_ussd",
+        "",
+        "USSD code that answers with the SIM's prepaid balance, e.g. *100# (empty: no balance"
+        " check)",
+    ),
+    Setting(
+        "balance_interval", 21600.0, "Seconds between balance checks (restarts do not add any)"
+    ),
+    Setting(
+        "balance_pattern",
+        r"(-?[0-9]+[.,][0-9]{2})",
+        "Regular expression whose first group is the amount in the balance answer",
+    ),
+    Setting(
+        "balance_low",
+        0.0,
+        "An alert goes out once when the balance drops below this (again after a top-up)",
+    ),
+    Setting("balance_alert_to", "", "Number the low-balance SMS goes to (empty: no SMS)"),
+    Setting(
+        "balance_alert_url",
+        "",
+        "URL the low-balance webhook is posted to, signed like every webhook (empty: none)",
     ),
 )
 

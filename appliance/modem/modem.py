@@ -34,6 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from appliance import logs
 from appliance.config import Config, ModemConfig
 from appliance.errors import CommandRejected, ModemError, ModemGone, ModemTimeout
 from appliance.modem import atcodec, health
@@ -42,6 +43,7 @@ from appliance.modem.driver import Driver
 from appliance.modem.profiles import Profile
 from appliance.modem.receiver import Receiver
 from appliance.modem.sender import Sender
+from appliance.modem.ussdsession import UssdSession
 from appliance.sms.inbox import Inbox
 from appliance.sms.outbox import Outbox
 from appliance.store.database import Store
@@ -86,6 +88,7 @@ class Modem:
         self._timeouts = 0
         self._unreachable_since: float | None = None  # monotonic; None while connected
         self._next_report = 0.0  # monotonic time of the next "port missing" ERROR line
+        self._lost: tuple[float, str] | None = None  # since when (monotonic) and why; None: up
         self.receiver = Receiver(
             self.name,
             profile,
@@ -101,6 +104,8 @@ class Modem:
         self.phone: CallHandler | None = None
         self._phone_check = True
         self.connected = threading.Event()
+        # USSD (balance, menus): requests run as jobs here, +CUSD URCs come back via _on_urc
+        self.ussd = UssdSession(self.name, profile, self.submit, settings.ussd_timeout)
 
     # -- public, any thread ------------------------------------------------------------------
 
@@ -132,13 +137,7 @@ class Modem:
     # -- the loop ----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        failed = self.outbox.recover(self.name)
-        for sid in failed:
-            LOGGER.warning(
-                "%s: %s was cut mid-send by a restart; marked failed (30008), not resent",
-                self.name,
-                sid,
-            )
+        self.outbox.recover(self.name)  # the journal logs each message failed with 30008
         delay = self.settings.reconnect_delay
         while not self._stopping:
             if self.driver is None:
@@ -157,11 +156,19 @@ class Modem:
             except ModemTimeout as e:
                 self._timeouts += 1
                 self.last_error = str(e)
-                LOGGER.warning("%s: %s", self.name, e)
+                logs.event(
+                    LOGGER,
+                    logging.WARNING,
+                    "modem command timed out",
+                    modem=self.name,
+                    error=str(e),
+                )
                 if self._timeouts >= TIMEOUTS_BEFORE_RESET:
                     self._drop("modem stopped answering")
             except Exception as e:  # noqa: BLE001 - the loop must survive anything
-                LOGGER.exception("%s: unexpected error", self.name)
+                logs.event(
+                    LOGGER, logging.ERROR, "modem loop error", modem=self.name, exc_info=True
+                )
                 self.last_error = f"{type(e).__name__}: {e}"
                 self._idle(1.0)
         self._close()
@@ -270,7 +277,14 @@ class Modem:
                 try:
                     driver.command(command)
                 except CommandRejected as e:
-                    LOGGER.warning("%s: init command %s refused: %s", self.name, command, e)
+                    logs.event(
+                        LOGGER,
+                        logging.WARNING,
+                        "modem init command refused",
+                        modem=self.name,
+                        command=command,
+                        error=str(e),
+                    )
             storage = self.profile.storage
             driver.command(f'AT+CPMS="{storage}","{storage}","{storage}"')
             self.manufacturer = (driver.manufacturer or "").strip()
@@ -288,17 +302,29 @@ class Modem:
         self._timeouts = 0
         self.state = "ready"
         self.last_error = None
-        if self._unreachable_since is not None:
-            LOGGER.info(
-                "modem %s: port %s answers again after %.0f s",
-                self.name,
-                self.port,
-                time.monotonic() - self._unreachable_since,
+        if self._lost is None:
+            logs.event(
+                LOGGER,
+                logging.INFO,
+                "modem connected",
+                modem=self.name,
+                port=self.port,
+                manufacturer=self.manufacturer,
+                model=self.model,
             )
+        else:
+            since, reason = self._lost
+            logs.event(
+                LOGGER,
+                logging.INFO,
+                "modem recovered",
+                modem=self.name,
+                port=self.port,
+                down_s=round(time.monotonic() - since),
+                reason=reason,
+            )
+        self._lost = None
         self._unreachable_since, self._next_report = None, 0.0
-        LOGGER.info(
-            "%s: connected on %s (%s %s)", self.name, self.port, self.manufacturer, self.model
-        )
         self._next_sweep = 0.0  # sweep storage at once: messages may have arrived while away
         self._next_health = 0.0
         self.sender.look_now()  # and look at the queue: wake-ups were not heard while away
@@ -317,8 +343,17 @@ class Modem:
         now = time.monotonic()
         if self._unreachable_since is None:
             self._unreachable_since = now
+        if self._lost is None:
+            self._lost = (now, f"port {what}")
         if now < self._next_report:
-            LOGGER.debug("modem %s: port %s %s", self.name, self.port, what)
+            logs.event(
+                LOGGER,
+                logging.DEBUG,
+                "modem unreachable",
+                modem=self.name,
+                port=self.port,
+                reason=what,
+            )
             return
         self._next_report = now + UNREACHABLE_REPORT_INTERVAL
         minutes = (now - self._unreachable_since) / 60
@@ -328,17 +363,22 @@ class Modem:
             else "check the cable and the modem's `port` setting"
             f" (APPLIANCE_MODEM_{self.name.upper()}_PORT; `appliance probe` lists the modems)"
         )
-        LOGGER.error(
-            "modem %s: port %s %s%s; %s",
-            self.name,
-            self.port,
-            what,
-            f", for {minutes:.0f} min" if minutes >= 1 else "",
-            setting,
+        logs.event(
+            LOGGER,
+            logging.ERROR,
+            "modem unreachable",
+            modem=self.name,
+            port=self.port,
+            reason=what,
+            minutes=round(minutes) if minutes >= 1 else None,
+            fix=setting,
         )
 
     def _drop(self, reason: str) -> None:
-        LOGGER.warning("%s: disconnected: %s", self.name, reason)
+        logs.event(
+            LOGGER, logging.WARNING, "modem lost", modem=self.name, port=self.port, reason=reason
+        )
+        self._lost = (time.monotonic(), reason)
         self.last_error = reason
         self.state = "disconnected"
         self.connected.clear()
@@ -384,8 +424,11 @@ class Modem:
     # -- routing -----------------------------------------------------------------------------
 
     def _on_urc(self, urc: atcodec.Urc) -> None:
-        """SMS URCs go to the receiver, call URCs to the phone; the rest is only logged."""
-        if self.receiver.on_urc(urc):
+        """SMS URCs go to the receiver, call URCs to the phone, +CUSD to the USSD session; the
+        rest is only logged."""
+        if self.ussd.on_urc(urc):
+            pass
+        elif self.receiver.on_urc(urc):
             pass
         elif self.phone is not None and self.phone.on_line(urc.line):
             pass

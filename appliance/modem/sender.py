@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from appliance import logs
 from appliance.config import Config
 from appliance.errors import CommandRejected, ModemGone, ModemTimeout
 from appliance.modem.driver import Driver
@@ -92,7 +93,16 @@ class Sender:
             status = self.outbox.part_refused(
                 msg.sid, part, e.error, self.settings.outbound_retry_limit
             )
-            LOGGER.warning("%s: %s part %d refused (%s): %s", self.name, msg.sid, part, e, status)
+            logs.event(
+                LOGGER,
+                logging.WARNING,
+                "message part refused",
+                sid=msg.sid,
+                modem=self.name,
+                part=part,
+                error=str(e),
+                then=status,  # queued (retried later) or failed
+            )
             return
         except (ModemTimeout, ModemGone) as e:
             self._current = None
@@ -104,8 +114,7 @@ class Sender:
         self._answered()
         self.outbox.part_sent(msg.sid, part, mr, len(msg.segments))
         if part == len(msg.segments):
-            LOGGER.info("%s: sent %s (%d parts)", self.name, msg.sid, len(msg.segments))
-            self._current = None
+            self._current = None  # the journal logged "message sent"
         else:
             self._current = Claimed(
                 msg.sid, msg.modem, msg.to_number, msg.body, msg.segments, part + 1

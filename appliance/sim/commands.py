@@ -1,7 +1,7 @@
 """General, identity and network AT command handlers.
 
 Each class is a mixin of :class:`~.device.SimulatedModem`, grouped by area; call
-commands are in ``voicecommands.py``, SMS commands in ``sms.py``.
+commands are in ``voicecommands.py``, SMS commands in ``sms.py``, USSD in ``ussd.py``.
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ class IdentityCommands(CommandDispatcher):
 
 
 class NetworkCommands(CommandDispatcher):
-    """Signal, registration (and its URCs), operator and USSD."""
+    """Signal, registration (and its URCs) and operator (USSD is ``ussd.py``)."""
 
     def at_CSQ(self, kind: str, arg: str) -> list[str]:
         if kind == "test":
@@ -301,17 +301,4 @@ class NetworkCommands(CommandDispatcher):
             raise cme(4)
         if len(vals) > 1 and vals[1] is not None:
             self.state.cops_format = vals[1]
-        return []
-
-    def at_CUSD(self, kind: str, arg: str) -> list[str]:
-        if kind == "read":
-            return ["+CUSD: 1"]
-        if kind == "test":
-            return ["+CUSD: (0-2)"]
-        vals = arg.split(",")
-        if len(vals) > 1 and vals[0].strip() in ("1", "0"):
-            if not self.registered():
-                raise cme(30)
-            reply = self.ussd_reply.replace('"', "'")
-            self.network.scheduler.call_later(0.2, lambda: self._urc([f'+CUSD: 0,"{reply}",15']))
         return []

@@ -9,6 +9,7 @@ assembled from:
   discipline is ``linediscipline.py``, the pty itself ``pseudoterminal.py``);
 * ``dispatcher.py`` — AT command parsing and dispatch to ``at_*`` handler methods;
 * ``commands.py`` — general, identity and network command handlers;
+* ``ussd.py`` — ``AT+CUSD`` and the operator's USSD services (balance, a menu);
 * ``sms.py`` — SMS settings, storage (``AT+CPMS`` memories, ``storage.py``), PDU-mode
   send (``AT+CMGS``) and ``AT+CNMI`` routing of inbound messages and status reports;
 * ``voiceline.py`` — the modem's calls (:class:`~.call.SimCall` legs), the network's
@@ -41,6 +42,7 @@ from .storage import (
     UnionMemory,
     tpdu_octets,
 )
+from .ussd import UssdCommands
 from .voicecommands import VoiceCommands
 
 __all__ = [
@@ -68,7 +70,7 @@ __all__ = [
 
 
 class SimulatedModem(
-    GeneralCommands, IdentityCommands, NetworkCommands, VoiceCommands, SmsCommands
+    GeneralCommands, IdentityCommands, NetworkCommands, UssdCommands, VoiceCommands, SmsCommands
 ):
     """One simulated modem.  Create it, then :meth:`start`; it owns a pty and a reader thread."""
 
@@ -77,6 +79,7 @@ class SimulatedModem(
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._voice_setup()
+        self._ussd_setup()
 
     def _plug(self) -> None:
         super()._plug()
@@ -178,6 +181,8 @@ class SimulatedModem(
                 },
                 "faults": self.faults.as_dict(),
                 "sent": self.sent_count,
+                "balance": self.balance,
+                "ussd_session": self.ussd_session(),
                 "mr": self._mr,
                 "audio": {
                     "port": str(self.audio_path),

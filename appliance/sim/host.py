@@ -164,6 +164,8 @@ class SimulatorHost:
             modem.malformed_pdu(str(value) if value else "truncated")
         elif name == "urc_before_ok":
             modem.urc_before_ok(_bool(value))
+        elif name == "balance":  # the SIM's prepaid credit (what *100# answers)
+            modem.set_balance(float(value if value is not None else 0))
         elif name == "cpcmreg_fail":
             modem.cpcmreg_fail(int(value if value is not None else 1))
         elif name == "refuse":  # the operator refuses supplementary services (network-wide)

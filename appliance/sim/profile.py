@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.modem.ussd import UssdDialect
+
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "profiles"
 
 CLAC_STYLES = ("error", "lines", "single")
@@ -122,7 +124,13 @@ class SimProfile:
     iccid: str = "8944110000000000001"
     signal: int = 20
     send_latency: float = 3.0
-    ussd_reply: str = "Your balance is 10.00"
+    # USSD: [ussd] (shared with the daemon) says how requests and answers are written;
+    # [sim] balance is the SIM's prepaid credit, ussd_delay the network's answer time and
+    # ussd_timeout how long it keeps an idle session open (then +CUSD: 2)
+    ussd: UssdDialect = field(default_factory=UssdDialect)
+    balance: float = 10.0
+    ussd_delay: float = 0.2
+    ussd_timeout: float = 30.0
     max_line: int = 2048
     quirks: tuple[Quirk, ...] = ()
     voice: SimVoice = field(default_factory=SimVoice)
@@ -187,7 +195,9 @@ def parse_profile(data: dict[str, Any], where: str = "<profile>") -> SimProfile:
         "iccid": str,
         "signal": int,
         "send_latency": float,
-        "ussd_reply": str,
+        "balance": float,
+        "ussd_delay": float,
+        "ussd_timeout": float,
         "max_line": int,
     }
     for key, kind in simple.items():
@@ -235,6 +245,10 @@ def parse_profile(data: dict[str, Any], where: str = "<profile>") -> SimProfile:
             items.append(PeriodicUrc(_typed(item, "text", str, where), period))
         kw["periodic_urcs"] = tuple(items)
     kw["voice"] = parse_voice(data.get("voice", {}), sim.get("voice", {}), where)
+    try:
+        kw["ussd"] = UssdDialect.from_table(data.get("ussd", {}))
+    except ValueError as e:
+        raise ProfileError(f"{where}: {e}") from None
     quirks = []
     for q in data.get("quirks", []):
         if not isinstance(q, dict):
@@ -307,6 +321,8 @@ def parse_voice(voice: Any, sim_voice: Any, where: str) -> SimVoice:
 def _validate(p: SimProfile, where: str) -> None:
     if p.clac not in CLAC_STYLES:
         raise ProfileError(f"{where}: clac must be one of {CLAC_STYLES}")
+    if p.ussd_delay < 0 or p.ussd_timeout <= 0:
+        raise ProfileError(f"{where}: ussd_delay must be >= 0 and ussd_timeout > 0")
     if p.empty_slot not in EMPTY_SLOT_STYLES:
         raise ProfileError(f"{where}: empty_slot must be one of {EMPTY_SLOT_STYLES}")
     known = set(p.storages) | set(p.storage_unions)

@@ -61,7 +61,6 @@ class ModemTransport(LineDiscipline):
         self.plugged = False
         self.booted = False
         self.pin_locked = pin is not None
-        self.ussd_reply = profile.ussd_reply
         self._mr = 0
         self._lock = threading.RLock()
         self._out_lock = threading.Lock()

@@ -19,12 +19,18 @@ QUEUE_OVERFLOW = 30001
 WINDOW = 3600.0  # seconds: the budget is per rolling hour
 
 
-def over_budget(conn: sqlite3.Connection, modem: str, now: float) -> int | None:
-    """The budget of ``modem``'s number if one more message now would exceed it, else None."""
-    row = conn.execute(
-        "SELECT outbound_budget_per_hour FROM numbers WHERE modem = ?", (modem,)
-    ).fetchone()
-    budget = int(row[0] or 0) if row is not None else 0
+def over_budget(
+    conn: sqlite3.Connection, modem: str, now: float, budget: int | None = None
+) -> int | None:
+    """The budget of ``modem``'s number if one more message now would exceed it, else None.
+
+    ``budget``: the number's ``outbound_budget_per_hour`` if the caller has read it already
+    in this transaction (None: read it here)."""
+    if budget is None:
+        row = conn.execute(
+            "SELECT outbound_budget_per_hour FROM numbers WHERE modem = ?", (modem,)
+        ).fetchone()
+        budget = int(row[0] or 0) if row is not None else 0
     if budget <= 0:
         return None
     used = conn.execute(

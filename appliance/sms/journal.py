@@ -22,13 +22,25 @@ inside its transaction, to ``callbacks`` (the status callback queue).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
 
+from appliance import logs
 from appliance.sms import pdu
 from appliance.sms.outcomes import report_outcome
 from appliance.store.database import Row, Store
+
+LOGGER = logging.getLogger(__name__)
+# A message's status -> the level and words of its log line (other statuses: not logged).
+STATUS_EVENTS = {
+    "sending": (logging.DEBUG, "message sending"),
+    "sent": (logging.INFO, "message sent"),
+    "delivered": (logging.INFO, "message delivered"),
+    "undelivered": (logging.WARNING, "message undelivered"),
+    "failed": (logging.WARNING, "message failed"),
+}
 
 
 class SendJournal:
@@ -179,6 +191,24 @@ class SendJournal:
         return self.store.write(fn)
 
     def _status_changed(self, conn: sqlite3.Connection, sid: str) -> None:
+        """Inside the transaction that changed it: the log line, the status callback."""
+        row = conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
+        if row is None:
+            return
+        level, what = STATUS_EVENTS.get(row["status"], (logging.DEBUG, "message status"))
+        failed = row["status"] in ("failed", "undelivered")
+        logs.event(
+            LOGGER,
+            level,
+            what,
+            sid=sid,
+            modem=row["modem"],
+            from_=row["from_number"],
+            to=row["to_number"],
+            status=None if what != "message status" else row["status"],
+            segments=row["num_segments"] if row["status"] == "sent" else None,
+            error_code=row["error_code"] if failed else None,
+            error=row["error_message"] if failed else None,
+        )
         if self.callbacks is not None:
-            row = conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
             self.callbacks(conn, row)

@@ -27,7 +27,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from appliance import sids
+from appliance import logs, sids
 from appliance.errors import ApplianceError
 from appliance.numbers import normalize
 from appliance.sms import codec as sms
@@ -113,6 +113,40 @@ class Outbox(SendJournal):
     ) -> str:
         """Insert a validated message inside the caller's transaction; return its SID.
 
+        :meth:`insert_row` is the same, returning the new ``messages`` row.
+        """
+        row = self.insert_row(
+            conn,
+            modem=modem,
+            from_number=from_number,
+            to=to,
+            body=body,
+            direction=direction,
+            status_callback=status_callback,
+            status_callback_method=status_callback_method,
+            send_at=send_at,
+            opt_out_exempt=opt_out_exempt,
+            validated=validated,
+        )
+        return str(row["sid"])
+
+    def insert_row(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        modem: str,
+        from_number: str,
+        to: str,
+        body: str,
+        direction: str = "outbound-api",
+        status_callback: str | None = None,
+        status_callback_method: str = "POST",
+        send_at: float | None = None,
+        opt_out_exempt: bool = False,
+        validated: tuple[str, list[sms.Segment]] | None = None,
+    ) -> Row:
+        """Insert a validated message inside the caller's transaction; return its new row.
+
         Raises :class:`OutboxError` 21610 when ``to`` has opted out of ``from_number``
         (checked in the same transaction, so a STOP committed before is always seen).
         ``opt_out_exempt`` is for the appliance's own STOP/START/HELP confirmations.
@@ -120,18 +154,19 @@ class Outbox(SendJournal):
         (and its status callback queued) instead of ``queued``.
         """
         to_e164, segments = validated or self.validate(to, body)
+        # The modem's number, read once for the opt-out check and the outbound budget.
+        ours = conn.execute(
+            "SELECT phone_number, outbound_budget_per_hour FROM numbers WHERE modem = ?", (modem,)
+        ).fetchone()
         if self.enforce_opt_outs and not opt_out_exempt:
             # Opt-outs are keyed on the number as stored for the modem (E.164), whatever
             # spelling of it the caller passed as From.
-            ours = conn.execute(
-                "SELECT phone_number FROM numbers WHERE modem = ?", (modem,)
-            ).fetchone()
             number = str(ours[0]) if ours is not None else from_number
             if optout.is_opted_out(conn, number, to_e164):
                 raise OutboxError(optout.UNSUBSCRIBED_MESSAGE, optout.UNSUBSCRIBED_CODE, 400)
         sid = sids.new("SM")
         now = time.time()
-        budget = over_budget(conn, modem, now)
+        budget = over_budget(conn, modem, now, int(ours[1] or 0) if ours is not None else 0)
         error: tuple[int, str] | None = None
         if budget is not None:
             error = (
@@ -139,11 +174,12 @@ class Outbox(SendJournal):
                 f"Queue overflow: {from_number} has reached its outbound budget of {budget}"
                 " messages per hour",
             )
-        conn.execute(
+        # RETURNING: the stored row without a second lookup (nothing below changes it).
+        (row,) = conn.execute(
             "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number, body,"
             " status, num_segments, status_callback, status_callback_method, send_at,"
             " error_code, error_message, date_created, date_updated)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
             (
                 sid,
                 self._account_sid(),
@@ -162,23 +198,39 @@ class Outbox(SendJournal):
                 now,
                 now,
             ),
-        )
+        ).fetchall()
         conn.executemany(
             "INSERT INTO segments (message_sid, part, state) VALUES (?, ?, 'pending')",
             [(sid, i + 1) for i in range(len(segments))],
         )
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "message scheduled" if send_at and not error else "message queued",
+            sid=sid,
+            modem=modem,
+            from_=from_number,
+            to=to_e164,
+            segments=len(segments),
+            direction=direction,
+            send_at=_utc(send_at) if send_at else None,
+        )
+        logs.event(LOGGER, logging.DEBUG, "message body", sid=sid, body=body)
         if error is not None:
-            LOGGER.warning("%s: %s to %s failed (30001): %s", modem, sid, to_e164, error[1])
-            self._status_changed(conn, sid)
-        return sid
+            self._status_changed(conn, sid)  # logs "message failed" with the 30001
+        return row  # type: ignore[no-any-return]
 
     def enqueue(self, **kwargs: object) -> str:
-        """Validate and durably queue a message; returns once it is on disk."""
+        """Validate and durably queue a message; returns its SID once it is on disk."""
+        return str(self.enqueue_row(**kwargs)["sid"])
+
+    def enqueue_row(self, **kwargs: object) -> Row:
+        """:meth:`enqueue`, returning the committed ``messages`` row (the REST API answers with it)."""
         # Validate outside the writer thread (fail fast, keep the writer's work short), once.
         checked = self.validate(str(kwargs["to"]), str(kwargs["body"]))
-        sid = self.store.write(lambda conn: self.insert(conn, validated=checked, **kwargs))  # type: ignore[arg-type]
+        row: Row = self.store.write(lambda conn: self.insert_row(conn, validated=checked, **kwargs))  # type: ignore[arg-type]
         self._notify(str(kwargs["modem"]))
-        return sid
+        return row
 
     def wake(self, modem: str) -> None:
         self._notify(modem)
@@ -284,6 +336,10 @@ class Outbox(SendJournal):
                 (time.time(), sid),
             )
         )
+
+
+def _utc(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def _next_ref(conn: sqlite3.Connection, modem: str) -> int:

@@ -161,6 +161,24 @@ class Store:
         rows = self.read(sql, params)
         return rows[0] if rows else None
 
+    def snapshot(self, dest: Path | str) -> None:
+        """A consistent copy of the database in ``dest`` (SQLite's online backup API).
+
+        Runs on the caller's thread over a connection of its own; WAL lets the writer go on
+        meanwhile, and the copy is of one committed state (the backup restarts if the source
+        changes under it, which a step of all pages in one go avoids).
+        """
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        source = sqlite3.connect(self.path, timeout=30)
+        target = sqlite3.connect(dest)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        finally:
+            target.close()
+            source.close()
+
     def close(self) -> None:
         if self._closed:
             return

@@ -327,6 +327,35 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE numbers ADD COLUMN outbound_budget_per_hour INTEGER NOT NULL DEFAULT 0
         """,
     ),
+    (
+        # The SIM's prepaid balance per modem: the last amount a USSD answer stated (NULL until
+        # one did) and that answer's text.  checked: the last attempt, so a restart does not
+        # check again before balance_interval; low_since: when the low-balance alert went out
+        # (NULL while the balance is not low), so it goes out once per drop.
+        "0007_sim_balance",
+        """
+        CREATE TABLE sim_balance (
+            modem TEXT PRIMARY KEY,
+            amount REAL,
+            text TEXT NOT NULL DEFAULT '',
+            updated REAL,
+            checked REAL NOT NULL,
+            error TEXT,
+            low_since REAL
+        )
+        """,
+    ),
+    (
+        # The panel's unread counts: the last message seq read in each conversation (party).
+        "0007_panel_reads",
+        """
+        CREATE TABLE conversation_reads (
+            party TEXT PRIMARY KEY,
+            last_seq INTEGER NOT NULL,
+            at REAL NOT NULL
+        )
+        """,
+    ),
 )
 
 

@@ -170,6 +170,7 @@ class StoreCollector(Collector):
         rows = health.health_rows(m.store)
         yield from _radio(m, rows)
         yield from _queues(m, names)
+        yield from _balance(m, names)
         yield from _counters(m.tallies.tallies, m.tallies.collect(), names)
         underruns = CounterMetricFamily(
             "appliance_audio_underruns",
@@ -239,6 +240,21 @@ def _radio(m: Metrics, rows: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric
         if row.get("updated") is not None:
             polled.add_metric([c.modem], float(row["updated"]))
     yield from (up, healthy, condition, csq, dbm, registered, registration, sim, polled)
+
+
+def _balance(m: Metrics, names: list[str]) -> Iterator[Metric]:
+    """The SIM's prepaid balance as the last USSD check read it (modems with balance_ussd)."""
+    balance = GaugeMetricFamily(
+        "appliance_sim_balance",
+        "The SIM's prepaid balance, as the last USSD balance check read it (balance_ussd)",
+        labels=["modem"],
+    )
+    for r in m.store.read(
+        "SELECT modem, amount FROM sim_balance WHERE amount IS NOT NULL ORDER BY modem"
+    ):
+        if r["modem"] in names:
+            balance.add_metric([r["modem"]], float(r["amount"]))
+    yield balance
 
 
 def _queues(m: Metrics, names: list[str]) -> Iterator[Metric]:

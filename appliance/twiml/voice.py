@@ -39,7 +39,8 @@ in its own module with :class:`appliance.twiml.reader.VerbReader`:
 :mod:`~appliance.twiml.prompts` (``<Say>``, ``<Play>``, ``<Pause>``),
 :mod:`~appliance.twiml.gather`, :mod:`~appliance.twiml.record`,
 :mod:`~appliance.twiml.dial` (with ``<Number>``), :mod:`~appliance.twiml.control`
-(``<Hangup>``, ``<Reject>``, ``<Redirect>``) and :mod:`~appliance.twiml.voice_sms`.
+(``<Hangup>``, ``<Reject>``, ``<Redirect>``), :mod:`~appliance.twiml.voice_sms` and
+:mod:`~appliance.twiml.stream` (``<Start>``, ``<Stop>``, ``<Connect>`` with ``<Stream>``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.twiml import control, dial, gather, prompts, record, voice_sms
+from appliance.twiml import control, dial, gather, prompts, record, stream, voice_sms
 from appliance.twiml.control import Hangup, Redirect, Reject
 from appliance.twiml.diagnostics import (
     DOCUMENT_PARSE_FAILURE,
@@ -63,6 +64,7 @@ from appliance.twiml.gather import Gather
 from appliance.twiml.prompts import Pause, Play, Say
 from appliance.twiml.reader import INVALID_URL, VerbReader
 from appliance.twiml.record import Record
+from appliance.twiml.stream import Connect, Start, Stop
 from appliance.twiml.voice_sms import Sms
 from appliance.twiml.xmltree import MAX_TWIML_BYTES, local_name, parse_xml, xml_strip
 
@@ -75,6 +77,7 @@ __all__ = [
     "INVALID_URL",
     "MAX_TWIML_BYTES",
     "SCHEMA_WARNING",
+    "Connect",
     "Dial",
     "Document",
     "Gather",
@@ -87,6 +90,8 @@ __all__ = [
     "Reject",
     "Say",
     "Sms",
+    "Start",
+    "Stop",
     "TwimlError",
     "Verb",
     "Warning",
@@ -101,26 +106,38 @@ CODES: dict[tuple[str, str], int] = {
     **dial.CODES,
     **control.CODES,
     **voice_sms.CODES,
+    **stream.CODES,
 }
 
 # Twilio verbs that exist but that a GSM modem cannot back.
 _UNSUPPORTED_VERBS = frozenset(
     {
-        "Connect",
         "Echo",
         "Enqueue",
         "Leave",
         "Queue",
         "Pay",
         "Prompt",
-        "Start",
-        "Stop",
         "Refer",
         "Conference",
     }
 )
 
-Verb = Say | Play | Pause | Gather | Record | Dial | Hangup | Reject | Redirect | Sms
+Verb = (
+    Say
+    | Play
+    | Pause
+    | Gather
+    | Record
+    | Dial
+    | Hangup
+    | Reject
+    | Redirect
+    | Sms
+    | Start
+    | Stop
+    | Connect
+)
 
 
 @dataclass(frozen=True)
@@ -204,6 +221,12 @@ def _verb(reader: VerbReader, element: Any, name: str) -> Verb | None:
         return control.redirect(reader, element)
     if name in ("Sms", "Message"):
         return voice_sms.sms(reader, element, name)
+    if name == "Start":
+        return stream.start(reader, element)
+    if name == "Stop":
+        return stream.stop(reader, element)
+    if name == "Connect":
+        return stream.connect(reader, element)
     if name in _UNSUPPORTED_VERBS:
         reader.warn(f"<{name}> is not supported on this appliance and was skipped")
     else:

@@ -159,6 +159,7 @@ class Media:
         self._cond = threading.Condition()
         self._queue: deque[Playback] = deque()
         self._listeners: tuple[Callable[[bytes], None], ...] = ()
+        self._write_listeners: tuple[Callable[[bytes], None], ...] = ()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._intervals: deque[float] = deque(maxlen=STATS_FRAMES)
@@ -258,6 +259,16 @@ class Media:
         with self._cond:
             self._listeners = tuple(f for f in self._listeners if f != fn)
 
+    def add_write_listener(self, fn: Callable[[bytes], None]) -> None:
+        """Call ``fn(frame)`` with every frame written (played into the call), on the
+        writer thread: ``fn`` must only queue it (a Media Stream's outbound track)."""
+        with self._cond:
+            self._write_listeners = (*self._write_listeners, fn)
+
+    def remove_write_listener(self, fn: Callable[[bytes], None]) -> None:
+        with self._cond:
+            self._write_listeners = tuple(f for f in self._write_listeners if f != fn)
+
     # -- stats -----------------------------------------------------------------------------
     def stats(self) -> dict[str, float]:
         """Counters and frame-interval figures (milliseconds) of the writer."""
@@ -323,6 +334,11 @@ class Media:
                 if self.port_error is None:
                     LOGGER.warning("audio write failed: %s", exc)
                 self.port_error = exc
+            for fn in self._write_listeners:
+                try:
+                    fn(frame)
+                except Exception:
+                    LOGGER.exception("audio write listener %r failed", fn)
             if last_write is not None:
                 self._intervals.append(at - last_write)
             last_write = at

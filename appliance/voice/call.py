@@ -42,6 +42,23 @@ _CAUSE_END = {17: BUSY, 18: NO_ANSWER, 19: NO_ANSWER, 21: BUSY, 1: FAILED, 3: FA
 CLCC_ACTIVE, CLCC_HELD, CLCC_DIALING, CLCC_ALERTING, CLCC_INCOMING, CLCC_WAITING = range(6)
 CLCC_RELEASED = 6
 
+# The lines (CallEvent.source) by which each dialect says an answered incoming call is
+# connected.  ATA's OK only means the modem took the command: the call is active once one of
+# these arrives (voice.md 4), and until then AT+CHLD=2 would answer it rather than hold it.
+# A dialect that says nothing (generic: OK alone) is polled with AT+CLCC (stat 0 = active).
+CONNECT_NOTICES: dict[str, frozenset[str]] = {
+    "huawei": frozenset({"CONN"}),  # ^CONN:<idx>,<type> ~0.3-1 s after ATA (4.1)
+    "sim800": frozenset({"CLCC"}),  # +CLCC: <idx>,1,0,... with AT+CLCC=1 (4.2)
+    "sim7600": frozenset({"VOICE CALL", "CLCC"}),  # VOICE CALL: BEGIN, +CLCC stat 0 (4.3)
+    "quectel": frozenset({"ccinfo", "DSCI"}),  # +QIND: "ccinfo",<idx>,1,0,... (4.4)
+    "generic": frozenset(),
+}
+
+
+def announces_connect(dialect: str) -> bool:
+    """Whether the dialect has a URC for "the answered call is connected" (else: poll)."""
+    return bool(CONNECT_NOTICES.get(dialect))
+
 
 @dataclasses.dataclass(frozen=True)
 class CallEvent:
@@ -209,6 +226,27 @@ def parse_clcc(lines: list[str]) -> list[CallEvent]:
         if event is not None:
             out.append(event)
     return out
+
+
+def match_listing(legs: list[CallLeg], listed: list[CallEvent]) -> list[tuple[CallLeg, CallEvent]]:
+    """Pair live calls with the entries of an ``AT+CLCC`` listing that are still up.
+
+    A call is paired by its modem index; a call whose index is not known yet (its URCs
+    carried none: RING, +CLIP, ATD's OK) with the one unclaimed entry of its direction, if
+    exactly one call of that direction is unindexed.
+    """
+    up = [e for e in listed if e.kind != "released" and e.index is not None]
+    pairs: list[tuple[CallLeg, CallEvent]] = []
+    claimed = {leg.index for leg in legs if leg.index is not None}
+    for leg in legs:
+        if leg.index is not None:
+            pairs += [(leg, e) for e in up if e.index == leg.index][:1]
+    for incoming in (True, False):
+        unindexed = [leg for leg in legs if leg.index is None and leg.incoming == incoming]
+        free = [e for e in up if e.index not in claimed and e.incoming == incoming]
+        if len(unindexed) == 1 and len(free) == 1:
+            pairs.append((unindexed[0], free[0]))
+    return pairs
 
 
 # --------------------------------------------------------------------------- one call

@@ -43,6 +43,7 @@ class CallChannel:
         self.control_pending = threading.Event()  # calls.control was written
         self.media: Media | None = None
         self.recorder_feed: Callable[[bytes], None] | None = None
+        self.closers: list[Callable[[], None]] = []  # run before the media stops (Media Streams)
         self._merger: DigitMerger | None = None
         self._detector: DtmfDetector | None = None
 
@@ -114,6 +115,12 @@ class CallChannel:
         self.media = media
 
     def stop_media(self) -> None:
+        closers, self.closers = self.closers, []
+        for close in closers:
+            try:
+                close()
+            except Exception:
+                LOGGER.exception("call %s: closing %r failed", self.sid, close)
         media, self.media = self.media, None
         if media is not None:
             media.stop()

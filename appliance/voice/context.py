@@ -25,3 +25,4 @@ class Context:
     recordings_dir: Path
     max_documents: int = 50
     on_job: Callable[[], None] | None = None  # a webhook job was queued
+    auth_token: Callable[[], str] | None = None  # signs Media Streams' WebSocket upgrades

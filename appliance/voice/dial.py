@@ -26,12 +26,17 @@ from appliance import sids
 from appliance.voice import call
 from appliance.voice.bridge import Bridge
 from appliance.voice.call import CallLeg
+from appliance.voice.channel import CallEnded
 
 if TYPE_CHECKING:
     from appliance.voice.phone import Phone
     from appliance.voice.session import CallSession
 
 LOGGER = logging.getLogger(__name__)
+
+# What _conference_one answers after an explicit call transfer: the network joined the two
+# parties and dropped the appliance, so the <Dial> never ends here (no action request).
+TRANSFERRED = "transferred"
 
 
 def _numbers(verb: Any) -> list[str]:
@@ -69,14 +74,21 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
             break
     if not numbers:
         session.documents.event("error", 13223, "Dial has no number to call")
+    if status == TRANSFERRED:
+        raise CallEnded()  # the caller left the appliance's line with the callee
+    if not getattr(verb, "action", None):
+        return None  # the next verb, if the caller is still there
+    extra = {"DialCallStatus": status, "DialCallDuration": str(duration)}
+    if child_sid:
+        extra["DialCallSid"] = child_sid
     if not session.leg.live:
-        return None
-    if getattr(verb, "action", None):
-        extra = {"DialCallStatus": status, "DialCallDuration": str(duration)}
-        if child_sid:
-            extra["DialCallSid"] = child_sid
-        return session.documents.action(verb.action, verb.method, extra)
-    return None
+        # The caller hung up: Twilio still requests the action (CallStatus=completed);
+        # what it answers is not run, the call is over.
+        try:
+            session.documents.after_hangup(verb.action, verb.method, extra)
+        finally:
+            raise CallEnded()
+    return session.documents.action(verb.action, verb.method, extra)
 
 
 def _new_leg(session: CallSession, phone: Phone, number: str, timeout: float) -> CallLeg:
@@ -144,6 +156,12 @@ def _wait_answer(session: CallSession, child: CallLeg, timeout: float) -> bool:
     return child.status == call.IN_PROGRESS
 
 
+def _unanswered(session: CallSession) -> str:
+    """How a dialled leg that was not answered ends when the appliance lets it go: no-answer
+    (our ring timeout), or canceled when the caller hung up first (Twilio's call statuses)."""
+    return call.NO_ANSWER if session.leg.live else call.CANCELED
+
+
 def _dial_status(child: CallLeg) -> str:
     if child.answered_at is not None:
         return "completed"
@@ -164,9 +182,7 @@ def _bridge_two(
         return "failed", child.sid, 0
     if not _wait_answer(session, child, timeout):
         if child.live:
-            phone.run(
-                lambda: phone.hangup(child, call.NO_ANSWER if session.leg.live else call.CANCELED)
-            )
+            phone.run(lambda: phone.hangup(child, _unanswered(session)))
         return _dial_status(child), child.sid, 0
     phone.run(phone.enable_audio, timeout=30)
     media_b = Media(open_audio_port(phone.audio_port))
@@ -209,7 +225,7 @@ def _conference_one(
             return "failed", child.sid, 0
         if not _wait_answer(session, child, timeout):
             if child.live:
-                phone.run(lambda: phone.hangup(child, call.NO_ANSWER))
+                phone.run(lambda: phone.hangup(child, _unanswered(session)))
             return _dial_status(child), child.sid, 0
         if not phone.run(lambda: phone.chld("3"), timeout=30):
             session.documents.event(
@@ -222,7 +238,7 @@ def _conference_one(
                 session.documents.event("info", None, f"call transferred to {number} (AT+CHLD=4)")
                 phone.run(lambda: phone.released(child), timeout=30)
                 phone.run(lambda: phone.released(session.leg), timeout=30)
-                return "completed", child.sid, 0
+                return TRANSFERRED, child.sid, 0
             phone.run(lambda: phone.hangup(child))
             return "failed", child.sid, 0
         resumed = True  # in a multiparty call the caller is active again

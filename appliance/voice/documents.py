@@ -15,6 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from appliance import logs
 from appliance.voice import call
 from appliance.voice.call import CallLeg
 from appliance.voice.callbacks import call_params
@@ -212,7 +213,14 @@ class Documents:
         """Record an event (an error, a warning, a note) on the call."""
         now = time.time()
         if code or kind != "info":
-            LOGGER.warning("call %s: %s %s %s", self.sid, kind, code or "", detail)
+            logs.event(
+                LOGGER,
+                logging.WARNING,
+                f"call {kind}",  # "call error", "call warning"
+                sid=self.sid,
+                error_code=code or None,
+                detail=detail,
+            )
         self.ctx.store.write(
             lambda conn: conn.execute(
                 "INSERT INTO call_events (call_sid, at, kind, error_code, detail) VALUES (?,?,?,?,?)",

@@ -20,13 +20,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from appliance import logs
 from appliance.errors import StoreClosed
 from appliance.voice import call, dial
 from appliance.voice.call import CallLeg, Step
 from appliance.voice.channel import CallEnded
 from appliance.voice.documents import FAILED
+from appliance.voice.phone import CONNECT_TIMEOUT
 from appliance.voice.session import CallSession
-from appliance.voice.verbs import control, gather, message, prompts, record
+from appliance.voice.verbs import control, gather, message, prompts, record, stream
 
 if TYPE_CHECKING:
     from appliance.voice.context import Context
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 CALLER_ID_WAIT = 3.0  # seconds after RING to wait for the line carrying the caller ID
+CONNECT_SLACK = 5.0  # beyond the phone's CONNECT_TIMEOUT before the flow gives up on ATA
 
 VerbHandler = Callable[[CallSession, Any, Any], Any]
 
@@ -52,6 +55,9 @@ VERBS: dict[str, VerbHandler] = {  # by the lower-cased class name of the parsed
     "redirect": control.redirect,
     "sms": message.message,
     "message": message.message,
+    "start": stream.start,
+    "stop": stream.stop,
+    "connect": stream.connect,
 }
 
 
@@ -100,7 +106,7 @@ class CallFlow:
         except (CallEnded, StoreClosed):
             pass
         except Exception:  # noqa: BLE001 - a bug must still end the call and free the port
-            LOGGER.exception("call %s: flow failed", self.sid)
+            logs.event(LOGGER, logging.ERROR, "call flow error", sid=self.sid, exc_info=True)
             self.documents.event("error", 0, "internal error in the call flow")
         finally:
             self._finish()
@@ -110,7 +116,9 @@ class CallFlow:
             try:
                 self.phone.run(lambda: self.phone.hangup(self.leg), timeout=30)
             except Exception as e:  # noqa: BLE001 - the modem may be gone; the phone ends it then
-                LOGGER.warning("call %s: hang-up failed: %s", self.sid, e)
+                logs.event(
+                    LOGGER, logging.WARNING, "call hang-up failed", sid=self.sid, error=str(e)
+                )
         self.channel.stop_media()
         self.phone.flows.pop(self.sid, None)
 
@@ -121,7 +129,13 @@ class CallFlow:
             if not row["url"]:
                 # No Voice URL: leave the call unanswered (it is logged; the caller gets
                 # the network's no-answer handling) rather than answer with an error.
-                LOGGER.info("call %s: no Voice URL for this number; not answering", self.sid)
+                logs.event(
+                    LOGGER,
+                    logging.WARNING,
+                    "call not answered: no Voice URL",
+                    sid=self.sid,
+                    to=row["to_number"],
+                )
                 with channel.poke:
                     while self.leg.live:
                         channel.poke.wait(1.0)
@@ -160,9 +174,20 @@ class CallFlow:
     # -- answering -----------------------------------------------------------------------------
 
     def _answer(self) -> None:
+        """ATA, then wait until the modem says the call is connected: before that no verb may
+        run (an AT+CHLD=2 for <Dial> would answer the still-ringing call instead of holding it,
+        and SIM7600 audio cannot start).  The phone settles it within CONNECT_TIMEOUT."""
         if not self.phone.run(lambda: self.phone.answer(self.leg), timeout=30):
             raise CallEnded()
-        self.channel.answered.set()
+        channel = self.channel
+        end = time.monotonic() + CONNECT_TIMEOUT + CONNECT_SLACK
+        with channel.poke:
+            while not channel.answered.is_set():
+                channel.check()
+                if time.monotonic() >= end:
+                    logs.event(LOGGER, logging.WARNING, "call never connected", sid=self.sid)
+                    raise CallEnded()  # the modem thread is stuck: _finish hangs up
+                channel.poke.wait(0.25)
 
     def _wait_answer(self) -> None:
         # calls.control is read every second, not only when poked: an update can land

@@ -32,6 +32,9 @@ T = TypeVar("T")
 WATCHDOG_POLL = 5.0  # seconds between AT+CLCC checks while a call is live (lost URCs)
 RELEASE_GRACE = 0.5  # seconds to wait after "+CLCC: ...,6" for the line that says why
 RINGING_POLL = 1.0  # while our own call rings: modems without an answer URC are polled
+CONNECT_POLL = 0.2  # after ATA on a modem with no connect URC: AT+CLCC until it lists stat 0
+CONNECT_TIMEOUT = 10.0  # ATA -> connect notice (^CONN ~0.3-1 s, voice.md 4.1); then assumed
+RELEASE_ECHO = 1.0  # an index-less end line this soon after another call ended is its echo
 CPCMREG_ATTEMPTS = 6  # SIM7600: AT+CPCMREG=1 can fail the first time (voice.md 1.3)
 CPCMREG_RETRY_DELAY = 0.3
 CALLER_ID_SOURCES = frozenset({"CLIP", "CLCC", "ccinfo", "DSCI"})  # lines that carry caller ID
@@ -90,6 +93,8 @@ class Phone:
         self.flows: dict[str, FlowHandle] = {}
         self._next_poll = 0.0
         self._dial_deadline: dict[str, float] = {}
+        self._connect_deadline: dict[str, float] = {}  # answered (ATA), not yet connected
+        self._last_end = float("-inf")  # monotonic time the last call ended
         self._pending_release: dict[str, tuple[float, CallEvent]] = {}
         engine.phones[modem.name] = self
 
@@ -179,6 +184,17 @@ class Phone:
                 return  # our own outbound call is being set up: a late +CLCC
             self._incoming(event)
             return
+        if (
+            event.kind == "released"
+            and event.index is None
+            and event.reason is None
+            and now - self._last_end < RELEASE_ECHO
+        ):
+            # VOICE CALL: END / NO CARRIER without an index just after another call ended
+            # (a one-modem <Dial>'s callee): most likely that call's own end line, not the
+            # end of the call left.  AT+CLCC says whether it is still there.
+            self._next_poll = 0.0
+            return
         target = self._leg_for(event, live)
         if target is None:
             LOGGER.debug("%s: call event %s with no call", self.modem.name, event)
@@ -257,7 +273,7 @@ class Phone:
 
     def next_deadline(self) -> float | None:
         """Monotonic time this phone wants :meth:`tick` (None: nothing timed)."""
-        times = list(self._dial_deadline.values())
+        times = list(self._dial_deadline.values()) + list(self._connect_deadline.values())
         times += [deadline for deadline, _ in self._pending_release.values()]
         if any(leg.live for leg in self.legs.values()):
             times.append(self._next_poll)
@@ -281,14 +297,23 @@ class Phone:
                 self._after(leg, leg.end(call.NO_ANSWER, now), why="not answered in time")
         live = [leg for leg in self.legs.values() if leg.live]
         if live and now >= self._next_poll:
-            ringing_out = any(not leg.incoming and leg.status == call.RINGING for leg in live)
-            self._next_poll = now + (RINGING_POLL if ringing_out else WATCHDOG_POLL)
+            self._next_poll = now + self._poll_interval(live)
             self._poll(live)
+        self._connect_timeouts(time.monotonic())
         if not live:
             self._place_next()
 
+    def _poll_interval(self, live: list[CallLeg]) -> float:
+        """Seconds to the next AT+CLCC: soon while a call connects or our own call rings."""
+        if any(leg.sid in self._connect_deadline for leg in live):
+            return RINGING_POLL if call.announces_connect(self.voice.dialect) else CONNECT_POLL
+        if any(not leg.incoming and leg.status == call.RINGING for leg in live):
+            return RINGING_POLL
+        return WATCHDOG_POLL
+
     def _poll(self, live: list[CallLeg]) -> None:
-        """AT+CLCC: a call the modem no longer lists has ended (a lost NO CARRIER)."""
+        """AT+CLCC: a call the modem no longer lists has ended (a lost NO CARRIER); the state
+        of the others is applied (modems without answer or connect URCs are read this way)."""
         try:
             lines = self.modem.command("AT+CLCC")
         except CommandRejected as e:
@@ -303,10 +328,26 @@ class Phone:
             if not listed or (leg.index is not None and leg.index not in indexes):
                 gone = CallEvent("released", leg.index, source="gone from AT+CLCC")
                 self._after(leg, leg.apply(gone, now), why=gone.source)
-            elif leg.index is None and len(live) == 1 and len(listed) == 1:
-                event = listed[0]
-                leg.index = event.index
-                self._after(leg, leg.apply(event, now), why=event.source)
+        still = [leg for leg in live if leg.live and leg.status != call.QUEUED]
+        for leg, event in call.match_listing(still, listed):
+            self._after(leg, leg.apply(event, now), why=event.source)
+
+    def _connect_timeouts(self, now: float) -> None:
+        """Answered calls whose connect notice never came: assumed connected (ATA said OK)."""
+        for sid, deadline in list(self._connect_deadline.items()):
+            leg = self.legs.get(sid)
+            if leg is None or not leg.live or leg.status == call.IN_PROGRESS:
+                self._connect_deadline.pop(sid, None)
+            elif now >= deadline:
+                self._connect_deadline.pop(sid, None)
+                LOGGER.warning(
+                    "%s: call %s: no connect notice %.0f s after ATA; taken as connected",
+                    self.modem.name,
+                    sid,
+                    CONNECT_TIMEOUT,
+                )
+                event = CallEvent("active", leg.index, source="ATA")
+                self._after(leg, leg.apply(event, now))
 
     def _place_next(self) -> None:
         row = self.records.claim_queued()
@@ -342,6 +383,9 @@ class Phone:
         return self.modem.submit(lambda _driver: fn(), timeout=timeout)
 
     def answer(self, leg: CallLeg) -> bool:
+        """ATA; True if the modem took it.  The call is in progress once the modem says it is
+        connected (``call.CONNECT_NOTICES``, or AT+CLCC stat 0), not on ATA's OK: the flow
+        waits for that (``channel.answered``); after CONNECT_TIMEOUT it is assumed."""
         if not leg.live:
             return False
         try:
@@ -351,8 +395,11 @@ class Phone:
             return False
         if self.voice.audio_enable == "ddsetex":
             self._quiet("AT^DDSETEX=2")
-        self._after(leg, leg.apply(CallEvent("active", leg.index, source="ATA"), time.monotonic()))
-        return leg.status == call.IN_PROGRESS
+        if leg.live and leg.status != call.IN_PROGRESS:
+            now = time.monotonic()
+            self._connect_deadline[leg.sid] = now + CONNECT_TIMEOUT
+            self._next_poll = now + self._poll_interval([leg])
+        return leg.live
 
     def hangup(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
         if not leg.live:
@@ -424,6 +471,8 @@ class Phone:
             self.records.emit_callback(leg.sid, event, step.status)
         if step.ended_now:
             self._dial_deadline.pop(leg.sid, None)
+            self._connect_deadline.pop(leg.sid, None)
+            self._last_end = time.monotonic()
             if self.voice.audio_enable == "cpcmreg" and leg.answered_at is not None:
                 self._quiet("AT+CPCMREG=0")
             self.legs.pop(leg.sid, None)

@@ -31,6 +31,8 @@ The other names of this module are re-exported from :mod:`appliance.webhooks.sig
 from __future__ import annotations
 
 import http.client
+import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from urllib.parse import urljoin
 
 import requests
 
+from appliance import logs
 from appliance.sids import idempotency_token
 from appliance.webhooks.cookies import (
     COOKIE_IDLE_SECONDS,
@@ -89,6 +92,8 @@ DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_MAX_REDIRECTS = 5
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+LOGGER = logging.getLogger(__name__)
+LOGGED_BODY = 2000  # characters of a request's parameters or an answer written at DEBUG
 
 _new_token = idempotency_token  # request() has a parameter of the same name
 
@@ -206,6 +211,7 @@ class WebhookClient:
         )
         for observe in self.observers:
             observe(params, result)
+        _log(params, result)
         saved = serialize_cookies(jar) if len(jar) else None
         return result, saved
 
@@ -325,3 +331,37 @@ class WebhookClient:
         if len(data) > limit:
             return data[:limit], True
         return data, False
+
+
+def _log(params: Mapping[str, ParamValue], result: WebhookResult) -> None:
+    """One line per request: INFO when answered 2xx, WARNING with the Twilio error code if not.
+
+    The parameters and the answer (message bodies, TwiML) are personal data: DEBUG only.
+    """
+    sid = next(
+        (param_values(params[k])[0] for k in ("MessageSid", "CallSid") if params.get(k)), None
+    )
+    logs.event(
+        LOGGER,
+        logging.INFO if result.ok else logging.WARNING,
+        "webhook requested" if result.ok else "webhook failed",
+        sid=sid,
+        method=result.requested_method,
+        url=result.requested_url,
+        status=result.status,
+        ms=round(result.elapsed * 1000),
+        redirects=len(result.redirects) or None,
+        attempts=result.attempts if result.attempts > 1 else None,
+        error_code=result.error_code,
+        error=result.error_message,
+    )
+    if LOGGER.isEnabledFor(logging.DEBUG):
+        logs.event(
+            LOGGER,
+            logging.DEBUG,
+            "webhook exchange",
+            sid=sid,
+            params=json.dumps(result.request_params, ensure_ascii=False)[:LOGGED_BODY],
+            content_type=result.content_type,
+            answer=result.body[:LOGGED_BODY].decode("utf-8", "replace"),
+        )

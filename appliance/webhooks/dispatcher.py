@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from appliance import logs
 from appliance.errors import InvalidNumber
 from appliance.sids import idempotency_token
 from appliance.sms.outbox import Outbox, OutboxError
@@ -121,7 +122,14 @@ class Dispatcher:
             try:
                 self._process(job)
             except Exception:  # noqa: BLE001 - a bug must not kill the worker or lose the job
-                LOGGER.exception("webhook job %s failed unexpectedly", job["id"])
+                logs.event(
+                    LOGGER,
+                    logging.ERROR,
+                    "webhook job error",
+                    job=job["id"],
+                    sid=job["message_sid"],
+                    exc_info=True,
+                )
                 self._postpone(int(job["id"]))
             finally:
                 self.slots.release(key)
@@ -282,10 +290,51 @@ class Dispatcher:
                 conn.execute("UPDATE webhook_jobs SET state = 'failed' WHERE id = ?", (job["id"],))
 
         self.store.write(fn)
+        self._log(job, outcome, tried, limit)
         for sid in created:
             row = self.store.read_one("SELECT modem FROM messages WHERE sid = ?", (sid,))
             if row is not None:
                 self.outbox.wake(row["modem"])
+
+    def _log(self, job: Row, outcome: Outcome, tried: int, limit: int) -> None:
+        """TwiML errors and warnings (the client logged the requests), then what became of the job."""
+        sid = job["message_sid"]
+        for result, code, message in outcome.log:
+            if code is not None and code != result.error_code:
+                logs.event(
+                    LOGGER,
+                    logging.WARNING,
+                    "webhook TwiML problem",
+                    sid=sid,
+                    url=result.url,
+                    error_code=code,
+                    error=message,
+                )
+        if outcome.success:
+            return
+        kind = "status callback" if job["kind"] == "status" else "webhook"
+        if outcome.retry and tried < limit:
+            logs.event(
+                LOGGER,
+                logging.INFO,
+                f"{kind} retry scheduled",
+                sid=sid,
+                attempt=tried,
+                of=limit,
+                in_s=round(self.backoff * 2 ** (tried - 1), 1),
+            )
+        else:
+            last = outcome.log[-1] if outcome.log else None
+            logs.event(
+                LOGGER,
+                logging.ERROR,
+                f"{kind} given up",
+                sid=sid,
+                url=job["url"],
+                attempts=tried,
+                error_code=last[1] if last else None,
+                error=last[2] if last else None,
+            )
 
     def _reply(
         self,
@@ -319,6 +368,16 @@ class Dispatcher:
                 )
             except (OutboxError, InvalidNumber) as e:
                 error = (e.code or 30008, e.message)
+        logs.event(
+            LOGGER,
+            logging.WARNING,
+            "reply not sent",
+            sid=job["message_sid"],
+            from_=from_number,
+            to=to,
+            error_code=error[0],
+            error=error[1],
+        )
         log_entry(
             conn,
             job,
@@ -334,10 +393,12 @@ class Dispatcher:
         return None
 
 
-def queue_status_callback(conn: sqlite3.Connection, row: Row) -> None:
-    """Outbox hook: a message changed status; queue its StatusCallback, if it has one."""
+def queue_status_callback(conn: sqlite3.Connection, row: Row) -> bool:
+    """Outbox hook: a message changed status; queue its StatusCallback, if it has one.
+
+    Whether a job was queued: only then has a worker anything to look for."""
     if not row["status_callback"]:
-        return
+        return False
     now = time.time()
     conn.execute(
         "INSERT INTO webhook_jobs (kind, message_sid, url, method, params, token, state, next_attempt_at,"
@@ -352,3 +413,4 @@ def queue_status_callback(conn: sqlite3.Connection, row: Row) -> None:
             now,
         ),
     )
+    return True

@@ -1,6 +1,7 @@
 """The OpenAPI description of the appliance's own endpoints (:func:`appliance.api.create_app`).
 
-The OpenAPI document itself, the index, ``/health``, ``/metrics``, the status and the AT console.
+The OpenAPI document itself, the index, ``/health``, ``/metrics``, the status, the AT console
+and USSD.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.api.schemas.parts import ERRORS, JSON, KEY_REFUSED, error, form, param, string
+from appliance.modem import ussd
 
 CONDITIONS = ["ok", "disconnected", "sim_not_ready", "network_lost"]
 HEALTH = {
@@ -37,6 +39,28 @@ HEALTH = {
                     "last_error": {"type": "string", "nullable": True},
                 },
             },
+        },
+    },
+}
+
+USSD_REPLY = {
+    "type": "object",
+    "properties": {
+        "modem": {"type": "string"},
+        "request": {"type": "string", "description": "What was sent"},
+        "status": {
+            "type": "string",
+            "enum": [*ussd.STATUS_NAMES.values(), "cancelled"],
+            "description": "+CUSD <m>: done, more (the network asks for an answer), ended,"
+            " not-supported…; cancelled after cancel=1",
+        },
+        "status_code": {"type": "integer", "description": "<m> of +CUSD"},
+        "text": {"type": "string", "description": "The answer, decoded by its DCS"},
+        "dcs": {"type": "integer", "nullable": True},
+        "raw": {"type": "string", "nullable": True, "description": "<str> as the modem wrote it"},
+        "session_open": {
+            "type": "boolean",
+            "description": "The network waits for an answer: send it as the next code",
         },
     },
 }
@@ -129,6 +153,38 @@ def paths() -> dict[str, Any]:
                     "200": {"description": "The modem's response lines"},
                     "400": error("Empty command or control characters (20001)"),
                     "503": error("The modem failed the command"),
+                    **KEY_REFUSED,
+                    **ERRORS,
+                },
+            },
+        },
+        "/appliance/modems/{name}/ussd": {
+            "parameters": [param("name", "path", "Modem name from the configuration")],
+            "post": {
+                "tags": ["Admin"],
+                "summary": "Send a USSD code (*100#) or the answer to the network's menu, and"
+                " wait for the network's answer; cancel=1 ends the session (AccountSid and"
+                " AuthToken only)",
+                "operationId": "modemUssd",
+                "security": [{"basicAuth": []}],
+                "requestBody": form(
+                    {
+                        "code": string(
+                            "A code such as *100#, or the answer to a menu (while session_open)",
+                            maxLength=182,
+                        ),
+                        "cancel": string("1 ends the open session (AT+CUSD=2)", enum=["1"]),
+                    }
+                ),
+                "responses": {
+                    "200": {
+                        "description": "The network's answer",
+                        "content": {JSON: {"schema": USSD_REPLY}},
+                    },
+                    "400": error("No code, or characters a USSD string cannot carry (20001)"),
+                    "409": error("Another USSD request on this modem waits for its answer"),
+                    "503": error("The modem is not connected or refused the request"),
+                    "504": error("The network did not answer within ussd_timeout"),
                     **KEY_REFUSED,
                     **ERRORS,
                 },

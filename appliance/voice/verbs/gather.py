@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from appliance import logs
 from appliance.voice.session import CallSession
 from appliance.voice.verbs import prompts
 
@@ -49,7 +50,8 @@ def gather(session: CallSession, verb: Any, doc: Any) -> Any:
         entered += d
         if wanted and len(entered) >= int(wanted):
             break
-    LOGGER.info("call %s: gathered %r", session.sid, entered)
+    # The keys may be a PIN or a card number: DEBUG only.
+    logs.event(LOGGER, logging.DEBUG, "call gathered", sid=session.sid, digits=entered)
     if not entered and not getattr(verb, "action_on_empty_result", False):
         return None
     return session.documents.action(verb.action, verb.method, {"Digits": entered})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from appliance import logs
 from appliance.voice.session import CallSession
 
 LOGGER = logging.getLogger(__name__)
@@ -32,5 +33,6 @@ def message(session: CallSession, verb: Any, doc: Any) -> Any:
             "error", getattr(e, "code", None) or 14101, f"<Sms>/<Message> not sent: {e}"
         )
         return None
-    LOGGER.info("call %s: queued message %s", session.sid, sid)
+    # the outbox logged "message queued" with the message's SID
+    logs.event(LOGGER, logging.DEBUG, "call message queued", sid=session.sid, message=sid)
     return None

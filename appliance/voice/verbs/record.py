@@ -8,16 +8,18 @@ recording.  A REST update (hang up or redirect) cuts the recording short, as it 
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from typing import Any
 
-from appliance import sids
+from appliance import logs, sids
 from appliance.voice.callbacks import enqueue_status
 from appliance.voice.channel import CallEnded
 from appliance.voice.session import CallSession
 
+LOGGER = logging.getLogger(__name__)
 POLL = 0.05  # seconds between looks at the keys, the clock and REST updates while recording
 
 
@@ -105,6 +107,17 @@ def record(session: CallSession, verb: Any, doc: Any) -> Any:
                 now,
             ),
         )
+    )
+    logs.event(
+        LOGGER,
+        logging.INFO,
+        "recording saved",
+        sid=rec_sid,
+        call=session.sid,
+        duration=duration,
+        bytes=len(pcm),
+        path=str(path),
+        ended_by=key or "timeout",
     )
     url = (
         f"{ctx.base_url().rstrip('/')}/2010-04-01/Accounts/{ctx.account_sid()}/Recordings/{rec_sid}"

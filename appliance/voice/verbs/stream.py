@@ -1,0 +1,115 @@
+"""Media Streams: ``<Start><Stream>`` (a one-way fork), ``<Stop><Stream>``, ``<Connect><Stream>``.
+
+``<Start>`` opens a :class:`appliance.voice.mediastream.StreamClient` and goes on at once;
+the stream lives until ``<Stop>``, the bot closes it, or the call ends (the channel's
+closers stop it, which sends ``stop``).  ``<Connect>`` opens a bidirectional stream and
+waits until the socket closes, passing key presses to the bot as ``dtmf`` messages; then
+the TwiML goes on with the next verb, or with the ``<Connect action>`` URL.  A stream
+that cannot connect is recorded as a call error and the next verb runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from appliance import logs
+from appliance.voice import mediastream
+from appliance.voice.callbacks import enqueue_status
+from appliance.voice.mediastream import StreamClient
+from appliance.voice.session import CallSession
+
+LOGGER = logging.getLogger(__name__)
+POLL = 0.05  # seconds between looks at the keys and the socket while connected
+
+
+def _status(session: CallSession, stream: Any, client_sid: list[str]) -> Any:
+    """The stream's statusCallback (stream-started, stream-stopped, stream-error), if any."""
+    url = getattr(stream, "status_callback", None)
+    if not url:
+        return None
+    ctx = session.ctx
+
+    def send(event: str, error: str | None) -> None:
+        params = {
+            "AccountSid": ctx.account_sid(),
+            "CallSid": session.sid,
+            "StreamSid": client_sid[0] if client_sid else "",
+            "StreamName": stream.name or (client_sid[0] if client_sid else ""),
+            "StreamEvent": event,
+            "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        if error:
+            params["StreamError"] = error
+        enqueue_status(ctx.store, session.sid, url, stream.status_callback_method, params)
+        if ctx.on_job:
+            ctx.on_job()
+
+    return send
+
+
+def open_stream(session: CallSession, stream: Any, *, bidirectional: bool) -> StreamClient | None:
+    """Open a stream for this call; None (the error recorded) if it could not connect."""
+    ctx = session.ctx
+    if stream.name and any(c.name == stream.name for c in mediastream.streams_of(session.sid)):
+        session.documents.event(
+            "warning", 12200, f"a stream named {stream.name!r} is already open; skipped"
+        )
+        return None
+    if session.channel.media is None:
+        session.documents.event(
+            "warning", None, "<Stream> on a call without an audio port: no audio will flow"
+        )
+    sid_box: list[str] = []
+    client = StreamClient(
+        url=stream.url,
+        name=stream.name,
+        track=stream.track,
+        bidirectional=bidirectional,
+        parameters={p.name: p.value for p in stream.parameters},
+        call_sid=session.sid,
+        account_sid=ctx.account_sid(),
+        auth_token=ctx.auth_token() if ctx.auth_token else "",
+        media=session.channel.media,
+        event=session.documents.event,
+        status=_status(session, stream, sid_box),
+    )
+    sid_box.append(client.sid)
+    if not client.open():
+        return None
+    session.channel.closers.append(client.stop)
+    return client
+
+
+def start(session: CallSession, verb: Any, doc: Any) -> Any:
+    open_stream(session, verb.stream, bidirectional=False)
+    return None
+
+
+def stop(session: CallSession, verb: Any, doc: Any) -> Any:
+    for client in mediastream.streams_of(session.sid):
+        if not client.bidirectional and (verb.name is None or client.name == verb.name):
+            client.stop()
+    return None
+
+
+def connect(session: CallSession, verb: Any, doc: Any) -> Any:
+    channel = session.channel
+    client = open_stream(session, verb.stream, bidirectional=True)
+    if client is None:
+        return None
+    channel.clear_digits()
+    try:
+        while not client.closed.is_set():
+            digit = channel.next_digit(POLL)  # raises CallEnded when the caller hangs up
+            if channel.control_pending.is_set():
+                break
+            if digit is not None:
+                client.send_dtmf(digit)
+    finally:
+        client.stop()
+    logs.event(LOGGER, logging.INFO, "stream connect ended", sid=session.sid, stream=client.sid)
+    if channel.control_pending.is_set() or not verb.action:
+        return None
+    return session.documents.action(verb.action, verb.method, {})
