@@ -125,3 +125,27 @@ def test_each_dialects_connect_notice_makes_a_ringing_call_in_progress(
 def test_a_generic_modem_has_no_connect_notice() -> None:
     assert not call.announces_connect("generic")
     assert not call.announces_connect("unknown-dialect")  # polled, like a generic modem
+
+
+def test_a_clcc_listing_pairs_calls_whose_urcs_carried_no_index() -> None:
+    # A generic modem: RING/+CLIP and ATD's OK carry no index; AT+CLCC lists the held caller
+    # and the dialled callee, each the only call of its direction.
+    caller = call.CallLeg("CA1", incoming=True, status=call.IN_PROGRESS, answered_at=1.0)
+    child = call.CallLeg("CA2", incoming=False, status=call.RINGING)
+    listed = call.parse_clcc(
+        ['+CLCC: 1,1,1,0,0,"+14155550100",145', '+CLCC: 2,0,0,0,0,"+15555550142",145']
+    )
+    pairs = call.match_listing([caller, child], listed)
+    assert [(leg.sid, e.index, e.kind) for leg, e in pairs] == [
+        ("CA1", 1, "held"),
+        ("CA2", 2, "active"),
+    ]
+    for leg, event in pairs:
+        leg.apply(event, 2.0)
+    assert caller.index == 1 and caller.held
+    assert child.index == 2 and child.status == call.IN_PROGRESS  # the callee answered
+    # once indexed, by index; two unindexed calls of one direction are not guessed
+    assert call.match_listing([child], listed)[0][1].index == 2
+    other = call.CallLeg("CA3", incoming=False, status=call.RINGING)
+    fresh = call.CallLeg("CA4", incoming=False, status=call.RINGING)
+    assert call.match_listing([other, fresh], listed) == []
