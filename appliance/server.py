@@ -74,6 +74,9 @@ class Server:
         return int(self.httpd.bind_addr[1])
 
     def stop(self) -> None:
+        from web.live import stop_streams
+
+        stop_streams(self.panel)  # the panel's event streams would hold worker threads
         self.httpd.stop()
         if self._thread is not None:
             self._thread.join(5)

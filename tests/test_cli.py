@@ -623,6 +623,40 @@ def test_probe_names_the_modem_on_a_port(tmp_path, sim):
     assert rv.returncode == 1 and "no-such-tty" in rv.stderr
 
 
+def test_ussd_balance_and_a_menu_through_the_running_daemon(running):
+    """`appliance ussd MODEM CODE [ANSWER ...]`: the network's answer; menus answered in turn,
+    or on standard input (an empty line cancels); the simulated SIM's balance moves it."""
+    cfg = running.cfg
+    rv = appliance(cfg, "ussd", "modem1", "*100#")
+    assert rv.returncode == 0 and rv.stdout == "Your balance is 10.00 GBP\n", rv.stderr
+    rv = appliance(cfg, "ussd", "modem1", "*101#")  # UCS-2, decoded
+    assert rv.returncode == 0 and "Баланс: 10,00 руб." in rv.stdout
+    rv = appliance(cfg, "ussd", "modem1", "*123#", "2", "0", "1")
+    assert rv.returncode == 0, rv.stderr
+    assert rv.stdout.splitlines()[-1] == "Your balance is 10.00 GBP"
+    assert rv.stdout.count("1 Balance") == 2 and "Data bundles" in rv.stdout
+    rv = appliance(cfg, "ussd", "modem1", "*123#", stdin="2\n\n")  # then an empty line
+    assert rv.returncode == 0 and rv.stdout.endswith("(session cancelled)\n"), rv.stdout
+    rv = appliance(cfg, "ussd", "modem1", "*123#", "--keep-open", "--json")
+    assert rv.returncode == 0 and json.loads(rv.stdout)["session_open"] is True
+    rv = appliance(cfg, "ussd", "modem1", "1")  # answers the menu left open
+    assert rv.stdout == "Your balance is 10.00 GBP\n"
+    assert appliance(cfg, "ussd", "modem1", "--cancel").stdout == "(session cancelled)\n"
+    assert run_json(cfg, "sim", "fault", "balance", "1.25")["status"]["balance"] == 1.25
+    try:
+        assert appliance(cfg, "ussd", "modem1", "*100#").stdout == "Your balance is 1.25 GBP\n"
+    finally:
+        run_json(cfg, "sim", "fault", "balance", "10")
+    rv = appliance(cfg, "ussd", "modem1", "*999#")
+    assert rv.returncode == 0 and rv.stdout == "(not-supported)\n"
+    rv = appliance(cfg, "ussd", "modem1", '*1"#')
+    assert rv.returncode == 2 and "cannot be sent" in rv.stderr
+    rv = appliance(cfg, "ussd", "modem9", "*100#")
+    assert rv.returncode == 2 and "no modem named 'modem9'" in rv.stderr
+    rv = appliance(cfg, "ussd", "modem1")
+    assert rv.returncode == 2 and "'*100#'" in rv.stderr
+
+
 # Which test runs each command (the parser's leaves; test_every_command_has_a_test_that_runs_it).
 COMMAND_TESTS: dict[tuple[str, ...], Callable[..., Any]] = {
     ("run",): test_run_starts_the_daemon_and_prints_how_to_try_it,
@@ -630,6 +664,7 @@ COMMAND_TESTS: dict[tuple[str, ...], Callable[..., Any]] = {
     ("send",): test_send_account_and_at_through_the_running_daemon,
     ("account",): test_send_account_and_at_through_the_running_daemon,
     ("at",): test_at_console_straight_to_the_port_without_a_daemon,
+    ("ussd",): test_ussd_balance_and_a_menu_through_the_running_daemon,
     ("sim", "sms"): test_sim_commands_play_the_network,
     ("sim", "outbox"): test_sim_commands_play_the_network,
     ("sim", "fault"): test_sim_commands_play_the_network,

@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
 from web.helpers import daemon
 
@@ -33,10 +33,14 @@ bp = Blueprint("live", __name__, url_prefix="/live")
 
 POLL_SECONDS = 1.0  # how often a stream looks at the store
 STREAM_SECONDS = 300.0  # a stream ends after this; the browser reconnects
-HEARTBEAT_SECONDS = 15.0  # a comment line this often, so a closed tab is noticed
+# A comment line this often when nothing else is sent: a tab closed (or a page left) is noticed
+# at the second write after it (the first still fits in the socket's buffer), so a stream's
+# thread is free again a few seconds after its page is gone.
+HEARTBEAT_SECONDS = 2.0
 RETRY_MS = 1000  # the EventSource's reconnection delay after a stream ends
-BUSY_RETRY_MS = 30_000  # ... and after being turned away over the limit
+BUSY_RETRY_MS = 5000  # ... and after being turned away over the limit
 RECENT = 200  # the newest rows whose updates (a status change) count as news
+TOPICS = ("messages", "calls", "webhooks", "health")
 
 
 class Streams:
@@ -45,6 +49,7 @@ class Streams:
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
         self.open = 0
+        self.stopping = threading.Event()  # set when the server stops: every stream ends
         self._lock = threading.Lock()
 
     def acquire(self) -> bool:
@@ -57,6 +62,9 @@ class Streams:
     def release(self) -> None:
         with self._lock:
             self.open -= 1
+
+    def stop(self) -> None:
+        self.stopping.set()
 
 
 def limit(http_threads: int) -> int:
@@ -92,24 +100,54 @@ def _inbound_after(store: Store, seq: int) -> int:
     return int(row[0]) if row else 0
 
 
+def parse_since(text: str) -> dict[str, dict[str, Any]] | None:
+    """The versions a page was rendered from (``?v=``, JSON from :func:`versions`), if sane."""
+    if not text or len(text) > 2000:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    return {
+        k: {
+            name: v
+            for name, v in given.items()
+            if isinstance(name, str) and isinstance(v, int | float | None)
+        }
+        for k, given in value.items()
+        if k in TOPICS and isinstance(given, dict)
+    }
+
+
 def event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def stream(store: Store, poll: float, lifetime: float, heartbeat: float) -> Iterator[str]:
+def stream(
+    store: Store,
+    poll: float,
+    lifetime: float,
+    heartbeat: float,
+    stopping: threading.Event,
+    since: dict[str, dict[str, Any]] | None = None,
+) -> Generator[str, None, None]:
     """The event stream's body: a hello with every topic, then each change, then bye."""
-    seen = versions(store)
-    yield f"retry: {RETRY_MS}\n\n" + event("hello", seen)
+    now = versions(store)
+    seen = now if since is None else {**now, **since}
+    yield f"retry: {RETRY_MS}\n\n" + event("hello", now)
     started = last_write = time.monotonic()
-    while time.monotonic() - started < lifetime:
-        time.sleep(poll)
-        now = versions(store)
+    while True:
+        # The first round compares with what the page was rendered from (``since``), so a
+        # change between rendering the page and opening the stream is not missed.
         wrote = False
         for topic, value in now.items():
             if value != seen[topic]:
                 data = dict(value)
                 if topic == "messages":
-                    data["inbound"] = _inbound_after(store, int(seen[topic]["seq"]))
+                    before = seen[topic].get("seq")
+                    data["inbound"] = _inbound_after(store, int(before or 0))
                 yield event(topic, data)
                 wrote = True
         seen = now
@@ -118,6 +156,11 @@ def stream(store: Store, poll: float, lifetime: float, heartbeat: float) -> Iter
         elif time.monotonic() - last_write >= heartbeat:
             yield ": ping\n\n"
             last_write = time.monotonic()
+        if time.monotonic() - started >= lifetime:
+            break
+        if stopping.wait(poll):
+            return
+        now = versions(store)
     yield event("bye", {})
 
 
@@ -128,7 +171,7 @@ class Body:
     not it was ever iterated (a generator's own ``finally`` would not run if it never started).
     """
 
-    def __init__(self, chunks: Iterator[str], streams: Streams) -> None:
+    def __init__(self, chunks: Generator[str, None, None], streams: Streams) -> None:
         self.chunks, self.streams = chunks, streams
         self._released = False
         self._lock = threading.Lock()
@@ -142,7 +185,7 @@ class Body:
                 return
             self._released = True
         try:
-            self.chunks.close()  # type: ignore[attr-defined]
+            self.chunks.close()
         finally:
             self.streams.release()
 
@@ -152,7 +195,7 @@ def events() -> Response:
     config = current_app.config
     streams: Streams = current_app.extensions["live_streams"]
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    if not streams.acquire():
+    if streams.stopping.is_set() or not streams.acquire():
         return Response(
             f"retry: {BUSY_RETRY_MS}\n\n" + event("busy", {}),
             mimetype="text/event-stream",
@@ -163,9 +206,22 @@ def events() -> Response:
         float(config.get("LIVE_POLL_SECONDS", POLL_SECONDS)),
         float(config.get("LIVE_STREAM_SECONDS", STREAM_SECONDS)),
         float(config.get("LIVE_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)),
+        streams.stopping,
+        parse_since(request.args.get("v", "")),
     )
     return Response(Body(chunks, streams), mimetype="text/event-stream", headers=headers)
 
 
+def stop_streams(app: Any) -> None:
+    """End every open stream (the server is stopping: its threads must not wait for them)."""
+    app.extensions["live_streams"].stop()
+
+
+def page_versions() -> str:
+    """The versions a page is rendered from, as JSON for its stream's ``?v=``."""
+    return json.dumps(versions(daemon().store), separators=(",", ":"))
+
+
 def init_app(app: Any) -> None:
     app.extensions["live_streams"] = Streams(limit(app.config["DAEMON"].config.http_threads))
+    app.jinja_env.globals["live_versions"] = page_versions

@@ -34,15 +34,50 @@ MAX_BATCH = 64  # writes committed together when they queue up (group commit)
 Row = sqlite3.Row
 
 
+class _Waiter:
+    """What :meth:`Store.write` blocks on: a lock the writer releases once the outcome is set.
+
+    A :class:`~concurrent.futures.Future` does the same with a Condition, a lock allocated
+    per wait and callbacks; this is the one hand-over per write, taken by every REST create.
+    """
+
+    __slots__ = ("_done", "_ok", "_value")
+
+    def __init__(self) -> None:
+        self._done = threading.Lock()
+        self._done.acquire()  # released by the writer with the outcome
+        self._ok = False
+        self._value: Any = None
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return True  # a write cannot be cancelled
+
+    def set_result(self, value: Any) -> None:
+        self._ok, self._value = True, value
+        self._done.release()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._value = error
+        self._done.release()
+
+    def result(self) -> Any:
+        self._done.acquire()
+        value, self._value = self._value, None
+        if self._ok:
+            return value
+        raise value
+
+
+_Work = tuple[Callable[[sqlite3.Connection], Any], "Future[Any] | _Waiter"]
+
+
 class Store:
     """SQLite database with a single writer thread."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._queue: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = (
-            queue.Queue()
-        )
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._closed = False
         # Told each commit's duration in seconds, on the writer thread (the metrics' histogram).
@@ -99,10 +134,7 @@ class Store:
         conn.close()
 
     @staticmethod
-    def _commit_batch(
-        conn: sqlite3.Connection,
-        work: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]],
-    ) -> None:
+    def _commit_batch(conn: sqlite3.Connection, work: list[_Work]) -> None:
         """Run each function in its own savepoint, all in one transaction and one fsync.
 
         Each function stays atomic (a failure rolls back only its savepoint) and its
@@ -145,7 +177,11 @@ class Store:
 
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in a transaction on the writer thread; return once committed."""
-        return self.submit(fn).result()
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        waiter = _Waiter()
+        self._queue.put((fn, waiter))
+        return waiter.result()  # type: ignore[no-any-return]
 
     def read(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Row]:
         """Run a query on this thread's read connection."""

@@ -24,6 +24,7 @@ NON_TWILIO = {
     "/metrics": METRICS,
     "/2010-04-01/openapi.json": PUBLIC,
     "/appliance/modems/<name>/at": TOKEN,
+    "/appliance/modems/<name>/ussd": TOKEN,
     "/appliance/status": TOKEN,
 }
 

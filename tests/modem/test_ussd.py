@@ -33,124 +33,123 @@ HUAWEI = UssdDialect(request="packed", reply="packed", charset="")
 # --------------------------------------------------------------------------- the codec
 
 
-def test_huawei_requests_are_packed_gsm7_hex():
-    assert ussd.pack_gsm7_hex("*100#") == "AA180C3602"  # ArchWiki, Huawei E1550
-    assert ussd.request_command("*100#", HUAWEI) == 'AT+CUSD=1,"AA180C3602",15'
-    assert ussd.request_command("*100#", TEXT) == 'AT+CUSD=1,"*100#",15'
-    assert ussd.charset_command(TEXT) == 'AT+CSCS="GSM"' and ussd.charset_command(HUAWEI) is None
-    assert ussd.unpack_gsm7_hex("AA180C3602") == "*100#"
-    assert ussd.unpack_gsm7_hex("E8329BFD4697D9EC37") == "hellohello"  # the classic PDU example
-    # 7 septets leave 7 spare bits that would read as '@': a CR pads them (TS 23.038 6.1.2.3.1)
-    assert ussd.pack_gsm7_hex("1234567") == "31D98C56B3DD1A"
-    assert ussd.unpack_gsm7_hex("31D98C56B3DD1A") == "1234567"
-    for text in ("1", "12345678", "Menu\n1 Balance\n2 Data", "Saldo: 12,34 EUR"):
-        assert ussd.unpack_gsm7_hex(ussd.pack_gsm7_hex(text)) == text
+class TestCodec:
+    """The pure core (appliance.modem.ussd) and the settings: in `make check` (UNIT_TESTS)."""
 
+    def test_huawei_requests_are_packed_gsm7_hex(self) -> None:
+        assert ussd.pack_gsm7_hex("*100#") == "AA180C3602"  # ArchWiki, Huawei E1550
+        assert ussd.request_command("*100#", HUAWEI) == 'AT+CUSD=1,"AA180C3602",15'
+        assert ussd.request_command("*100#", TEXT) == 'AT+CUSD=1,"*100#",15'
+        assert (
+            ussd.charset_command(TEXT) == 'AT+CSCS="GSM"' and ussd.charset_command(HUAWEI) is None
+        )
+        assert ussd.unpack_gsm7_hex("AA180C3602") == "*100#"
+        assert ussd.unpack_gsm7_hex("E8329BFD4697D9EC37") == "hellohello"  # the classic PDU example
+        # 7 septets leave 7 spare bits that would read as '@': a CR pads them (TS 23.038 6.1.2.3.1)
+        assert ussd.pack_gsm7_hex("1234567") == "31D98C56B3DD1A"
+        assert ussd.unpack_gsm7_hex("31D98C56B3DD1A") == "1234567"
+        for text in ("1", "12345678", "Menu\n1 Balance\n2 Data", "Saldo: 12,34 EUR"):
+            assert ussd.unpack_gsm7_hex(ussd.pack_gsm7_hex(text)) == text
 
-def test_answers_decode_by_their_dcs():
-    # A Huawei's balance answer in UCS-2 (ArchWiki, Huawei E1550: "151,25 руб. ")
-    russian = Cusd(0, "003100350031002C003200350020044004430431002E0020", 72)
-    assert ussd.decode(russian, HUAWEI) == "151,25 руб. "
-    assert ussd.decode(russian, TEXT) == "151,25 руб. "  # UCS-2 is hex on every family
-    assert ussd.read_amount(ussd.decode(russian, TEXT)) == 151.25
-    arabic = Cusd(
-        0,
-        "06310635064A062F0643002006270644062D06270644064A002000310032002E0035003000200631064A06270644",
-        72,
-    )
-    assert ussd.decode(arabic, TEXT) == "رصيدك الحالي 12.50 ريال"
-    assert ussd.read_amount(ussd.decode(arabic, TEXT)) == 12.5
-    packed = Cusd(0, "D9775D0E1287D961F7B80C4ACF4131996B460315AB52", 15)
-    assert ussd.decode(packed, HUAWEI) == "Your balance is 12.34 EUR"
-    assert ussd.decode(packed, TEXT) == packed.raw  # a text family: the hex is the text
-    assert ussd.decode(Cusd(0, "Your balance is 5.00", 15), TEXT) == "Your balance is 5.00"
-    assert ussd.decode(Cusd(0, "Balance 5.00", None), TEXT) == "Balance 5.00"  # no dcs: GSM-7
-    # "GSM" character set: control characters are GSM-7 codes, ESC an extension character
-    assert ussd.decode(Cusd(0, "Credit \x025.00 \x1be1", 15), TEXT) == "Credit $5.00 €1"
-    # 8-bit data is hex of octets; UCS-2 with a language prefix skips its two octets
-    assert ussd.decode(Cusd(0, "48656C6C6F", 0x44), TEXT) == "Hello"
-    assert ussd.decode(Cusd(0, "E5D30041", 0x11), TEXT) == "A"
-    assert ussd.decode(Cusd(0, "en\rHello", 0x10), TEXT) == "Hello"
-    assert ussd.decode(Cusd(2), TEXT) == ""
+    def test_answers_decode_by_their_dcs(self) -> None:
+        # A Huawei's balance answer in UCS-2 (ArchWiki, Huawei E1550: "151,25 руб. ")
+        russian = Cusd(0, "003100350031002C003200350020044004430431002E0020", 72)
+        assert ussd.decode(russian, HUAWEI) == "151,25 руб. "
+        assert ussd.decode(russian, TEXT) == "151,25 руб. "  # UCS-2 is hex on every family
+        assert ussd.read_amount(ussd.decode(russian, TEXT)) == 151.25
+        arabic = Cusd(
+            0,
+            "06310635064A062F0643002006270644062D06270644064A002000310032002E0035003000200631064A06270644",
+            72,
+        )
+        assert ussd.decode(arabic, TEXT) == "رصيدك الحالي 12.50 ريال"
+        assert ussd.read_amount(ussd.decode(arabic, TEXT)) == 12.5
+        packed = Cusd(0, "D9775D0E1287D961F7B80C4ACF4131996B460315AB52", 15)
+        assert ussd.decode(packed, HUAWEI) == "Your balance is 12.34 EUR"
+        assert ussd.decode(packed, TEXT) == packed.raw  # a text family: the hex is the text
+        assert ussd.decode(Cusd(0, "Your balance is 5.00", 15), TEXT) == "Your balance is 5.00"
+        assert ussd.decode(Cusd(0, "Balance 5.00", None), TEXT) == "Balance 5.00"  # no dcs: GSM-7
+        # "GSM" character set: control characters are GSM-7 codes, ESC an extension character
+        assert ussd.decode(Cusd(0, "Credit \x025.00 \x1be1", 15), TEXT) == "Credit $5.00 €1"
+        # 8-bit data is hex of octets; UCS-2 with a language prefix skips its two octets
+        assert ussd.decode(Cusd(0, "48656C6C6F", 0x44), TEXT) == "Hello"
+        assert ussd.decode(Cusd(0, "E5D30041", 0x11), TEXT) == "A"
+        assert ussd.decode(Cusd(0, "en\rHello", 0x10), TEXT) == "Hello"
+        assert ussd.decode(Cusd(2), TEXT) == ""
 
+    def test_dcs_alphabets_follow_ts_23038(self) -> None:
+        assert [ussd.alphabet(d) for d in (0x0F, 0x00, 0x20, 0x10)] == ["gsm7"] * 4
+        assert [ussd.alphabet(d) for d in (0x48, 0x11, 0x58, 0x98)] == ["ucs2"] * 4
+        assert [ussd.alphabet(d) for d in (0x44, 0xF4, 0xE0, 0x68)] == ["8bit"] * 4
+        assert ussd.alphabet(0xF0) == "gsm7"
 
-def test_dcs_alphabets_follow_ts_23038():
-    assert [ussd.alphabet(d) for d in (0x0F, 0x00, 0x20, 0x10)] == ["gsm7"] * 4
-    assert [ussd.alphabet(d) for d in (0x48, 0x11, 0x58, 0x98)] == ["ucs2"] * 4
-    assert [ussd.alphabet(d) for d in (0x44, 0xF4, 0xE0, 0x68)] == ["8bit"] * 4
-    assert ussd.alphabet(0xF0) == "gsm7"
+    def test_cusd_lines_parse_and_split_answers_are_joined(self) -> None:
+        assert ussd.parse_cusd('+CUSD: 0,"Your balance is 1.00",15') == Cusd(
+            0, "Your balance is 1.00", 15
+        )
+        assert ussd.parse_cusd("+CUSD: 2") == Cusd(2)
+        assert ussd.parse_cusd("+CUSD:4") == Cusd(4)
+        assert ussd.parse_cusd('+CUSD: 1,"Menu"') == Cusd(1, "Menu", None)
+        assert ussd.parse_cusd('+CUSD: 0,"He said "hi"",15') == Cusd(0, 'He said "hi"', 15)
+        assert ussd.parse_cusd('+CUSD: 1,"Menu') is None  # not whole yet
+        assembler = CusdAssembler()
+        assert assembler.feed('+CMTI: "SM",1') == (False, None)
+        assert assembler.feed('+CUSD: 1,"Menu') == (True, None) and assembler.waiting
+        assert assembler.feed("1 Balance") == (True, None)
+        mine, whole = assembler.feed('2 Data",15')
+        assert mine and whole == Cusd(1, "Menu\n1 Balance\n2 Data", 15)
+        assert not assembler.waiting
+        assert assembler.feed("RING") == (False, None)
+        broken = CusdAssembler()
+        broken.feed('+CUSD: 0,"never closed')
+        for _ in range(ussd.MAX_ASSEMBLED_LINES - 2):
+            assert broken.feed("more") == (True, None)
+        mine, whole = broken.feed("last")
+        assert whole is not None and whole.status == 0 and whole.raw is not None
+        assert whole.raw.startswith("never closed")
 
+    def test_requests_are_checked_and_amounts_read(self) -> None:
+        assert ussd.request_problem("*100#") is None and ussd.request_problem("1") is None
+        assert "empty" in (ussd.request_problem("") or "")
+        assert ussd.request_problem('*100#"') and ussd.request_problem("*100#\r\nATD123;")
+        assert ussd.request_problem("€") and ussd.request_problem("@")  # not the same byte in GSM
+        assert ussd.request_problem("1" * 183)
+        with pytest.raises(ValueError, match="cannot be sent"):
+            ussd.request_command('*1"#', TEXT)
+        assert ussd.read_amount("Your balance is 10.00 GBP") == 10.0
+        assert ussd.read_amount("Balance: -2.50 EUR, valid until 31.12.2030") == -2.5
+        assert ussd.read_amount("no money here") is None
+        assert ussd.read_amount("Saldo 1.234,56 EUR", r"([0-9.]+,[0-9]{2})") == 1234.56
+        assert ussd.read_amount("Balance $1,234.56", r"\$([0-9,]+\.[0-9]{2})") == 1234.56
+        assert ussd.read_amount("Credit 42 units", r"Credit [0-9]+") is None  # no number as a whole
+        assert ussd.read_amount("Credit 42 units", r"[0-9]+") == 42.0
+        # the setting's default is the codec's
+        default = next(s.default for s in table.MODEM_SETTINGS if s.name == "balance_pattern")
+        assert default == ussd.DEFAULT_BALANCE_PATTERN
 
-def test_cusd_lines_parse_and_split_answers_are_joined():
-    assert ussd.parse_cusd('+CUSD: 0,"Your balance is 1.00",15') == Cusd(
-        0, "Your balance is 1.00", 15
-    )
-    assert ussd.parse_cusd("+CUSD: 2") == Cusd(2)
-    assert ussd.parse_cusd("+CUSD:4") == Cusd(4)
-    assert ussd.parse_cusd('+CUSD: 1,"Menu"') == Cusd(1, "Menu", None)
-    assert ussd.parse_cusd('+CUSD: 0,"He said "hi"",15') == Cusd(0, 'He said "hi"', 15)
-    assert ussd.parse_cusd('+CUSD: 1,"Menu') is None  # not whole yet
-    assembler = CusdAssembler()
-    assert assembler.feed("+CMTI: \"SM\",1") == (False, None)
-    assert assembler.feed('+CUSD: 1,"Menu') == (True, None) and assembler.waiting
-    assert assembler.feed("1 Balance") == (True, None)
-    mine, whole = assembler.feed('2 Data",15')
-    assert mine and whole == Cusd(1, "Menu\n1 Balance\n2 Data", 15)
-    assert not assembler.waiting
-    assert assembler.feed("RING") == (False, None)
-    broken = CusdAssembler()
-    broken.feed('+CUSD: 0,"never closed')
-    for _ in range(ussd.MAX_ASSEMBLED_LINES - 2):
-        assert broken.feed("more") == (True, None)
-    mine, whole = broken.feed("last")
-    assert whole is not None and whole.status == 0 and whole.raw is not None
-    assert whole.raw.startswith("never closed")
+    def test_every_profile_says_how_it_writes_ussd_and_cites_its_manual(self) -> None:
+        for family in profiles.available():
+            p = profiles.load(family)
+            dialect = UssdDialect.from_table(p.raw["ussd"])
+            assert dialect.source, family
+        assert UssdDialect.from_table(profiles.load("huawei_e173").raw["ussd"]).request == "packed"
+        for bad in ({"request": "binary"}, {"colour": 1}, {"dcs": 300}, {"charset": 'GSM"'}):
+            with pytest.raises(ValueError):
+                UssdDialect.from_table(bad)
 
+    def test_balance_settings_are_checked_at_load(self) -> None:
+        def load(**modem: Any) -> config.Config:
+            return config.load(None, environ={}, overrides={"modems": [{"name": "m", **modem}]})
 
-def test_requests_are_checked_and_amounts_read():
-    assert ussd.request_problem("*100#") is None and ussd.request_problem("1") is None
-    assert "empty" in (ussd.request_problem("") or "")
-    assert ussd.request_problem('*100#"') and ussd.request_problem("*100#\r\nATD123;")
-    assert ussd.request_problem("€") and ussd.request_problem("@")  # not the same byte in GSM
-    assert ussd.request_problem("1" * 183)
-    with pytest.raises(ValueError, match="cannot be sent"):
-        ussd.request_command('*1"#', TEXT)
-    assert ussd.read_amount("Your balance is 10.00 GBP") == 10.0
-    assert ussd.read_amount("Balance: -2.50 EUR, valid until 31.12.2030") == -2.5
-    assert ussd.read_amount("no money here") is None
-    assert ussd.read_amount("Saldo 1.234,56 EUR", r"([0-9.]+,[0-9]{2})") == 1234.56
-    assert ussd.read_amount("Balance $1,234.56", r"\$([0-9,]+\.[0-9]{2})") == 1234.56
-    assert ussd.read_amount("Credit 42 units", r"Credit [0-9]+") is None  # no number as a whole
-    assert ussd.read_amount("Credit 42 units", r"[0-9]+") == 42.0
-    # the setting's default is the codec's
-    default = next(s.default for s in table.MODEM_SETTINGS if s.name == "balance_pattern")
-    assert default == ussd.DEFAULT_BALANCE_PATTERN
-
-
-def test_every_profile_says_how_it_writes_ussd_and_cites_its_manual():
-    for family in profiles.available():
-        p = profiles.load(family)
-        dialect = UssdDialect.from_table(p.raw["ussd"])
-        assert dialect.source, family
-    assert UssdDialect.from_table(profiles.load("huawei_e173").raw["ussd"]).request == "packed"
-    for bad in ({"request": "binary"}, {"colour": 1}, {"dcs": 300}, {"charset": 'GSM"'}):
-        with pytest.raises(ValueError):
-            UssdDialect.from_table(bad)
-
-
-def test_balance_settings_are_checked_at_load():
-    def load(**modem: Any) -> config.Config:
-        return config.load(None, environ={}, overrides={"modems": [{"name": "m", **modem}]})
-
-    assert load(balance_ussd="*100#").modems[0].balance_interval == 21600.0
-    with pytest.raises(ConfigError, match="balance_alert_to"):
-        load(balance_alert_to="12345")
-    with pytest.raises(ConfigError, match="balance_pattern"):
-        load(balance_pattern="([0-9]")
-    with pytest.raises(ConfigError, match="one, around the amount"):
-        load(balance_pattern="([0-9]+)([.,])")
-    with pytest.raises(ConfigError, match="at least 60"):
-        load(balance_ussd="*100#", balance_interval=5)
+        assert load(balance_ussd="*100#").modems[0].balance_interval == 21600.0
+        with pytest.raises(ConfigError, match="balance_alert_to"):
+            load(balance_alert_to="12345")
+        with pytest.raises(ConfigError, match="balance_pattern"):
+            load(balance_pattern="([0-9]")
+        with pytest.raises(ConfigError, match="one, around the amount"):
+            load(balance_pattern="([0-9]+)([.,])")
+        with pytest.raises(ConfigError, match="at least 60"):
+            load(balance_ussd="*100#", balance_interval=5)
 
 
 # --------------------------------------------------------------------------- on the simulator

@@ -21,9 +21,7 @@ pytestmark = pytest.mark.timeout(180)
 LIVE_WITHIN_MS = 2000  # a new message shows in an open thread within this, without a reload
 
 
-@pytest.mark.parametrize(
-    ("width", "height", "name"), [(1280, 900, "desk"), (390, 844, "phone")]
-)
+@pytest.mark.parametrize(("width", "height", "name"), [(1280, 900, "desk"), (390, 844, "phone")])
 def test_a_new_message_appears_in_the_open_thread(
     browser: Browser,  # noqa: F811
     make_daemon: Any,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tarfile
 import time
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ import pytest
 
 from appliance import sids
 from appliance.store.database import Store
-from tests.conftest import NUMBER, PHONE, wait_for
+from tests.conftest import NUMBER, PHONE
 from tests.web.test_panel import PASSWORD, Panel
+from web import live
 from web.auth import set_password
 
 OTHER = "+14155550199"
@@ -153,7 +156,7 @@ def read_csv(rv: Any) -> list[dict[str, str]]:
 
 def test_csv_exports_stream_the_current_filter(panel: Panel) -> None:
     d = panel.d
-    add_message(d, PHONE, "=HYPERLINK(\"http://evil\")")
+    add_message(d, PHONE, '=HYPERLINK("http://evil")')
     add_message(d, OTHER, 'quotes "and", commas\nand a newline', inbound=False)
     for i in range(2500):  # more than one batch
         add_message(d, OTHER, f"bulk {i}", at=T0 + i)
@@ -164,7 +167,7 @@ def test_csv_exports_stream_the_current_filter(panel: Panel) -> None:
     assert rv.is_streamed and "attachment" in rv.headers["Content-Disposition"]
     rows = read_csv(rv)
     assert len(rows) == 1 and rows[0]["from_number"] == PHONE
-    assert rows[0]["body"] == "'=HYPERLINK(\"http://evil\")"  # no formula in a spreadsheet
+    assert rows[0]["body"] == '\'=HYPERLINK("http://evil")'  # no formula in a spreadsheet
 
     # Streamed: the body is a generator over batches, not a built string.
     rv = c.get("/messages/export.csv?q=bulk", buffered=False)
@@ -249,7 +252,9 @@ def events_until(chunks: Any, name: str, limit: int = 200) -> dict[str, Any]:
         chunk = chunk.decode() if isinstance(chunk, bytes) else chunk
         for block in chunk.split("\n\n"):
             lines = dict(
-                line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != ":"
+                line.split(": ", 1)
+                for line in block.splitlines()
+                if ": " in line and line[0] != ":"
             )
             if lines.get("event") == name:
                 return json.loads(lines["data"])  # type: ignore[no-any-return]
@@ -270,12 +275,28 @@ def test_live_events_tell_of_a_new_message_and_unread_counts(panel: Panel, sim: 
     rv.close()  # the stream's place is given back
     assert panel.app.extensions["live_streams"].open == 0
 
+    # A change between rendering a page and opening its stream is sent at once: the page
+    # hands its stream the versions it was rendered from.
+    html = text(panel.client.get("/messages/"))
+    m = re.search(r'data-live-versions="([^"]+)"', html)
+    assert m
+    rendered = unescape(m.group(1))
+    add_message(d, PHONE, "in between")
+    rv = panel.client.get("/live/events", query_string={"v": rendered}, buffered=False)
+    assert events_until(iter(rv.response), "messages")["inbound"] == 1
+    rv.close()
+    for junk in ("[1]", "{", '{"messages": 5}', '{"messages": {"seq": "x"}}', "x" * 3000):
+        rv = panel.client.get("/live/events", query_string={"v": junk}, buffered=False)
+        assert "messages" in events_until(iter(rv.response), "hello")
+        rv.close()
+
     # Unread: counted per conversation until the thread is opened.
-    wait_for(lambda: d.store.read_one("SELECT COUNT(*) FROM messages")[0] == 1)
     add_message(d, PHONE, "Hello?")
     html = text(panel.client.get("/messages/"))
-    assert '<span class="unread" title="unread">2</span>' in html
-    assert "Are you open?" in text(panel.client.get("/messages/with", query_string={"party": PHONE}))
+    assert '<span class="unread" title="unread">3</span>' in html
+    assert "Are you open?" in text(
+        panel.client.get("/messages/with", query_string={"party": PHONE})
+    )
     assert 'class="unread"' not in text(panel.client.get("/messages/"))
     add_message(d, PHONE, "Hello again")
     assert '<span class="unread" title="unread">1</span>' in text(panel.client.get("/messages/"))
@@ -291,7 +312,7 @@ def test_live_streams_are_bounded_and_end(panel: Panel) -> None:
         held.append(rv)
     assert streams.open == streams.limit
     busy = panel.client.get("/live/events")
-    assert "event: busy" in text(busy) and "retry: 30000" in text(busy)
+    assert "event: busy" in text(busy) and f"retry: {live.BUSY_RETRY_MS}" in text(busy)
     for rv in held:
         rv.close()  # closed without ever being read: the place is still given back
     assert streams.open == 0
@@ -303,7 +324,9 @@ def test_live_streams_are_bounded_and_end(panel: Panel) -> None:
 
 def test_error_pages_and_the_menu(panel: Panel, monkeypatch: pytest.MonkeyPatch) -> None:
     rv = panel.client.get("/no/such/page")
-    assert rv.status_code == 404 and "Not Found" in text(rv) and 'class="card error-page"' in text(rv)
+    assert (
+        rv.status_code == 404 and "Not Found" in text(rv) and 'class="card error-page"' in text(rv)
+    )
     assert 'rel="icon"' in text(rv)
 
     def boom(*args: Any, **kwargs: Any) -> str:

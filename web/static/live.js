@@ -70,17 +70,37 @@
       });
   }
 
-  var source = new EventSource(url);
-  source.addEventListener("open", function () { setState("on"); });
-  source.addEventListener("error", function () { setState("off"); });
-  source.addEventListener("busy", function () { setState("off"); });
-  ["messages", "calls", "webhooks", "health"].forEach(function (topic) {
-    source.addEventListener(topic, function (e) {
-      if (topic === "messages" && sound && sound.checked) {
-        try { if (JSON.parse(e.data).inbound > 0) { beep(); } } catch (err) { /* ignore */ }
-      }
-      if (topics.indexOf(topic) >= 0) { refresh(); }
+  // What the page shows, per topic; the stream is opened with it (?v=) so that a change made
+  // between rendering the page and connecting is sent at once, and reopened with the latest
+  // after the server ends a stream (bye) or turns it away (busy).
+  var known = {};
+  try { known = JSON.parse(body.getAttribute("data-live-versions") || "{}"); } catch (e) { known = {}; }
+  var source = null;
+
+  function connect() {
+    source = new EventSource(url + "?v=" + encodeURIComponent(JSON.stringify(known)));
+    source.addEventListener("open", function () { setState("on"); });
+    source.addEventListener("error", function () { setState("off"); });
+    source.addEventListener("bye", function () { reopen(100); });
+    source.addEventListener("busy", function () { setState("off"); reopen(5000); });
+    ["messages", "calls", "webhooks", "health"].forEach(function (topic) {
+      source.addEventListener(topic, function (e) {
+        var data = {};
+        try { data = JSON.parse(e.data); } catch (err) { return; }
+        if (topic === "messages" && sound && sound.checked && data.inbound > 0) { beep(); }
+        delete data.inbound;
+        known[topic] = data;
+        if (topics.indexOf(topic) >= 0) { refresh(); }
+      });
     });
-  });
+  }
+
+  function reopen(delay) {
+    if (source) { source.close(); source = null; }
+    window.setTimeout(connect, delay);
+  }
+
+  window.addEventListener("pagehide", function () { if (source) { source.close(); } });
+  connect();
   if (document.getElementById("live-thread")) { window.scrollTo(0, document.documentElement.scrollHeight); }
 })();
