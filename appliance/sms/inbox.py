@@ -17,10 +17,9 @@ the same hash, and only deletes it: nothing is lost and nothing is posted
 twice.  Identical messages that arrive separately are not mistaken for
 duplicates, because the slot row is removed once the modem confirms the delete.
 
-Multipart messages are reassembled in the database: each part is a row of
-``inbound_parts`` keyed by (modem, sender, reference, total, part).  When the
-last part arrives, the message is created and the parts removed, in the same
-transaction.  Parts older than the reassembly timeout are delivered as they
+Multipart messages are reassembled in the database (:mod:`appliance.sms.reassembly`):
+when the last part arrives, the message is created and the parts removed, in the
+same transaction.  Parts older than the reassembly timeout are delivered as they
 are, with error 30009 (Missing inbound segment).
 
 Opt-out keywords (STOP, START, HELP and their synonyms; see :mod:`appliance.optout`)
@@ -38,16 +37,15 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-import phonenumbers
-
 from appliance import logs, sids
 from appliance.errors import ApplianceError
 from appliance.numbers import sender as clean_sender
 from appliance.sids import idempotency_token
-from appliance.sms import codec as sms
-from appliance.sms import optout, pdu
+from appliance.sms import optout, pdu, reassembly
 from appliance.sms.outbox import Outbox
-from appliance.sms.statuscallback import API_VERSION, dumps
+from appliance.sms.statuscallback import dumps
+from appliance.sms.webhookparams import country as country  # re-exported (its old home)
+from appliance.sms.webhookparams import sms_webhook_params
 from appliance.store.database import Row, Store
 
 LOGGER = logging.getLogger(__name__)
@@ -62,53 +60,6 @@ class Ingested:
 
 def pdu_hash(pdu_hex: str) -> str:
     return hashlib.sha256(pdu_hex.strip().upper().encode()).hexdigest()
-
-
-def country(number: str) -> str:
-    """ISO country of an E.164 number ("US"), or "" when unknown."""
-    if not number.startswith("+"):
-        return ""
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return ""
-    # The exact region when the number is a known one (+1 416... is CA), else the country code's main region.
-    region = phonenumbers.region_code_for_number(
-        parsed
-    ) or phonenumbers.region_code_for_country_code(parsed.country_code or 0)
-    return "" if region in (None, "ZZ", "001") else str(region)
-
-
-def sms_webhook_params(row: Row, opt_out_type: str | None = None) -> dict[str, str]:
-    """Twilio's inbound SMS webhook parameters for a message row.
-
-    ``opt_out_type`` (STOP, START or HELP) is added as ``OptOutType`` for keyword messages.
-    """
-    sid = row["sid"]
-    params = {
-        "MessageSid": sid,
-        "SmsSid": sid,
-        "SmsMessageSid": sid,
-        "AccountSid": row["account_sid"],
-        "From": row["from_number"],
-        "To": row["to_number"],
-        "Body": row["body"],
-        "NumMedia": "0",
-        "NumSegments": str(row["num_segments"]),
-        "SmsStatus": "received",
-        "ApiVersion": API_VERSION,
-        "FromCity": "",
-        "FromState": "",
-        "FromZip": "",
-        "FromCountry": country(row["from_number"]),
-        "ToCity": "",
-        "ToState": "",
-        "ToZip": "",
-        "ToCountry": country(row["to_number"]),
-    }
-    if opt_out_type:
-        params["OptOutType"] = opt_out_type
-    return params
 
 
 class Inbox:
@@ -223,22 +174,9 @@ class Inbox:
                 sid = self._create(conn, modem, sender, decoded.text, 1, None, now, replied)
                 return Ingested("message", sid)
             c = decoded.concat
-            conn.execute(
-                "INSERT INTO inbound_parts (modem, sender, ref, total, part, text, received_at)"
-                " VALUES (?,?,?,?,?,?,?) ON CONFLICT (modem, sender, ref, total, part) DO NOTHING",
-                (modem, sender, c.ref, c.total, c.seq, decoded.text, now),
-            )
-            rows = conn.execute(
-                "SELECT part, text FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
-                (modem, sender, c.ref, c.total),
-            ).fetchall()
-            if len(rows) < c.total:
+            text = reassembly.add_part(conn, modem, sender, c, decoded.text, now)
+            if text is None:
                 return Ingested("part")
-            text, _missing = sms.reassemble({r["part"]: r["text"] for r in rows}, c.total)
-            conn.execute(
-                "DELETE FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
-                (modem, sender, c.ref, c.total),
-            )
             sid = self._create(conn, modem, sender, text, c.total, None, now, replied)
             return Ingested("message", sid)
 
@@ -260,32 +198,14 @@ class Inbox:
         def fn(conn: sqlite3.Connection) -> list[str]:
             replied.clear()
             woken.clear()
-            groups = conn.execute(
-                "SELECT modem, sender, ref, total, MIN(received_at) AS first FROM inbound_parts"
-                " GROUP BY modem, sender, ref, total HAVING MIN(received_at) <= ?",
-                (cutoff,),
-            ).fetchall()
             created = []
-            for g in groups:
-                key = (g["modem"], g["sender"], g["ref"], g["total"])
-                rows = conn.execute(
-                    "SELECT part, text FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
-                    key,
-                ).fetchall()
-                text, missing = sms.reassemble({r["part"]: r["text"] for r in rows}, g["total"])
-                conn.execute(
-                    "DELETE FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
-                    key,
-                )
-                note = f"Missing inbound segment: parts {missing} of {g['total']} never arrived"
+            for m in reassembly.take_overdue(conn, cutoff):
                 before = len(replied)
                 created.append(
-                    self._create(
-                        conn, g["modem"], g["sender"], text, len(rows), (30009, note), now, replied
-                    )
+                    self._create(conn, m.modem, m.sender, m.text, m.segments, m.error, now, replied)
                 )
                 if len(replied) > before:
-                    woken.add(g["modem"])
+                    woken.add(m.modem)
             return created
 
         created = self.store.write(fn)
@@ -296,8 +216,8 @@ class Inbox:
         return created
 
     def next_expiry(self) -> float | None:
-        row = self.store.read_one("SELECT MIN(received_at) FROM inbound_parts")
-        return None if row is None or row[0] is None else float(row[0]) + self.reassembly_timeout
+        oldest = reassembly.oldest_part(self.store)
+        return None if oldest is None else oldest + self.reassembly_timeout
 
     def _create(
         self,

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from appliance.sids import idempotency_token
-from appliance.sms.inbox import country
+from appliance.sms.webhookparams import country
 from appliance.store.database import Row, Store
 
 API_VERSION = "2010-04-01"

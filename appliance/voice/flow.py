@@ -24,9 +24,9 @@ from appliance import logs
 from appliance.errors import StoreClosed
 from appliance.voice import call, dial
 from appliance.voice.call import CallLeg, Step
+from appliance.voice.callwatch import CONNECT_TIMEOUT
 from appliance.voice.channel import CallEnded
 from appliance.voice.documents import FAILED
-from appliance.voice.phone import CONNECT_TIMEOUT
 from appliance.voice.session import CallSession
 from appliance.voice.verbs import control, gather, message, prompts, record, stream
 

@@ -5,7 +5,10 @@ each modem): it turns call URCs into :class:`appliance.voice.call.CallLeg`
 transitions, writes them to the store, queues status callbacks and dials queued
 calls when the line is free.  Each live call has a flow thread that runs its TwiML;
 the flow asks its phone for AT work (answer, hang up, dial) through :meth:`Phone.run`,
-which executes it on the modem thread.
+which executes it on the modem thread.  The AT commands themselves are the phone's
+:class:`appliance.voice.handset.Handset`; what happens when the modem is late or silent
+about a call (AT+CLCC polling, the connect and no-answer deadlines) is its
+:class:`appliance.voice.callwatch.CallWatch`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from appliance.errors import CommandRejected
 from appliance.store.database import Store
 from appliance.voice import call
 from appliance.voice.call import CallEvent, CallLeg, Step
+from appliance.voice.callwatch import CallWatch
+from appliance.voice.handset import Handset
 from appliance.voice.records import CallRecords
 
 if TYPE_CHECKING:
@@ -29,14 +34,6 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
-WATCHDOG_POLL = 5.0  # seconds between AT+CLCC checks while a call is live (lost URCs)
-RELEASE_GRACE = 0.5  # seconds to wait after "+CLCC: ...,6" for the line that says why
-RINGING_POLL = 1.0  # while our own call rings: modems without an answer URC are polled
-CONNECT_POLL = 0.2  # after ATA on a modem with no connect URC: AT+CLCC until it lists stat 0
-CONNECT_TIMEOUT = 10.0  # ATA -> connect notice (^CONN ~0.3-1 s, voice.md 4.1); then assumed
-RELEASE_ECHO = 1.0  # an index-less end line this soon after another call ended is its echo
-CPCMREG_ATTEMPTS = 6  # SIM7600: AT+CPCMREG=1 can fail the first time (voice.md 1.3)
-CPCMREG_RETRY_DELAY = 0.3
 CALLER_ID_SOURCES = frozenset({"CLIP", "CLCC", "ccinfo", "DSCI"})  # lines that carry caller ID
 # The CallStatus of the "initiated" status callback: Twilio reports a status of its own for
 # it ("initiated: Twilio has dialed the call"), not the row's queued (docs/voice.md).
@@ -91,41 +88,19 @@ class Phone:
         self.records = CallRecords(store, modem, account_sid, on_job)
         self.legs: dict[str, CallLeg] = {}
         self.flows: dict[str, FlowHandle] = {}
-        self._next_poll = 0.0
-        self._dial_deadline: dict[str, float] = {}
-        self._connect_deadline: dict[str, float] = {}  # answered (ATA), not yet connected
-        self._last_end = float("-inf")  # monotonic time the last call ended
-        self._pending_release: dict[str, tuple[float, CallEvent]] = {}
+        self.handset = Handset(modem, voice)
+        self.watch = CallWatch(self.handset, self.legs, self._after)
         engine.phones[modem.name] = self
 
     # -- modem thread: life cycle -------------------------------------------------------------
 
     def on_connect(self) -> None:
         """After (re)connecting: voice init, and calls cut by a restart or a lost modem end."""
-        for cmd in self.voice.init:
-            try:
-                self.modem.command(cmd)
-            except CommandRejected as e:
-                LOGGER.warning("%s: voice init %s failed: %s", self.modem.name, cmd, e)
+        self.handset.init()
         self._end_stale()
-        self._hang_up_orphans()
-
-    def _hang_up_orphans(self) -> None:
-        """Calls the modem still has but nobody runs (the modem hung, the daemon restarted)."""
-        if any(leg.live for leg in self.legs.values()):
-            return
-        try:
-            listed = call.parse_clcc(self.modem.command("AT+CLCC"))
-        except CommandRejected:
-            return
-        if any(e.kind != "released" for e in listed):
-            LOGGER.warning(
-                "%s: hanging up %d call(s) left from before", self.modem.name, len(listed)
-            )
-            try:
-                self.modem.command("AT+CHUP")
-            except CommandRejected:
-                self._quiet("ATH")
+        if not any(leg.live for leg in self.legs.values()):
+            # Calls the modem still has but nobody runs (the modem hung, the daemon restarted).
+            self.handset.hang_up_leftovers()
 
     def _end_stale(self) -> None:
         """Rows left ringing or in progress without a live leg (a crash, a lost modem)."""
@@ -184,32 +159,14 @@ class Phone:
                 return  # our own outbound call is being set up: a late +CLCC
             self._incoming(event)
             return
-        if (
-            event.kind == "released"
-            and event.index is None
-            and event.reason is None
-            and now - self._last_end < RELEASE_ECHO
-        ):
-            # VOICE CALL: END / NO CARRIER without an index just after another call ended
-            # (a one-modem <Dial>'s callee): most likely that call's own end line, not the
-            # end of the call left.  AT+CLCC says whether it is still there.
-            self._next_poll = 0.0
+        if self.watch.is_echo(event, now):
             return
         target = self._leg_for(event, live)
         if target is None:
             LOGGER.debug("%s: call event %s with no call", self.modem.name, event)
             return
-        if (
-            event.kind == "released"
-            and event.reason is None
-            and event.source in ("CLCC", "ccinfo", "DSCI", "VOICE CALL")
-            and target.answered_at is None
-            and not target.incoming
-        ):
-            # "+CLCC: ...,6" comes before the BUSY / NO ANSWER that says why: wait for it.
-            self._pending_release[target.sid] = (now + RELEASE_GRACE, event)
+        if self.watch.awaits_reason(target, event, now):
             return
-        self._pending_release.pop(target.sid, None)
         self._after(target, target.apply(event, now), why=event.source or event.kind)
 
     def _leg_for(self, event: CallEvent, live: list[CallLeg]) -> CallLeg | None:
@@ -229,7 +186,7 @@ class Phone:
             dialled = call.dial_outcome_leg(event, live)  # BUSY beside a held call
             if dialled is not None:
                 return dialled
-            self._next_poll = 0.0  # ambiguous: ask the modem which call is gone
+            self.watch.poll_soon()  # ambiguous: ask the modem which call is gone
             return None
         # Several calls, no index (e.g. MO CONNECTED during <Dial>): the newest outgoing one.
         outgoing = [leg for leg in live if not leg.incoming]
@@ -248,10 +205,7 @@ class Phone:
 
     def _reject_waiting(self, event: CallEvent) -> None:
         """Call waiting on a busy line: reject it as busy (UDUB) and log it."""
-        try:
-            self.modem.command("AT+CHLD=0")
-        except CommandRejected as e:
-            LOGGER.warning("%s: rejecting a waiting call failed: %s", self.modem.name, e)
+        self.handset.reject_waiting()
         self.records.insert_rejected(event)
         logs.event(
             LOGGER,
@@ -273,81 +227,12 @@ class Phone:
 
     def next_deadline(self) -> float | None:
         """Monotonic time this phone wants :meth:`tick` (None: nothing timed)."""
-        times = list(self._dial_deadline.values()) + list(self._connect_deadline.values())
-        times += [deadline for deadline, _ in self._pending_release.values()]
-        if any(leg.live for leg in self.legs.values()):
-            times.append(self._next_poll)
+        times = self.watch.deadlines()
         return min(times) if times else None
 
     def tick(self) -> None:
-        now = time.monotonic()
-        for sid, (deadline, event) in list(self._pending_release.items()):
-            if now >= deadline:
-                self._pending_release.pop(sid, None)
-                pending = self.legs.get(sid)
-                if pending is not None:
-                    self._after(pending, pending.apply(event, now), why=event.source)
-        for sid, deadline in list(self._dial_deadline.items()):
-            leg = self.legs.get(sid)
-            if leg is None or not leg.live or leg.status == call.IN_PROGRESS:
-                self._dial_deadline.pop(sid, None)
-            elif now >= deadline:
-                self._dial_deadline.pop(sid, None)
-                self._release(leg)
-                self._after(leg, leg.end(call.NO_ANSWER, now), why="not answered in time")
-        live = [leg for leg in self.legs.values() if leg.live]
-        if live and now >= self._next_poll:
-            self._next_poll = now + self._poll_interval(live)
-            self._poll(live)
-        self._connect_timeouts(time.monotonic())
-        if not live:
+        if self.watch.tick():
             self._place_next()
-
-    def _poll_interval(self, live: list[CallLeg]) -> float:
-        """Seconds to the next AT+CLCC: soon while a call connects or our own call rings."""
-        if any(leg.sid in self._connect_deadline for leg in live):
-            return RINGING_POLL if call.announces_connect(self.voice.dialect) else CONNECT_POLL
-        if any(not leg.incoming and leg.status == call.RINGING for leg in live):
-            return RINGING_POLL
-        return WATCHDOG_POLL
-
-    def _poll(self, live: list[CallLeg]) -> None:
-        """AT+CLCC: a call the modem no longer lists has ended (a lost NO CARRIER); the state
-        of the others is applied (modems without answer or connect URCs are read this way)."""
-        try:
-            lines = self.modem.command("AT+CLCC")
-        except CommandRejected as e:
-            LOGGER.debug("%s: AT+CLCC failed: %s", self.modem.name, e)
-            return
-        listed = call.parse_clcc(lines)
-        now = time.monotonic()
-        indexes = {e.index for e in listed if e.kind != "released"}
-        for leg in live:
-            if leg.status == call.QUEUED:
-                continue
-            if not listed or (leg.index is not None and leg.index not in indexes):
-                gone = CallEvent("released", leg.index, source="gone from AT+CLCC")
-                self._after(leg, leg.apply(gone, now), why=gone.source)
-        still = [leg for leg in live if leg.live and leg.status != call.QUEUED]
-        for leg, event in call.match_listing(still, listed):
-            self._after(leg, leg.apply(event, now), why=event.source)
-
-    def _connect_timeouts(self, now: float) -> None:
-        """Answered calls whose connect notice never came: assumed connected (ATA said OK)."""
-        for sid, deadline in list(self._connect_deadline.items()):
-            leg = self.legs.get(sid)
-            if leg is None or not leg.live or leg.status == call.IN_PROGRESS:
-                self._connect_deadline.pop(sid, None)
-            elif now >= deadline:
-                self._connect_deadline.pop(sid, None)
-                LOGGER.warning(
-                    "%s: call %s: no connect notice %.0f s after ATA; taken as connected",
-                    self.modem.name,
-                    sid,
-                    CONNECT_TIMEOUT,
-                )
-                event = CallEvent("active", leg.index, source="ATA")
-                self._after(leg, leg.apply(event, now))
 
     def _place_next(self) -> None:
         row = self.records.claim_queued()
@@ -363,16 +248,13 @@ class Phone:
     def dial(self, leg: CallLeg, number: str, timeout: float) -> bool:
         """ATD<number>; for ``leg``; False (and the leg ended failed) if the modem refuses."""
         try:
-            if self.voice.audio_enable == "ddsetex":
-                self._quiet("AT^DDSETEX=2")
-            self.modem.command(f"ATD{_dialable(number)};", timeout=30)
+            self.handset.dial(number)
         except CommandRejected as e:
             step = leg.end(call.FAILED, time.monotonic())
             self._after(leg, step, error=(31009, str(e)), why="dial refused")
             return False
         now = time.monotonic()
-        self._dial_deadline[leg.sid] = now + timeout
-        self._next_poll = now + WATCHDOG_POLL
+        self.watch.dialled(leg, timeout, now)
         self._after(leg, leg.apply(CallEvent("dialing", source="ATD"), now))
         return True
 
@@ -389,64 +271,29 @@ class Phone:
         if not leg.live:
             return False
         try:
-            self.modem.command("ATA", timeout=20)
+            self.handset.answer()
         except CommandRejected as e:
             self._after(leg, leg.end(call.NO_ANSWER, time.monotonic()), why=f"ATA refused: {e}")
             return False
-        if self.voice.audio_enable == "ddsetex":
-            self._quiet("AT^DDSETEX=2")
-        if leg.live and leg.status != call.IN_PROGRESS:
-            now = time.monotonic()
-            self._connect_deadline[leg.sid] = now + CONNECT_TIMEOUT
-            self._next_poll = now + self._poll_interval([leg])
+        self.watch.answered(leg)
         return leg.live
 
     def hangup(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
         if not leg.live:
             return
-        self._release(leg)
+        self.handset.release(leg, self.legs.values())
         self._after(leg, leg.end(status, time.monotonic()), why="hung up by the appliance")
 
     def released(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
         """The network let go of ``leg`` on our request (a transfer): end it, no AT command."""
         self._after(leg, leg.end(status, time.monotonic()), why="transferred")
 
-    def _release(self, leg: CallLeg) -> None:
-        others = [x for x in self.legs.values() if x.live and x is not leg]
-        try:
-            if others and leg.index is not None:
-                self.modem.command(f"AT+CHLD=1{leg.index}")
-            else:
-                self.modem.command("AT+CHUP")
-        except CommandRejected:
-            self._quiet("ATH")
-
     def chld(self, n: str) -> bool:
-        try:
-            self.modem.command(f"AT+CHLD={n}")
-            return True
-        except CommandRejected as e:
-            LOGGER.info("%s: AT+CHLD=%s refused: %s", self.modem.name, n, e)
-            return False
+        return self.handset.chld(n)
 
     def enable_audio(self) -> bool:
         """Start call audio where the family needs a command for it, once connected."""
-        if self.voice.audio_enable != "cpcmreg":
-            return True
-        for attempt in range(CPCMREG_ATTEMPTS):
-            try:
-                self.modem.command("AT+CPCMREG=1")
-                return True
-            except CommandRejected as e:
-                LOGGER.info("%s: AT+CPCMREG=1 attempt %d: %s", self.modem.name, attempt + 1, e)
-                time.sleep(CPCMREG_RETRY_DELAY)
-        return False
-
-    def _quiet(self, cmd: str) -> None:
-        try:
-            self.modem.command(cmd)
-        except CommandRejected as e:
-            LOGGER.debug("%s: %s failed: %s", self.modem.name, cmd, e)
+        return self.handset.enable_audio()
 
     # -- store and callbacks ----------------------------------------------------------------
 
@@ -470,11 +317,9 @@ class Phone:
         if event:
             self.records.emit_callback(leg.sid, event, step.status)
         if step.ended_now:
-            self._dial_deadline.pop(leg.sid, None)
-            self._connect_deadline.pop(leg.sid, None)
-            self._last_end = time.monotonic()
-            if self.voice.audio_enable == "cpcmreg" and leg.answered_at is not None:
-                self._quiet("AT+CPCMREG=0")
+            self.watch.ended(leg)
+            if leg.answered_at is not None:
+                self.handset.disable_audio()
             self.legs.pop(leg.sid, None)
         if flow is not None:
             flow.notify(step)
@@ -502,8 +347,3 @@ class Phone:
             error_code=error[0] if error else None,
             error=error[1] if error else None,
         )
-
-
-def _dialable(number: str) -> str:
-    """Only dial characters reach ATD: a number can never smuggle an AT command."""
-    return "".join(ch for ch in number if ch in "+0123456789*#")
