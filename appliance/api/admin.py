@@ -89,6 +89,7 @@ def status() -> Response:
     d = daemon()
     store = d.store
     health = {r["modem"]: dict(r) for r in store.read("SELECT * FROM modem_health")}
+    balances = {r["modem"]: dict(r) for r in store.read("SELECT * FROM sim_balance")}
     modems: list[dict[str, Any]] = []
     for name, modem in d.modems.items():
         row = health.get(name, {})
@@ -105,6 +106,8 @@ def status() -> Response:
                 "sim": row.get("sim"),
                 "last_error": modem.last_error,
                 "updated": _when(row.get("updated")),
+                "balance": balances.get(name, {}).get("amount"),
+                "balance_read": _when(balances.get(name, {}).get("updated")),
             }
         )
     queues = {

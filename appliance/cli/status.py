@@ -38,6 +38,8 @@ def render(status: dict[str, Any]) -> str:
             + (f" ({m['operator']})" if m["operator"] else "")
         )
         lines.append(f"  {'':<10} port {m['port']} ({m['profile']})")
+        if m.get("balance") is not None:
+            lines.append(f"  {'':<10} SIM balance {m['balance']:.2f} (read {m['balance_read']})")
         if m["last_error"]:
             lines.append(f"  {'':<10} last error: {m['last_error']}")
     q = status["queues"]

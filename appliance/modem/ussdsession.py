@@ -120,15 +120,9 @@ class UssdSession:
                 self._cond.notify_all()
                 return
             self.open = cusd.status == 1
+        logs.event(LOGGER, logging.INFO, "ussd from the network", modem=self.name, status=cusd.name)
         text = ussd.decode(cusd, self.dialect)
-        logs.event(
-            LOGGER,
-            logging.INFO,
-            "ussd from the network",
-            modem=self.name,
-            status=cusd.name,
-            text=text,
-        )
+        logs.event(LOGGER, logging.DEBUG, "ussd text", modem=self.name, text=text)
 
     # -- callers -----------------------------------------------------------------------------
 
@@ -155,7 +149,7 @@ class UssdSession:
 
         def job(driver: Driver) -> list[str]:
             if time.monotonic() > deadline:  # queued behind a long send: too late to ask
-                raise UssdTimeout(f"modem {self.name} was busy for {wait:.0f} s")
+                raise UssdTimeout(f"modem {self.name} was busy for {wait:g} s")
             if charset is not None:
                 try:
                     driver.command(charset)
@@ -167,11 +161,13 @@ class UssdSession:
             self._answers.clear()
             self._waiting = True
         try:
-            logs.event(LOGGER, logging.INFO, "ussd request", modem=self.name, request=text)
+            # What is sent may be a PIN (mobile money): like message bodies, at DEBUG only.
+            logs.event(LOGGER, logging.INFO, "ussd request", modem=self.name)
+            logs.event(LOGGER, logging.DEBUG, "ussd request text", modem=self.name, request=text)
             try:
                 lines = self._submit(job, wait + SUBMIT_SLACK)
             except TimeoutError:  # the modem thread did not get to it (concurrent.futures)
-                raise UssdTimeout(f"modem {self.name} was busy for {wait:.0f} s") from None
+                raise UssdTimeout(f"modem {self.name} was busy for {wait:g} s") from None
             self._take_from_response(lines)
             with self._cond:
                 while not self._answers:
@@ -191,11 +187,10 @@ class UssdSession:
                 logging.WARNING,
                 "ussd request unanswered",
                 modem=self.name,
-                request=text,
                 waited_s=round(wait, 1),
             )
             raise UssdTimeout(
-                f"modem {self.name}: the network did not answer {text!r} within {wait:.0f} s"
+                f"modem {self.name}: the network did not answer within {wait:g} s"
                 " (the session was cancelled; ussd_timeout sets how long to wait)"
             )
         reply = UssdReply(
@@ -214,7 +209,6 @@ class UssdSession:
             logging.INFO,
             "ussd answer",
             modem=self.name,
-            request=text,
             status=reply.name,
             dcs=reply.dcs,
         )
@@ -253,7 +247,12 @@ class UssdSession:
                 return []  # no session to cancel: some modems answer ERROR
 
         self.open = False
-        self._submit(job, timeout + SUBMIT_SLACK)
+        try:
+            self._submit(job, timeout + SUBMIT_SLACK)
+        except TimeoutError:  # the modem thread did not get to it (concurrent.futures)
+            raise UssdTimeout(
+                f"modem {self.name} was busy: the session was not cancelled"
+            ) from None
 
     def _cancel_quietly(self) -> None:
         try:

@@ -325,6 +325,13 @@ def test_low_balance_alerts_once_by_sms_and_signed_webhook(start, host, webapp):
     row = balance_row(d)
     assert row["amount"] == 1.5 and row["low_since"] is not None
     assert wait_for(lambda: scrape(d)) == {"modem1": 1.5}
+    assert d.server is not None
+    status = requests.get(
+        f"http://127.0.0.1:{d.server.port}/appliance/status",
+        auth=(d.account.sid, d.account.auth_token),
+        timeout=10,
+    ).json()
+    assert status["modems"][0]["balance"] == 1.5 and status["modems"][0]["balance_read"]
     # Still low: a manual check (any answer to the balance code counts) alerts no more.
     assert d.modems["modem1"].ussd.request("*100#").text == "Your balance is 1.50 GBP"
     time.sleep(0.5)
