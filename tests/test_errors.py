@@ -150,7 +150,7 @@ def test_a_missing_modem_port_is_an_error_in_the_log_at_once(tmp_path):
             timeout=30,
             interval=0.2,
         )
-        assert "modem modem1" in line and str(tty) in line and "not present" in line
+        assert "modem=modem1" in line and str(tty) in line and "not present" in line
         assert "`port` setting" in line and "APPLIANCE_MODEM_MODEM1_PORT" in line
     finally:
         assert daemon.terminate() == 0

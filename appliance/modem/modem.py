@@ -20,7 +20,9 @@ The loop, each turn:
 
 A port that vanishes (USB unplug), or two commands in a row that time out,
 drop the connection; the loop reconnects with exponential backoff, whatever
-the port's new ``/dev/ttyUSBn`` number, because it opens a stable path.
+the port's new ``/dev/ttyUSBn`` number, because it opens a stable path.  What is
+said on the port once it is open, and what the log says of the connection coming and
+going, is :mod:`~appliance.modem.connection`'s.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from typing import Any, TypeVar
 
 from appliance import logs
 from appliance.config import Config, ModemConfig
-from appliance.errors import CommandRejected, ModemError, ModemGone, ModemTimeout
-from appliance.modem import atcodec, health
+from appliance.errors import ModemError, ModemGone, ModemTimeout
+from appliance.modem import atcodec, connection, health
 from appliance.modem.callhandler import CallHandler
 from appliance.modem.driver import Driver
 from appliance.modem.profiles import Profile
@@ -86,9 +88,9 @@ class Modem:
         self._next_sweep = 0.0
         self._next_health = 0.0
         self._timeouts = 0
-        self._unreachable_since: float | None = None  # monotonic; None while connected
-        self._next_report = 0.0  # monotonic time of the next "port missing" ERROR line
-        self._lost: tuple[float, str] | None = None  # since when (monotonic) and why; None: up
+        self._log = connection.ConnectionLog(
+            self.name, port, cfg.simulated, UNREACHABLE_REPORT_INTERVAL
+        )
         self.receiver = Receiver(
             self.name,
             profile,
@@ -145,8 +147,7 @@ class Modem:
                     delay = self.settings.reconnect_delay
                 else:
                     # wake for the next report too: an ERROR line every minute while it lasts
-                    report_in = self._next_report - time.monotonic()
-                    self._idle(min(delay, max(report_in, 0.1)))
+                    self._idle(min(delay, max(self._log.report_in(), 0.1)))
                     delay = min(delay * 2, MAX_RECONNECT_DELAY)
                     continue
             try:
@@ -260,7 +261,7 @@ class Modem:
         self.state = "connecting"
         if "://" not in self.port and not os.path.exists(self.port):
             self.last_error = f"port {self.port} not present"
-            self._unreachable("is not present (unplugged, or another device name)")
+            self._log.unreachable("is not present (unplugged, or another device name)")
             self._record_health()
             return False
         driver = Driver(
@@ -272,26 +273,12 @@ class Modem:
         # Tagged with its driver: a late report from a connection already replaced is ignored.
         driver.gone_sink = lambda err: self._events.put(("gone", (driver, err)))
         try:
-            driver.open(pin=self.cfg.pin or None)
-            for command in self.profile.init:
-                try:
-                    driver.command(command)
-                except CommandRejected as e:
-                    logs.event(
-                        LOGGER,
-                        logging.WARNING,
-                        "modem init command refused",
-                        modem=self.name,
-                        command=command,
-                        error=str(e),
-                    )
-            storage = self.profile.storage
-            driver.command(f'AT+CPMS="{storage}","{storage}","{storage}"')
+            connection.handshake(driver, self.cfg.pin or None, self.profile, self.name)
             self.manufacturer = (driver.manufacturer or "").strip()
             self.model = (driver.model or "").strip()
         except Exception as e:  # noqa: BLE001 - any failure here means "try again later"
             self.last_error = f"connect failed: {type(e).__name__}: {e}"
-            self._unreachable(f"does not answer as a modem ({type(e).__name__}: {e})")
+            self._log.unreachable(f"does not answer as a modem ({type(e).__name__}: {e})")
             try:
                 driver.close()
             except Exception:  # noqa: BLE001
@@ -302,29 +289,7 @@ class Modem:
         self._timeouts = 0
         self.state = "ready"
         self.last_error = None
-        if self._lost is None:
-            logs.event(
-                LOGGER,
-                logging.INFO,
-                "modem connected",
-                modem=self.name,
-                port=self.port,
-                manufacturer=self.manufacturer,
-                model=self.model,
-            )
-        else:
-            since, reason = self._lost
-            logs.event(
-                LOGGER,
-                logging.INFO,
-                "modem recovered",
-                modem=self.name,
-                port=self.port,
-                down_s=round(time.monotonic() - since),
-                reason=reason,
-            )
-        self._lost = None
-        self._unreachable_since, self._next_report = None, 0.0
+        self._log.connected(self.manufacturer, self.model)
         self._next_sweep = 0.0  # sweep storage at once: messages may have arrived while away
         self._next_health = 0.0
         self.sender.look_now()  # and look at the queue: wake-ups were not heard while away
@@ -338,47 +303,8 @@ class Modem:
         self.connected.set()
         return True
 
-    def _unreachable(self, what: str) -> None:
-        """The port is missing or is not a modem: an ERROR line at once, then every minute."""
-        now = time.monotonic()
-        if self._unreachable_since is None:
-            self._unreachable_since = now
-        if self._lost is None:
-            self._lost = (now, f"port {what}")
-        if now < self._next_report:
-            logs.event(
-                LOGGER,
-                logging.DEBUG,
-                "modem unreachable",
-                modem=self.name,
-                port=self.port,
-                reason=what,
-            )
-            return
-        self._next_report = now + UNREACHABLE_REPORT_INTERVAL
-        minutes = (now - self._unreachable_since) / 60
-        setting = (
-            'simulated (port = "sim"): `appliance sim fault replug` plugs it back'
-            if self.cfg.simulated
-            else "check the cable and the modem's `port` setting"
-            f" (APPLIANCE_MODEM_{self.name.upper()}_PORT; `appliance probe` lists the modems)"
-        )
-        logs.event(
-            LOGGER,
-            logging.ERROR,
-            "modem unreachable",
-            modem=self.name,
-            port=self.port,
-            reason=what,
-            minutes=round(minutes) if minutes >= 1 else None,
-            fix=setting,
-        )
-
     def _drop(self, reason: str) -> None:
-        logs.event(
-            LOGGER, logging.WARNING, "modem lost", modem=self.name, port=self.port, reason=reason
-        )
-        self._lost = (time.monotonic(), reason)
+        self._log.dropped(reason)
         self.last_error = reason
         self.state = "disconnected"
         self.connected.clear()
