@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import sqlite3
-import sys
 import threading
 import time
 from pathlib import Path
@@ -41,10 +40,6 @@ from appliance.webhooks.client import Timeouts, WebhookClient
 from appliance.webhooks.dispatcher import Dispatcher, queue_status_callback
 
 LOGGER = logging.getLogger(__name__)
-# How long a thread that wants the GIL waits before asking the holder for it (Python's
-# default: 5 ms).  A REST create hands over between an HTTP thread and the store's writer
-# twice; at 5 ms each hand-over can wait behind a busy thread's whole slice.
-GIL_SWITCH_INTERVAL = 0.001
 
 
 class StartupError(ApplianceError):
@@ -306,8 +301,6 @@ class Daemon:
             self.dispatcher.wake()
 
     def start(self) -> None:
-        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
-            sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         if self.simulator is not None:
             self.simulator.start()
         self.dispatcher.start()

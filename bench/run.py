@@ -306,6 +306,16 @@ def bench_webhooks() -> dict[str, float]:
     return _webhooks().bench_webhooks()  # type: ignore[no-any-return]
 
 
+def _streams() -> Any:
+    from bench import streams  # late, like bench.panel
+
+    return streams
+
+
+def bench_streams() -> dict[str, float]:
+    return _streams().bench_streams()  # type: ignore[no-any-return]
+
+
 def _ratios() -> Any:
     from bench import ratios  # late, like bench.panel
 
@@ -333,6 +343,7 @@ def main() -> int:
         ("panel", bench_panel),
         ("voice", bench_voice),
         ("webhooks", bench_webhooks),
+        ("streams", bench_streams),
     ):
         print(f"running {name} ...", flush=True)
         results[name] = fn()
@@ -403,6 +414,7 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         *_panel().panel_rows(r["panel"], ok),
         *_voice().rows(r["voice"]),
         *_webhooks().rows(r["webhooks"]),
+        *_streams().rows(r["streams"]),
     ]
     lines = [
         "# Benchmarks",
@@ -447,6 +459,7 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         *_panel().panel_notes(r["panel"]),
         *_voice().notes(r["voice"]),
         *_webhooks().notes(r["webhooks"]),
+        *_streams().notes(r["streams"]),
         "",
     ]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))

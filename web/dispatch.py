@@ -8,7 +8,7 @@ from typing import Any
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-API_PREFIXES = ("/2010-04-01/", "/health", "/metrics", "/appliance/")
+API_PREFIXES = ("/2010-04-01/", "/health", "/metrics", "/appliance/", "/twimlets/")
 
 
 def wants_json(environ: dict[str, Any]) -> bool:

@@ -9,6 +9,7 @@ import urllib.parse
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from appliance.twimlets import PRESETS, is_twimlet_url
 from web.helpers import daemon
 
 bp = Blueprint("numbers", __name__, url_prefix="/numbers")
@@ -25,9 +26,13 @@ BUDGET_FIELD = "outbound_budget_per_hour"  # messages per hour, 0: no budget (ap
 MAX_FRIENDLY_NAME = 64
 
 
-def url_problem(value: str) -> str | None:
-    """Why ``value`` is not a webhook URL (the REST API's rule: http(s), a host, no spaces)."""
-    if not value:
+VOICE_FIELDS = ("voice_url", "voice_fallback_url")  # may be a built-in twimlet (/twimlets/…)
+
+
+def url_problem(value: str, *, twimlet: bool = False) -> str | None:
+    """Why ``value`` is not a webhook URL (the REST API's rule: http(s), a host, no spaces;
+    with ``twimlet``, a built-in twimlet's ``/twimlets/…`` path will do too)."""
+    if not value or (twimlet and is_twimlet_url(value)):
         return None
     try:
         parts = urllib.parse.urlsplit(value)
@@ -58,7 +63,7 @@ def edit(sid: str) -> str | BaseResponse:
         for field, _label in URL_FIELDS:
             value = form.get(field, "").strip()
             values[field] = value
-            problem = url_problem(value)
+            problem = url_problem(value, twimlet=field in VOICE_FIELDS)
             if problem:
                 errors[field] = problem
         for field in METHOD_FIELDS:
@@ -90,5 +95,10 @@ def edit(sid: str) -> str | BaseResponse:
             flash(f"Saved {row['phone_number']}.")
             return redirect(url_for("numbers.index"))
     return render_template(
-        "number_edit.html", number=row, values=values, errors=errors, url_fields=URL_FIELDS
+        "number_edit.html",
+        number=row,
+        values=values,
+        errors=errors,
+        url_fields=URL_FIELDS,
+        presets=PRESETS,
     )

@@ -28,6 +28,8 @@ from appliance.api import (  # noqa: F401 - registers the routes on bp
     metrics,
     numbers,
     recordings,
+    streams,
+    twimlets,
 )
 from appliance.api.common import (
     MAX_BODY_BYTES,
@@ -151,6 +153,7 @@ def create_app(d: Appliance) -> Flask:
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(twimlets.bp)  # /twimlets/<name>: public, like twimlets.com
 
     @app.errorhandler(413)
     def request_too_large(_e: Exception) -> Response:

@@ -27,6 +27,7 @@ from appliance.api.common import (
 )
 from appliance.sms.outbox import API_VERSION
 from appliance.store.database import Row
+from appliance.twimlets import is_twimlet_url
 
 # form parameter -> numbers column
 URL_FIELDS = {
@@ -137,6 +138,9 @@ def number_fetch(account_sid: str, sid: str) -> Response:
     return jsonify(number_json(_row(sid), account_sid))
 
 
+VOICE_URLS = ("VoiceUrl", "VoiceFallbackUrl")  # may be a built-in twimlet's /twimlets/… path
+
+
 def _valid_url(url: str) -> bool:
     try:
         parts = urllib.parse.urlsplit(url)
@@ -154,7 +158,8 @@ def number_update(account_sid: str, sid: str) -> Response:
     for param, column in URL_FIELDS.items():
         if param in form:
             value = form[param].strip()
-            if value and not _valid_url(value):
+            relative = param in VOICE_URLS and is_twimlet_url(value)  # the appliance's own
+            if value and not relative and not _valid_url(value):
                 raise ApiError(
                     400, 21402, f"{param} is not a valid URL: {value} (use http:// or https://)"
                 )

@@ -12,7 +12,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from appliance.api.schemas import account, calls, messages, numbers, recordings, service
+from appliance.api.schemas import (
+    account,
+    calls,
+    messages,
+    numbers,
+    recordings,
+    service,
+    streams,
+    twimlets,
+)
 from appliance.api.schemas.parts import ERROR
 
 
@@ -24,7 +33,9 @@ def spec() -> dict[str, Any]:
         **numbers.paths(),
         **calls.paths(),
         **recordings.paths(),
+        **streams.paths(),
         **service.paths(),
+        **twimlets.paths(),
     }
     return {
         "openapi": "3.0.3",
@@ -56,6 +67,7 @@ def spec() -> dict[str, Any]:
                 **numbers.SCHEMAS,
                 **calls.SCHEMAS,
                 **recordings.SCHEMAS,
+                **streams.SCHEMAS,
                 "Error": ERROR,
             },
         },

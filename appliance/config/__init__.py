@@ -121,6 +121,9 @@ class Config:
     retention_quarantine_days: int
     metrics_enabled: bool
     metrics_token: str
+    holdmusic_dir: str
+    smtp_relay: str
+    smtp_from: str
     modems: tuple[ModemConfig, ...]
     source: Path | None = None
 

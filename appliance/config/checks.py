@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from appliance.config import Config
 from appliance.logs import level_number
+from appliance.twimlets import is_twimlet_url
 
 __all__ = ["Doubt", "review"]
 
@@ -118,6 +119,8 @@ def review(cfg: Config) -> list[Doubt]:
     for m in cfg.modems:
         for name in WEBHOOK_SETTINGS:
             url = str(getattr(m, name))
+            if name == "voice_url" and is_twimlet_url(url):
+                continue  # a built-in twimlet (/twimlets/…), on the appliance's own base URL
             if url and _not_http(url):
                 doubts.append(
                     Doubt(

@@ -213,6 +213,23 @@ SETTINGS: tuple[Setting, ...] = (
         "Bearer token a scraper beyond loopback sends to /metrics (read-only; never the"
         " AuthToken); empty: loopback only",
     ),
+    Setting(
+        "holdmusic_dir",
+        "",
+        "Folder of .wav/.mp3/.ul files the holdmusic twimlet plays (relative: in data_dir);"
+        " empty: the tone shipped with the appliance",
+    ),
+    Setting(
+        "smtp_relay",
+        "",
+        "host or host:port of an SMTP relay (plain SMTP, no login) the voicemail twimlet"
+        " e-mails through; empty: no e-mail",
+    ),
+    Setting(
+        "smtp_from",
+        "",
+        "From address of the voicemail twimlet's e-mails; empty: voicemail@<this host's name>",
+    ),
 )
 
 MODEM_SETTINGS: tuple[Setting, ...] = (

@@ -44,6 +44,8 @@ class CallChannel:
         self.media: Media | None = None
         self.recorder_feed: Callable[[bytes], None] | None = None
         self.closers: list[Callable[[], None]] = []  # run before the media stops (Media Streams)
+        self._closers_lock = threading.Lock()  # a REST stream adds its closer from an HTTP thread
+        self._media_stopped = False
         self._merger: DigitMerger | None = None
         self._detector: DtmfDetector | None = None
 
@@ -88,6 +90,14 @@ class CallChannel:
         with self.poke:
             self.poke.notify_all()
 
+    def add_closer(self, close: Callable[[], None]) -> bool:
+        """Run ``close`` when the call's media stops; False (not added) if it already has."""
+        with self._closers_lock:
+            if self._media_stopped:
+                return False
+            self.closers.append(close)
+            return True
+
     # -- the flow thread -----------------------------------------------------------------------
 
     def check(self) -> None:
@@ -115,7 +125,9 @@ class CallChannel:
         self.media = media
 
     def stop_media(self) -> None:
-        closers, self.closers = self.closers, []
+        with self._closers_lock:
+            self._media_stopped = True
+            closers, self.closers = self.closers, []
         for close in closers:
             try:
                 close()

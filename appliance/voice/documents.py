@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from appliance import logs
+from appliance.twimlets import is_twimlet_url
 from appliance.voice import call
 from appliance.voice.call import CallLeg
 from appliance.voice.callbacks import call_params
@@ -104,6 +105,7 @@ class Documents:
         row = self.row()
         params = call_params(row, self.ctx.account_sid(), status or self.leg.status)
         params.update(extra)
+        url = self.absolute(url)
         result, self._cookies = self.ctx.client.request(url, method, params, cookies=self._cookies)
         doc, code, message = self._interpret(result)
         self._log(result, params, code, message)
@@ -114,7 +116,7 @@ class Documents:
             return None
         params.update({"ErrorCode": str(code or 11200), "ErrorUrl": url})
         result, self._cookies = self.ctx.client.request(
-            fallback, row["fallback_method"] or "POST", params, cookies=self._cookies
+            self.absolute(fallback), row["fallback_method"] or "POST", params, cookies=self._cookies
         )
         doc, code, message = self._interpret(result)
         self._log(result, params, code, message)
@@ -137,9 +139,16 @@ class Documents:
         params = call_params(row, self.ctx.account_sid(), call.COMPLETED)
         params.update(extra)
         result, self._cookies = self.ctx.client.request(
-            target, method or "POST", params, cookies=self._cookies
+            self.absolute(target), method or "POST", params, cookies=self._cookies
         )
         self._log(result, params, result.error_code, result.error_message)
+
+    def absolute(self, url: str) -> str:
+        """A built-in twimlet's relative URL (``/twimlets/…``, allowed as a number's Voice
+        URL) on the appliance's own base URL; any other URL as it is."""
+        if is_twimlet_url(url):
+            return self.ctx.base_url().rstrip("/") + url
+        return url
 
     def parse(self, body: bytes, url: str) -> Any:
         """Inline TwiML (REST Twiml=, an update): a parse error is recorded on the call."""

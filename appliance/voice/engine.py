@@ -2,7 +2,9 @@
 
 The REST API and the panel only write rows (``calls`` with status ``queued``, or a
 ``calls.control`` JSON for an update) and then tell the engine to look: they never
-touch a modem.  Each modem has a :class:`appliance.voice.phone.Phone` in its own
+touch a modem.  Media Streams started and stopped through the REST API (the Stream
+resource) go through :meth:`VoiceEngine.start_stream` and :meth:`VoiceEngine.stop_stream`:
+open streams live in memory, with their call.  Each modem has a :class:`appliance.voice.phone.Phone` in its own
 thread that places queued calls and answers inbound ones; each live call has a
 :class:`appliance.voice.flow.CallFlow` thread that fetches and runs its TwiML.
 """
@@ -11,9 +13,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from appliance.voice import mediastream
 from appliance.voice.call import CallLeg
+from appliance.voice.mediastream import StreamState
 from appliance.voice.phone import FlowHandle, Phone
+
+if TYPE_CHECKING:
+    from appliance.twiml.stream import Stream
+
+
+class CallNotLive(Exception):
+    """No flow runs this call here: it is not (or no longer) in progress."""
+
+
+class StreamNameTaken(Exception):
+    """The call already has an open stream of that name."""
 
 
 class VoiceEngine:
@@ -45,3 +61,34 @@ class VoiceEngine:
             if flow is not None:
                 flow.control()
                 return
+
+    def _flow(self, call_sid: str) -> FlowHandle | None:
+        for phone in self.phones.values():
+            flow = phone.flows.get(call_sid)
+            if flow is not None:
+                return flow
+        return None
+
+    def start_stream(self, call_sid: str, spec: Stream) -> StreamState:
+        """Fork a live call's audio to a bot, as ``<Start><Stream>`` does (the REST Stream
+        resource).  Returns once the socket is up (``in-progress``) or has failed
+        (``stopped``, the error recorded on the call and sent as ``stream-error``).
+        Raises :class:`CallNotLive` or :class:`StreamNameTaken`."""
+        flow = self._flow(call_sid)
+        if flow is None:
+            raise CallNotLive(call_sid)
+        if spec.name and any(c.name == spec.name for c in mediastream.streams_of(call_sid)):
+            raise StreamNameTaken(spec.name)
+        client = flow.start_stream(spec)
+        if client is None:  # named the same as one started meanwhile
+            raise StreamNameTaken(spec.name)
+        return client.state()
+
+    def stop_stream(self, call_sid: str, key: str) -> StreamState | None:
+        """Stop a call's one-way stream by SID or name (it sends ``stop`` and closes);
+        None if the call has no such open stream."""
+        client = mediastream.find(call_sid, key, one_way=True)
+        if client is None:
+            return None
+        client.stop()
+        return client.state()

@@ -31,7 +31,9 @@ from appliance.voice.session import CallSession
 from appliance.voice.verbs import control, gather, message, prompts, record, stream
 
 if TYPE_CHECKING:
+    from appliance.twiml.stream import Stream
     from appliance.voice.context import Context
+    from appliance.voice.mediastream import StreamClient
     from appliance.voice.phone import Phone
 
 LOGGER = logging.getLogger(__name__)
@@ -97,6 +99,16 @@ class CallFlow:
     def control(self) -> None:
         """The REST API wrote calls.control (redirect or end)."""
         self.channel.control()
+
+    def start_stream(self, spec: Stream) -> StreamClient | None:
+        """The REST API starts a one-way stream, as ``<Start><Stream>`` would, whatever verb
+        runs; None if the name is taken.  It runs on the caller's thread, not this call's:
+        the stream has threads of its own, the media's listeners and the channel's closers
+        are locked, and a stream that cannot connect is returned stopped (error recorded)."""
+        client = stream.new_client(self.session, spec, bidirectional=False)
+        if client is not None:
+            stream.attach(self.session, client)
+        return client
 
     # -- the thread ----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from websockets.exceptions import (
@@ -67,10 +68,34 @@ _ACTIVE: dict[str, dict[str, StreamClient]] = {}  # call SID -> stream SID -> cl
 _ACTIVE_LOCK = threading.Lock()
 
 
+@dataclass(frozen=True)
+class StreamState:
+    """A stream as the REST API's Stream resource shows it."""
+
+    sid: str
+    call_sid: str
+    name: str | None
+    status: str  # "in-progress" or "stopped"
+    updated: float  # wall clock: when it started, or when it stopped
+
+
 def streams_of(call_sid: str) -> list[StreamClient]:
     """The streams of a call that are open now."""
     with _ACTIVE_LOCK:
         return list(_ACTIVE.get(call_sid, {}).values())
+
+
+def find(call_sid: str, key: str, *, one_way: bool = False) -> StreamClient | None:
+    """The open stream of a call whose SID, else whose name, is ``key`` (``one_way``: only
+    ``<Start>`` and REST streams, as Twilio's Stream resource stops only those)."""
+    streams = [c for c in streams_of(call_sid) if not (one_way and c.bidirectional)]
+    for client in streams:
+        if client.sid == key:
+            return client
+    for client in streams:
+        if client.name is not None and client.name == key:
+            return client
+    return None
 
 
 def connect_error(exc: BaseException) -> tuple[int, str]:
@@ -126,6 +151,8 @@ class StreamClient:
         self._stopping = threading.Lock()
         self._stopped = False
         self._t0 = time.monotonic()
+        self.updated = time.time()  # wall clock of the last change (created, stopped)
+        self._opened = False  # connected and registered (until stop)
         self._warned: set[str] = set()
         # Bidirectional: the bot's audio and marks (receiver thread only, but for stop()).
         self._lock = threading.Lock()
@@ -154,6 +181,7 @@ class StreamClient:
             )
         except Exception as exc:  # noqa: BLE001 - every failure is a Stream error on the call
             code, message = connect_error(exc)
+            self.updated = time.time()
             self._event("error", code, f"<Stream> {self.url}: {message}")
             self._send_status("stream-error", message)
             return False
@@ -167,6 +195,7 @@ class StreamClient:
         self._out.put(("start", tracks))
         with _ACTIVE_LOCK:
             _ACTIVE.setdefault(self.call_sid, {})[self.sid] = self
+        self._opened = True
         for name, target in (("send", self._send_loop), ("recv", self._recv_loop)):
             t = threading.Thread(target=target, name=f"stream-{name}", daemon=True)
             t.start()
@@ -181,6 +210,11 @@ class StreamClient:
 
     # -- any thread --------------------------------------------------------------------
 
+    def state(self) -> StreamState:
+        live = self._opened and not self._stopped and not self.closed.is_set()
+        status = "in-progress" if live else "stopped"
+        return StreamState(self.sid, self.call_sid, self.name, status, self.updated)
+
     def send_dtmf(self, digit: str) -> None:
         if self.bidirectional and not self.closed.is_set():
             self._out.put(("dtmf", digit))
@@ -191,6 +225,7 @@ class StreamClient:
             if self._stopped:
                 return
             self._stopped = True
+            self.updated = time.time()
         if self.media is not None:
             self.media.remove_listener(self._on_inbound)
             self.media.remove_write_listener(self._on_outbound)

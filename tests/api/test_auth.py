@@ -147,7 +147,7 @@ def test_openapi_covers_every_route_and_is_served(sim, make_daemon):
     assert json.loads((DOCS / "openapi.json").read_text()) == doc, (
         "docs/openapi.json is stale: python -m appliance.api.openapi > docs/openapi.json"
     )
-    names = {"account_sid": "AccountSid", "sid": "Sid", "name": "name"}
+    names = {"account_sid": "AccountSid", "call_sid": "CallSid", "sid": "Sid", "name": "name"}
     checked = 0
     for rule in d.server.app.url_map.iter_rules():
         if rule.endpoint == "static":

@@ -51,6 +51,14 @@ def _status(session: CallSession, stream: Any, client_sid: list[str]) -> Any:
 
 def open_stream(session: CallSession, stream: Any, *, bidirectional: bool) -> StreamClient | None:
     """Open a stream for this call; None (the error recorded) if it could not connect."""
+    client = new_client(session, stream, bidirectional=bidirectional)
+    if client is None or not attach(session, client):
+        return None
+    return client
+
+
+def new_client(session: CallSession, stream: Any, *, bidirectional: bool) -> StreamClient | None:
+    """A stream for this call, not connected yet; None (warned) if its name is taken."""
     ctx = session.ctx
     if stream.name and any(c.name == stream.name for c in mediastream.streams_of(session.sid)):
         session.documents.event(
@@ -76,10 +84,18 @@ def open_stream(session: CallSession, stream: Any, *, bidirectional: bool) -> St
         status=_status(session, stream, sid_box),
     )
     sid_box.append(client.sid)
-    if not client.open():
-        return None
-    session.channel.closers.append(client.stop)
     return client
+
+
+def attach(session: CallSession, client: StreamClient) -> bool:
+    """Connect ``client`` and have the call's end stop it; False if it is not streaming
+    (it could not connect, the error recorded; or the call's media stopped meanwhile)."""
+    if not client.open():
+        return False
+    if not session.channel.add_closer(client.stop):
+        client.stop()  # the call ended while we connected (a REST stream): stop at once
+        return False
+    return True
 
 
 def start(session: CallSession, verb: Any, doc: Any) -> Any:
