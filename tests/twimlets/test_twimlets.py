@@ -86,7 +86,9 @@ def test_query_arrays_parse_as_php_did():
 
 
 def test_get_is_the_query_and_request_lets_the_post_body_win():
-    p = P("Message=query&FailUrl=/q&Options[1]=a", Message="body", Digits="1", **{"Options[2]": "b"})
+    p = P(
+        "Message=query&FailUrl=/q&Options[1]=a", Message="body", Digits="1", **{"Options[2]": "b"}
+    )
     assert p.get("Message") == "query" and p.request("Message") == "body"
     assert p.get("Digits") is None and p.request("Digits") == "1"
     assert p.request("Options") == {"1": "a", "2": "b"}  # PHP merges $_GET and $_POST arrays
@@ -97,7 +99,7 @@ def test_get_is_the_query_and_request_lets_the_post_body_win():
 
 def test_php_string_helpers():
     assert urlencode("a b~*+/é") == "a+b%7E%2A%2B%2F%C3%A9"
-    assert stripslashes(r"It\'s a \\ \"test\"\0") == "It's a \\ \"test\""
+    assert stripslashes(r"It\'s a \\ \"test\"\0") == 'It\'s a \\ "test"'
     assert [truthy(v) for v in (None, "", "0", "00", "a")] == [False, False, False, True, True]
     assert loose_equal("+14155551212", "14155551212")
     assert not loose_equal("+14155551212", "4155551212")
@@ -175,7 +177,9 @@ def test_forward_after_the_dial_hangs_up_or_goes_to_fail_url():
 
 
 def test_forward_allowed_callers():
-    query = "PhoneNumber=%2B14155551212&AllowedCallers[0]=1-650-555-1212&AllowedCallers[1]=510-555-1212"
+    query = (
+        "PhoneNumber=%2B14155551212&AllowedCallers[0]=1-650-555-1212&AllowedCallers[1]=510-555-1212"
+    )
     dials = (
         '<Response><Dial action="/twimlets/forward?Dial=true" timeout="20">'
         "+14155551212</Dial></Response>"
@@ -260,7 +264,9 @@ def test_findme_dials_the_first_number_and_carries_the_rest():
 
 
 def test_findme_hunts_on_then_hangs_up_or_fails_over():
-    action = "Dial=true&FailUrl=%2Fvm&Timeout=9&Message=&PhoneNumbers%5B%5D=%2B2&PhoneNumbers%5B%5D=%2B3"
+    action = (
+        "Dial=true&FailUrl=%2Fvm&Timeout=9&Message=&PhoneNumbers%5B%5D=%2B2&PhoneNumbers%5B%5D=%2B3"
+    )
     assert_twiml(
         dialing.findme(P(action, DialCallStatus="no-answer"), FM),
         '<Response><Dial action="/twimlets/findme?Dial=true&amp;FailUrl=%2Fvm&amp;Timeout=9'
@@ -271,7 +277,9 @@ def test_findme_hunts_on_then_hangs_up_or_fails_over():
         dialing.findme(P(action, DialCallStatus="completed"), FM), "<Response><Hangup/></Response>"
     )
     assert_302(dialing.findme(P("Dial=true&FailUrl=%2Fvm", DialCallStatus="busy"), FM), "/vm")
-    assert_twiml(dialing.findme(P("Dial=true", DialCallStatus="busy"), FM), "<Response><Hangup/></Response>")
+    assert_twiml(
+        dialing.findme(P("Dial=true", DialCallStatus="busy"), FM), "<Response><Hangup/></Response>"
+    )
 
 
 # --------------------------------------------------------------------------- Call Me
@@ -324,8 +332,12 @@ def test_voicemail_greets_then_records():
     assert_twiml(
         answer, "<Response><Say>Please leave a message after the beep.</Say><Record/></Response>"
     )
-    answer, _ = voicemail.voicemail(P("Message=http%3A%2F%2Fexample.com%2Fgreeting.mp3&Transcribe=true"))
-    assert_twiml(answer, "<Response><Play>http://example.com/greeting.mp3</Play><Record/></Response>")
+    answer, _ = voicemail.voicemail(
+        P("Message=http%3A%2F%2Fexample.com%2Fgreeting.mp3&Transcribe=true")
+    )
+    assert_twiml(
+        answer, "<Response><Play>http://example.com/greeting.mp3</Play><Record/></Response>"
+    )
     answer, _ = voicemail.voicemail(P("Message=Leave+it+at+the+tone&Transcribe=false"))
     assert_twiml(answer, "<Response><Say>Leave it at the tone</Say><Record/></Response>")
 
@@ -365,11 +377,13 @@ MENU_URL = "/twimlets/menu?Message=Press+1&Options%5B1%5D=%2Fsales"
 
 
 def test_menu_gathers_for_the_longest_option_and_loops():
-    query = "Message=Press+1+or+10&Options[1]=%2Fsales&Options[10]=http%3A%2F%2Fx%2Fhelp&Options[2]="
+    query = (
+        "Message=Press+1+or+10&Options[1]=%2Fsales&Options[10]=http%3A%2F%2Fx%2Fhelp&Options[2]="
+    )
     assert_twiml(
         menu.menu(P(query), MENU_URL),
         '<Response><Gather numDigits="2"><Say>Press 1 or 10</Say></Gather>'
-        f'<Redirect>{MENU_URL.replace("&", "&amp;")}</Redirect></Response>',
+        f"<Redirect>{MENU_URL.replace('&', '&amp;')}</Redirect></Response>",
     )
     assert_302(menu.menu(P(query, Digits="10"), MENU_URL), "http://x/help")
     assert_302(menu.menu(P(query, Digits="1"), MENU_URL), "/sales")
@@ -377,7 +391,7 @@ def test_menu_gathers_for_the_longest_option_and_loops():
         menu.menu(P(query, Digits="2"), MENU_URL),
         "<Response><Say>I'm sorry, that wasn't a valid option.</Say>"
         '<Gather numDigits="2"><Say>Press 1 or 10</Say></Gather>'
-        f'<Redirect>{MENU_URL.replace("&", "&amp;")}</Redirect></Response>',
+        f"<Redirect>{MENU_URL.replace('&', '&amp;')}</Redirect></Response>",
     )
 
 
@@ -404,7 +418,9 @@ def test_message_plays_or_says_each_entry_in_order():
         announcements.message(P(query)),
         "<Response><Say>Hello</Say><Play>http://x/a.mp3</Play><Say>Bye'</Say></Response>",
     )
-    assert_twiml(announcements.message(P("Message=Just+one")), "<Response><Say>Just one</Say></Response>")
+    assert_twiml(
+        announcements.message(P("Message=Just+one")), "<Response><Say>Just one</Say></Response>"
+    )
     assert_twiml(announcements.message(P("", Message="posted")), "<Response/>")  # $_GET only
     # Text XML cannot carry is dropped, markup is escaped.
     assert_twiml(
@@ -434,7 +450,7 @@ def test_holdmusic_plays_the_files_shuffled_with_the_message_between():
         announcements.holdmusic(P(url.split("?")[1]), url, files, Reversed()),
         "<Response><Play>/twimlets/holdmusic/b%20c.mp3</Play><Say>Please hold</Say>"
         "<Play>/twimlets/holdmusic/a.wav</Play><Say>Please hold</Say>"
-        f'<Redirect>{url.replace("&", "&amp;")}</Redirect></Response>',
+        f"<Redirect>{url.replace('&', '&amp;')}</Redirect></Response>",
     )
     answer = announcements.holdmusic(P(), "/twimlets/holdmusic", files, random.Random(1))
     plays = [t for tag, _, t in shape(answer.twiml) if tag == "Play"]
@@ -458,6 +474,8 @@ def test_conference_says_it_is_not_supported_yet():
 
 @pytest.mark.parametrize("location", ["http://x/a b", "http://x/é\r\nSet-Cookie: a=b"])
 def test_a_302_location_is_one_line_of_ascii(location):
-    answer = dialing.forward(P("Dial=true&FailUrl=" + urlencode(location), DialCallStatus="busy"), FWD)
+    answer = dialing.forward(
+        P("Dial=true&FailUrl=" + urlencode(location), DialCallStatus="busy"), FWD
+    )
     assert answer.location is not None and answer.location.isascii()
     assert " " not in answer.location and "\n" not in answer.location

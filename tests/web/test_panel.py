@@ -124,6 +124,21 @@ def test_set_sms_url_with_field_errors(panel):
     assert (n["sms_url"], n["sms_method"]) == ("http://127.0.0.1:5000/sms", "GET")
 
 
+def test_voice_url_offers_the_twimlets_and_takes_a_relative_one(panel):
+    row = panel.d.store.read_one("SELECT sid FROM numbers")
+    path = f"/numbers/{row['sid']}"
+    html = panel.client.get(path).get_data(as_text=True)
+    assert 'data-fills="f-voice_url"' in html and "presets.js" in html
+    assert escape("/twimlets/message?Message%5B0%5D=Hello") in html
+    voice = "/twimlets/forward?PhoneNumber=%2B14155551212&Timeout=30"
+    rv = panel.post(path, {"voice_url": voice, "voice_fallback_url": "/twimlets/voicemail"})
+    assert rv.status_code == 302, rv.get_data(as_text=True)
+    n = panel.d.store.read_one("SELECT voice_url, voice_fallback_url FROM numbers")
+    assert (n["voice_url"], n["voice_fallback_url"]) == (voice, "/twimlets/voicemail")
+    rv = panel.post(path, {"sms_url": "/twimlets/message"})  # only Voice URLs may be twimlets
+    assert 'id="error-sms_url"' in rv.get_data(as_text=True)
+
+
 def test_send_from_the_panel_reaches_the_network(panel, sim):
     rv = panel.post("/messages/send", {"to": "12345", "modem": "modem1", "body": "hi"}, same=False)
     assert rv.status_code == 400 and 'id="error-to"' in rv.get_data(as_text=True)
