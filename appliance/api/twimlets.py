@@ -29,7 +29,7 @@ from flask import Blueprint, Response, abort, request, send_file
 
 from appliance import logs
 from appliance import twimlets as catalog
-from appliance.api.common import daemon
+from appliance.api.common import daemon, error_response
 from appliance.errors import ApplianceError
 from appliance.twimlets import announcements, conference, dialing, menu, voicemail, whisper
 from appliance.twimlets.document import Answer
@@ -104,10 +104,8 @@ def _voicemail(p: Params) -> Response:
             LOGGER, logging.WARNING, "twimlet refused", twimlet="voicemail",
             reason="notification without the appliance's signature", client=request.remote_addr,
         )  # fmt: skip
-        return Response(
-            "Forbidden: only the appliance's own signed requests may send voicemail notices\n",
-            status=403,
-            mimetype="text/plain",
+        return error_response(
+            403, 20003, "Only the appliance's own signed requests may send voicemail notices"
         )
     answer, notice = voicemail.voicemail(p)
     if notice is not None:

@@ -98,7 +98,8 @@ def test_voicemail_notification_needs_the_appliances_own_signature(make_daemon, 
     rv = requests.post(url, data={"From": PHONE}, timeout=10)
     assert rv.status_code == 200 and "<Record/>" in rv.text
     # ...but the notification step only with the appliance's signature.
-    assert requests.post(url, data=params, timeout=10).status_code == 403
+    refused = requests.post(url, data=params, timeout=10)
+    assert refused.status_code == 403 and refused.json()["code"] == 20003
     assert requests.get(url, params=params, timeout=10).status_code == 403
     forged, _ = WebhookClient("not-the-auth-token").request(url, "POST", params)
     assert forged.status == 403

@@ -125,7 +125,7 @@ def _operation(name: str, summary: str, method: str, moves: bool) -> dict[str, A
     if moves:
         responses["302"] = {"description": "To FailUrl or the option chosen (Location)"}
     if name == "voicemail":
-        responses["403"] = {"description": "A notification without the appliance's signature"}
+        responses["403"] = error("A notification without the appliance's signature (20003)")
     return {
         "tags": ["Twimlets"],
         "summary": summary,
