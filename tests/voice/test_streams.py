@@ -392,3 +392,29 @@ def test_bad_messages_warn_and_leave_the_call_running(
     assert 0.8 <= tone_seconds(remote.heard(), 1000) <= 1.3  # only the buffered second
     assert len(bot.events("mark")) == 5
     assert d.voice.phones["modem1"] is not None
+
+
+def test_a_bot_that_never_answers_the_upgrade_times_out_and_the_call_goes_on(
+    sim: SimulatorHost,
+    webapp: WebApp,
+    voice_daemon: Callable[..., Daemon],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that accepts TCP but never answers the HTTP upgrade: 31901, then the next verb."""
+    monkeypatch.setattr(mediastream, "OPEN_TIMEOUT", 1.0)
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(4)  # accepts connections (kernel backlog) and never reads or answers
+    try:
+        d = voice_daemon()
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Connect><Stream url="ws://127.0.0.1:{hanging.getsockname()[1]}/bot"/>'
+            "</Connect><Say>Still here.</Say></Response>"
+        )
+        remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
+        sid = str(webapp.wait(15, path="/voice").param("CallSid"))
+        assert remote.wait_state("ended", timeout=30)
+        assert [c for c in codes(d, sid) if c] == [mediastream.TIMEOUT]
+        assert len(remote.heard()) > 8000  # the <Say> after the failed <Connect> was played
+    finally:
+        hanging.close()
