@@ -3,7 +3,7 @@
 * dashboard: server time of ``GET /`` (signed in, Flask's test client: no socket, so
   the figure is the app's own time: queries, charts, template) with 100,000 messages
   spread over the last 14 days; median and p95 of 40 requests after 5 warm-up ones.
-* broadcast: :meth:`appliance.broadcasts.Broadcasts.run` of a text broadcast with a
+* broadcast: :meth:`appliance.campaigns.broadcasts.Broadcasts.run` of a text broadcast with a
   per-subscriber field to 10,000 subscribers, from the start of the run to the last
   message committed in the outbox (validation, opt-out check, insert, recipient row).
 """

@@ -1,6 +1,6 @@
 """Conversations: messages grouped by the other party; read one and send a message.
 
-Sending calls :meth:`appliance.outbox.Outbox.enqueue`, the same core (validation,
+Sending calls :meth:`appliance.sms.outbox.Outbox.enqueue`, the same core (validation,
 opt-out check, durable insert, waking the modem) as the REST API's Messages.json.
 The list filters by text, number, direction, status, error code and dates
 (:mod:`web.filters`), counts each conversation's unread inbound messages (the last seq

@@ -3,7 +3,7 @@
 Resources under ``/2010-04-01/Accounts/{AccountSid}/``: the Account,
 ``Messages`` (:mod:`appliance.api.messages`) and ``IncomingPhoneNumbers``
 (:mod:`appliance.api.numbers`).  Basic auth with ``AC…:AuthToken`` or an API key
-``SK…:secret`` (:mod:`appliance.apikeys`), a per-credential rate limit (20429),
+``SK…:secret`` (:mod:`appliance.store.apikeys`), a per-credential rate limit (20429),
 and every error shaped as Twilio's ``{code, message, more_info, status}``.
 The OpenAPI document is served without auth at ``/2010-04-01/openapi.json``;
 the admin surface (:mod:`appliance.api.admin`) and the Account take the AuthToken

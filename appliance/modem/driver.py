@@ -19,7 +19,7 @@ parts that lose data (twilio-compat.md, part B5):
   and :meth:`Driver.send_pdu` holds the port lock across prompt and PDU.
 * B5.6 -- flow control was hard-coded to RTS/CTS.  It comes from the profile.
 * B5.7 -- emoji broke the library's UCS-2 encoder.  SMS are encoded by
-  :mod:`appliance.pdu` and sent as PDUs; the library's ``sendSms`` is not used.
+  :mod:`appliance.sms.pdu` and sent as PDUs; the library's ``sendSms`` is not used.
 * B5.11 -- ``+CME ERROR: 14/515`` (SIM busy) was retried by unbounded recursion.
   :meth:`Driver.write` retries a bounded number of times.
 """

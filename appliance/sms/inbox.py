@@ -22,7 +22,7 @@ when the last part arrives, the message is created and the parts removed, in the
 same transaction.  Parts older than the reassembly timeout are delivered as they
 are, with error 30009 (Missing inbound segment).
 
-Opt-out keywords (STOP, START, HELP and their synonyms; see :mod:`appliance.optout`)
+Opt-out keywords (STOP, START, HELP and their synonyms; see :mod:`appliance.sms.optout`)
 are handled in the transaction that creates the message: the opt-out row and
 the confirmation reply are committed with the message and its webhook job, or
 not at all.

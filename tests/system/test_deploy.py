@@ -286,7 +286,8 @@ appliance:
             str(target),
             "/opt/appliance/current/venv/bin/python",
             "-c",
-            "from appliance import profiles, service, retention; print(profiles.load('sim7600').name)",
+            "from appliance.modem import profiles; from appliance.system import service;"
+            " from appliance.store import retention; print(profiles.load('sim7600').name)",
         ],
         capture_output=True,
         text=True,
