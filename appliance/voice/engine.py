@@ -15,13 +15,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from appliance.voice import mediastream
 from appliance.voice.call import CallLeg
-from appliance.voice.mediastream import StreamState
 from appliance.voice.phone import FlowHandle, Phone
 
 if TYPE_CHECKING:
     from appliance.twiml.stream import Stream
+    from appliance.voice.mediastream import StreamState
 
 
 class CallNotLive(Exception):
@@ -74,6 +73,8 @@ class VoiceEngine:
         resource).  Returns once the socket is up (``in-progress``) or has failed
         (``stopped``, the error recorded on the call and sent as ``stream-error``).
         Raises :class:`CallNotLive` or :class:`StreamNameTaken`."""
+        from appliance.voice import mediastream  # late: numpy and websockets only when used
+
         flow = self._flow(call_sid)
         if flow is None:
             raise CallNotLive(call_sid)
@@ -87,6 +88,8 @@ class VoiceEngine:
     def stop_stream(self, call_sid: str, key: str) -> StreamState | None:
         """Stop a call's one-way stream by SID or name (it sends ``stop`` and closes);
         None if the call has no such open stream."""
+        from appliance.voice import mediastream  # late: numpy and websockets only when used
+
         client = mediastream.find(call_sid, key, one_way=True)
         if client is None:
             return None

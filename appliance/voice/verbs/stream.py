@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance import logs
-from appliance.voice import mediastream
 from appliance.voice.callbacks import enqueue_status
-from appliance.voice.mediastream import StreamClient
 from appliance.voice.session import CallSession
+
+if TYPE_CHECKING:
+    from appliance.voice.mediastream import StreamClient
 
 LOGGER = logging.getLogger(__name__)
 POLL = 0.05  # seconds between looks at the keys and the socket while connected
@@ -59,6 +60,9 @@ def open_stream(session: CallSession, stream: Any, *, bidirectional: bool) -> St
 
 def new_client(session: CallSession, stream: Any, *, bidirectional: bool) -> StreamClient | None:
     """A stream for this call, not connected yet; None (warned) if its name is taken."""
+    from appliance.voice import mediastream  # late: numpy and websockets only when used
+    from appliance.voice.mediastream import StreamClient
+
     ctx = session.ctx
     if stream.name and any(c.name == stream.name for c in mediastream.streams_of(session.sid)):
         session.documents.event(
@@ -104,6 +108,8 @@ def start(session: CallSession, verb: Any, doc: Any) -> Any:
 
 
 def stop(session: CallSession, verb: Any, doc: Any) -> Any:
+    from appliance.voice import mediastream  # late: numpy and websockets only when used
+
     for client in mediastream.streams_of(session.sid):
         if not client.bidirectional and (verb.name is None or client.name == verb.name):
             client.stop()
