@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from appliance import config
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
+from tests.conftest import NUMBER, wait_for
 from tests.webapp import WebApp
 
 
@@ -26,3 +29,46 @@ def voice_daemon(
         return make_daemon(modem=modem, **kwargs)
 
     return make
+
+
+FAMILIES = ["sim800", "huawei_e173", "sim7600", "quectel_ec25", "generic"]
+
+
+@pytest.fixture(params=FAMILIES)
+def one_modem(
+    request: pytest.FixtureRequest, tmp_path: Path, webapp: WebApp
+) -> Iterator[tuple[SimulatorHost, Daemon]]:
+    """A daemon on one simulated modem of each family, its Voice URL the web app's /voice."""
+    family = request.param
+    host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
+    sim_modem = host.add("modem1", family, NUMBER, latency=0.005, boot_delay=0.0)
+    host.start()
+    wait_for(lambda: sim_modem.booted, timeout=5)
+    cfg = config.load(
+        None,
+        environ={},
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "http_port": 0,
+            "outbound_rate": 0.0,
+            "webhook_backoff": 0.2,
+            "reconnect_delay": 0.2,
+            "command_timeout": 3.0,
+            "modems": [
+                {
+                    "name": "modem1",
+                    "number": NUMBER,
+                    "port": str(sim_modem.port_path),
+                    "profile": family,
+                    "audio_port": str(sim_modem.audio_path),
+                    "voice_url": webapp.url("/voice"),
+                }
+            ],
+        },
+    )
+    d = Daemon(cfg)
+    d.start()
+    assert d.modems["modem1"].connected.wait(15)
+    yield host, d
+    d.stop()
+    host.stop()
