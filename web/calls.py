@@ -5,11 +5,10 @@ The list filters like the other lists (:mod:`web.filters`) and downloads as CSV.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Blueprint, abort, render_template, request, send_file
 from werkzeug.wrappers import Response as BaseResponse
 
+from appliance.store.recordingfiles import resolve_stored
 from web import export, filters
 from web.helpers import PAGE_SIZE, daemon, page
 
@@ -101,16 +100,8 @@ def recording(sid: str) -> BaseResponse:
     row = d.store.read_one("SELECT path FROM recordings WHERE sid = ?", (sid,))
     if row is None or not row["path"]:
         abort(404)
-    # As the API's Recordings media (appliance/api/recordings.py resolve_stored): relative to
-    # data_dir, or as the voice engine wrote it (var/recordings/RE….wav with data_dir "var").
-    stored, data_dir = Path(row["path"]), d.config.data_dir
-    found = (
-        [stored] if stored.is_absolute() else [data_dir / stored, data_dir / "recordings" / stored]
-    )
-    if not data_dir.is_absolute() and stored.parts[: len(data_dir.parts)] == data_dir.parts:
-        found.insert(0, stored)
-    found.append(data_dir / "recordings" / stored.name)
-    path = next((p for p in found if p.is_file()), found[0]).resolve()
+    # The same rule as the API's Recordings media (appliance.store.recordingfiles).
+    path = resolve_stored(d.config.data_dir, row["path"]).resolve()
     root = d.config.data_dir.resolve()
     if root not in path.parents or not path.is_file():
         abort(404)

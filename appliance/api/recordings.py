@@ -33,6 +33,7 @@ from appliance.api.common import (
 from appliance.api.listing import day_filters, keyset_page
 from appliance.sms.outbox import API_VERSION
 from appliance.store.database import Row
+from appliance.store.recordingfiles import resolve_stored
 
 LOGGER = logging.getLogger(__name__)
 
@@ -81,30 +82,9 @@ def _row(sid: str) -> Row:
 
 
 def recording_file(stored: str) -> Path:
-    """The WAV file of a ``recordings.path`` value (:func:`resolve_stored`), absolute:
+    """The WAV file of a ``recordings.path`` value (:func:`appliance.store.recordingfiles.resolve_stored`), absolute:
     Flask's ``send_file`` would take a relative path as relative to the package."""
     return resolve_stored(Path(daemon().config.data_dir), stored).absolute()
-
-
-def resolve_stored(data_dir: Path, stored: str) -> Path:
-    """Where the file of a stored recording path is; the first candidate if none exists.
-
-    Absolute paths are taken as they are; relative ones are relative to ``data_dir``
-    (``recordings/RE….wav``).  Rows written so far hold the path the voice engine built,
-    ``data_dir / "recordings" / name``: with the default relative ``data_dir = "var"``
-    that is ``var/recordings/RE….wav``, relative to the working directory rather than to
-    ``data_dir``; older rows a bare name in ``data_dir/recordings``.  If ``data_dir``
-    moved since, the file is looked for by name in ``data_dir/recordings``."""
-    path = Path(stored)
-    if path.is_absolute():
-        candidates = [path]
-    else:
-        candidates = [data_dir / path, data_dir / "recordings" / path]
-        prefix = data_dir.parts
-        if not data_dir.is_absolute() and prefix and path.parts[: len(prefix)] == prefix:
-            candidates.insert(0, path)  # data_dir / the rest, i.e. the path as written
-    candidates.append(data_dir / "recordings" / path.name)
-    return next((c for c in candidates if c.is_file()), candidates[0])
 
 
 # --------------------------------------------------------------------------- list, fetch
