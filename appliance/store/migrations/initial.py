@@ -1,20 +1,12 @@
-"""The named migrations of the store's schema, and the runner that applies the missing ones.
+"""The migrations 0001 to 0007: the schema up to the panel's unread counts.
 
-Each migration is a name and a script of ``;``-separated statements, applied once, in
-order, each in its own ``BEGIN IMMEDIATE`` ... ``COMMIT`` and recorded in the
-``migrations`` table.  Migrations are forward-only; a new one is appended, never edited.
-The SQL sticks to what PostgreSQL also has (see :mod:`appliance.store.database`).
+Forward-only: a migration here is never edited; a new one goes in its own module of this
+package and is appended to :data:`appliance.store.migrations.MIGRATIONS`.
 """
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-import time
-
-LOGGER = logging.getLogger(__name__)
-
-MIGRATIONS: tuple[tuple[str, str], ...] = (
+STEPS: tuple[tuple[str, str], ...] = (
     (
         "0001_initial",
         """
@@ -357,21 +349,3 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
 )
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations ``conn``'s database has not had yet (``conn`` is in autocommit)."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
-    )
-    done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
-    for name, sql in MIGRATIONS:
-        if name in done:
-            continue
-        LOGGER.info("applying migration %s", name)
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in sql.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute("INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, time.time()))
-        conn.execute("COMMIT")
