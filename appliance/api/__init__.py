@@ -44,6 +44,7 @@ from appliance.api.common import (
     key_refused,
     too_large,
 )
+from appliance.api.fastlane import fast_lane
 from appliance.api.openapi import spec
 from appliance.store.apikeys import Verifier
 from appliance.system import health as condition
@@ -97,6 +98,8 @@ def create_app(d: Appliance) -> Flask:
     rate = d.config.api_rate_limit
     app.config["RATE_LIMITER"] = RateLimiter(rate, max(1, int(2 * rate)))
     app.register_blueprint(bp)
+    # A plain message create skips Flask's request machinery (appliance.api.fastlane).
+    app.wsgi_app = fast_lane(app, d)  # type: ignore[method-assign,assignment]
 
     @app.get("/2010-04-01/openapi.json")
     def openapi() -> Response:

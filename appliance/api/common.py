@@ -61,15 +61,18 @@ def _rfc2822(second: datetime) -> str:
     return email.utils.format_datetime(second).replace("-0000", "+0000")
 
 
+def error_body(status: int, code: int, message: str) -> dict[str, Any]:
+    """Twilio's error shape."""
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
 def error_response(status: int, code: int, message: str) -> Response:
-    rv = jsonify(
-        {
-            "code": code,
-            "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
-        }
-    )
+    rv = jsonify(error_body(status, code, message))
     rv.status_code = status
     if status == 401:
         rv.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'

@@ -227,7 +227,10 @@ class Outbox(SendJournal):
     def enqueue_row(self, **kwargs: object) -> Row:
         """:meth:`enqueue`, returning the committed ``messages`` row (the REST API answers with it)."""
         # Validate outside the writer thread (fail fast, keep the writer's work short), once.
-        checked = self.validate(str(kwargs["to"]), str(kwargs["body"]))
+        return self.enqueue_checked(self.validate(str(kwargs["to"]), str(kwargs["body"])), **kwargs)
+
+    def enqueue_checked(self, checked: tuple[str, list[sms.Segment]], **kwargs: object) -> Row:
+        """:meth:`enqueue_row` for a message :meth:`validate` has passed (``checked``)."""
         row: Row = self.store.write(lambda conn: self.insert_row(conn, validated=checked, **kwargs))  # type: ignore[arg-type]
         self._notify(str(kwargs["modem"]))
         return row

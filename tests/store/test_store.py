@@ -36,3 +36,32 @@ def test_a_failing_write_rolls_back_alone_even_when_committed_with_others(tmp_pa
     # and it is on disk
     conn = sqlite3.connect(tmp_path / "s.sqlite3")
     assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 6
+
+
+def test_a_failing_write_alone_rolls_back_and_the_next_one_commits(tmp_path):
+    store = Store(tmp_path / "s.sqlite3")
+    store.write(lambda c: c.execute("CREATE TABLE t (v INTEGER UNIQUE)"))
+
+    def bad(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t VALUES (1)")
+        raise ValueError("refused after a write")
+
+    with pytest.raises(ValueError, match="refused"):
+        store.write(bad)  # a batch of one: nothing else is queued
+    assert store.write(lambda c: c.execute("INSERT INTO t VALUES (2)").rowcount) == 1
+    assert [r[0] for r in store.read("SELECT v FROM t")] == [2]
+    store.close()
+
+
+def test_queries_by_creation_date_still_use_an_index(tmp_path):
+    """0013 dropped messages_created: the date queries must still be index searches."""
+    store = Store(tmp_path / "s.sqlite3")
+    for sql in (
+        "SELECT sid FROM messages WHERE date_created < 1",
+        "SELECT MIN(date_created) FROM messages WHERE status IN ('queued', 'sending')",
+        "SELECT COUNT(*) FROM messages WHERE date_created >= 1 AND date_created < 2",
+    ):
+        plan = " ".join(r[3] for r in store.read("EXPLAIN QUERY PLAN " + sql))
+        assert "USING" in plan and "INDEX" in plan, (sql, plan)
+    assert store.read_one("SELECT name FROM sqlite_master WHERE name = 'messages_created'") is None
+    store.close()
