@@ -10,13 +10,18 @@ down and why.  These are documented events: they keep the ``modem.modem`` logger
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import sqlite3
 import time
+
+from gsmmodem.exceptions import IncorrectPinError, PukRequiredError
 
 from appliance import logs
 from appliance.errors import CommandRejected
 from appliance.modem.driver import Driver
 from appliance.modem.profiles import Profile
+from appliance.store.database import Store
 
 # The events people grep for (docs, tests) are the modem thread's: same logger name.
 LOGGER = logging.getLogger("appliance.modem.modem")
@@ -40,6 +45,63 @@ def handshake(driver: Driver, pin: str | None, profile: Profile, modem: str) -> 
             )
     storage = profile.storage
     driver.command(f'AT+CPMS="{storage}","{storage}","{storage}"')
+
+
+class PinGuard:
+    """Sends a SIM PIN only while the SIM has not refused that PIN.
+
+    A SIM blocks after three wrong PINs and then wants its PUK, which only the operator's
+    paperwork has.  Retrying a refused PIN on every reconnection would block the SIM within
+    minutes of a typo, so a refusal is remembered (a hash of the PIN, per modem, in the
+    store's settings: a restart with the same wrong PIN does not try it again either) and
+    the PIN is sent again only once the configured PIN changes.
+    """
+
+    def __init__(self, store: Store, modem: str) -> None:
+        self.store, self.modem = store, modem
+        self._key = f"sim_pin_refused:{modem}"
+
+    @staticmethod
+    def _digest(pin: str) -> str:
+        return hashlib.sha256(pin.encode()).hexdigest()
+
+    def to_send(self, pin: str | None) -> str | None:
+        """``pin``, or None (send nothing) when the SIM refused this very PIN before."""
+        if pin and self.store.setting(self._key) == self._digest(pin):
+            return None
+        return pin
+
+    def blocked_reason(self, pin: str | None) -> str | None:
+        """What to tell the user while a refused PIN is held back, else None."""
+        if pin and self.to_send(pin) is None:
+            return (
+                f"the SIM refused the configured PIN earlier, so it is not sent again (a SIM"
+                f" blocks after three wrong PINs): set the right `pin` for modem {self.modem}"
+                " in the configuration, or unlock the SIM with its PUK in a phone, then restart"
+            )
+        return None
+
+    def after_failure(self, pin: str | None, error: BaseException) -> None:
+        """Remember ``pin`` as refused when ``error`` is the SIM saying it is wrong (or that
+        the SIM now wants its PUK, after the third)."""
+        if pin and isinstance(error, IncorrectPinError | PukRequiredError):
+            key, digest = self._key, self._digest(pin)
+
+            def fn(conn: sqlite3.Connection) -> None:
+                conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, digest),
+                )
+
+            self.store.write(fn)
+            logs.event(
+                LOGGER,
+                logging.ERROR,
+                "SIM PIN refused",
+                modem=self.modem,
+                why="the configured PIN is wrong; it will not be sent again until it changes",
+            )
 
 
 class ConnectionLog:

@@ -88,6 +88,7 @@ class Modem:
         self._next_sweep = 0.0
         self._next_health = 0.0
         self._timeouts = 0
+        self._pins = connection.PinGuard(store, self.name)
         self._log = connection.ConnectionLog(
             self.name, port, cfg.simulated, UNREACHABLE_REPORT_INTERVAL
         )
@@ -272,12 +273,17 @@ class Modem:
         )
         # Tagged with its driver: a late report from a connection already replaced is ignored.
         driver.gone_sink = lambda err: self._events.put(("gone", (driver, err)))
+        pin = self.cfg.pin or None
+        held = self._pins.blocked_reason(pin)
         try:
-            connection.handshake(driver, self.cfg.pin or None, self.profile, self.name)
+            connection.handshake(driver, self._pins.to_send(pin), self.profile, self.name)
             self.manufacturer = (driver.manufacturer or "").strip()
             self.model = (driver.model or "").strip()
         except Exception as e:  # noqa: BLE001 - any failure here means "try again later"
+            self._pins.after_failure(self._pins.to_send(pin), e)
             self.last_error = f"connect failed: {type(e).__name__}: {e}"
+            if held is not None:
+                self.last_error += f" ({held})"
             self._log.unreachable(f"does not answer as a modem ({type(e).__name__}: {e})")
             try:
                 driver.close()

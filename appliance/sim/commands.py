@@ -148,17 +148,24 @@ class GeneralCommands(CommandDispatcher):
         return []
 
     def at_CPIN(self, kind: str, arg: str) -> list[str]:
+        blocked = self.pin_attempts_left <= 0
         if kind == "read":
+            if blocked:
+                return ["+CPIN: SIM PUK"]
             return ["+CPIN: SIM PIN" if self.pin_locked else "+CPIN: READY"]
         if kind == "test":
             return []
         if kind != "set":
             raise cme(4)
+        if blocked:
+            raise cme(12)  # SIM PUK required: no PIN is tried any more
         if not self.pin_locked:
             raise cme(3)
         entered = self._unquote(arg.split(",")[0])
         if entered != self.pin:
-            raise cme(16)
+            self.pin_attempts_left -= 1
+            raise cme(12 if self.pin_attempts_left <= 0 else 16)
+        self.pin_attempts_left = 3
         was = self.registered()
         self.pin_locked = False
         self._creg_changed(was)

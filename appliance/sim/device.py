@@ -173,6 +173,7 @@ class SimulatedModem(
                 "cnmi": list(self.state.cnmi),
                 "cpms": list(self.state.cpms),
                 "pin_locked": self.pin_locked,
+                "pin_attempts_left": self.pin_attempts_left,
                 "latency": self.latency,
                 "storage": {
                     n: {"used": m.used, "total": m.capacity}

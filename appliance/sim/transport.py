@@ -56,6 +56,9 @@ class ModemTransport(LineDiscipline):
         self.network = network
         self.latency = profile.send_latency if latency is None else latency
         self.pin = pin
+        # A real SIM allows three wrong PINs, then wants its PUK (3GPP TS 31.101); the count
+        # lives on the SIM, so a power cycle does not restore it.
+        self.pin_attempts_left = 3
         self.faults = Faults()
         self.rssi = profile.signal
         self.plugged = False

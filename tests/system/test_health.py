@@ -4,6 +4,7 @@ watchdog, which only a restart would answer, does not care."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,34 @@ def test_conditions_from_state_sim_and_registration():
     assert not health.sim_refused("connect failed: CmeError: CME 100")
     ok = assess("m", "ready", None, {"registration": "home", "operator": "Op"})
     assert health.summary(ok, {"registration": "home", "operator": "Op"}) == "m ready (home, Op)"
+
+
+def test_a_refused_pin_is_not_sent_again_so_the_sim_does_not_block(tmp_path: Path):
+    """A SIM blocks after three wrong PINs: a typo in `pin` must cost one attempt, not
+    one per reconnection or per restart; the right PIN, once configured, is sent."""
+    host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
+    host.add("modem1", "sim800", NUMBER, latency=0.005, boot_delay=0.0, pin="1234")
+    host.start()
+    sim_modem = host.modems["modem1"]
+    try:
+        wait_for(lambda: sim_modem.booted, timeout=5)
+        for _restart in range(2):
+            d = Daemon(settings(tmp_path, host, modem={"pin": "9999"}, reconnect_delay=0.05))
+            d.start()
+            try:
+                wait_for(lambda d=d: "not sent again" in (d.modems["modem1"].last_error or ""))
+                time.sleep(1.0)  # several more reconnection attempts
+                assert sim_modem.pin_attempts_left == 2 and sim_modem.pin_locked
+                status, body = get_health(d)
+                assert status == 503 and "PIN" in body["modems"][0]["reason"]
+            finally:
+                d.stop()
+        d = Daemon(settings(tmp_path, host, modem={"pin": "1234"}))
+        d.start()
+        try:
+            assert d.modems["modem1"].connected.wait(15), d.modems["modem1"].last_error
+            assert sim_modem.pin_attempts_left == 3 and not sim_modem.pin_locked
+        finally:
+            d.stop()
+    finally:
+        host.stop()
