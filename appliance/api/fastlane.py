@@ -91,7 +91,7 @@ def fast_lane(app: Flask, d: Appliance) -> WsgiApp:
         if form is None:
             return flask_app(environ, start_response)
         try:
-            checked = checked_create(d, form)
+            checked = checked_create(d, form, look_up=False)  # the write looks From up
         except (ApiError, ApplianceError):
             return flask_app(environ, start_response)  # the route words the error
         if not limiter.allow(user):

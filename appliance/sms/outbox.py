@@ -54,6 +54,14 @@ class OutboxError(ApplianceError):
         self.status = status
 
 
+class UnknownSender(OutboxError):
+    """The From number is none of this appliance's (Twilio's 21606)."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(f"The From phone number {number} is not one of this appliance's", 21606)
+        self.number = number
+
+
 @dataclasses.dataclass(frozen=True)
 class Claimed:
     """A message taken by the modem thread, with the parts still to send."""
@@ -144,8 +152,12 @@ class Outbox(SendJournal):
         send_at: float | None = None,
         opt_out_exempt: bool = False,
         validated: tuple[str, list[sms.Segment]] | None = None,
+        sender: tuple[str, int | None] | None = None,
     ) -> Row:
         """Insert a validated message inside the caller's transaction; return its new row.
+
+        ``sender``: the modem's (phone_number, outbound_budget_per_hour) if the caller has
+        read them already in this transaction.
 
         Raises :class:`OutboxError` 21610 when ``to`` has opted out of ``from_number``
         (checked in the same transaction, so a STOP committed before is always seen).
@@ -155,9 +167,13 @@ class Outbox(SendJournal):
         """
         to_e164, segments = validated or self.validate(to, body)
         # The modem's number, read once for the opt-out check and the outbound budget.
-        ours = conn.execute(
-            "SELECT phone_number, outbound_budget_per_hour FROM numbers WHERE modem = ?", (modem,)
-        ).fetchone()
+        ours = (
+            sender
+            or conn.execute(
+                "SELECT phone_number, outbound_budget_per_hour FROM numbers WHERE modem = ?",
+                (modem,),
+            ).fetchone()
+        )
         if self.enforce_opt_outs and not opt_out_exempt:
             # Opt-outs are keyed on the number as stored for the modem (E.164), whatever
             # spelling of it the caller passed as From.
@@ -228,6 +244,33 @@ class Outbox(SendJournal):
         """:meth:`enqueue`, returning the committed ``messages`` row (the REST API answers with it)."""
         # Validate outside the writer thread (fail fast, keep the writer's work short), once.
         return self.enqueue_checked(self.validate(str(kwargs["to"]), str(kwargs["body"])), **kwargs)
+
+    def enqueue_from(
+        self, checked: tuple[str, list[sms.Segment]], from_number: str, **kwargs: object
+    ) -> Row:
+        """:meth:`enqueue_checked` for a From number not looked up yet: the write finds its
+        modem (raising :class:`UnknownSender`, with nothing stored, when it is not ours)."""
+
+        def fn(conn: sqlite3.Connection) -> Row:
+            ours = conn.execute(
+                "SELECT modem, phone_number, outbound_budget_per_hour FROM numbers"
+                " WHERE phone_number = ?",
+                (from_number,),
+            ).fetchone()
+            if ours is None:
+                raise UnknownSender(from_number)
+            return self.insert_row(
+                conn,
+                modem=str(ours[0]),
+                from_number=str(ours[1]),
+                validated=checked,
+                sender=(ours[1], ours[2]),
+                **kwargs,  # type: ignore[arg-type]
+            )
+
+        row: Row = self.store.write(fn)
+        self._notify(str(row["modem"]))
+        return row
 
     def enqueue_checked(self, checked: tuple[str, list[sms.Segment]], **kwargs: object) -> Row:
         """:meth:`enqueue_row` for a message :meth:`validate` has passed (``checked``)."""
