@@ -38,9 +38,11 @@ run: $(STAMP)
 # The fast tests of `make check`: pure cores, parsers and in-process units (no daemon, no browser).
 UNIT_TESTS := tests/sms/test_codec.py tests/sms/test_pdu.py tests/twiml tests/store \
 	tests/webhooks tests/voice/test_call.py tests/voice/test_dtmf.py tests/voice/test_tones.py \
+	tests/voice/test_dial_ringtones.py \
 	tests/voice/test_playback.py tests/voice/test_recorder.py tests/voice/test_tts.py \
 	tests/voice/test_audio.py tests/voice/test_mulaw.py tests/modem/test_probe.py \
-	tests/modem/test_ussd.py::TestCodec tests/twimlets/test_twimlets.py tests/test_docs.py
+	tests/modem/test_ussd.py::TestCodec tests/twimlets/test_twimlets.py tests/test_docs.py \
+	tests/oncall/test_rotation.py tests/clients/test_tokens.py
 
 # The whole suite: lint, types, import contracts, every test (daemon, browser, Node, deployment).
 test: $(TEST_STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) deps lint typecheck

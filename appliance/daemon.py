@@ -147,6 +147,9 @@ def preflight(config: Config, *, http: bool = True) -> None:
     _check_not_running(config)
     if http:
         _check_http_port(config)
+        from appliance.server import check_https  # tls_cert/tls_key, https_port
+
+        check_https(config)
 
 
 class Daemon:
@@ -211,6 +214,10 @@ class Daemon:
                 m, profiles.load(m.profile), config, self.store, self.inbox, self.outbox, port
             )
         self._wire_voice()
+        from appliance.oncall.service import OnCall
+
+        self.oncall = OnCall(self.store, self.outbox, self.voice.wake)  # rotation and paging
+        self.inbox.interceptors.append(self.oncall.intercept)  # ACK/RESOLVE replies first
         self.outbox.listeners.append(self._wake_modem)
         self.metrics = Metrics(config, self.store, self.modems)  # read by GET /metrics
         self.balance = BalanceMonitor(  # the SIMs' prepaid balance, by USSD (balance_ussd)
@@ -258,6 +265,7 @@ class Daemon:
             max_documents=self.config.max_call_documents,
             on_job=self.dispatcher.wake,
             auth_token=lambda: self.account.auth_token,
+            stream_ca_file=self.config.stream_ca_path,
         )
         self.voice.flow_factory = lambda phone, leg: CallFlow(phone, leg, ctx)
         for m in self.config.modems:
@@ -315,6 +323,7 @@ class Daemon:
                 raise _busy_port(self.config) if busy else e from None
             self._write_run_file()
         self.panel.start()
+        self.oncall.start()
         self.retention = Retention.from_config(self.store, self.config)
         self.retention.start()
         logs.event(
@@ -330,6 +339,7 @@ class Daemon:
         if self.server is not None:
             self.server.stop()
         self.panel.stop()
+        self.oncall.stop()
         if hasattr(self, "retention"):
             self.retention.stop()
         self.balance.stop()

@@ -60,3 +60,52 @@ class CommandRejected(ModemError):
 
 class StoreClosed(ApplianceError):
     """The store was used after close()."""
+
+
+class TokenError(ApplianceError):
+    """A browser phone's token was refused (:mod:`appliance.clients.tokens`).
+
+    ``code`` is the Twilio error the Voice JavaScript SDK raises for it (:data:`CLIENT_ERRORS`);
+    the message never contains the token or a secret.
+    """
+
+    code = 20101
+
+
+#: The Twilio errors the Voice JavaScript SDK surfaces, by code, in the SDK's own words
+#: (``@twilio/voice-sdk`` 2.x, ``lib/twilio/errors/generated.ts``): the appliance sends these
+#: codes so the SDK raises the same error classes as against Twilio.
+CLIENT_ERRORS: dict[int, str] = {
+    20101: "Invalid access token",
+    20104: "Access token expired or expiration date invalid",
+    20151: "Authentication Failed",
+    31000: "Unknown Error",
+    31001: "Application Not Found",
+    31002: "Connection Declined",
+    31003: "Connection Timeout",
+    31005: "Connection error",
+    31008: "Call cancelled",
+    31009: "Transport error",
+    31100: "The request had malformed syntax.",
+    31101: "Missing parameter array in request",
+    31102: "Authorization token missing in request.",
+    31103: "Maximum parameter length has been exceeded.",
+    31104: "Invalid bridge token",
+    31105: "Invalid client name",
+    31107: "The reconnect parameter is invalid",
+    31201: "Authorization error",
+    31202: "Signature validation failed.",
+    31203: "No valid account",
+    31204: "Invalid JWT token",
+    31205: "JWT token expired",
+    31206: "Rate exceeded authorized limit.",
+    31207: "JWT token expiration too long",
+    31209: "Reconnect attempt is not authorized.",
+    31210: "Call Message Event Type is invalid.",
+    31212: "Call Message Event Payload size exceeded authorized limit.",
+    31400: "Bad Request (HTTP/SIP)",
+    31404: "Not Found (HTTP/SIP)",
+    31480: "Temporarily Unavailable (SIP)",
+    31486: "Busy Here (SIP)",
+    31603: "Decline (SIP)",
+}

@@ -2,20 +2,28 @@
 
 cheroot is CherryPy's threaded HTTP/1.1 server: pure Python, keep-alive,
 a bounded thread pool, no development-server caveats.
+Two of them serve the same app: plain HTTP on ``http_port`` and HTTPS on ``https_port``,
+with the certificate of :mod:`appliance.system.tls`.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
+import socket
 import threading
 from typing import TYPE_CHECKING
 
 from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from appliance.api import create_app
+from appliance.errors import ApplianceError
+from appliance.system import tls
 
 if TYPE_CHECKING:
+    from appliance.config import Config
     from appliance.system.runtime import Appliance
 
 LOGGER = logging.getLogger(__name__)
@@ -46,13 +54,62 @@ def warn_if_media_exposed(host: str, media_auth: bool) -> None:
         )
 
 
+def https_port_error(config: Config, error: OSError) -> ApplianceError:
+    """The one-line failure when the HTTPS address cannot be bound, naming https_port."""
+    where = (
+        f"set https_port in {config.source} or APPLIANCE_HTTPS_PORT"
+        if config.source
+        else "set APPLIANCE_HTTPS_PORT"
+    )
+    port = config.https_port
+    if error.errno == errno.EADDRINUSE or "Address already in use" in str(error):
+        why = f"the port is in use (`ss -ltnp 'sport = :{port}'` shows which)"
+    elif error.errno == errno.EACCES:
+        why = "ports below 1024 need root"
+    else:
+        why = error.strerror or str(error)
+    return ApplianceError(
+        f"cannot listen on {config.http_host or '*'}:{port} for HTTPS: {why}; {where} to a"
+        " free port"
+    )
+
+
+def check_https(config: Config) -> None:
+    """Fail before anything starts, in one line naming the setting: a bad ``tls_cert`` /
+    ``tls_key`` pair (else the local CA's pair is made or reused), or a taken ``https_port``
+    (bound for a moment, as cheroot will; 0 picks a free port at start)."""
+    tls.material(config)
+    if config.https_port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(
+            config.http_host or None,
+            config.https_port,
+            type=socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE,
+        )
+    except socket.gaierror:
+        return  # http_host's own check names it
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as e:
+            raise https_port_error(config, e) from None
+
+
 class Server:
     def __init__(self, daemon: Appliance, host: str, port: int, threads: int) -> None:
         self.daemon, self.host = daemon, host
         self.app = create_app(daemon)
         from web import create_app as create_panel
         from web.dispatch import combined
+        from web.live import limit as stream_limit
 
+        # Each of the panel's event streams holds a worker thread while open: they get threads
+        # of their own on top of http_threads, so open pages never starve the API (web/live.py).
+        threads += stream_limit(threads)
         self.panel = create_panel(daemon)  # the web panel takes every path the API does not
         self.httpd = wsgi.Server(
             (host, port),
@@ -62,21 +119,45 @@ class Server:
         )
         self.httpd.shutdown_timeout = 2
         self._thread: threading.Thread | None = None
+        # The same app over TLS on https_port (browser phones need a secure context); a bad
+        # tls_cert/tls_key pair fails here, before the banner, in one line naming the setting.
+        self.tls = tls.material(daemon.config)
+        self.https = wsgi.Server(
+            (host, daemon.config.https_port),
+            self.httpd.wsgi_app,
+            numthreads=threads,
+            server_name="appliance",
+        )
+        self.https.ssl_adapter = BuiltinSSLAdapter(str(self.tls.cert), str(self.tls.key))
+        self.https.shutdown_timeout = 2
+        self._https_thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.httpd.prepare()  # binds now, so a busy port fails at start-up with a clear error
+        try:
+            self.https.prepare()
+        except OSError as e:
+            raise https_port_error(self.daemon.config, e) from None
         warn_if_media_exposed(self.host, self.daemon.config.recording_media_auth)
         self._thread = threading.Thread(target=self.httpd.serve, name="http", daemon=True)
         self._thread.start()
+        self._https_thread = threading.Thread(target=self.https.serve, name="https", daemon=True)
+        self._https_thread.start()
 
     @property
     def port(self) -> int:
         return int(self.httpd.bind_addr[1])
+
+    @property
+    def https_port(self) -> int:
+        return int(self.https.bind_addr[1])
 
     def stop(self) -> None:
         from web.live import stop_streams
 
         stop_streams(self.panel)  # the panel's event streams would hold worker threads
         self.httpd.stop()
-        if self._thread is not None:
-            self._thread.join(5)
+        self.https.stop()
+        for thread in (self._thread, self._https_thread):
+            if thread is not None:
+                thread.join(5)

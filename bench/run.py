@@ -45,6 +45,7 @@ def make(tmp: Path, sim: SimulatorHost, **overrides: Any) -> Daemon:
     values: dict[str, Any] = {
         "data_dir": str(tmp / "data"),
         "http_port": 0,
+        "https_port": 0,
         "outbound_rate": 0.0,
         "sweep_interval": 60.0,
         "health_interval": 60.0,
@@ -167,7 +168,7 @@ def bench_idle(seconds: float = 30.0) -> dict[str, float]:
         sim = sim_host(tmp, 0.0)
         cfg = tmp / "appliance.toml"
         cfg.write_text(
-            f'data_dir = "{tmp / "data"}"\nhttp_port = 0\nlog_level = "WARNING"\n'
+            f'data_dir = "{tmp / "data"}"\nhttp_port = 0\nhttps_port = 0\nlog_level = "WARNING"\n'
             f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\nport = "{sim.modems["modem1"].port_path}"\n'
         )
         daemon = DaemonProcess(cfg, 0)
@@ -250,7 +251,7 @@ def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
         port = free_port()
         cfg = tmp / "appliance.toml"
         cfg.write_text(
-            f'data_dir = "{tmp / "data"}"\nhttp_port = {port}\nhttp_threads = 16\napi_rate_limit = 0.0\n'
+            f'data_dir = "{tmp / "data"}"\nhttp_port = {port}\nhttps_port = 0\nhttp_threads = 16\napi_rate_limit = 0.0\n'
             f'log_level = "WARNING"\n[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\n'
             f'port = "{sim.modems["modem1"].port_path}"\n'
         )
@@ -306,6 +307,16 @@ def bench_webhooks() -> dict[str, float]:
     return _webhooks().bench_webhooks()  # type: ignore[no-any-return]
 
 
+def _dialring() -> Any:
+    from bench import dialring  # late, like bench.panel
+
+    return dialring
+
+
+def bench_dialring() -> dict[str, float]:
+    return _dialring().bench_dialring()  # type: ignore[no-any-return]
+
+
 def _streams() -> Any:
     from bench import streams  # late, like bench.panel
 
@@ -344,6 +355,7 @@ def main() -> int:
         ("voice", bench_voice),
         ("webhooks", bench_webhooks),
         ("streams", bench_streams),
+        ("dialring", bench_dialring),
     ):
         print(f"running {name} ...", flush=True)
         results[name] = fn()
@@ -415,6 +427,7 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         *_voice().rows(r["voice"]),
         *_webhooks().rows(r["webhooks"]),
         *_streams().rows(r["streams"]),
+        *_dialring().rows(r["dialring"]),
     ]
     lines = [
         "# Benchmarks",
@@ -460,6 +473,7 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         *_voice().notes(r["voice"]),
         *_webhooks().notes(r["webhooks"]),
         *_streams().notes(r["streams"]),
+        *_dialring().notes(r["dialring"]),
         "",
         "The layout change of issue 10 (modules into packages, no behaviour change) was measured"
         " before and after in one sitting: docs/benchmarks-layout.md.",

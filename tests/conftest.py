@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,10 @@ from appliance import config
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from tests.webapp import WebApp
+
+# Daemons started as processes from a test's own config file serve HTTPS on any free port,
+# not the default 8443, which two test runs (or a real appliance) would share.
+os.environ.setdefault("APPLIANCE_HTTPS_PORT", "0")
 
 NUMBER = "+15005550006"
 PHONE = "+14155550100"
@@ -52,6 +57,7 @@ def settings(
     values: dict[str, Any] = {
         "data_dir": str(tmp_path / "data"),
         "http_port": 0,
+        "https_port": 0,  # any free port: tests run side by side
         "outbound_rate": 0.0,
         "sweep_interval": 5.0,
         "health_interval": 30.0,

@@ -12,6 +12,7 @@ import ast
 import base64
 import inspect
 import json
+import os
 import re
 import shlex
 import sqlite3
@@ -59,7 +60,7 @@ def run_json(cfg: Path, *args: str) -> Any:
 def write_config(tmp_path: Path, sim: Any, port: int) -> Path:
     cfg = tmp_path / "appliance.toml"
     cfg.write_text(
-        f'data_dir = "{tmp_path / "data"}"\nhttp_port = {port}\n'
+        f'data_dir = "{tmp_path / "data"}"\nhttp_port = {port}\nhttps_port = 0\n'
         f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\nport = "{sim.modems["modem1"].port_path}"\n'
     )
     return cfg
@@ -70,6 +71,7 @@ def sim_config(directory: Path, port: int, **modem: str) -> Path:
     lines = [
         f'data_dir = "{directory / "data"}"',
         f"http_port = {port}",
+        "https_port = 0",
         "sim_latency = 0.01",
         "[[modems]]",
         'name = "modem1"',
@@ -284,6 +286,73 @@ def test_send_without_a_daemon_queues_durably(tmp_path, sim, make_daemon):
     assert sim.network.wait_outbox(1)
     assert sim.network.outbox("modem1")[0].text == "queued while down"
     assert d.store.read_one("SELECT sid FROM messages")["sid"] == rv.stdout.strip()
+
+
+# --------------------------------------------------------------------------- page
+
+ALICE = "+14155550111"
+
+
+def _texts_to(sim: Any, to: str) -> list[str]:
+    return [m.text for m in sim.network.outbox("modem1") if m.destination == to]
+
+
+ONCALL_DOC = ROOT / "docs" / "oncall.md"
+
+
+def _alice_on_call(d) -> None:
+    person = d.oncall.directory.add_person("Alice", ALICE)
+    d.oncall.directory.set_policy({"default_person": str(person["id"])})
+
+
+def _monit_script() -> str:
+    blocks = re.findall(r"```sh\n(#!/bin/sh\n.*?)```", ONCALL_DOC.read_text(), re.S)
+    (script,) = [b for b in blocks if "MONIT_SERVICE" in b]
+    return script
+
+
+def test_page_through_the_daemon_and_a_monit_exec(tmp_path, sim, make_daemon):
+    d = make_daemon()
+    _alice_on_call(d)
+    cfg = write_config(tmp_path, sim, d.server.port)
+    rv = appliance(cfg, "page", "backup failed on nas1", "--severity", "warning")
+    assert rv.returncode == 0, rv.stderr
+    assert re.fullmatch(r"alert \d+: paged\n", rv.stdout)
+    wait_for(lambda: any("backup failed on nas1" in t for t in _texts_to(sim, ALICE)))
+    rv = appliance(cfg, "page", "backup failed on nas1")
+    assert rv.stdout.endswith("repeat\n")
+    rv = appliance(cfg, "page", "")
+    assert rv.returncode == 2 and "Body is required" in rv.stderr
+    # Monit runs the script with its variables; the page names the service and the event.
+    script = tmp_path / "page-oncall"
+    script.write_text(_monit_script())
+    script.chmod(0o755)
+    env = {
+        **os.environ,
+        "APPLIANCE": f"{sys.executable} -m appliance --config {cfg}",
+        "MONIT_SERVICE": "nginx",
+        "MONIT_EVENT": "Does not exist",
+        "MONIT_DESCRIPTION": "process is not running",
+        "MONIT_HOST": "web1",
+        "MONIT_DATE": "Mon, 07 Dec 2026 01:00:00",
+    }
+    done = subprocess.run([str(script)], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: any("nginx" in t and "web1" in t for t in _texts_to(sim, ALICE)))
+
+
+def test_page_without_a_daemon_is_stored_and_sent_at_start(tmp_path, sim, make_daemon):
+    cfg = write_config(tmp_path, sim, 1)  # nothing listens on port 1
+    d = make_daemon()
+    _alice_on_call(d)
+    d.stop()
+    rv = appliance(cfg, "page", "ups on battery")
+    assert rv.returncode == 0, rv.stderr
+    assert "not running" in rv.stderr and rv.stdout.endswith("paged\n")
+    make_daemon()  # the same data_dir: the page goes out
+    wait_for(lambda: any("ups on battery" in t for t in _texts_to(sim, ALICE)))
+    assert Path(cfg).exists()
 
 
 def test_at_console_straight_to_the_port_without_a_daemon(tmp_path, sim):
@@ -662,6 +731,7 @@ COMMAND_TESTS: dict[tuple[str, ...], Callable[..., Any]] = {
     ("run",): test_run_starts_the_daemon_and_prints_how_to_try_it,
     ("status",): test_status_shows_modems_queues_errors_and_urls,
     ("send",): test_send_account_and_at_through_the_running_daemon,
+    ("page",): test_page_through_the_daemon_and_a_monit_exec,
     ("account",): test_send_account_and_at_through_the_running_daemon,
     ("at",): test_at_console_straight_to_the_port_without_a_daemon,
     ("ussd",): test_ussd_balance_and_a_menu_through_the_running_daemon,

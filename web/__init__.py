@@ -19,15 +19,21 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from web import (
+    atmonitor,
     auth,
     backup,
     broadcasts,
     calls,
+    certificate,
+    compose,
+    contacts,
     dashboard,
     errorpages,
     live,
     messages,
     numbers,
+    oncall,
+    scheduled,
     security,
     subscribers,
     ussd,
@@ -62,20 +68,28 @@ def create_app(daemon: Appliance, test_config: dict[str, Any] | None = None) -> 
     security.init_app(app)
     errorpages.init_app(app)
     live.init_app(app)
+    atmonitor.init_app(app)  # the AT monitor's and the radio page's feeds on the live stream
+    dashboard.init_app(app)
     register_filters(app)
     for module in (
         auth,
         dashboard,
         numbers,
         messages,
+        contacts,
         calls,
         webhooks,
         subscribers,
         broadcasts,
+        compose,
+        scheduled,
         ussd,
+        oncall,
+        atmonitor,
         welcome,
         live,
         backup,
+        certificate,
     ):
         app.register_blueprint(module.bp)
     return app

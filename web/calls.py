@@ -1,14 +1,22 @@
 """Calls and their recordings (the voice tables), recordings played behind sign-in.
 
+A call's page is its timeline (:func:`timeline`): webhook requests with the TwiML they
+returned, each verb as it ran (:mod:`appliance.voice.timeline`), the digits a Gather
+collected, each dialled leg's outcome, status callbacks and the recordings, inline.
+
 The list filters like the other lists (:mod:`web.filters`) and downloads as CSV.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Blueprint, abort, render_template, request, send_file
 from werkzeug.wrappers import Response as BaseResponse
 
+from appliance.store.database import Row
 from appliance.store.recordingfiles import resolve_stored
+from appliance.webhooks.debugger import logged_params
 from web import export, filters
 from web.helpers import PAGE_SIZE, daemon, page
 
@@ -40,6 +48,8 @@ CSV_COLUMNS = (
     "parent_call_sid",
 )
 FREE_TEXT = frozenset({"caller_name", "error_message"})
+# What a verb's action request tells the app, shown beside the request on the timeline.
+ACTION_PARAMS = ("Digits", "DialCallStatus", "DialCallDuration", "RecordingDuration")
 
 
 @bp.get("/")
@@ -83,14 +93,67 @@ def detail(sid: str) -> str:
     )
     events = d.store.read("SELECT * FROM call_events WHERE call_sid = ? ORDER BY id", (sid,))
     hooks = d.store.read("SELECT * FROM webhook_log WHERE call_sid = ? ORDER BY id", (sid,))
+    legs = d.store.read(
+        "SELECT * FROM calls WHERE parent_call_sid = ? ORDER BY date_created", (sid,)
+    )
     return render_template(
         "call.html",
         call=call,
         recordings=recordings,
-        events=events,
-        hooks=hooks,
+        steps=timeline(call, events, hooks, legs, recordings),
         media_public=not d.config.recording_media_auth,
     )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a call's timeline: ``kind`` picks how the page shows ``row``."""
+
+    at: float
+    # call, webhook, status-callback, verb, gathered, leg, recording, error, warning or info
+    kind: str
+    title: str
+    row: Row | None = None
+
+
+def timeline(
+    call: Row, events: list[Row], hooks: list[Row], legs: list[Row], recordings: list[Row]
+) -> list[Step]:
+    """Everything that happened on a call, in the order it happened: its webhook requests
+    (when each was sent: logged when answered, minus how long it took), the verbs as they
+    started, what a Gather collected, the dialled legs, the recordings, the call's ends."""
+    steps: list[Step] = []
+    if call["date_created"] is not None:
+        steps.append(Step(float(call["date_created"]), "call", f"Call {call['direction']}"))
+    for h in hooks:
+        sent = float(h["at"]) - float(h["duration"] or 0)
+        params = logged_params(h["request"]) or {}
+        if h["source"] == "replay":
+            title = f"Replay of request {h['replay_of']}"
+            kind = "webhook"
+        elif h["job_id"] is not None:
+            title = f"Status callback ({params.get('CallStatus') or params.get('RecordingStatus') or '?'})"
+            kind = "status-callback"
+        else:
+            told = ", ".join(f"{k} {params[k]}" for k in ACTION_PARAMS if k in params)
+            title = f"Webhook ({told})" if told else "Webhook"
+            kind = "webhook"
+        steps.append(Step(sent, kind, title, h))
+    for e in events:
+        kind = e["kind"] if e["kind"] in ("verb", "gathered", "error", "warning") else "info"
+        steps.append(Step(float(e["at"]), kind, e["kind"], e))
+    for leg in legs:
+        steps.append(
+            Step(float(leg["date_created"]), "leg", f"Dial leg to {leg['to_number']}", leg)
+        )
+    for r in recordings:
+        at = r["start_time"] if r["start_time"] is not None else r["date_created"]
+        steps.append(Step(float(at), "recording", f"Recording {r['sid']}", r))
+    if call["start_time"] is not None:
+        steps.append(Step(float(call["start_time"]), "call", "Answered"))
+    if call["end_time"] is not None:
+        steps.append(Step(float(call["end_time"]), "call", f"Ended: {call['status']}"))
+    return sorted(steps, key=lambda s: s.at)  # stable: same-time steps keep the order above
 
 
 @bp.get("/recordings/<sid>.wav")

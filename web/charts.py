@@ -79,26 +79,41 @@ def line(
     unit: str = "",
     first_label: str = "",
     last_label: str = "",
+    x_range: tuple[float, float] | None = None,
+    gap: float | None = None,
 ) -> Markup:
-    """A line through (x, y) points, x scaled to the width; labels under both ends."""
+    """A line through (x, y) points, x scaled to the width; labels under both ends.
+
+    ``x_range`` fixes the x axis (a 30-day chart with two days of data fills only its right
+    end instead of stretching them across); points further apart than ``gap`` are not joined
+    (a modem that was off shows as a hole, not as a straight line across it).
+    """
     top = ymax if ymax is not None else max([1.0, *(y for _, y in points)])
     plot_w, plot_h = WIDTH - LEFT, HEIGHT - BOTTOM - TOP
     parts = _frame(title, top, unit)
     if points:
         xs = [x for x, _ in points]
-        x0, x1 = min(xs), max(xs)
+        x0, x1 = x_range if x_range is not None else (min(xs), max(xs))
         span = (x1 - x0) or 1.0
-        coords = " ".join(
-            f"{LEFT + plot_w * (x - x0) / span:.1f},{TOP + plot_h - plot_h * min(y, top) / top:.1f}"
-            for x, y in points
-        )
-        parts.append(
-            f'<polyline points="{coords}" fill="none" stroke="{COLOURS[0]}" stroke-width="2"/>'
-        )
-        if len(points) <= 60:  # dots, so that a single point shows too
-            for xy in coords.split():
-                x, y = xy.split(",")
-                parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{COLOURS[0]}"/>')
+        runs: list[list[str]] = []
+        previous: float | None = None
+        for x, y in points:
+            if previous is None or (gap is not None and x - previous > gap):
+                runs.append([])
+            previous = x
+            runs[-1].append(
+                f"{LEFT + plot_w * (x - x0) / span:.1f},{TOP + plot_h - plot_h * min(y, top) / top:.1f}"
+            )
+        for run in runs:
+            parts.append(
+                f'<polyline points="{" ".join(run)}" fill="none" stroke="{COLOURS[0]}"'
+                ' stroke-width="2"/>'
+            )
+        # dots, so that a single point shows too (and a point alone between two holes)
+        dotted = runs if len(points) <= 60 else [run for run in runs if len(run) == 1]
+        for xy in (xy for run in dotted for xy in run):
+            cx, cy = xy.split(",")
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{COLOURS[0]}"/>')
     else:
         parts.append(
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="axis">no data yet</text>'

@@ -1,20 +1,38 @@
-"""The dashboard: each modem's health and queue, and the charts."""
+"""The dashboard: each modem's health and queue, and the charts; a modem's radio page.
+
+The radio page (``/modems/<name>/radio``) is for placing the antenna: the signal as the modem
+reads it now, every :data:`SIGNAL_SECONDS` while the page is open (an ``AT+CSQ`` on the
+modem's thread, sent as the ``signal`` feed of the page's event stream, :mod:`web.live`), and
+the last 30 days from ``radio_history`` (5-minute buckets the health poll fills, charted by
+the hour; retention keeps 30 days).
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template
 
+from appliance.errors import ApplianceError
+from appliance.modem import health
 from appliance.system import health as condition
 from web import charts
 from web.helpers import daemon
+from web.live import register_feed
+
+if TYPE_CHECKING:
+    from appliance.modem.modem import Modem
 
 bp = Blueprint("dashboard", __name__)
 DAYS = 14
 SIGNAL_HOURS = 24
+RADIO_DAYS = 30  # the radio history shown (appliance.store.retention keeps as much)
+HOUR = 3600.0
+BUCKET = health.BUCKET_SECONDS  # radio_history's 5 minutes
+SIGNAL_SECONDS = 3.0  # the radio page's live figure: one AT+CSQ this often while it is open
+SIGNAL_TIMEOUT = 5.0  # seconds the modem's thread has to answer it
 
 
 def modem_rows() -> list[dict[str, Any]]:
@@ -146,6 +164,124 @@ def signal_charts(now: float) -> list[tuple[str, Any]]:
     return out
 
 
+def radio_hours(
+    modem: str, now: float, days: int = RADIO_DAYS, step: float = HOUR
+) -> list[dict[str, Any]]:
+    """``radio_history`` by ``step`` seconds over ``days``: mean, lowest and highest CSQ,
+    % of polls registered."""
+    rows = daemon().store.read(
+        "SELECT CAST(bucket / ? AS INTEGER) * ? AS hour, SUM(samples) AS samples,"
+        " SUM(signal_sum) AS signal_sum, SUM(signal_n) AS signal_n, MIN(signal_min) AS low,"
+        " MAX(signal_max) AS high, SUM(registered) AS registered FROM radio_history"
+        " WHERE modem = ? AND bucket >= ? GROUP BY hour ORDER BY hour",
+        (step, step, modem, now - days * 86400),
+    )
+    return [
+        {
+            "hour": float(r["hour"]),
+            "mean": r["signal_sum"] / r["signal_n"] if r["signal_n"] else None,
+            "low": r["low"],
+            "high": r["high"],
+            "registered": 100.0 * r["registered"] / r["samples"],
+        }
+        for r in rows
+    ]
+
+
+def radio_charts(
+    modem: str, now: float, days: int = RADIO_DAYS, step: float = HOUR
+) -> dict[str, Any]:
+    """The signal (mean per ``step``) and the share of polls registered, ``days`` to now."""
+    hours = radio_hours(modem, now, days, step)
+    per = "hourly" if step == HOUR else f"{int(step // 60)}-minute"
+    start = now - days * 86400
+    span = (start, now)
+    shape = ("%H:%M", "%H:%M UTC") if days == 1 else ("%d %b", "%d %b")
+    first = datetime.fromtimestamp(start, UTC).strftime(shape[0])
+    last = datetime.fromtimestamp(now, UTC).strftime(shape[1])
+    return {
+        "hours": hours,
+        "signal": charts.line(
+            f"Signal of {modem} over {_days(days)} (CSQ 0-31, {per} mean)",
+            [(h["hour"], float(h["mean"])) for h in hours if h["mean"] is not None],
+            ymax=31.0,
+            first_label=first,
+            last_label=last,
+            x_range=span,
+            gap=2 * step,
+        ),
+        "registered": charts.line(
+            f"Registered on the network over {_days(days)} (% of health polls)",
+            [(h["hour"], h["registered"]) for h in hours],
+            ymax=100.0,
+            unit="%",
+            first_label=first,
+            last_label=last,
+            x_range=span,
+            gap=2 * step,
+        ),
+    }
+
+
+def _days(days: int) -> str:
+    return "24 h" if days == 1 else f"{days} days"
+
+
+class SignalFeed:
+    """The ``signal`` feed of the radio page's stream: AT+CSQ every :data:`SIGNAL_SECONDS`."""
+
+    interval = SIGNAL_SECONDS
+
+    def __init__(self, modem: Modem) -> None:
+        self.modem = modem
+        self.due = 0.0
+
+    def poll(self) -> list[tuple[str, dict[str, Any]]]:
+        now = time.monotonic()
+        if now < self.due:
+            return []
+        self.due = now + SIGNAL_SECONDS
+        data: dict[str, Any] = {"modem": self.modem.name, "at": time.time()}
+        try:
+            csq = health.signal_of(
+                self.modem.submit(lambda drv: drv.command("AT+CSQ"), timeout=SIGNAL_TIMEOUT)
+            )
+            data.update(csq=csq, label=signal_label(csq))
+        except (ApplianceError, TimeoutError) as e:
+            data.update(csq=None, label=f"not read ({e})")
+        return [("signal", data)]
+
+
+def signal_feed(arg: str) -> SignalFeed:
+    """``?feed=signal:<modem>``: any signed-in user (it only reads the signal)."""
+    modem = daemon().modems.get(arg)
+    if modem is None:
+        abort(404)
+    return SignalFeed(modem)
+
+
+@bp.get("/modems/<name>/radio")
+def radio(name: str) -> str:
+    now = time.time()
+    rows = [r for r in modem_rows() if r["modem"] == name]
+    if name not in daemon().modems and not rows:
+        abort(404)
+    return render_template(
+        "radio.html",
+        name=name,
+        modem=rows[0] if rows else None,
+        live=name in daemon().modems,
+        signal_label=signal_label,
+        month=radio_charts(name, now),
+        day=radio_charts(name, now, 1, BUCKET),
+        seconds=int(SIGNAL_SECONDS),
+    )
+
+
+def init_app(app: Any) -> None:
+    register_feed(app, "signal", signal_feed)
+
+
 @bp.get("/")
 def index() -> str:
     now = time.time()
@@ -154,11 +290,13 @@ def index() -> str:
         "SELECT COUNT(*) FROM webhook_log WHERE error_code IS NOT NULL AND at >= ?",
         (now - 86400,),
     )
+    rows = modem_rows()
     return render_template(
         "dashboard.html",
-        modems=modem_rows(),
+        modems=rows,
         signal_label=signal_label,
         charts=message_charts(now),
         signals=signal_charts(now),
+        radio={m["modem"]: radio_charts(m["modem"], now)["signal"] for m in rows},
         failures=failures[0] if failures else 0,
     )

@@ -21,12 +21,14 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.api import (  # noqa: F401 - registers the routes on bp
     admin,
+    applications,
     call_control,
     call_creation,
     calls,
     messages,
     metrics,
     numbers,
+    oncall,
     recordings,
     streams,
     twimlets,
@@ -79,6 +81,7 @@ def account_fetch(account_sid: str) -> Response:
             "sid": account_sid,
             "status": "active",
             "subresource_uris": {
+                "applications": f"{PREFIX}/{account_sid}/Applications.json",
                 "messages": f"{PREFIX}/{account_sid}/Messages.json",
                 "incoming_phone_numbers": f"{PREFIX}/{account_sid}/IncomingPhoneNumbers.json",
             },
@@ -156,6 +159,8 @@ def create_app(d: Appliance) -> Flask:
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(oncall.bp)  # /appliance/oncall/…, /appliance/alerts
+    app.register_blueprint(oncall.voice_bp)  # /twimlets/oncall: the support number
     app.register_blueprint(twimlets.bp)  # /twimlets/<name>: public, like twimlets.com
 
     @app.errorhandler(413)

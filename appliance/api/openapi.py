@@ -14,9 +14,11 @@ from typing import Any
 
 from appliance.api.schemas import (
     account,
+    applications,
     calls,
     messages,
     numbers,
+    oncall,
     recordings,
     service,
     streams,
@@ -31,11 +33,13 @@ def spec() -> dict[str, Any]:
         **account.paths(),
         **messages.paths(),
         **numbers.paths(),
+        **applications.paths(),
         **calls.paths(),
         **recordings.paths(),
         **streams.paths(),
         **service.paths(),
         **twimlets.paths(),
+        **oncall.paths(),
     }
     return {
         "openapi": "3.0.3",
@@ -65,6 +69,7 @@ def spec() -> dict[str, Any]:
                 **account.SCHEMAS,
                 **messages.SCHEMAS,
                 **numbers.SCHEMAS,
+                **applications.SCHEMAS,
                 **calls.SCHEMAS,
                 **recordings.SCHEMAS,
                 **streams.SCHEMAS,

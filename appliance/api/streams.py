@@ -62,7 +62,11 @@ def _not_live(status: str) -> ApiError:
 
 
 def _ws_url() -> str:
-    """``Url``: an absolute ws:// or wss:// URL (as ``<Stream url>`` must be here)."""
+    """``Url``: an absolute ws:// or wss:// URL (as ``<Stream url>`` must be here).
+
+    Twilio's reference calls it "relative or absolute" (the wording of all its URL
+    parameters) but documents no base for a relative one in a REST request, and its
+    Media Streams take wss:// only (error 31922); a relative Url is refused, saying so."""
     value = (form_value("Url") or "").strip()
     if not value:
         raise ApiError(400, 21205, "Url is required: the ws:// or wss:// URL of the bot.")
@@ -71,6 +75,13 @@ def _ws_url() -> str:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         parts = None
+    if parts is not None and not parts.scheme and not parts.netloc:
+        raise ApiError(
+            400,
+            21205,
+            f"Url {value!r} is relative: a REST request has no document to resolve it"
+            " against; use an absolute ws:// or wss:// URL.",
+        )
     if parts is None or parts.scheme.lower() not in ("ws", "wss") or not parts.hostname:
         raise ApiError(
             400, 21205, f"Url {value!r} is not valid: use an absolute ws:// or wss:// URL."
@@ -122,8 +133,9 @@ def _spec() -> Stream:
 
 @bp.post("/Accounts/<account_sid>/Calls/<call_sid>/Streams.json")
 def stream_create(account_sid: str, call_sid: str) -> Response:
-    """Start a one-way stream on a live call; 201 once the bot's socket is up (or has
-    failed: then ``stopped``, the error on the call and in ``stream-error``)."""
+    """Start a one-way stream on a live call; 201 at once, as Twilio answers, ``in-progress``
+    while the socket connects on the stream's own thread (a failure is then recorded on the
+    call and sent as ``stream-error``); ``stopped`` at once if the modem has no audio port."""
     status = _call_status(call_sid)
     spec = _spec()
     if status != IN_PROGRESS:

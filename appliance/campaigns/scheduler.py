@@ -324,17 +324,22 @@ class PanelScheduler:
 
 
 class PanelServices:
-    """What the panel adds to a daemon: subscribers, broadcasts and their scheduler."""
+    """What the panel adds to a daemon: subscribers, broadcasts and their scheduler,
+    message templates and one-off scheduled sends."""
 
     def __init__(
         self, config: Config, store: Store, outbox: Outbox, inbox: Inbox, account: Account
     ) -> None:
         from appliance.campaigns.broadcasts import Broadcasts
         from appliance.campaigns.lists import Subscribers
+        from appliance.campaigns.oneoffs import OneOffSends
+        from appliance.campaigns.templates import Templates
         from appliance.campaigns.weather import WeatherClient
 
         cfg = config
         self.subscribers = Subscribers(store, outbox)
+        self.templates = Templates(store)  # saved message templates (issue 17, Compose)
+        self.oneoffs = OneOffSends(store, outbox)  # single messages scheduled for later
         self.weather = WeatherClient(cfg.forecast_base_url, cfg.geocoding_base_url)
         self.broadcasts = Broadcasts(
             store,

@@ -2,6 +2,7 @@
 
 appliance run                         run the daemon (modems, webhooks, HTTP)
 appliance send --to N --body T        queue an SMS (for scripts: monitoring alerts...)
+appliance page "TEXT"                 page whoever is on call (escalates without an ACK)
 appliance account                     print the AccountSid and AuthToken
 appliance at [--modem M] [CMD ...]    raw AT console to a modem
 appliance ussd MODEM CODE [ANSWER..] a USSD code (balance, menus) and the network's answer
@@ -33,6 +34,7 @@ from appliance.cli import (
     apikey,
     at,
     config,
+    page,
     panel_password,
     probe,
     run,
@@ -45,7 +47,7 @@ from appliance.cli.failures import RUNTIME, USAGE, exit_status, one_line
 from appliance.errors import ApplianceError
 
 # In the order ``appliance --help`` lists them.
-COMMANDS = (run, status, send, account, at, ussd, sim, apikey, panel_password, probe, config)
+COMMANDS = (run, status, send, page, account, at, ussd, sim, apikey, panel_password, probe, config)
 DISTRIBUTION = "sim-appliance"  # pyproject.toml's [project] name
 
 

@@ -72,6 +72,9 @@ class Config:
     http_host: str
     http_port: int
     http_threads: int
+    https_port: int
+    tls_cert: str
+    tls_key: str
     public_url: str
     log_level: str
     log_file: str
@@ -124,6 +127,7 @@ class Config:
     holdmusic_dir: str
     smtp_relay: str
     smtp_from: str
+    stream_ca_file: str
     modems: tuple[ModemConfig, ...]
     source: Path | None = None
 
@@ -146,6 +150,13 @@ class Config:
         if not self.log_file.strip():
             return None
         return self.data_dir / Path(self.log_file.strip()).expanduser()
+
+    @property
+    def stream_ca_path(self) -> Path | None:
+        """Where ``stream_ca_file`` is (relative to data_dir), or None without one."""
+        if not self.stream_ca_file.strip():
+            return None
+        return self.data_dir / Path(self.stream_ca_file.strip()).expanduser()
 
     @property
     def base_url(self) -> str:

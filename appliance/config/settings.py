@@ -25,6 +25,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("http_port", 8080, "Port of the HTTP server"),
     Setting("http_threads", 8, "Worker threads of the HTTP server"),
     Setting(
+        "https_port",
+        8443,
+        "Port of the HTTPS server (the same API and panel over TLS, for browser phones); 0: any"
+        " free port",
+    ),
+    Setting(
+        "tls_cert",
+        "",
+        "PEM certificate (chain) for HTTPS; empty: a certificate from the appliance's own CA,"
+        " made on first start in data_dir/tls",
+    ),
+    Setting("tls_key", "", "PEM private key of tls_cert (both or neither)"),
+    Setting(
         "public_url", "", "Base URL apps use to reach this appliance (default http://host:port)"
     ),
     Setting(
@@ -229,6 +242,12 @@ SETTINGS: tuple[Setting, ...] = (
         "smtp_from",
         "",
         "From address of the voicemail twimlet's e-mails; empty: voicemail@<this host's name>",
+    ),
+    Setting(
+        "stream_ca_file",
+        "",
+        "PEM file of CA certificates trusted for wss:// Media Streams, besides the system's"
+        " (relative: in data_dir); empty: the system's CAs only",
     ),
 )
 

@@ -39,6 +39,7 @@ from gsmmodem.serial_comms import SerialComms
 
 from appliance.errors import CommandRejected, ModemGone, ModemTimeout
 from appliance.modem import atcodec
+from appliance.modem.attap import AtTap
 
 LOGGER = logging.getLogger(__name__)
 TRACE = 5
@@ -69,6 +70,7 @@ class _Port(SerialComms):  # type: ignore[misc]
     flow_control = False
     urc_sink: UrcSink | None = None
     gone_sink: Callable[[Exception], None] | None = None
+    tap: AtTap | None = None  # the panel's AT monitor: every line written and read
 
     def connect(self) -> None:
         self._assembler = atcodec.UrcAssembler()
@@ -116,6 +118,8 @@ class _Port(SerialComms):  # type: ignore[misc]
         expectedResponseTermSeq: str | None = None,  # noqa: N803
     ) -> list[str] | None:
         self._command = data.rstrip("\r\x1a")
+        if self.tap is not None:
+            self.tap.record("tx", self._command)
         try:
             rv: list[str] | None = SerialComms.write(
                 self, data, waitForResponse, timeout, expectedResponseTermSeq
@@ -181,15 +185,19 @@ class _Port(SerialComms):  # type: ignore[misc]
         waiting = self._responseEvent is not None and not self._responseEvent.is_set()
         command = self._command if waiting else None
         if self._assembler.waiting or (checkForResponseTerm and atcodec.is_urc(line, command)):
+            if self.tap is not None:
+                self.tap.record("urc", line)
             urc = self._assembler.feed(line)
             if urc is not None:
                 LOGGER.debug("%s urc %s", self.port, urc)
                 if self.urc_sink is not None:
                     self.urc_sink(urc)
             return
+        if waiting and command and line == command:
+            return  # echo of the command (echo is on until ATE0)
+        if self.tap is not None:
+            self.tap.record("rx", line)
         if waiting:
-            if command and line == command:
-                return  # echo of the command (echo is on until ATE0)
             self._response.append(line)
             if not checkForResponseTerm or self.RESPONSE_TERM.match(line):
                 self._responseEvent.set()
@@ -212,6 +220,7 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
         urc_sink: UrcSink | None = None,
         gone_sink: Callable[[Exception], None] | None = None,
         cnmi: str = "2,1,0,2,0",
+        tap: AtTap | None = None,
     ) -> None:
         super().__init__(
             port,
@@ -225,6 +234,7 @@ class Driver(GsmModem, _Port):  # type: ignore[misc]
         self.flow_control = flow_control
         self.urc_sink = urc_sink
         self.gone_sink = gone_sink
+        self.tap = tap
         self._port_lock = threading.RLock()
 
     @staticmethod

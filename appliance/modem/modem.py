@@ -40,6 +40,7 @@ from appliance import logs
 from appliance.config import Config, ModemConfig
 from appliance.errors import ModemError, ModemGone, ModemTimeout
 from appliance.modem import atcodec, connection, health
+from appliance.modem.attap import AtTap
 from appliance.modem.callhandler import CallHandler
 from appliance.modem.driver import Driver
 from appliance.modem.profiles import Profile
@@ -82,6 +83,7 @@ class Modem:
         self.state = "stopped"
         self.last_error: str | None = None
         self.driver: Driver | None = None
+        self.tap = AtTap()  # the panel's AT monitor; kept across reconnections
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -270,6 +272,7 @@ class Modem:
             baudrate=self.cfg.baudrate,
             flow_control=self.profile.flow_control,
             urc_sink=lambda urc: self._events.put(("urc", urc)),
+            tap=self.tap,
         )
         # Tagged with its driver: a late report from a connection already replaced is ignored.
         driver.gone_sink = lambda err: self._events.put(("gone", (driver, err)))

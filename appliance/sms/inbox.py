@@ -81,6 +81,11 @@ class Inbox:
         if self.opt_out.enabled:
             store.write(optout.ensure_table)  # before any reader looks for it
         self.listeners: list[Callable[[], None]] = []
+        # Told (conn, modem, number, sender, text, now) first, in the message's transaction;
+        # one that returns True has handled it: no opt-out keyword, no webhook (on-call ACKs).
+        self.interceptors: list[
+            Callable[[sqlite3.Connection, str, str, str, str, float], bool]
+        ] = []
 
     def _notify(self) -> None:
         for listener in self.listeners:
@@ -257,6 +262,22 @@ class Inbox:
                 now,
             ),
         )
+        if any(
+            hook(conn, modem, number["phone_number"], sender, text, now)
+            for hook in self.interceptors
+        ):
+            if replied is not None:
+                replied.append(sid)  # the hook's reply: wake the modem
+            logs.event(
+                LOGGER,
+                logging.INFO,
+                "message received",
+                sid=sid,
+                modem=modem,
+                from_=sender,
+                handled="on-call reply",
+            )
+            return sid
         keyword = self.opt_out.classify(text)
         if keyword is not None:
             reply = self._keyword(conn, modem, number["phone_number"], sender, keyword, sid, now)

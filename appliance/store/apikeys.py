@@ -2,7 +2,9 @@
 
 Twilio clients authenticate with ``SKxxx:secret`` while the path keeps the
 ``AC…`` account SID.  The secret is shown once, when the key is created
-(``appliance apikey create``); the store keeps only a salted scrypt hash of it.
+(``appliance apikey create``); Basic auth checks it against a salted scrypt hash.  The secret
+itself is kept too (``signing_secret``, beside the AuthToken in the same store), because a
+browser phone's Access Token is an HMAC keyed with it, which no hash can check.
 A revoked key stays in the table (``revoked_at`` set) so ``apikey list`` can
 show it, and is refused from the next request on, even by a running daemon:
 every request reads the key's row.
@@ -73,14 +75,25 @@ def create(store: Store, friendly_name: str = "") -> tuple[ApiKey, str]:
     now = time.time()
 
     def fn(conn: sqlite3.Connection) -> None:
+        # signing_secret: browser phones' Access Tokens are HMACs keyed with the secret itself
+        # (migration 0012_applications; appliance.clients.tokens)
         conn.execute(
-            "INSERT INTO api_keys (sid, friendly_name, secret_hash, date_created, date_updated)"
-            " VALUES (?,?,?,?,?)",
-            (sid, friendly_name or sid, hashed, now, now),
+            "INSERT INTO api_keys (sid, friendly_name, secret_hash, signing_secret, date_created,"
+            " date_updated) VALUES (?,?,?,?,?,?)",
+            (sid, friendly_name or sid, hashed, secret, now, now),
         )
 
     store.write(fn)
     return ApiKey(sid, friendly_name or sid, now, None), secret
+
+
+def signing_secret(store: Store, sid: str) -> str | None:
+    """The secret an unrevoked key signs Access Tokens with; None for an unknown or revoked
+    key, or one created before keys kept it (such a key cannot sign tokens: make a new one)."""
+    row = store.read_one(
+        "SELECT signing_secret FROM api_keys WHERE sid = ? AND revoked_at IS NULL", (sid,)
+    )
+    return None if row is None else row["signing_secret"]
 
 
 def list_keys(store: Store) -> list[ApiKey]:

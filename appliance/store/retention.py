@@ -8,6 +8,8 @@ held for long):
 * ``webhook_log`` entries and finished webhook jobs older than ``retention_webhook_log_days``;
 * ``call_events`` older than ``retention_call_events_days``;
 * ``quarantine`` rows older than ``retention_quarantine_days``;
+* ``radio_history`` buckets older than 30 days (:data:`RADIO_HISTORY_DAYS`: the panel's radio
+  chart shows 30 days, no more);
 * cookie jars idle longer than Twilio's 4 hours (:data:`appliance.webhooks.cookies.COOKIE_IDLE_SECONDS`);
 * finished messages older than ``retention_messages_days``, with their segments and
   finished webhook jobs (queued, scheduled or sending messages are never touched);
@@ -38,6 +40,7 @@ LOGGER = logging.getLogger(__name__)
 BATCH = 500  # rows deleted per write transaction
 DAY = 86400.0
 FIRST_RUN_DELAY = 60.0  # seconds after start before the first purge (let the modems connect first)
+RADIO_HISTORY_DAYS = 30  # days of 5-minute radio buckets kept (the panel charts 30 days)
 FINAL_MESSAGE = ("sent", "delivered", "undelivered", "failed", "received", "read", "canceled")
 FINAL_CALL = ("completed", "busy", "failed", "no-answer", "canceled")
 FINAL_JOB = ("done", "failed")
@@ -57,6 +60,7 @@ class Policy:
     # Twilio keeps a conversation's cookies 4 hours; webhooks.cookies.COOKIE_IDLE_SECONDS is the
     # same figure (a test checks they agree; the store does not import the webhooks package).
     cookie_idle_seconds: float = 4 * 3600
+    radio_history_days: int = RADIO_HISTORY_DAYS
 
     @classmethod
     def from_config(cls, cfg: Config) -> Policy:
@@ -92,6 +96,19 @@ def _simple(store: Store, table: str, column: str, cutoff: float, where: str = "
         f" (SELECT id FROM {table} WHERE {column} < ?{extra} ORDER BY id LIMIT {BATCH})"
     )
     return _batched(store, lambda conn: conn.execute(sql, (cutoff,)).rowcount)
+
+
+def _radio_history(cutoff: float) -> Callable[[sqlite3.Connection], int]:
+    """One batch of radio buckets older than ``cutoff`` (keyed by modem and bucket, no id)."""
+
+    def batch(conn: sqlite3.Connection) -> int:
+        return conn.execute(
+            "DELETE FROM radio_history WHERE rowid IN (SELECT rowid FROM radio_history"
+            f" WHERE bucket < ? ORDER BY bucket LIMIT {BATCH})",
+            (cutoff,),
+        ).rowcount
+
+    return batch
 
 
 def _messages(store: Store, cutoff: float) -> int:
@@ -197,6 +214,8 @@ def purge(store: Store, policy: Policy, data_dir: Path, now: float | None = None
         counts["call_events"] = _simple(store, "call_events", "at", cutoff)
     if (cutoff := older(policy.quarantine_days)) is not None:
         counts["quarantine"] = _simple(store, "quarantine", "received_at", cutoff)
+    if (cutoff := older(policy.radio_history_days)) is not None:
+        counts["radio_history"] = _batched(store, _radio_history(cutoff))
     idle = now - policy.cookie_idle_seconds
     counts["cookies"] = store.write(
         lambda conn: conn.execute("DELETE FROM cookies WHERE last_used < ?", (idle,)).rowcount

@@ -15,12 +15,14 @@ if TYPE_CHECKING:
     from appliance.campaigns.scheduler import PanelServices
     from appliance.config import Config
     from appliance.modem.modem import Modem
+    from appliance.oncall.service import OnCall
     from appliance.sms.inbox import Inbox
     from appliance.sms.outbox import Outbox
     from appliance.store.account import Account
     from appliance.store.database import Store
     from appliance.system.metrics import Metrics
     from appliance.voice.engine import VoiceEngine
+    from appliance.webhooks.client import WebhookClient
 
 
 class Appliance(Protocol):
@@ -37,10 +39,14 @@ class Appliance(Protocol):
     @property
     def inbox(self) -> Inbox: ...
     @property
-    def modems(self) -> Mapping[str, Modem]: ...
+    def modems(self) -> Mapping[str, Modem]: ...  # each with its AT tap (Modem.tap): AT monitor
     @property
     def voice(self) -> VoiceEngine: ...
     @property
     def panel(self) -> PanelServices: ...
     @property
     def metrics(self) -> Metrics: ...
+    @property
+    def oncall(self) -> OnCall: ...
+    @property
+    def client(self) -> WebhookClient: ...  # the webhook client (the panel's replay and tests)

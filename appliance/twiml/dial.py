@@ -1,9 +1,11 @@
 """The ``<Dial>`` verb of voice TwiML and its ``<Number>`` noun: call out and bridge.
 
-A ``<Dial>`` holds either one number as text or ``<Number>`` nouns; the other
-nouns Twilio has (``<Client>``, ``<Sip>``, ``<Conference>`` …) need more than a GSM
-modem and are skipped with a warning.  ``Dial answerOnBridge`` and ``Number
-statusCallbackEvent`` have no documented code and warn with 12200.
+A ``<Dial>`` holds either one number as text or up to ten ``<Number>`` nouns (Twilio's
+limit; more are skipped with a warning).  ``<Client>`` nouns are parsed (their identity
+is kept) but browser phones do not exist yet: the engine records a notification for each
+and does not ring them.  The other nouns Twilio has (``<Sip>``, ``<Conference>`` …) need
+more than a GSM modem and are skipped with a warning.  ``Dial answerOnBridge`` and
+``Number statusCallbackEvent`` have no documented code and warn with 12200.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from appliance.twiml.reader import VerbReader, element_text
 from appliance.twiml.xmltree import local_name, xml_strip
 
-__all__ = ["CODES", "Dial", "Number", "dial"]
+__all__ = ["CODES", "RECORDING_EVENTS", "RING_TONES", "Client", "Dial", "Number", "dial"]
 
 #: Twilio's warning codes for ``<Dial>`` and ``<Number>``, by (verb, attribute).
 CODES: dict[tuple[str, str], int] = {
@@ -25,6 +27,7 @@ CODES: dict[tuple[str, str], int] = {
     ("Dial", "callerId"): 13214,
     ("Dial", "timeLimit"): 13216,
     ("Dial", "record"): 13217,
+    ("Dial", "ringTone"): 13220,
     ("Dial", "number"): 13223,
     ("Number", "method"): 13221,
     ("Number", "statusCallbackMethod"): 13221,
@@ -44,9 +47,15 @@ _DIAL_RECORD = (
     "record-from-ringing-dual",
 )
 # Twilio nouns of <Dial> that a GSM modem cannot back.
-_UNSUPPORTED_NOUNS = frozenset(
-    {"Client", "Conference", "Queue", "Sim", "Sip", "Application", "WhatsApp"}
-)
+_UNSUPPORTED_NOUNS = frozenset({"Conference", "Queue", "Sim", "Sip", "Application", "WhatsApp"})
+MAX_NOUNS = 10  # Twilio: "up to ten <Number> nouns within a <Dial>"
+#: Twilio's ringTone values (country codes); absent means the callee's country.
+RING_TONES = (
+    "at au bg br be ch cl cn cz de dk ee es fi fr gr hu il in it lt jp mx my nl no nz ph"
+    " pl pt ru se sg th uk us us-old tw ve za"
+).split()
+#: recordingStatusCallbackEvent values (Twilio's default is "completed").
+RECORDING_EVENTS = ("in-progress", "completed", "absent")
 
 _DIAL_KNOWN = frozenset(
     {
@@ -59,6 +68,9 @@ _DIAL_KNOWN = frozenset(
         "record",
         "answerOnBridge",
         "ringTone",
+        "recordingStatusCallback",
+        "recordingStatusCallbackMethod",
+        "recordingStatusCallbackEvent",
     }
 )
 _NUMBER_KNOWN = frozenset(
@@ -75,9 +87,6 @@ _NUMBER_KNOWN = frozenset(
 _DIAL_IGNORED = frozenset(
     {
         "trim",
-        "recordingStatusCallback",
-        "recordingStatusCallbackMethod",
-        "recordingStatusCallbackEvent",
         "recordingTrack",
         "sequential",
         "referUrl",
@@ -103,6 +112,13 @@ class Number:
 
 
 @dataclass(frozen=True)
+class Client:
+    """A browser phone to ring (``<Client>``): parsed, not rung yet (no browser phones)."""
+
+    identity: str
+
+
+@dataclass(frozen=True)
 class Dial:
     """Call ``numbers`` and bridge the first that answers.  ``action`` None: continue
     with the next verb afterwards.  ``caller_id`` is kept so that the engine can warn
@@ -117,13 +133,18 @@ class Dial:
     caller_id: str | None = None
     record: str = "do-not-record"
     answer_on_bridge: bool = False
-    ring_tone: str | None = None
+    ring_tone: str | None = None  # one of RING_TONES; None: the first callee's country
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_events: tuple[str, ...] = ("completed",)
+    clients: tuple[Client, ...] = ()
 
 
 def dial(reader: VerbReader, element: Any) -> Dial | None:
     """``<Dial>``; None if it has no number to call."""
     attrs = reader.attrs(element, _DIAL_KNOWN, _DIAL_IGNORED)
     numbers: list[Number] = []
+    clients: list[Client] = []
     text = xml_strip(element.text or "") + "".join(xml_strip(child.tail or "") for child in element)
     if text:
         if len(element):
@@ -134,15 +155,23 @@ def dial(reader: VerbReader, element: Any) -> Dial | None:
                 numbers.append(Number(number=number))
     for child in element:
         name = local_name(child)
-        if name == "Number":
+        if name in ("Number", "Client") and len(numbers) + len(clients) >= MAX_NOUNS:
+            reader.warn(f"<Dial> rings at most {MAX_NOUNS} nouns; a further <{name}> was skipped")
+        elif name == "Number":
             parsed = _number(reader, child)
             if parsed is not None:
                 numbers.append(parsed)
+        elif name == "Client":
+            identity = _client_identity(child)
+            if identity:
+                clients.append(Client(identity))
+            else:
+                reader.warn("<Dial><Client> has no identity and was skipped")
         elif name in _UNSUPPORTED_NOUNS:
             reader.warn(f"<Dial><{name}> is not supported on this appliance and was skipped")
         else:
             reader.warn(f"unknown noun <{name or child.tag}> inside <Dial> was skipped")
-    if not numbers:
+    if not numbers and not clients:
         reader.warn("<Dial> has no number to call and was skipped", CODES[("Dial", "number")])
         return None
     record = "do-not-record"
@@ -159,7 +188,22 @@ def dial(reader: VerbReader, element: Any) -> Dial | None:
         caller_id = xml_strip(attrs["callerId"]) or None
         if caller_id is None:
             reader.invalid("Dial", "callerId", attrs["callerId"], None)
-    ring_tone = xml_strip(attrs.get("ringTone", "")) or None
+    ring_tone = None
+    if "ringTone" in attrs:
+        raw = xml_strip(attrs["ringTone"]).lower()
+        if raw in RING_TONES:
+            ring_tone = raw
+        else:
+            reader.invalid("Dial", "ringTone", attrs["ringTone"], "the callee's country")
+    events: tuple[str, ...] = ("completed",)
+    if "recordingStatusCallbackEvent" in attrs:
+        raw_events = attrs["recordingStatusCallbackEvent"]
+        words = [w for w in _EVENT_SEPARATORS.split(raw_events) if w]
+        valid = tuple(e for e in RECORDING_EVENTS if e in words)
+        if not words or set(words) - set(RECORDING_EVENTS):
+            reader.invalid("Dial", "recordingStatusCallbackEvent", raw_events, "completed")
+        if valid:
+            events = valid
     action = None
     if "action" in attrs:
         action = reader.url(attrs["action"], "<Dial action>")
@@ -174,7 +218,23 @@ def dial(reader: VerbReader, element: Any) -> Dial | None:
         record=record,
         answer_on_bridge=reader.boolean(attrs, "Dial", "answerOnBridge", False),
         ring_tone=ring_tone,
+        recording_status_callback=reader.url(
+            attrs.get("recordingStatusCallback"), "<Dial recordingStatusCallback>"
+        ),
+        recording_status_callback_method=reader.method(
+            attrs, "Dial", "recordingStatusCallbackMethod"
+        ),
+        recording_status_callback_events=events,
+        clients=tuple(clients),
     )
+
+
+def _client_identity(element: Any) -> str:
+    """``<Client>alice</Client>`` or ``<Client><Identity>alice</Identity></Client>``."""
+    for child in element:
+        if local_name(child) == "Identity":
+            return element_text(child)
+    return xml_strip(element.text or "")
 
 
 def _dial_number(reader: VerbReader, text: str, where: str) -> str | None:

@@ -26,3 +26,4 @@ class Context:
     max_documents: int = 50
     on_job: Callable[[], None] | None = None  # a webhook job was queued
     auth_token: Callable[[], str] | None = None  # signs Media Streams' WebSocket upgrades
+    stream_ca_file: Path | None = None  # CAs trusted for wss:// Media Streams, besides the system's

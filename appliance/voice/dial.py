@@ -1,35 +1,45 @@
-"""``<Dial>``: forward a live call to another phone, on a second modem or on the same one.
+"""``<Dial>``: forward a live call to other phones, on other modems or on the same one.
 
-Two modems (preferred, voice.md 3.3): the other modem dials the target and the
-appliance copies 20 ms frames both ways between the two audio ports, so timeLimit,
-hangupOnStar and DialCallDuration are enforced by the appliance.
+Other modems (preferred, voice.md 3.3): every ``<Number>`` rings at once, each on its own
+free modem (:mod:`appliance.voice.ringing`); the first to answer (and to pass its
+``<Number url>`` whisper, :mod:`appliance.voice.whisper`) wins, the others are hung up,
+and the appliance copies 20 ms frames both ways between the two audio ports
+(:mod:`appliance.voice.bridge`), so timeLimit, hangupOnStar, record and
+DialCallDuration are enforced by the appliance.  While the callees ring, a caller whose
+call is answered hears the ``ringTone`` ringback (:mod:`appliance.voice.ringtones`);
+with ``answerOnBridge`` the caller's call is not answered until a callee wins (the
+caller hears the network's ringing meanwhile).
 
-One modem (voice.md 3.2): ``AT+CHLD=2`` holds the caller, ``ATD`` dials the target,
+No free modem (voice.md 3.2): ``AT+CHLD=2`` holds the caller, ``ATD`` dials the target,
 and on answer ``AT+CHLD=3`` joins the three parties (the appliance stays on the line
 to enforce the limits); if the network refuses multiparty but the profile has
 explicit call transfer, ``AT+CHLD=4`` hands the caller over instead.  When the profile or the operator refuses hold or
 multiparty (``+CME ERROR``), the dial ends with ``DialCallStatus=failed`` and the
 caller is taken off hold: the call goes on with the next verb or the action URL.
+There the numbers are tried one after the other (one line), and ``answerOnBridge``
+cannot hold off the answer (a modem cannot dial beside a call it has not answered).
 
 A SIM presents its own number: ``callerId`` cannot be honoured (a warning is recorded).
-Several ``<Number>`` nouns are tried one after the other, not in parallel (one line).
+``<Client>`` nouns are not rung: browser phones do not exist yet (a call event says so).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
-from appliance import sids
-from appliance.voice import call
+from appliance.sms.webhookparams import country
+from appliance.voice import call, ringing, ringtones
 from appliance.voice.bridge import Bridge
 from appliance.voice.call import CallLeg
 from appliance.voice.channel import CallEnded
+from appliance.voice.dialleg import new_child_row
+from appliance.voice.dialrecording import DialRecording, wanted
 
 if TYPE_CHECKING:
-    from appliance.voice.phone import Phone
+    from appliance.voice.audio import Playback
+    from appliance.voice.dialleg import DialLeg
     from appliance.voice.session import CallSession
 
 LOGGER = logging.getLogger(__name__)
@@ -37,25 +47,20 @@ LOGGER = logging.getLogger(__name__)
 # What _conference_one answers after an explicit call transfer: the network joined the two
 # parties and dropped the appliance, so the <Dial> never ends here (no action request).
 TRANSFERRED = "transferred"
+DEFAULT_TIME_LIMIT = 14400  # seconds (Twilio: four hours)
 
 
-def _numbers(verb: Any) -> list[str]:
-    nouns = getattr(verb, "numbers", ()) or ()
-    out = [str(getattr(n, "number", n)).strip() for n in nouns]
-    out = [n for n in out if n]
-    if not out and getattr(verb, "number", None):
-        out = [str(verb.number).strip()]
-    return out
+def _nouns(verb: Any) -> list[Any]:
+    nouns = [
+        n for n in (getattr(verb, "numbers", ()) or ()) if str(getattr(n, "number", n)).strip()
+    ]
+    if not nouns and getattr(verb, "number", None):
+        nouns = [str(verb.number).strip()]
+    return nouns
 
 
-def _idle_phone(session: CallSession) -> Phone | None:
-    """Another connected modem with no call on it, for a two-modem bridge."""
-    for phone in session.phone.engine.phones.values():
-        if phone is session.phone or not phone.audio_port:
-            continue
-        if phone.modem.connected.is_set() and not any(leg.live for leg in phone.legs.values()):
-            return phone
-    return None
+def _number(noun: Any) -> str:
+    return str(getattr(noun, "number", noun)).strip()
 
 
 def dial(session: CallSession, verb: Any, doc: Any) -> Any:
@@ -66,14 +71,23 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
             13214,
             "Dial callerId is not honoured: a SIM card presents its own number",
         )
-    numbers = _numbers(verb)
+    for client in getattr(verb, "clients", ()):
+        session.documents.event(
+            "warning",
+            None,
+            f"<Client>{client.identity}</Client> not rung: browser phones are not available"
+            " on this appliance yet (docs/voice.md)",
+        )
+    nouns = _nouns(verb)
+    recording = DialRecording(session, verb) if wanted(verb) else None
     status, child_sid, duration = "failed", "", 0
-    for number in numbers:
-        status, child_sid, duration = _dial_one(session, verb, number)
-        if status in ("completed", "answered") or not session.leg.live:
-            break
-    if not numbers:
-        session.documents.event("error", 13223, "Dial has no number to call")
+    try:
+        if nouns:
+            status, child_sid, duration = _dial_nouns(session, verb, nouns, recording)
+        elif not getattr(verb, "clients", ()):
+            session.documents.event("error", 13223, "Dial has no number to call")
+    finally:
+        extra_recording = recording.save() if recording is not None else {}
     if status == TRANSFERRED:
         raise CallEnded()  # the caller left the appliance's line with the callee
     if not getattr(verb, "action", None):
@@ -81,6 +95,7 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
     extra = {"DialCallStatus": status, "DialCallDuration": str(duration)}
     if child_sid:
         extra["DialCallSid"] = child_sid
+    extra.update(extra_recording)
     if not session.leg.live:
         # The caller hung up: Twilio still requests the action (CallStatus=completed);
         # what it answers is not run, the call is over.
@@ -91,43 +106,92 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
     return session.documents.action(verb.action, verb.method, extra)
 
 
-def _new_leg(session: CallSession, phone: Phone, number: str, timeout: float) -> CallLeg:
-    sid = sids.new("CA")
-    now = time.time()
-    parent = session.documents.row()
-    ours = phone.store.read_one(
-        "SELECT phone_number FROM numbers WHERE modem = ?", (phone.modem.name,)
-    )
-
-    def fn(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
-            " date_updated, parent_call_sid, timeout) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                sid,
-                phone.modem.name,
-                "outbound-dial",
-                ours["phone_number"] if ours else parent["to_number"],
-                number,
-                call.QUEUED,
-                now,
-                now,
-                session.sid,
-                int(timeout),
-            ),
-        )
-
-    phone.store.write(fn)
-    leg = CallLeg(sid, incoming=False, number=number, status=call.QUEUED)
-    return leg
-
-
-def _dial_one(session: CallSession, verb: Any, number: str) -> tuple[str, str, int]:
+def _dial_nouns(
+    session: CallSession, verb: Any, nouns: list[Any], recording: DialRecording | None
+) -> tuple[str, str, int]:
     timeout = float(getattr(verb, "timeout", 30) or 30)
-    other = _idle_phone(session)
-    if other is not None:
-        return _bridge_two(session, verb, other, number, timeout)
-    return _conference_one(session, verb, number, timeout)
+    phones = ringing.claim_phones(session, len(nouns))
+    if phones:
+        try:
+            if len(phones) < len(nouns):
+                skipped = ", ".join(_number(n) for n in nouns[len(phones) :])
+                session.documents.event(
+                    "warning",
+                    None,
+                    f"only {len(phones)} free modem(s) for {len(nouns)} numbers: rang the first"
+                    f" {len(phones)} in document order; not dialled: {skipped}",
+                )
+            return _ring_parallel(session, verb, nouns[: len(phones)], phones, timeout, recording)
+        finally:
+            ringing.release_phones(phones)
+    session.answer_now()  # one modem: it cannot dial beside an unanswered call
+    result: tuple[str, str, int] = ("failed", "", 0)
+    for noun in nouns:
+        result = _conference_one(session, verb, _number(noun), timeout, recording)
+        if result[0] in ("completed", "answered", TRANSFERRED) or not session.leg.live:
+            break
+    return result
+
+
+def ring_tone(verb: Any, nouns: list[Any]) -> str:
+    """``ringTone``, else the first callee's country's tone (Twilio's default)."""
+    chosen = getattr(verb, "ring_tone", None)
+    if chosen in ringtones.TONES:
+        return str(chosen)
+    return ringtones.tone_for_country(country(_number(nouns[0])) if nouns else "")
+
+
+def _ring_parallel(
+    session: CallSession,
+    verb: Any,
+    nouns: list[Any],
+    phones: list[Any],
+    timeout: float,
+    recording: DialRecording | None,
+) -> tuple[str, str, int]:
+    media = session.channel.media
+    if recording is not None and recording.from_ringing:
+        recording.start(media)
+    ringer = ringing.Ringer(session, list(zip(nouns, phones, strict=True)), timeout)
+    ringback: Playback | None = None
+    if media is not None:  # the caller's call is answered: play the ringback ourselves
+        ringback = media.play(ringtones.frames(ring_tone(verb, nouns)))
+    try:
+        winner = ringer.run()
+    finally:
+        if ringback is not None:
+            ringback.cancel()
+    if winner is None:
+        status, sid = ringer.status()
+        return status, sid, 0
+    try:
+        return _bridge(session, verb, winner, recording)
+    finally:
+        winner.close()
+
+
+def _bridge(
+    session: CallSession, verb: Any, winner: DialLeg, recording: DialRecording | None
+) -> tuple[str, str, int]:
+    session.answer_now()  # answerOnBridge: the caller's call is answered now
+    media_a = session.channel.media
+    media_b = winner.session.channel.media
+    if media_b is None:
+        return "failed", winner.sid, 0
+    if recording is not None:
+        recording.start(media_a)
+        recording.add_callee(media_a, media_b)
+    bridge = Bridge(media_a, media_b)
+    try:
+        limit = time.monotonic() + float(getattr(verb, "time_limit", 0) or DEFAULT_TIME_LIMIT)
+        why = _wait(session, winner.leg, limit, star=bool(getattr(verb, "hangup_on_star", False)))
+        LOGGER.info("call %s: bridge to %s ended (%s)", session.sid, winner.sid, why)
+    finally:
+        bridge.stop()
+        if recording is not None:
+            recording.stop()
+        winner.hangup()
+    return "completed", winner.sid, winner.leg.duration()
 
 
 def _wait(session: CallSession, child: CallLeg, until: float, *, star: bool) -> str:
@@ -170,38 +234,12 @@ def _dial_status(child: CallLeg) -> str:
     return "failed"
 
 
-def _bridge_two(
-    session: CallSession, verb: Any, phone: Phone, number: str, timeout: float
-) -> tuple[str, str, int]:
-    from appliance.voice.audio import Media
-    from appliance.voice.ports import open_audio_port
-
-    child = _new_leg(session, phone, number, timeout)
-    phone.legs[child.sid] = child
-    if not phone.run(lambda: phone.dial(child, number, timeout), timeout=40):
-        return "failed", child.sid, 0
-    if not _wait_answer(session, child, timeout):
-        if child.live:
-            phone.run(lambda: phone.hangup(child, _unanswered(session)))
-        return _dial_status(child), child.sid, 0
-    phone.run(phone.enable_audio, timeout=30)
-    media_b = Media(open_audio_port(phone.audio_port))
-    media_b.start()
-    bridge = Bridge(session.channel.media, media_b)
-    try:
-        limit = time.monotonic() + float(getattr(verb, "time_limit", 14400) or 14400)
-        why = _wait(session, child, limit, star=bool(getattr(verb, "hangup_on_star", False)))
-        LOGGER.info("call %s: bridge to %s ended (%s)", session.sid, child.sid, why)
-    finally:
-        bridge.stop()
-        media_b.stop()
-        if child.live:
-            phone.run(lambda: phone.hangup(child), timeout=30)
-    return "completed", child.sid, child.duration()
-
-
 def _conference_one(
-    session: CallSession, verb: Any, number: str, timeout: float
+    session: CallSession,
+    verb: Any,
+    number: str,
+    timeout: float,
+    recording: DialRecording | None,
 ) -> tuple[str, str, int]:
     phone = session.phone
     if not (phone.voice.hold and phone.voice.mpty):
@@ -214,9 +252,11 @@ def _conference_one(
             "dial-refused", None, "the network refused to hold the call (AT+CHLD=2)"
         )
         return "failed", "", 0
-    child = _new_leg(session, phone, number, timeout)
+    child = new_child_row(session, phone, number, timeout)
     phone.legs[child.sid] = child
     resumed = False
+    if recording is not None and recording.from_ringing:
+        recording.start(session.channel.media, mono_mix=True)
     try:
         if not phone.run(lambda: phone.dial(child, number, timeout), timeout=40):
             session.documents.event(
@@ -242,7 +282,9 @@ def _conference_one(
             phone.run(lambda: phone.hangup(child))
             return "failed", child.sid, 0
         resumed = True  # in a multiparty call the caller is active again
-        limit = time.monotonic() + float(getattr(verb, "time_limit", 14400) or 14400)
+        if recording is not None:
+            recording.start(session.channel.media, mono_mix=True)
+        limit = time.monotonic() + float(getattr(verb, "time_limit", 0) or DEFAULT_TIME_LIMIT)
         why = _wait(session, child, limit, star=bool(getattr(verb, "hangup_on_star", False)))
         LOGGER.info("call %s: three-way call with %s ended (%s)", session.sid, child.sid, why)
         if child.live:

@@ -21,6 +21,7 @@ from appliance.voice import call
 from appliance.voice.call import CallLeg
 from appliance.voice.callbacks import call_params
 from appliance.voice.channel import CallEnded
+from appliance.webhooks.joblog import log_result
 
 if TYPE_CHECKING:
     from appliance.store.database import Row
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 TWIML_TYPES = ("text/xml", "application/xml", "text/html")
-MAX_LOGGED_BODY = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,22 +197,14 @@ class Documents:
     ) -> None:
         now = time.time()
         self.ctx.store.write(
-            lambda conn: conn.execute(
-                "INSERT INTO webhook_log (job_id, message_sid, call_sid, url, method, request, status,"
-                " response, error_code, error_message, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    None,
-                    None,
-                    self.sid,
-                    result.url,
-                    result.method,
-                    json.dumps(params, sort_keys=True),
-                    result.status,
-                    result.body[:MAX_LOGGED_BODY].decode("utf-8", "replace"),
-                    code,
-                    message,
-                    now,
-                ),
+            lambda conn: log_result(
+                conn,
+                result,
+                request=json.dumps(params, sort_keys=True),
+                code=code,
+                message=message,
+                now=now,
+                call_sid=self.sid,
             )
         )
         if code is not None:

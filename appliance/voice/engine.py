@@ -70,8 +70,9 @@ class VoiceEngine:
 
     def start_stream(self, call_sid: str, spec: Stream) -> StreamState:
         """Fork a live call's audio to a bot, as ``<Start><Stream>`` does (the REST Stream
-        resource).  Returns once the socket is up (``in-progress``) or has failed
-        (``stopped``, the error recorded on the call and sent as ``stream-error``).
+        resource).  Returns at once, as Twilio answers: ``in-progress`` while the socket
+        connects on the stream's thread (a failure then stops it, the error recorded on
+        the call and sent as ``stream-error``); ``stopped`` if the modem has no audio port.
         Raises :class:`CallNotLive` or :class:`StreamNameTaken`."""
         from appliance.voice import mediastream  # late: numpy and websockets only when used
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance import logs
 from appliance.errors import StoreClosed
-from appliance.voice import call, dial
+from appliance.voice import call, dial, timeline
 from appliance.voice.call import CallLeg, Step
 from appliance.voice.callwatch import CONNECT_TIMEOUT
 from appliance.voice.channel import CallEnded
@@ -102,12 +102,13 @@ class CallFlow:
 
     def start_stream(self, spec: Stream) -> StreamClient | None:
         """The REST API starts a one-way stream, as ``<Start><Stream>`` would, whatever verb
-        runs; None if the name is taken.  It runs on the caller's thread, not this call's:
-        the stream has threads of its own, the media's listeners and the channel's closers
-        are locked, and a stream that cannot connect is returned stopped (error recorded)."""
+        runs; None if the name is taken.  It runs on the caller's thread, not this call's,
+        and returns at once (the stream connects on a thread of its own): the media's
+        listeners and the channel's closers are locked, and a stream that cannot connect
+        ends stopped (error recorded)."""
         client = stream.new_client(self.session, spec, bidirectional=False)
         if client is not None:
-            stream.attach(self.session, client)
+            stream.attach(self.session, client, background=True)
         return client
 
     # -- the thread ----------------------------------------------------------------------------
@@ -172,7 +173,10 @@ class CallFlow:
             if type(first).__name__ == "Pause":
                 channel.sleep(float(first.length), interruptible=False)
                 verbs.pop(0)
-            self._answer()
+            if verbs and _keeps_ringing(verbs[0]):
+                self.session.pending_answer = self._answer_and_listen
+            else:
+                self._answer()
         else:
             self._wait_answer()
             doc = documents.first(documents.row(), call.IN_PROGRESS)
@@ -180,8 +184,14 @@ class CallFlow:
                 self.session.say_apology()
                 return
             verbs = list(doc.verbs)
-        channel.start_media()
+        if self.session.pending_answer is None:
+            channel.start_media()
         self._execute(verbs, doc)
+
+    def _answer_and_listen(self) -> None:
+        """Answer a call left ringing for ``<Dial answerOnBridge>``, then start its audio."""
+        self._answer()
+        self.channel.start_media()
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -228,6 +238,7 @@ class CallFlow:
         return update.get("status") in (call.CANCELED, call.COMPLETED)
 
     def _reject(self, verb: Any) -> None:
+        timeline.verb(self.ctx.store, self.sid, verb)
         status = call.BUSY if getattr(verb, "reason", "rejected") == "busy" else call.NO_ANSWER
         self.phone.run(lambda: self.phone.hangup(self.leg, status), timeout=30)
         raise CallEnded()
@@ -280,6 +291,8 @@ class CallFlow:
         return None
 
     def _verb(self, verb: Any, doc: Any) -> Any:
+        if self.session.pending_answer is not None and not _keeps_ringing(verb):
+            self.session.answer_now()
         name = type(verb).__name__
         handler = VERBS.get(name.lower())
         if handler is None:
@@ -287,4 +300,11 @@ class CallFlow:
                 "error", 12200, f"<{name}> is not supported on this appliance; skipped"
             )
             return None
+        timeline.verb(self.ctx.store, self.sid, verb)
         return handler(self.session, verb, doc)
+
+
+def _keeps_ringing(verb: Any) -> bool:
+    """``<Dial answerOnBridge="true">``: the caller's call is answered only when a callee
+    answers (the network keeps ringing the caller meanwhile)."""
+    return type(verb).__name__ == "Dial" and bool(getattr(verb, "answer_on_bridge", False))

@@ -1,21 +1,25 @@
 """One Media Stream: the appliance as the WebSocket client of a bot, in Twilio's format.
 
-A :class:`StreamClient` opens the socket (``ws://`` or ``wss://``, TLS verified against
-the system CAs, the upgrade signed with ``X-Twilio-Signature`` over the URL alone),
-sends ``connected`` and ``start``, then:
+A :class:`StreamClient` opens the socket (:mod:`appliance.voice.streamsocket`: ``ws://``
+or ``wss://``, TLS verified against the system CAs and the ``stream_ca_file`` setting's, the
+upgrade signed with ``X-Twilio-Signature`` over the URL alone), on the caller's thread
+(``<Connect>``) or a thread of its own (:meth:`StreamClient.open_in_background`:
+``<Start>`` and the REST API, which go on at once), sends ``connected`` and ``start``, then:
 
 * the caller's audio (the *inbound* track, each 20 ms frame the call's reader hands its
   listeners) and what the appliance plays (the *outbound* track, each frame the call's
   writer writes) go to the bot as ``media`` messages, μ-law, from a sender thread;
-* on a bidirectional stream (``<Connect><Stream>``) the receiver thread plays the bot's
-  ``media`` into the call through the call's paced writer, answers each ``mark`` once the
-  audio queued before it has played (or was cleared), and ``clear`` cancels the queued
-  audio, so the next 20 ms frame is silence;
-* :meth:`StreamClient.stop` sends ``stop`` and closes the socket.
+* on a bidirectional stream (``<Connect><Stream>``) the receiver thread hands the bot's
+  ``media``, ``mark`` and ``clear`` to :class:`appliance.voice.streamplayback.BotPlayback`,
+  which plays the audio through the call's paced writer and answers the marks;
+* :meth:`StreamClient.stop` (``<Stop>``, the REST API, the call's end) cancels the bot's
+  queued audio, sends the marks still pending (Twilio returns them), then ``stop``, and
+  closes the socket.
 
 A connection that fails is recorded on the call with Twilio's Stream error codes
-(:data:`CONNECT_ERRORS`) and the call goes on.  A bot that breaks the protocol gets the
-warning once per stream and the stream goes on; a frame over 64 KiB closes the socket
+(:data:`appliance.voice.streamsocket.CONNECT_ERRORS`), sent as ``stream-error``, and the
+call goes on; so is a stream that cannot have audio (:meth:`StreamClient.fail`).  A bot
+that breaks the protocol gets the warning once per stream and the stream goes on; a frame over 64 KiB closes the socket
 (1009) with 31924.  Nothing a bot sends can stop the call or the daemon.
 """
 
@@ -23,43 +27,27 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
-from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection
 
 from appliance import logs, sids
-from appliance.voice import mulaw, streamproto
-from appliance.voice.audio import FRAME_BYTES, Media, Playback
+from appliance.voice import mulaw, streamproto, streamsocket
+from appliance.voice.audio import Media
+from appliance.voice.streamplayback import BotPlayback
 
 LOGGER = logging.getLogger(__name__)
 
-OPEN_TIMEOUT = 10.0  # seconds for TCP + TLS + the HTTP upgrade (then 31901)
-CLOSE_TIMEOUT = 2.0  # seconds to wait for the bot's close frame after ours
 POLL = 0.02  # the receiver's wake-up period: a mark is answered within one 20 ms frame
 MAX_QUEUED_TO_BOT = 500  # messages (10 s of one track) waiting for the socket; then 31930
-MAX_BUFFERED_SECONDS = 60.0  # the bot's audio queued ahead of real time; beyond, dropped
-MAX_PENDING_MARKS = 256  # marks waiting for their audio; beyond, refused with a warning
 
-TIMEOUT, REFUSED, TLS_ERROR, HANDSHAKE_ERROR = 31901, 31902, 31910, 31920
 BUFFER_OVERFLOW = 31930  # "Stream - Media - Buffer Overflow" (the socket to the bot is slow)
-CONNECT_ERRORS = {
-    TIMEOUT: "Stream - WebSocket - Connection Timeout",
-    REFUSED: "Stream - WebSocket - Connection Refused",
-    TLS_ERROR: "Stream - WebSocket - SSL Protocol Error",
-    HANDSHAKE_ERROR: "Stream - WebSocket - Handshake Error",
-}
 
 EventSink = Callable[[str, int | None, str], None]  # Documents.event(kind, code, detail)
 StatusSink = Callable[[str, str | None], None]  # (stream-started|stopped|error, error text)
@@ -98,20 +86,9 @@ def find(call_sid: str, key: str, *, one_way: bool = False) -> StreamClient | No
     return None
 
 
-def connect_error(exc: BaseException) -> tuple[int, str]:
-    """Twilio's Stream error code and a message for a failed connection."""
-    if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        return HANDSHAKE_ERROR, f"the server answered HTTP {status} to the upgrade, not 101"
-    if isinstance(exc, InvalidURI | InvalidHandshake):
-        return HANDSHAKE_ERROR, f"WebSocket handshake failed: {exc}"
-    if isinstance(exc, ssl.SSLError):
-        return TLS_ERROR, f"TLS failed: {exc}"
-    if isinstance(exc, TimeoutError):
-        return TIMEOUT, f"no answer within {OPEN_TIMEOUT:g} s"
-    if isinstance(exc, ConnectionRefusedError):
-        return REFUSED, "connection refused"
-    return REFUSED, f"cannot connect: {exc}"
+def _join(thread: threading.Thread) -> None:
+    if thread is not threading.current_thread():
+        thread.join(timeout=streamsocket.CLOSE_TIMEOUT + 1)
 
 
 class StreamClient:
@@ -131,6 +108,7 @@ class StreamClient:
         media: Media | None,
         event: EventSink,
         status: StatusSink | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         self.sid = sids.new("MZ")
         self.url = url
@@ -142,6 +120,7 @@ class StreamClient:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.media = media
+        self.ca_file = ca_file  # a private CA for wss://, besides the system's
         self._event = event
         self._status = status
         self.closed = threading.Event()  # the socket is closed (by either side)
@@ -152,39 +131,77 @@ class StreamClient:
         self._stopped = False
         self._t0 = time.monotonic()
         self.updated = time.time()  # wall clock of the last change (created, stopped)
-        self._opened = False  # connected and registered (until stop)
         self._warned: set[str] = set()
-        # Bidirectional: the bot's audio and marks (receiver thread only, but for stop()).
-        self._lock = threading.Lock()
-        self._partial = bytearray()
-        self._playing: deque[tuple[Playback, int]] = deque()
-        self._marks: deque[tuple[str, Playback | None]] = deque()
+        # Bidirectional: the bot's audio and marks (the receiver thread, and stop()).
+        self._bot = BotPlayback(media, self._queue_mark, self._warn_once)
 
     # -- opening -----------------------------------------------------------------------
 
     def open(self) -> bool:
-        """Connect and start streaming; False (the error recorded) if the bot is unreachable."""
+        """Connect (on this thread, up to ``OPEN_TIMEOUT``) and start streaming; False if
+        it is not streaming: the bot is unreachable (the error recorded, ``stream-error``
+        sent), or the stream was stopped meanwhile."""
         from appliance.webhooks.signature import signature
 
-        headers = {"X-Twilio-Signature": signature(self.auth_token, self.url, {})}
+        self._register()
         try:
-            self._ws = connect(
+            ws = streamsocket.open_socket(
                 self.url,
-                additional_headers=headers,
-                open_timeout=OPEN_TIMEOUT,
-                close_timeout=CLOSE_TIMEOUT,
-                max_size=streamproto.MAX_FRAME_BYTES,
-                compression=None,
-                proxy=None,
-                user_agent_header="sim-appliance media-streams",
-                legacy=True,  # a connection that outlives this call (closed by stop())
+                signature=signature(self.auth_token, self.url, {}),
+                ca_file=self.ca_file,
+                open_timeout=streamsocket.OPEN_TIMEOUT,
             )
-        except Exception as exc:  # noqa: BLE001 - every failure is a Stream error on the call
-            code, message = connect_error(exc)
-            self.updated = time.time()
-            self._event("error", code, f"<Stream> {self.url}: {message}")
-            self._send_status("stream-error", message)
+        except streamsocket.ConnectFailed as exc:
+            self.fail(exc.code, exc.message)
             return False
+        with self._stopping:  # stop() meanwhile (REST, the call's end) wins
+            if not self._stopped:
+                self._ws = ws
+                self._begin()
+                self._send_status("stream-started", None)
+                return True
+        ws.close()
+        self._unregister()
+        return False
+
+    def open_in_background(self) -> None:
+        """Register the stream (``in-progress``, stoppable) and connect on a thread of its
+        own, as Twilio's REST create answers before the socket is up."""
+        self._register()
+        threading.Thread(target=self.open, name="stream-open", daemon=True).start()
+
+    def fail(self, code: int | None, message: str) -> None:
+        """The stream cannot stream: record ``message`` on the call (an error, logged),
+        send ``stream-error``; the stream is stopped (a later :meth:`stop` does nothing).
+        Only a log line if it was stopped already (while it connected)."""
+        with self._stopping:
+            was_stopped, self._stopped = self._stopped, True
+            self.updated = time.time()
+        self.closed.set()
+        self._unregister()
+        if was_stopped:  # stopped while it connected: nobody waits for it any more
+            LOGGER.info("stream %s stopped before it connected: %s", self.sid, message)
+            return
+        self._event("error", code, f"<Stream> {self.url}: {message}")
+        self._send_status("stream-error", message)
+
+    def _register(self) -> None:
+        with self._stopping:  # never after stop() (which unregisters)
+            if self._stopped:
+                return
+            with _ACTIVE_LOCK:
+                _ACTIVE.setdefault(self.call_sid, {})[self.sid] = self
+
+    def _unregister(self) -> None:
+        with _ACTIVE_LOCK:
+            mine = _ACTIVE.get(self.call_sid, {})
+            mine.pop(self.sid, None)
+            if not mine:
+                _ACTIVE.pop(self.call_sid, None)
+
+    def _begin(self) -> None:
+        """The socket is up: queue ``connected`` and ``start``, start the sender and the
+        receiver, listen to the call's audio."""
         logs.event(LOGGER, logging.INFO, "stream started", sid=self.call_sid, stream=self.sid)
         tracks = []
         if self.track in ("inbound_track", "both_tracks"):
@@ -193,9 +210,6 @@ class StreamClient:
             tracks.append("outbound")
         self._out.put(("raw", streamproto.connected()))
         self._out.put(("start", tracks))
-        with _ACTIVE_LOCK:
-            _ACTIVE.setdefault(self.call_sid, {})[self.sid] = self
-        self._opened = True
         for name, target in (("send", self._send_loop), ("recv", self._recv_loop)):
             t = threading.Thread(target=target, name=f"stream-{name}", daemon=True)
             t.start()
@@ -205,13 +219,12 @@ class StreamClient:
                 self.media.add_listener(self._on_inbound)
             if "outbound" in tracks:
                 self.media.add_write_listener(self._on_outbound)
-        self._send_status("stream-started", None)
-        return True
 
     # -- any thread --------------------------------------------------------------------
 
     def state(self) -> StreamState:
-        live = self._opened and not self._stopped and not self.closed.is_set()
+        """``in-progress`` from creation (connecting included) until stopped or closed."""
+        live = not self._stopped and not self.closed.is_set()
         status = "in-progress" if live else "stopped"
         return StreamState(self.sid, self.call_sid, self.name, status, self.updated)
 
@@ -220,7 +233,8 @@ class StreamClient:
             self._out.put(("dtmf", digit))
 
     def stop(self) -> None:
-        """Send ``stop``, close the socket and stop playing the bot's audio.  Idempotent."""
+        """Stop playing the bot's audio, send the marks it leaves pending, then ``stop``,
+        and close the socket.  Idempotent."""
         with self._stopping:
             if self._stopped:
                 return
@@ -229,23 +243,27 @@ class StreamClient:
         if self.media is not None:
             self.media.remove_listener(self._on_inbound)
             self.media.remove_write_listener(self._on_outbound)
-        self._clear()
+        self._bot.clear()  # the pending marks go out before ``stop``
         self._out.put(("stop",))
         self._out.put(None)
-        for t in self._threads:
-            if t is not threading.current_thread():
-                t.join(timeout=CLOSE_TIMEOUT + 1)
+        # The sender first (the marks and ``stop`` go out), then the close, which ends the
+        # receiver's wait at once.
+        threads = list(self._threads)  # [sender, receiver] once connected
+        for t in threads[:1]:
+            _join(t)
         ws = self._ws
         if ws is not None:
             ws.close()
         self.closed.set()
-        with _ACTIVE_LOCK:
-            mine = _ACTIVE.get(self.call_sid, {})
-            mine.pop(self.sid, None)
-            if not mine:
-                _ACTIVE.pop(self.call_sid, None)
+        for t in threads[1:]:
+            _join(t)
+        self._unregister()
         logs.event(LOGGER, logging.INFO, "stream stopped", sid=self.call_sid, stream=self.sid)
         self._send_status("stream-stopped", None)
+
+    def _queue_mark(self, name: str) -> None:
+        if not self.closed.is_set():
+            self._out.put(("mark", name))
 
     def _warn_once(self, key: str, code: int | None, message: str) -> None:
         if key in self._warned:
@@ -327,7 +345,7 @@ class StreamClient:
             try:
                 frame = ws.recv(timeout=POLL)
             except TimeoutError:
-                self._answer_marks()
+                self._bot.answer_marks()
                 continue
             except ConnectionClosed as exc:
                 sent = exc.sent
@@ -343,9 +361,9 @@ class StreamClient:
                 LOGGER.warning("stream %s: receive failed: %s", self.sid, exc)
                 break
             self._handle(frame)
-            self._answer_marks()
+            self._bot.answer_marks()
         self.closed.set()
-        self._answer_marks()
+        self._bot.answer_marks()
 
     def _handle(self, frame: str | bytes) -> None:
         try:
@@ -361,70 +379,8 @@ class StreamClient:
             )
             return
         if isinstance(message, streamproto.Media):
-            self._play(mulaw.decode(message.ulaw))
+            self._bot.play(mulaw.decode(message.ulaw))
         elif isinstance(message, streamproto.Mark):
-            self._mark(message.name)
+            self._bot.mark(message.name)
         else:
-            self._clear()
-
-    def _buffered_bytes(self) -> int:
-        return sum(size for pb, size in self._playing if not pb.done.is_set()) + len(self._partial)
-
-    def _play(self, pcm: bytes) -> None:
-        media = self.media
-        if media is None:
-            return
-        with self._lock:
-            while self._playing and self._playing[0][0].done.is_set():
-                self._playing.popleft()
-            if self._buffered_bytes() + len(pcm) > MAX_BUFFERED_SECONDS * 16000:
-                self._warn_once(
-                    "too fast",
-                    None,
-                    f"the bot sends audio faster than real time; beyond "
-                    f"{MAX_BUFFERED_SECONDS:g} s queued it is dropped",
-                )
-                return
-            self._partial += pcm
-            whole = len(self._partial) // FRAME_BYTES * FRAME_BYTES
-            if whole:
-                chunk = bytes(self._partial[:whole])
-                del self._partial[:whole]
-                self._playing.append((media.play(chunk), len(chunk)))
-
-    def _mark(self, name: str) -> None:
-        with self._lock:
-            if len(self._marks) >= MAX_PENDING_MARKS:
-                self._warn_once(
-                    "marks",
-                    None,
-                    f"more than {MAX_PENDING_MARKS} marks pending; mark {name!r} was refused",
-                )
-                return
-            media = self.media
-            if self._partial and media is not None:  # a short tail: played padded, then marked
-                chunk = bytes(self._partial)
-                self._partial.clear()
-                self._playing.append((media.play(chunk), len(chunk)))
-            last = self._playing[-1][0] if self._playing else None
-            self._marks.append((name, last))
-        self._answer_marks()
-
-    def _clear(self) -> None:
-        with self._lock:
-            self._partial.clear()
-            playing = list(self._playing)
-            self._playing.clear()
-        for pb, _ in playing:
-            pb.cancel()
-        self._answer_marks()
-
-    def _answer_marks(self) -> None:
-        with self._lock:
-            while self._marks:
-                name, pb = self._marks[0]
-                if pb is not None and not pb.done.is_set():
-                    break
-                self._marks.popleft()
-                if not self.closed.is_set():
-                    self._out.put(("mark", name))
+            self._bot.clear()

@@ -162,18 +162,19 @@ class Recorder:
         return RecordingResult(pcm=pcm, reason=self._reason or "recording", digit=self._digit)
 
 
-def write_wav(path: str | Path, pcm: bytes) -> Path:
-    """Write 8 kHz 16-bit mono PCM as a WAV file, atomically (temp file + rename)."""
+def write_wav(path: str | Path, pcm: bytes, channels: int = 1) -> Path:
+    """Write 8 kHz 16-bit PCM (``channels`` interleaved) as a WAV file, atomically (temp
+    file + rename)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".rec-", suffix=".wav", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             with wave.open(fh, "wb") as w:
-                w.setnchannels(1)
+                w.setnchannels(channels)
                 w.setsampwidth(2)
                 w.setframerate(RATE)
-                w.writeframes(pcm[: len(pcm) & ~1])
+                w.writeframes(pcm[: len(pcm) - len(pcm) % (2 * channels)])
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

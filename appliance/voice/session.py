@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 from appliance.voice.call import CallLeg
@@ -26,6 +27,15 @@ class CallSession:
         self.sid = leg.sid
         self.channel = CallChannel(phone, leg)
         self.documents = Documents(ctx, leg)
+        # An inbound call left ringing for <Dial answerOnBridge>: how to answer it (and
+        # start its audio) once a callee answers, or before any other verb runs.
+        self.pending_answer: Callable[[], None] | None = None
+
+    def answer_now(self) -> None:
+        """Answer the call if it was left ringing (``answerOnBridge``); else nothing."""
+        pending, self.pending_answer = self.pending_answer, None
+        if pending is not None:
+            pending()
 
     def hangup(self) -> NoReturn:
         """End the call (on the modem thread); the flow stops here."""

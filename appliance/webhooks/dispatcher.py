@@ -263,6 +263,7 @@ class Dispatcher:
                     code=code,
                     message=message,
                     now=now,
+                    result=result,
                 )
             if outcome.jar_used and outcome.cookies is None:
                 # Every cookie expired or was deleted (Max-Age=0, Expires in the past): forget

@@ -19,6 +19,8 @@ PUBLIC = "anyone"
 TOKEN = "AuthToken"
 # GET /metrics: from loopback anyone; from elsewhere a bearer token of its own, never the AuthToken.
 METRICS = "metrics_token"
+KEYS = "AuthToken or an API key"  # and not anonymous
+SIGNED = "own valid `X-Twilio-Signature`"  # the call engine's requests only
 NON_TWILIO = {
     "/": PUBLIC,
     "/health": PUBLIC,
@@ -30,6 +32,26 @@ NON_TWILIO = {
     # The built-in twimlets, public like twimlets.com (voicemail's notification step: signed).
     **{f"/twimlets/{name}": PUBLIC for name in twimlets.NAMES},
     "/twimlets/holdmusic/<name>": PUBLIC,
+    # The on-call rotation (docs/oncall.md): administration, but alerts also take an API key,
+    # and the support number's TwiML only the appliance's own signed requests.
+    **{
+        f"/appliance/oncall/{path}": TOKEN
+        for path in (
+            "people",
+            "people/<name>",
+            "schedules",
+            "schedules/<name>",
+            "overrides",
+            "overrides/<name>",
+            "policy",
+            "now",
+            "calendar",
+        )
+    },  # fmt: skip
+    "/appliance/alerts": KEYS,
+    "/appliance/alerts/<name>": TOKEN,
+    "/appliance/alerts/<name>/resolve": TOKEN,
+    "/twimlets/oncall": SIGNED,
 }
 
 
@@ -130,6 +152,17 @@ def test_every_non_twilio_route_is_classified_documented_and_enforced(sim, make_
                 environ_base={"REMOTE_ADDR": "192.0.2.1"},
             )
             assert remote.status_code == 403, (path, remote.get_data(as_text=True))
+        elif who == KEYS:  # a POST (its GET, another rule on the same path, is TOKEN's)
+            anonymous = requests.post(url(d, concrete), data={"Body": "x"}, timeout=10)
+            assert anonymous.status_code == 401, (path, anonymous.text)
+            keyed = requests.post(
+                url(d, concrete), data={"Body": "x"}, auth=(key.sid, secret), timeout=10
+            )
+            assert keyed.status_code == 201, (path, keyed.text)
+            assert_key_refused(requests.get(url(d, concrete), auth=(key.sid, secret), timeout=10))
+        elif who == SIGNED:
+            assert anonymous.status_code == 403, (path, anonymous.text)
+            assert keyed.status_code == 403, (path, keyed.text)
         else:
             assert anonymous.status_code == 401, (path, anonymous.text)
             assert_key_refused(keyed)

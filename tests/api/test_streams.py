@@ -3,6 +3,7 @@ official twilio client, and real `websockets` bots on 127.0.0.1 (tests/voice/tes
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import RemoteParty, Silence
 from appliance.store import apikeys
+from appliance.voice import streamsocket
 from tests.conftest import PHONE, client_for, wait_for
 from tests.voice.test_streams import Bot
 from tests.webapp import WebApp, twiml
@@ -173,6 +175,7 @@ def test_errors_unknown_and_ended_calls_and_api_keys(
         ({}, 21205),
         ({"Url": "https://example.com/media"}, 21205),
         ({"Url": "ws://"}, 21205),
+        ({"Url": "/media"}, 21205),
         ({"Url": bot.url(), "Track": "sideways"}, 20001),
         ({"Url": bot.url(), "StatusCallback": "not a url"}, 21609),
         ({"Url": bot.url(), "StatusCallbackMethod": "PUT"}, 21209),
@@ -181,6 +184,8 @@ def test_errors_unknown_and_ended_calls_and_api_keys(
         rv = raw(d, "POST", path, data=form)
         assert (rv.status_code, rv.json()["code"]) == (400, code), form
     assert not bot.connected.is_set()
+    relative = raw(d, "POST", path, data={"Url": "/media"}).json()["message"]
+    assert "relative" in relative and "absolute ws:// or wss://" in relative
     rv = raw(d, "POST", f"/Calls/{call_sid}/Streams/x.json", data={"Status": "in-progress"})
     assert (rv.status_code, rv.json()["code"]) == (400, 20001)
 
@@ -209,10 +214,13 @@ def test_errors_unknown_and_ended_calls_and_api_keys(
     assert rv.status_code == 200 and rv.json()["status"] == "stopped"
     assert bot.closed.wait(10)
 
-    # A stream the bot refuses is answered stopped; the error is on the call.
+    # A stream the bot refuses is answered in-progress at once, as Twilio answers; then it
+    # stops, the error on the call, and there is nothing left to stop.
     with_error = raw(d, "POST", path, data={"Url": f"ws://127.0.0.1:{free_port()}/none"})
-    assert with_error.status_code == 201 and with_error.json()["status"] == "stopped"
+    assert with_error.status_code == 201 and with_error.json()["status"] == "in-progress"
     wait_for(lambda: d.store.read_one("SELECT 1 FROM call_events WHERE error_code = 31902"))
+    gone = f"/Calls/{call_sid}/Streams/{with_error.json()['sid']}.json"
+    wait_for(lambda: raw(d, "POST", gone, data={"Status": "stopped"}).status_code == 404)
 
     # A call that has ended: 21220 for both.
     client_for(d).calls(call_sid).update(status="completed")
@@ -253,3 +261,104 @@ def test_the_official_client_can_create_with_every_parameter(
     remote.hangup()
     assert bot.closed.wait(15)
     assert bot.messages[-1]["event"] == "stop" and bot.messages[-1]["streamSid"] == stream.sid
+
+
+def test_create_answers_before_the_socket_is_up(
+    sim: SimulatorHost,
+    webapp: WebApp,
+    make_daemon: Callable[..., Daemon],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twilio answers the create at once, ``in-progress``: a bot that never answers the
+    upgrade does not hold the request.  A stream stopped while it connects is stopped for
+    good (``stream-stopped``, no error); one left alone times out: 31901 on the call,
+    ``stream-error``, and it is gone."""
+    monkeypatch.setattr(streamsocket, "OPEN_TIMEOUT", 2.0)
+    d, call_sid, remote = live_call(sim, webapp, make_daemon)
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(8)  # accepts TCP (the kernel's backlog), never answers the upgrade
+    url = f"ws://127.0.0.1:{hanging.getsockname()[1]}/bot"
+    callback = webapp.url("/stream-status")
+    try:
+        t0 = time.monotonic()
+        rv = raw(
+            d,
+            "POST",
+            f"/Calls/{call_sid}/Streams.json",
+            data={"Url": url, "Name": "early", "StatusCallback": callback},
+        )
+        assert time.monotonic() - t0 < 1.0, "the create did not wait for the upgrade"
+        assert rv.status_code == 201 and rv.json()["status"] == "in-progress", rv.text
+        early = rv.json()["sid"]
+        again = raw(
+            d, "POST", f"/Calls/{call_sid}/Streams.json", data={"Url": url, "Name": "early"}
+        )
+        assert (again.status_code, again.json()["code"]) == (400, 20001), "the name is taken"
+        stop = raw(d, "POST", f"/Calls/{call_sid}/Streams/early.json", data={"Status": "stopped"})
+        assert stop.status_code == 200 and stop.json()["status"] == "stopped"
+        assert stop.json()["sid"] == early
+
+        t0 = time.monotonic()
+        rv = raw(
+            d,
+            "POST",
+            f"/Calls/{call_sid}/Streams.json",
+            data={"Url": url, "StatusCallback": callback},
+        )
+        assert time.monotonic() - t0 < 1.0
+        late = rv.json()["sid"]
+        assert rv.json()["status"] == "in-progress"
+        wait_for(lambda: ("stream-error", late) in stream_events(webapp), timeout=15)
+        (error,) = [
+            r for r in webapp.to("/stream-status") if r.param("StreamEvent") == "stream-error"
+        ]
+        assert "no answer within 2 s" in str(error.param("StreamError"))
+        rows = d.store.read(
+            "SELECT error_code FROM call_events WHERE error_code IS NOT NULL AND call_sid = ?",
+            (call_sid,),
+        )
+        assert [r["error_code"] for r in rows] == [streamsocket.TIMEOUT], "none for 'early'"
+        gone = raw(d, "POST", f"/Calls/{call_sid}/Streams/{late}.json", data={"Status": "stopped"})
+        assert gone.status_code == 404
+        time.sleep(2.5)  # 'early' has timed out too by now: still no error for it
+        assert stream_events(webapp) == [("stream-stopped", early), ("stream-error", late)]
+        assert remote.state != "ended", "the call goes on"
+    finally:
+        hanging.close()
+
+
+def test_create_on_a_modem_without_an_audio_port_is_stopped_and_says_why(
+    sim: SimulatorHost,
+    webapp: WebApp,
+    make_daemon: Callable[..., Daemon],
+    bots: Callable[[], Bot],
+) -> None:
+    """Nothing to stream: the create answers ``stopped`` at once, the call records the
+    error, ``stream-error`` says the modem has no audio port, and the bot is never called."""
+    d = make_daemon(modem={"voice_url": webapp.url("/voice")})  # no audio_port
+    webapp.routes["/voice"] = twiml('<Response><Say>Hi.</Say><Pause length="30"/></Response>')
+    webapp.routes["/stream-status"] = lambda req: (204, "", b"")
+    remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(40)]))
+    call_sid = str(webapp.wait(15, path="/voice").param("CallSid"))
+    wait_for(lambda: call_status(d, call_sid) == "in-progress", timeout=15)
+    bot = bots()
+    rv = raw(
+        d,
+        "POST",
+        f"/Calls/{call_sid}/Streams.json",
+        data={"Url": bot.url(), "StatusCallback": webapp.url("/stream-status")},
+    )
+    assert rv.status_code == 201 and rv.json()["status"] == "stopped", rv.text
+    (status,) = wait_for(lambda: webapp.to("/stream-status"), timeout=15)
+    assert (status.param("StreamEvent"), status.param("StreamSid")) == (
+        "stream-error",
+        rv.json()["sid"],
+    )
+    assert "modem1 has no audio port" in str(status.param("StreamError"))
+    row = d.store.read_one(
+        "SELECT kind, detail FROM call_events WHERE call_sid = ? AND kind = 'error'", (call_sid,)
+    )
+    assert row is not None and "no audio port" in row["detail"]
+    assert not bot.connected.is_set()
+    assert remote.state != "ended"

@@ -178,6 +178,7 @@ def start(tmp_path: Path, host: SimulatorHost) -> Iterator[Callable[..., Daemon]
         values: dict[str, Any] = {
             "data_dir": str(tmp_path / "data"),
             "http_port": 0,
+            "https_port": 0,
             "outbound_rate": 0.0,
             "reconnect_delay": 0.2,
             "command_timeout": 2.0,

@@ -44,7 +44,7 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(tmp_path, sim):
     data = tmp_path / "data"
     cfg = tmp_path / "appliance.toml"
     cfg.write_text(
-        f'data_dir = "{data}"\nhttp_port = {port}\noutbound_rate = 0.0\nsweep_interval = 1.0\n'
+        f'data_dir = "{data}"\nhttp_port = {port}\nhttps_port = 0\noutbound_rate = 0.0\nsweep_interval = 1.0\n'
         f'webhook_backoff = 0.2\nreconnect_delay = 0.2\ncommand_timeout = 3.0\nlog_level = "INFO"\n'
         f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\nport = "{modem.port_path}"\n'
         f'profile = "sim800"\nsms_url = "{app.url("/sms")}"\n'

@@ -185,7 +185,7 @@ def test_sigterm_stops_cleanly_and_a_restart_loses_and_repeats_nothing(
     data = tmp_path / "data"
     cfg = tmp_path / "appliance.toml"
     cfg.write_text(
-        f'data_dir = "{data}"\nhttp_port = {port}\noutbound_rate = 0.0\nsweep_interval = 2.0\n'
+        f'data_dir = "{data}"\nhttp_port = {port}\nhttps_port = 0\noutbound_rate = 0.0\nsweep_interval = 2.0\n'
         f"webhook_backoff = 0.2\nreconnect_delay = 0.2\ncommand_timeout = 3.0\n"
         f"watchdog_grace = 5.0\n"
         f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\nport = "{modem.port_path}"\n'

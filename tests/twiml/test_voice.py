@@ -366,9 +366,15 @@ def test_legacy_dial_record_booleans():
 
 
 def test_dial_with_no_number_is_skipped_with_13223():
-    d = doc("<Dial></Dial><Dial><Client>alice</Client></Dial><Hangup/>")
+    d = doc("<Dial></Dial><Dial><Sip>sip:a@b</Sip></Dial><Hangup/>")
     assert d.verbs == (Hangup(),)
     assert codes(d) == [13223, 12200, 13223]
+
+
+def test_dial_client_nouns_are_kept_for_the_engine_to_refuse():
+    d = doc("<Dial><Client>alice</Client></Dial>")
+    (dial,) = d.verbs
+    assert dial.numbers == () and [c.identity for c in dial.clients] == ["alice"]
 
 
 def test_sms_warnings():

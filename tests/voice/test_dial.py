@@ -38,6 +38,7 @@ def start(tmp_path: Path, host: SimulatorHost, webapp: WebApp, names: list[str])
         overrides={
             "data_dir": str(tmp_path / "data"),
             "http_port": 0,
+            "https_port": 0,
             "outbound_rate": 0.0,
             "webhook_backoff": 0.2,
             "reconnect_delay": 0.2,

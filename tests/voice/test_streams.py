@@ -8,15 +8,25 @@ the bot decodes the μ-law it gets to measure the outbound track.
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import json
 import socket
+import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twilio.request_validator import RequestValidator
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -27,7 +37,7 @@ from websockets.sync.server import ServerConnection, serve
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import Digits, Hangup, Play, RemoteParty, Silence
-from appliance.voice import mediastream, mulaw, tones
+from appliance.voice import mediastream, mulaw, streamplayback, streamsocket, tones
 from tests.conftest import PHONE, wait_for
 from tests.webapp import WebApp, twiml
 
@@ -66,6 +76,7 @@ class Bot:
         self,
         behave: Behaviour | None = None,
         process_request: Callable[[ServerConnection, WsRequest], WsResponse | None] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.behave = behave or Bot.listen
         self.messages: list[dict[str, Any]] = []
@@ -74,14 +85,20 @@ class Bot:
         self.path = ""
         self.connected = threading.Event()
         self.closed = threading.Event()
+        self.scheme = "wss" if tls else "ws"
         self.server = serve(
-            self._handler, "127.0.0.1", 0, process_request=process_request, compression=None
+            self._handler,
+            "127.0.0.1",
+            0,
+            process_request=process_request,
+            compression=None,
+            ssl=tls,
         )
         self.port = self.server.socket.getsockname()[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path: str = "/media") -> str:
-        return f"ws://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -133,8 +150,11 @@ def bots() -> Any:
 
 
 def events(d: Daemon, sid: str) -> list[tuple[str, int | None, str]]:
+    """The call's errors and warnings (not its timeline of verbs), in order."""
     rows = d.store.read(
-        "SELECT kind, error_code, detail FROM call_events WHERE call_sid = ? ORDER BY id", (sid,)
+        "SELECT kind, error_code, detail FROM call_events"
+        " WHERE call_sid = ? AND kind IN ('error', 'warning') ORDER BY id",
+        (sid,),
     )
     return [(r["kind"], r["error_code"], r["detail"]) for r in rows]
 
@@ -341,8 +361,10 @@ def test_unreachable_bots_are_recorded_and_the_call_goes_on(
     assert remote.wait_state("ended", timeout=30)
     assert tone_seconds(remote.heard(), 1000) == 0 and len(remote.heard()) > 16000
     got = [c for c in codes(d, sid) if c]
-    assert got == [mediastream.REFUSED, mediastream.HANDSHAKE_ERROR, mediastream.TLS_ERROR]
-    assert "HTTP 403" in events(d, sid)[1][2]
+    assert got[0] == streamsocket.REFUSED, "the <Connect> fails before the <Start>s run"
+    assert sorted(got[1:]) == [streamsocket.TLS_ERROR, streamsocket.HANDSHAKE_ERROR]
+    (handshake,) = [detail for _, code, detail in events(d, sid) if code == 31920]
+    assert "HTTP 403" in handshake
 
 
 def test_bad_messages_warn_and_leave_the_call_running(
@@ -352,14 +374,15 @@ def test_bad_messages_warn_and_leave_the_call_running(
     bots: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(mediastream, "MAX_BUFFERED_SECONDS", 1.0)
-    monkeypatch.setattr(mediastream, "MAX_PENDING_MARKS", 5)
+    monkeypatch.setattr(streamplayback, "MAX_BUFFERED_SECONDS", 1.0)
+    monkeypatch.setattr(streamplayback, "MAX_PENDING_MARKS", 5)
 
     def rude(bot: Bot, ws: ServerConnection) -> None:
         sid = ""
         while not sid:
             if bot.receive(ws)["event"] == "start":
                 sid = bot.events("start")[0]["streamSid"]
+        ws.send(b"\x00\x01binary")  # 31924 (a protocol error is warned once a stream)
         ws.send("{not json")
         ws.send(json.dumps({"event": "dance", "streamSid": sid}))
         ws.send(json.dumps({"event": "media", "streamSid": sid, "media": {"payload": "%%%"}}))
@@ -385,10 +408,11 @@ def test_bad_messages_warn_and_leave_the_call_running(
     webapp.wait(30, path="/after")  # the socket closed and the TwiML went on
     assert remote.wait_state("ended", timeout=20)
     got = codes(d, sid)
-    assert got.count(31924) == 2  # not JSON (once per stream), then the frame over 64 KiB
+    assert got.count(31924) == 2  # binary, then not JSON (once a stream); the frame over 64 KiB
     assert got.count(31951) == 1  # unknown event and bad base64: one warning a stream
     details = " ".join(detail for _, _, detail in events(d, sid))
     assert "faster than real time" in details and "more than 5 marks pending" in details
+    assert "binary frame" in details
     assert 0.8 <= tone_seconds(remote.heard(), 1000) <= 1.3  # only the buffered second
     assert len(bot.events("mark")) == 5
     assert d.voice.phones["modem1"] is not None
@@ -401,7 +425,7 @@ def test_a_bot_that_never_answers_the_upgrade_times_out_and_the_call_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A server that accepts TCP but never answers the HTTP upgrade: 31901, then the next verb."""
-    monkeypatch.setattr(mediastream, "OPEN_TIMEOUT", 1.0)
+    monkeypatch.setattr(streamsocket, "OPEN_TIMEOUT", 1.0)
     hanging = socket.socket()
     hanging.bind(("127.0.0.1", 0))
     hanging.listen(4)  # accepts connections (kernel backlog) and never reads or answers
@@ -414,7 +438,315 @@ def test_a_bot_that_never_answers_the_upgrade_times_out_and_the_call_goes_on(
         remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
         sid = str(webapp.wait(15, path="/voice").param("CallSid"))
         assert remote.wait_state("ended", timeout=30)
-        assert [c for c in codes(d, sid) if c] == [mediastream.TIMEOUT]
+        assert [c for c in codes(d, sid) if c] == [streamsocket.TIMEOUT]
         assert len(remote.heard()) > 8000  # the <Say> after the failed <Connect> was played
+    finally:
+        hanging.close()
+
+
+# --------------------------------------------------------------------------- TLS, a private CA
+
+
+class LabCA:
+    """A certificate authority made for the test, and server certificates it signs."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.folder = folder
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = folder / f"{name}.pem"
+        self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def server_context(self) -> ssl.SSLContext:
+        """A TLS server context for 127.0.0.1 whose certificate this CA signed."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        ski = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        chain = self.folder / f"server-{cert.serial_number}.pem"
+        chain.write_bytes(
+            cert.public_bytes(serialization.Encoding.PEM)
+            + key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(chain)
+        return context
+
+
+def test_the_private_ca_setting_trusts_a_wss_bot_and_others_are_refused(
+    sim: SimulatorHost,
+    webapp: WebApp,
+    voice_daemon: Callable[..., Daemon],
+    bots: Any,
+    tmp_path: Path,
+) -> None:
+    """``stream_ca_file`` (relative: in data_dir) adds a CA for wss://: a bot whose
+    certificate it signed streams; one signed by another CA is refused with 31910."""
+    ours, theirs = LabCA("ours", tmp_path), LabCA("theirs", tmp_path)
+    trusted, untrusted = bots(tls=ours.server_context()), bots(tls=theirs.server_context())
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "bots-ca.pem").write_bytes(ours.pem.read_bytes())
+    d = voice_daemon(stream_ca_file="bots-ca.pem")
+    assert d.config.stream_ca_path == data / "bots-ca.pem"
+    webapp.routes["/voice"] = twiml(
+        f'<Response><Start><Stream url="{untrusted.url()}"/></Start>'
+        f'<Connect><Stream url="{trusted.url()}"><Parameter name="tls" value="yes"/>'
+        "</Stream></Connect></Response>"
+    )
+    party = RemoteParty([Silence(1.0), Play(tone(700, 0.5)), Silence(0.5), Hangup()])
+    remote = sim.network.incoming_call("modem1", PHONE, party=party)
+    sid = str(webapp.wait(15, path="/voice").param("CallSid"))
+    assert remote.wait_state("ended", timeout=30)
+    assert trusted.closed.wait(10)
+    assert trusted.url().startswith("wss://127.0.0.1:")
+    assert trusted.start()["start"]["customParameters"] == {"tls": "yes"}
+    assert len(trusted.events("media")) > 20 and trusted.messages[-1]["event"] == "stop"
+    assert not untrusted.connected.is_set(), "the handshake failed before the upgrade"
+    ((kind, code, detail),) = [e for e in events(d, sid) if e[1]]
+    assert (kind, code) == ("error", streamsocket.TLS_ERROR)
+    assert untrusted.url() in detail and "certificate is not trusted" in detail
+
+
+def test_without_the_setting_only_the_system_cas_are_trusted(bots: Any, tmp_path: Path) -> None:
+    """The socket alone (streamsocket.open_socket), against a real TLS server on 127.0.0.1:
+    the test CA is trusted only when given; a CA file that cannot be read is a 31910 that
+    says which file."""
+    ca = LabCA("lab", tmp_path)
+    bot = bots(tls=ca.server_context())
+    with pytest.raises(streamsocket.ConnectFailed) as e:
+        streamsocket.open_socket(bot.url(), signature="s", ca_file=None, open_timeout=5)
+    assert e.value.code == streamsocket.TLS_ERROR and "not trusted" in e.value.message
+    ws = streamsocket.open_socket(bot.url(), signature="s", ca_file=ca.pem, open_timeout=5)
+    try:
+        assert bot.connected.wait(5) and bot.headers is not None
+        assert bot.headers["X-Twilio-Signature"] == "s"
+    finally:
+        ws.close()
+    missing = tmp_path / "nope.pem"
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    for path in (missing, garbage):
+        with pytest.raises(streamsocket.ConnectFailed) as e:
+            streamsocket.open_socket(bot.url(), signature="s", ca_file=path, open_timeout=5)
+        assert e.value.code == streamsocket.TLS_ERROR
+        assert f"stream_ca_file {path} cannot be loaded" in e.value.message
+
+
+# --------------------------------------------------------------------------- marks at the end
+
+
+def test_pending_marks_come_back_before_stop_when_the_caller_hangs_up(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon], bots: Any
+) -> None:
+    """Twilio returns the marks whose audio did not play when the stream ends: after the
+    marks already answered, before ``stop``, in the order the bot sent them."""
+
+    def long_prompt(bot: Bot, ws: ServerConnection) -> None:
+        sid = ""
+        while not sid:
+            if bot.receive(ws)["event"] == "start":
+                sid = bot.events("start")[0]["streamSid"]
+        ws.send(media_msg(sid, tone(1000, 0.2)))
+        ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": "short"}}))
+        pcm = tone(1000, 8.0)
+        for i in range(0, len(pcm), 3200):
+            ws.send(media_msg(sid, pcm[i : i + 3200]))
+        for name in ("long", "after"):
+            ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": name}}))
+        while True:
+            bot.receive(ws)
+
+    bot = bots(long_prompt)
+    voice_daemon()
+    webapp.routes["/voice"] = twiml(
+        f'<Response><Connect><Stream url="{bot.url()}"/></Connect></Response>'
+    )
+    remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(2.5), Hangup()]))
+    assert remote.wait_state("ended", timeout=30)
+    assert bot.closed.wait(10)
+    tail = [m["event"] for m in bot.messages if m["event"] != "media"]
+    assert tail == ["connected", "start", "mark", "mark", "mark", "stop"]
+    names = [m["mark"]["name"] for m in bot.events("mark")]
+    assert names == ["short", "long", "after"]
+    short, long_ = (bot.times[bot.messages.index(m)] for m in bot.events("mark")[:2])
+    assert long_ - short < 5.0, "the 8 s prompt's mark came back at the hang-up, not played"
+    assert tone_seconds(remote.heard(), 1000) < 4.0
+
+
+# --------------------------------------------------------------------------- no audio port
+
+
+def test_a_modem_without_an_audio_port_refuses_streams_clearly(
+    sim: SimulatorHost,
+    webapp: WebApp,
+    make_daemon: Callable[..., Daemon],
+    bots: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Media Streams carry the modem's audio: without an audio port no stream opens (the
+    bot is never connected to), the call records an error and logs it, ``statusCallback``
+    gets ``stream-error`` saying why, and the TwiML goes on."""
+    bot = bots()
+    d = make_daemon(modem={"voice_url": webapp.url("/voice")})  # no audio_port
+    webapp.routes["/voice"] = twiml(
+        f'<Response><Start><Stream name="fork" url="{bot.url()}"'
+        f' statusCallback="{webapp.url("/stream-status")}"/></Start>'
+        f'<Connect><Stream url="{bot.url()}"/></Connect><Redirect>/after</Redirect></Response>'
+    )
+    webapp.routes["/after"] = twiml("<Response><Hangup/></Response>")
+    webapp.routes["/stream-status"] = lambda req: (204, "", b"")
+    remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
+    sid = str(webapp.wait(15, path="/voice").param("CallSid"))
+    webapp.wait(15, path="/after")  # the <Connect> did not wait: the next verb ran
+    assert remote.wait_state("ended", timeout=15)
+    (status,) = wait_for(lambda: webapp.to("/stream-status"), timeout=15)
+    assert status.param("StreamEvent") == "stream-error"
+    assert status.param("StreamName") == "fork"
+    assert str(status.param("StreamSid")).startswith("MZ")
+    assert "no audio port" in str(status.param("StreamError"))
+    errors = [e for e in events(d, sid) if e[0] == "error"]
+    assert len(errors) == 2 and all("modem1 has no audio port" in e[2] for e in errors)
+    assert "modem1 has no audio port" in caplog.text
+    assert not bot.connected.is_set()
+    assert not mediastream.streams_of(sid)
+
+
+# --------------------------------------------------------------------------- the docs' bot
+
+
+def test_the_30_line_bot_in_the_docs_answers_a_call(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    """docs/streams.md's bot, run as written (only its port and address changed): each key
+    the caller presses comes back as a beep, and after ``#`` it closes, so the TwiML goes on."""
+    text = (Path(__file__).parents[2] / "docs" / "streams.md").read_text()
+    code = text.split("## A bot in 30 lines", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.splitlines()) <= 31  # 30 lines and a comment on how to run it
+    port = free_port()
+    code = code.replace('"0.0.0.0", 8765', f'"127.0.0.1", {port}')
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for(lambda: _listening(port), timeout=20)
+        voice_daemon()
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Connect><Stream url="ws://127.0.0.1:{port}/">'
+            '<Parameter name="from" value="docs"/></Stream></Connect>'
+            "<Redirect>/after</Redirect></Response>"
+        )
+        webapp.routes["/after"] = twiml("<Response><Hangup/></Response>")
+        party = RemoteParty([Silence(1.5), Digits("5#", on_ms=100, off_ms=600), Silence(10)])
+        remote = sim.network.incoming_call("modem1", PHONE, party=party)
+        call_sid = str(webapp.wait(15, path="/voice").param("CallSid"))
+        webapp.wait(20, path="/after")  # the bot returned after the mark of "#"
+        assert remote.wait_state("ended", timeout=15)
+        assert 0.4 <= tone_seconds(remote.heard(), 880) <= 0.8  # two 300 ms beeps
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode()
+    assert f"call {call_sid} {{'from': 'docs'}}" in out and "played 5" in out
+    assert "played #" in out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_start_goes_on_at_once_while_the_stream_connects(
+    sim: SimulatorHost,
+    webapp: WebApp,
+    voice_daemon: Callable[..., Daemon],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``<Start><Stream>`` does not hold the TwiML while the bot answers (Twilio's TwiML goes
+    on too): the next verb runs at once; the stream's 31901 comes later, with
+    ``stream-error``, and the call goes on."""
+    monkeypatch.setattr(streamsocket, "OPEN_TIMEOUT", 4.0)
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(4)  # accepts TCP, never answers the upgrade
+    try:
+        d = voice_daemon()
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Start><Stream url="ws://127.0.0.1:{hanging.getsockname()[1]}/"'
+            f' statusCallback="{webapp.url("/stream-status")}"/></Start>'
+            "<Redirect>/after</Redirect></Response>"
+        )
+        webapp.routes["/after"] = twiml('<Response><Pause length="8"/><Hangup/></Response>')
+        webapp.routes["/stream-status"] = lambda req: (204, "", b"")
+        remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
+        sid = str(webapp.wait(15, path="/voice").param("CallSid"))
+        t0 = time.monotonic()
+        webapp.wait(15, path="/after")
+        assert time.monotonic() - t0 < 2.0, "the <Redirect> after <Start> ran at once"
+        assert not [c for c in codes(d, sid) if c], "the stream is still connecting"
+        (status,) = wait_for(lambda: webapp.to("/stream-status"), timeout=15)
+        assert status.param("StreamEvent") == "stream-error"
+        assert [c for c in codes(d, sid) if c] == [streamsocket.TIMEOUT]
+        assert remote.state != "ended", "the call goes on"
+        assert remote.wait_state("ended", timeout=20)
     finally:
         hanging.close()

@@ -99,6 +99,7 @@ def start_two_modems(tmp_path: Path, host: SimulatorHost, voice_url: str) -> Dae
         overrides={
             "data_dir": str(tmp_path / "data"),
             "http_port": 0,
+            "https_port": 0,
             "outbound_rate": 0.0,
             "webhook_backoff": 0.2,
             "reconnect_delay": 0.2,

@@ -53,7 +53,7 @@ def paths() -> dict[str, Any]:
     call_param = param("CallSid", "path", "The call's SID", string())
     sid_param = param("Sid", "path", "The stream's SID (MZ…) or the name it was given", string())
     create_fields: dict[str, Schema] = {
-        "Url": string("The bot's absolute ws:// or wss:// URL"),
+        "Url": string("The bot's absolute ws:// or wss:// URL (a relative one has no base)"),
         "Name": string("A name, unique among the call's open streams; it can stop the stream"),
         "Track": string(
             "The audio sent (default inbound_track: the caller's)",
@@ -69,7 +69,8 @@ def paths() -> dict[str, Any]:
             "post": {
                 "tags": tag,
                 "summary": "Fork a live call's audio to a WebSocket bot (one way, as"
-                " <Start><Stream>); answers once the socket is up, or `stopped` if it failed",
+                " <Start><Stream>); answers at once, `in-progress` while the socket connects"
+                " (`stopped` if the modem has no audio port)",
                 "operationId": "createStream",
                 "requestBody": form(create_fields, ["Url"]),
                 "responses": {

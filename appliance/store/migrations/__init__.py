@@ -14,12 +14,30 @@ import logging
 import sqlite3
 import time
 
-from appliance.store.migrations import compose, initial
+from appliance.store.migrations import (
+    applications,
+    compose,
+    contacts,
+    initial,
+    leaner,
+    oncall,
+    radiohistory,
+    webhookdebug,
+)
 
 LOGGER = logging.getLogger(__name__)
 
 # In order of application; a name is applied once, whatever module holds it.
-MIGRATIONS: tuple[tuple[str, str], ...] = (*initial.STEPS, *compose.STEPS)
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    *initial.STEPS,
+    *compose.STEPS,
+    *webhookdebug.STEPS,
+    *applications.STEPS,
+    *oncall.STEPS,
+    *radiohistory.STEPS,
+    *leaner.STEPS,
+    *contacts.STEPS,
+)
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -6,6 +6,7 @@ import logging
 from typing import Any, Protocol
 
 from appliance import logs
+from appliance.voice import timeline
 from appliance.voice.session import CallSession
 from appliance.voice.verbs import prompts
 
@@ -41,17 +42,21 @@ def gather(session: CallSession, verb: Any, doc: Any) -> Any:
         return None
     entered = ""
     timeout = float(verb.timeout)
+    why = "timeout"
     while True:
         d = channel.next_digit(timeout)
         if d is None:
             break
         if finish and d in finish:
+            why = f"finishOnKey {d}"
             break
         entered += d
         if wanted and len(entered) >= int(wanted):
+            why = "numDigits"
             break
-    # The keys may be a PIN or a card number: DEBUG only.
+    # The keys may be a PIN or a card number: DEBUG only (the panel's timeline shows them).
     logs.event(LOGGER, logging.DEBUG, "call gathered", sid=session.sid, digits=entered)
+    timeline.gathered(session.ctx.store, session.sid, entered, why)
     if not entered and not getattr(verb, "action_on_empty_result", False):
         return None
     return session.documents.action(verb.action, verb.method, {"Digits": entered})

@@ -1,11 +1,14 @@
 """Media Streams: ``<Start><Stream>`` (a one-way fork), ``<Stop><Stream>``, ``<Connect><Stream>``.
 
-``<Start>`` opens a :class:`appliance.voice.mediastream.StreamClient` and goes on at once;
-the stream lives until ``<Stop>``, the bot closes it, or the call ends (the channel's
-closers stop it, which sends ``stop``).  ``<Connect>`` opens a bidirectional stream and
-waits until the socket closes, passing key presses to the bot as ``dtmf`` messages; then
-the TwiML goes on with the next verb, or with the ``<Connect action>`` URL.  A stream
-that cannot connect is recorded as a call error and the next verb runs.
+``<Start>`` opens a :class:`appliance.voice.mediastream.StreamClient`, which connects on a
+thread of its own, and goes on at once; the stream lives until ``<Stop>``, the bot closes
+it, or the call ends (the channel's closers stop it, which sends ``stop``).  ``<Connect>``
+opens a bidirectional stream and waits until the socket closes, passing key presses to
+the bot as ``dtmf`` messages; then the TwiML goes on with the next verb, or with the
+``<Connect action>`` URL.  A stream that cannot connect is recorded as a call error and
+the next verb runs; so is a stream on a modem without an audio port (:data:`NO_AUDIO`):
+Media Streams carry the modem's audio, so such a stream never connects, and its
+``statusCallback`` gets ``stream-error``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 POLL = 0.05  # seconds between looks at the keys and the socket while connected
+NO_AUDIO = (
+    "modem {modem} has no audio port (its audio_port setting is empty): a stream carries"
+    " the call's audio from the modem, so none can be streamed; the stream was not opened"
+)
 
 
 def _status(session: CallSession, stream: Any, client_sid: list[str]) -> Any:
@@ -69,10 +76,6 @@ def new_client(session: CallSession, stream: Any, *, bidirectional: bool) -> Str
             "warning", 12200, f"a stream named {stream.name!r} is already open; skipped"
         )
         return None
-    if session.channel.media is None:
-        session.documents.event(
-            "warning", None, "<Stream> on a call without an audio port: no audio will flow"
-        )
     sid_box: list[str] = []
     client = StreamClient(
         url=stream.url,
@@ -86,24 +89,45 @@ def new_client(session: CallSession, stream: Any, *, bidirectional: bool) -> Str
         media=session.channel.media,
         event=session.documents.event,
         status=_status(session, stream, sid_box),
+        ca_file=ctx.stream_ca_file,
     )
     sid_box.append(client.sid)
     return client
 
 
-def attach(session: CallSession, client: StreamClient) -> bool:
+def attach(session: CallSession, client: StreamClient, *, background: bool = False) -> bool:
     """Connect ``client`` and have the call's end stop it; False if it is not streaming
-    (it could not connect, the error recorded; or the call's media stopped meanwhile)."""
+    (the modem has no audio port, or it could not connect: the error recorded; or the
+    call's media stopped meanwhile).  ``background`` (``<Start>``, the REST API): connect
+    on the stream's own thread and return at once, the stream ``in-progress``."""
+    channel = session.channel
+    if not channel.phone.audio_port:
+        client.fail(None, NO_AUDIO.format(modem=channel.phone.modem.name))
+        return False
+    if channel.media is None:  # a REST stream between the answer and the audio's start
+        session.documents.event(
+            "warning", None, f"<Stream> {client.sid}: the call's audio has not started yet"
+        )
+    if background:
+        if not channel.add_closer(client.stop):
+            client.stop()  # the call has ended
+            return False
+        client.open_in_background()
+        return True
     if not client.open():
         return False
-    if not session.channel.add_closer(client.stop):
-        client.stop()  # the call ended while we connected (a REST stream): stop at once
+    if not channel.add_closer(client.stop):
+        client.stop()  # the call ended while we connected
         return False
     return True
 
 
 def start(session: CallSession, verb: Any, doc: Any) -> Any:
-    open_stream(session, verb.stream, bidirectional=False)
+    """The TwiML goes on at once, as Twilio's does: the stream connects on its own thread
+    (a failure is recorded on the call and sent as ``stream-error`` when it happens)."""
+    client = new_client(session, verb.stream, bidirectional=False)
+    if client is not None:
+        attach(session, client, background=True)
     return None
 
 

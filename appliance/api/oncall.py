@@ -1,0 +1,331 @@
+"""``/appliance/oncall/…`` and ``/appliance/alerts``: the on-call rotation and paging over HTTP.
+
+Who may call what (docs/api.md): the rotation (people, schedules, overrides, the policy, who
+is on call) is administration, AccountSid and AuthToken only.  ``POST /appliance/alerts``
+takes the AuthToken or an API key (Alertmanager's ``basic_auth`` sends one), as a form
+(``Body``, ``Severity``, ``Fingerprint``) or Alertmanager's webhook JSON; the alert is on
+disk, and its first page queued, before the reply.  ``/twimlets/oncall`` is the
+TwiML of the support number ("forward to on-call"): only for the appliance's own signed
+requests (the call engine's), since it names the on-call person's phone.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import urllib.parse
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from appliance.api.common import (
+    FORM_TYPES,
+    MAX_BODY_BYTES,
+    _basic_credentials,
+    daemon,
+    error_response,
+    require_auth_token,
+    too_large,
+)
+from appliance.api.twimlets import _signed_by_us
+from appliance.oncall import paging
+from appliance.oncall.rotation import RotationError, Shift
+
+DIAL_TIMEOUT = 20  # seconds each on-call person's phone rings before the next is tried
+MAX_CALENDAR_DAYS = 92
+
+bp = Blueprint("oncall", __name__, url_prefix="/appliance")
+# The support number's TwiML, a twimlet of the appliance's own (a relative Voice URL works).
+voice_bp = Blueprint("oncall_voice", __name__, url_prefix="/twimlets")
+OPEN_TO_KEYS = {"oncall.alerts_post"}  # the AuthToken or an API key
+SIGNED = {"oncall_voice.voice"}  # the appliance's own signed requests only
+
+
+@bp.before_request
+@voice_bp.before_request
+def guard() -> Response | None:
+    if request.endpoint in SIGNED:
+        if not _signed_by_us():
+            return error_response(403, 20003, "Only the appliance's own signed calls may use this")
+        return None
+    if request.endpoint in OPEN_TO_KEYS:
+        return _any_credential()
+    return require_auth_token()
+
+
+def _any_credential() -> Response | None:
+    """The AccountSid and AuthToken or an API key, the rate limit, and a body size limit; the
+    body may be JSON here (Alertmanager's webhook)."""
+    d = daemon()
+    creds = _basic_credentials()
+    ok = False
+    if creds is not None:
+        user, password = creds
+        if user.startswith("SK"):
+            ok = current_app.config["API_KEYS"].verify(user, password)
+        else:
+            ok = hmac.compare_digest(user.encode(), d.account.sid.encode()) and hmac.compare_digest(
+                password.encode(), d.account.auth_token.encode()
+            )
+    if not ok or creds is None:
+        return error_response(401, 20003, "Authenticate")
+    if not current_app.config["RATE_LIMITER"].allow(creds[0]):
+        rv = error_response(429, 20429, "Too Many Requests")
+        rv.headers["Retry-After"] = "1"
+        return rv
+    g.credential = creds[0]
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        return too_large()
+    return None
+
+
+def _bad(e: RotationError | paging.PayloadError) -> Response:
+    field = getattr(e, "field", "")
+    rv = error_response(400, 20001, f"{field}: {e.message}" if field else e.message)
+    return rv
+
+
+def _iso(ts: float) -> str | None:
+    if ts in (float("inf"), float("-inf")):
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _shift(s: Shift) -> dict[str, Any]:
+    person = daemon().oncall.directory.person(s.person) if s.person is not None else None
+    return {"person": person, "source": s.source, "starts": _iso(s.starts), "ends": _iso(s.ends)}
+
+
+def _id(name: str) -> int | None:
+    return int(name) if name.isascii() and name.isdigit() and len(name) < 12 else None
+
+
+def _gone(what: str, name: str) -> Response:
+    return error_response(404, 20404, f"No {what} {name}")
+
+
+# -- people, schedules, overrides, policy -------------------------------------------------------
+
+
+@bp.route("/oncall/people", methods=["GET", "POST"])
+def people() -> Response | tuple[Response, int]:
+    directory = daemon().oncall.directory
+    if request.method == "GET":
+        return jsonify({"people": directory.people()})
+    f = request.form
+    try:
+        person = directory.add_person(f.get("name", ""), f.get("phone", ""), f.get("client", ""))
+    except RotationError as e:
+        return _bad(e)
+    return jsonify(person), 201
+
+
+@bp.route("/oncall/people/<name>", methods=["GET", "DELETE"])
+def person(name: str) -> Response | tuple[str, int]:
+    directory = daemon().oncall.directory
+    pid = _id(name)
+    found = None if pid is None else directory.person(pid)
+    if found is None or pid is None:
+        return _gone("person", name)
+    if request.method == "DELETE":
+        directory.remove_person(pid)
+        daemon().oncall.wake()
+        return "", 204
+    return jsonify(found)
+
+
+@bp.route("/oncall/schedules", methods=["GET", "POST"])
+def schedules() -> Response | tuple[Response, int]:
+    oncall = daemon().oncall
+    if request.method == "GET":
+        return jsonify({"schedules": oncall.directory.schedules()})
+    form = {k: v for k, v in request.form.items() if k != "people"}
+    try:
+        made = oncall.directory.add_schedule(form, request.form.getlist("people"))
+    except RotationError as e:
+        return _bad(e)
+    oncall.wake()
+    return jsonify(made), 201
+
+
+@bp.route("/oncall/schedules/<name>", methods=["GET", "DELETE"])
+def schedule(name: str) -> Response | tuple[str, int]:
+    oncall = daemon().oncall
+    found = next((s for s in oncall.directory.schedules() if str(s["id"]) == name), None)
+    if found is None:
+        return _gone("schedule", name)
+    if request.method == "DELETE":
+        oncall.directory.remove_schedule(found["id"])
+        oncall.wake()
+        return "", 204
+    return jsonify(found)
+
+
+def _override(o: dict[str, Any]) -> dict[str, Any]:
+    return {**o, "starts": _iso(o["starts"]), "ends": _iso(o["ends"])}
+
+
+@bp.route("/oncall/overrides", methods=["GET", "POST"])
+def overrides() -> Response | tuple[Response, int]:
+    oncall = daemon().oncall
+    if request.method == "GET":
+        return jsonify({"overrides": [_override(o) for o in oncall.directory.overrides()]})
+    f = request.form
+    try:
+        new = oncall.directory.add_override(
+            f.get("person", ""), f.get("starts", ""), f.get("ends", ""), f.get("timezone", "UTC")
+        )
+    except RotationError as e:
+        return _bad(e)
+    oncall.wake()
+    made = next(o for o in oncall.directory.overrides(0) if o["id"] == new)
+    return jsonify(_override(made)), 201
+
+
+@bp.route("/oncall/overrides/<name>", methods=["GET", "DELETE"])
+def override(name: str) -> Response | tuple[str, int]:
+    oncall = daemon().oncall
+    found = next((o for o in oncall.directory.overrides(0) if str(o["id"]) == name), None)
+    if found is None:
+        return _gone("override", name)
+    if request.method == "DELETE":
+        oncall.directory.remove_override(found["id"])
+        oncall.wake()
+        return "", 204
+    return jsonify(_override(found))
+
+
+@bp.route("/oncall/policy", methods=["GET", "POST"])
+def policy() -> Response:
+    directory = daemon().oncall.directory
+    if request.method == "GET":
+        return jsonify(directory.policy())
+    try:
+        return jsonify(directory.set_policy(request.form.to_dict()))
+    except RotationError as e:
+        return _bad(e)
+
+
+@bp.get("/oncall/now")
+def now() -> Response:
+    """Who is on call now, and who is next (at the end of the current shift)."""
+    directory = daemon().oncall.directory
+    current = directory.on_call()
+    upcoming = directory.on_call(current.ends) if current.ends != float("inf") else None
+    return jsonify({"now": _shift(current), "next": None if upcoming is None else _shift(upcoming)})
+
+
+@bp.get("/oncall/calendar")
+def calendar() -> Response:
+    """Who is on call over the next ``days`` days (default 28), as consecutive shifts."""
+    text = request.args.get("days", "28")
+    if _id(text) is None or not 1 <= int(text) <= MAX_CALENDAR_DAYS:
+        return error_response(400, 20001, f"days is 1 to {MAX_CALENDAR_DAYS}")
+    start = time.time()
+    shifts = daemon().oncall.directory.timeline(start, start + int(text) * 86400)
+    return jsonify({"shifts": [_shift(s) for s in shifts]})
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+
+@bp.post("/alerts")
+def alerts_post() -> Response | tuple[Response, int]:
+    """An alert as a form, or Alertmanager's webhook JSON; pages whoever is on call."""
+    mimetype = request.mimetype
+    try:
+        if mimetype == "application/json" or mimetype.endswith("+json"):
+            try:
+                payload = json.loads(request.get_data(cache=True) or b"")
+            except (ValueError, UnicodeDecodeError) as e:
+                return error_response(400, 20001, f"The body is not valid JSON: {e}")
+            alerts = paging.from_alertmanager(payload)
+        elif mimetype in FORM_TYPES:
+            f = request.form
+            alerts = [paging.from_form(f.get("Body", ""), f.get("Severity", ""),
+                                       f.get("Fingerprint", ""))]  # fmt: skip
+        else:
+            return error_response(
+                400,
+                20001,
+                f"Unsupported Content-Type {mimetype or '(none)'!r}: send a form (Body, Severity)"
+                " or Alertmanager's webhook JSON (application/json)",
+            )
+    except paging.PayloadError as e:
+        return _bad(e)
+    outcomes = daemon().oncall.pager.post(alerts)
+    return jsonify({"alerts": outcomes}), 201
+
+
+@bp.get("/alerts")
+def alerts_list() -> Response:
+    status = request.args.get("status", "")
+    if status not in ("", "open", "acked", "resolved"):
+        return error_response(400, 20001, "status is open, acked or resolved")
+    return jsonify({"alerts": daemon().oncall.pager.alerts(status)})
+
+
+@bp.get("/alerts/<name>")
+def alert(name: str) -> Response:
+    aid = _id(name)
+    found = None if aid is None else daemon().oncall.pager.alert(aid)
+    return jsonify(found) if found is not None else _gone("alert", name)
+
+
+@bp.post("/alerts/<name>/resolve")
+def alert_resolve(name: str) -> Response:
+    aid = _id(name)
+    pager = daemon().oncall.pager
+    if aid is None or not pager.resolve(aid, "api"):
+        return _gone("open alert", name)
+    found = pager.alert(aid)
+    return jsonify(found)
+
+
+# -- the support number ------------------------------------------------------------------------
+
+
+def _twiml(body: str) -> Response:
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
+                    mimetype="text/xml")  # fmt: skip
+
+
+@voice_bp.route("/oncall", methods=["GET", "POST"])
+def voice() -> Response:
+    """The "forward to on-call" TwiML: dial whoever is on call (with a whisper, so their
+    voicemail does not take the call), then each next person; nobody: page by SMS."""
+    oncall = daemon().oncall
+    values = request.values
+    step_text = request.args.get("Step", "0")
+    step = min(_id(step_text) or 0, 100)
+    status = values.get("DialCallStatus", "")
+    if status in ("completed", "answered"):
+        return _twiml("<Hangup/>")
+    chain = oncall.directory.chain(time.time())
+    if step < len(chain):
+        person = oncall.directory.person(chain[step])
+        if person is not None:
+            whisper = "/twimlets/whisper?" + urllib.parse.urlencode(
+                {"Message": "Support line call. Press any key to accept.", "HumanCheck": "1"}
+            )
+            action = f"{request.path}?Step={step + 1}"
+            greeting = (
+                "" if step else "<Say>Please hold while we connect you to the person on call.</Say>"
+            )
+            return _twiml(
+                f'{greeting}<Dial timeout="{DIAL_TIMEOUT}" action={quoteattr(action)}>'
+                f"<Number url={quoteattr(whisper)}>{escape(person['phone'])}</Number></Dial>"
+            )
+    caller = values.get("From", "") or "an unknown number"
+    call_sid = values.get("CallSid", "")
+    oncall.pager.post(
+        [paging.from_form(f"Missed call on the support line from {caller}", "critical",
+                          f"call-{call_sid}" if call_sid else "")]
+    )  # fmt: skip
+    return _twiml(
+        "<Say>Sorry, nobody could take your call. The person on call has been paged.</Say><Hangup/>"
+    )

@@ -1,0 +1,310 @@
+"""The on-call directory in the store: people, schedules (rotation layers), overrides and the
+escalation policy, checked on the way in (a :class:`~appliance.oncall.rotation.RotationError`
+names the field), and read back as the pure core's rotations.
+
+Writes go through the store's writer thread; the REST API and the panel both use this class.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from datetime import date, datetime
+from typing import Any
+
+from appliance.errors import InvalidNumber
+from appliance.numbers import normalize
+from appliance.oncall import rotation
+from appliance.oncall.rotation import Override, Rotation, RotationError, Shift
+from appliance.store.database import Row, Store
+
+MAX_NAME = 100
+MAX_PEOPLE = 200
+PERIODS = {"daily": 1, "weekly": 7}
+MAX_ACK_TIMEOUT = 86400.0  # seconds an escalation step may wait for an ACK
+MAX_REPEAT = 10
+MIN_YEAR, MAX_YEAR = 2000, 2200  # dates a schedule or an override may use
+
+
+def _person(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "phone": row["phone"], "client": row["client"]}
+
+
+def _schedule(row: Row) -> dict[str, Any]:
+    days = int(row["days"])
+    anchor = date.fromisoformat(row["anchor"])
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "timezone": row["timezone"],
+        "rotation": {1: "daily", 7: "weekly"}.get(days, "custom"),
+        "days": days,
+        "start": row["anchor"],
+        "handover_day": rotation.WEEKDAYS[anchor.weekday()],
+        "handover_time": row["handover_time"],
+        "layer": row["layer"],
+        "people": json.loads(row["people"]),
+    }
+
+
+class Directory:
+    """People, schedules, overrides and the policy, in the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- people ------------------------------------------------------------------------------
+
+    def people(self) -> list[dict[str, Any]]:
+        return [_person(r) for r in self.store.read("SELECT * FROM oncall_people ORDER BY id")]
+
+    def person(self, person_id: int) -> dict[str, Any] | None:
+        row = self.store.read_one("SELECT * FROM oncall_people WHERE id = ?", (person_id,))
+        return None if row is None else _person(row)
+
+    def add_person(self, name: str, phone: str, client: str = "") -> dict[str, Any]:
+        name = " ".join(name.split())
+        if not name or len(name) > MAX_NAME:
+            raise RotationError("name", f"A name of 1 to {MAX_NAME} characters is required")
+        try:
+            e164 = normalize(phone, field="phone")
+        except InvalidNumber as e:
+            raise RotationError("phone", e.message) from None
+        client = client.strip()[:MAX_NAME]
+
+        def fn(conn: sqlite3.Connection) -> int:
+            if conn.execute("SELECT 1 FROM oncall_people WHERE phone = ?", (e164,)).fetchone():
+                raise RotationError("phone", f"{e164} is already someone's number")
+            cur = conn.execute(
+                "INSERT INTO oncall_people (name, phone, client, created) VALUES (?,?,?,?)",
+                (name, e164, client, time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+        person = self.person(self.store.write(fn))
+        assert person is not None
+        return person
+
+    def remove_person(self, person_id: int) -> bool:
+        def fn(conn: sqlite3.Connection) -> int:
+            n = conn.execute("DELETE FROM oncall_people WHERE id = ?", (person_id,)).rowcount
+            for row in conn.execute("SELECT id, people FROM oncall_schedules").fetchall():
+                kept = [p for p in json.loads(row["people"]) if p != person_id]
+                conn.execute(
+                    "UPDATE oncall_schedules SET people = ? WHERE id = ?",
+                    (json.dumps(kept), row["id"]),
+                )
+            return n
+
+        return bool(self.store.write(fn))
+
+    # -- schedules ---------------------------------------------------------------------------
+
+    def schedules(self) -> list[dict[str, Any]]:
+        return [_schedule(r) for r in self.store.read("SELECT * FROM oncall_schedules ORDER BY id")]
+
+    def add_schedule(self, form: dict[str, str], people: list[str]) -> dict[str, Any]:
+        """A schedule from form fields: name, timezone, rotation (daily, weekly or a number of
+        days), handover_day (weekly), handover_time, start (first date), layer, people (ids)."""
+        name = " ".join(form.get("name", "").split())
+        if not name or len(name) > MAX_NAME:
+            raise RotationError("name", f"A name of 1 to {MAX_NAME} characters is required")
+        tz = form.get("timezone", "").strip() or "UTC"
+        zone = rotation.zone(tz)
+        kind = form.get("rotation", "weekly").strip().lower() or "weekly"
+        if kind in PERIODS:
+            days = PERIODS[kind]
+        elif kind.isascii() and kind.isdigit() and len(kind) < 4:
+            days = int(kind)
+        else:
+            raise RotationError("rotation", "rotation is daily, weekly or a number of days")
+        handover = rotation.parse_time(form.get("handover_time", "") or "09:00")
+        start_text = form.get("start", "").strip()
+        try:
+            start = date.fromisoformat(start_text) if start_text else datetime.now(zone).date()
+        except ValueError:
+            raise RotationError(
+                "start", f"start {start_text!r} is not a date (YYYY-MM-DD)"
+            ) from None
+        day_text = form.get("handover_day", "").strip()
+        weekday = rotation.parse_weekday(day_text) if day_text and days % 7 == 0 else None
+        anchor = rotation.anchor_for(start, weekday)
+        if not MIN_YEAR <= start.year <= MAX_YEAR:
+            raise RotationError("start", f"start is a date from {MIN_YEAR} to {MAX_YEAR}")
+        layer_text = (form.get("layer", "") or "0").strip()
+        if not re.fullmatch(r"-?[0-9]{1,4}", layer_text):
+            raise RotationError("layer", "layer is a whole number, -9999 to 9999 (higher wins)")
+        layer = int(layer_text)
+        ids = self._people_ids(people)
+        Rotation(tuple(ids), tz, anchor, handover, days, layer, name)  # checks the whole
+
+        def fn(conn: sqlite3.Connection) -> int:
+            if conn.execute("SELECT 1 FROM oncall_schedules WHERE name = ?", (name,)).fetchone():
+                raise RotationError("name", f"There is already a schedule named {name}")
+            cur = conn.execute(
+                "INSERT INTO oncall_schedules (name, timezone, days, anchor, handover_time, layer,"
+                " people, created) VALUES (?,?,?,?,?,?,?,?)",
+                (name, tz, days, anchor.isoformat(), handover.isoformat("seconds"), layer,
+                 json.dumps(ids), time.time()),
+            )  # fmt: skip
+            return int(cur.lastrowid or 0)
+
+        new = self.store.write(fn)
+        return next(s for s in self.schedules() if s["id"] == new)
+
+    def _people_ids(self, people: list[str]) -> list[int]:
+        known = {p["id"] for p in self.people()}
+        ids: list[int] = []
+        for text in people:
+            for part in text.replace(",", " ").split():
+                if not _digits(part) or int(part) not in known:
+                    raise RotationError("people", f"No person with id {part!r}")
+                ids.append(int(part))
+        if len(ids) > MAX_PEOPLE:
+            raise RotationError("people", f"At most {MAX_PEOPLE} people in a rotation")
+        return ids
+
+    def remove_schedule(self, schedule_id: int) -> bool:
+        return bool(
+            self.store.write(
+                lambda conn: (
+                    conn.execute(
+                        "DELETE FROM oncall_schedules WHERE id = ?", (schedule_id,)
+                    ).rowcount
+                )
+            )
+        )
+
+    # -- overrides ---------------------------------------------------------------------------
+
+    def overrides(self, since: float | None = None) -> list[dict[str, Any]]:
+        rows = self.store.read(
+            "SELECT o.*, p.name FROM oncall_overrides o JOIN oncall_people p ON p.id = o.person_id"
+            " WHERE o.ends > ? ORDER BY o.starts, o.id",
+            (time.time() if since is None else since,),
+        )
+        return [
+            {"id": r["id"], "person": r["person_id"], "name": r["name"], "starts": r["starts"],
+             "ends": r["ends"]}
+            for r in rows
+        ]  # fmt: skip
+
+    def add_override(self, person: str, starts: str, ends: str, timezone: str = "UTC") -> int:
+        """``person`` (id) on call from ``starts`` to ``ends`` (ISO 8601; local to ``timezone``
+        when they carry no offset)."""
+        zone = rotation.zone(timezone.strip() or "UTC")
+        if not _digits(person.strip()) or self.person(int(person)) is None:
+            raise RotationError("person", f"No person with id {person!r}")
+        a, b = _instant(starts, zone, "starts"), _instant(ends, zone, "ends")
+        Override(int(person), a, b)  # checks the order
+
+        def fn(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO oncall_overrides (person_id, starts, ends, created) VALUES (?,?,?,?)",
+                (int(person), a, b, time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+        return int(self.store.write(fn))
+
+    def remove_override(self, override_id: int) -> bool:
+        return bool(
+            self.store.write(
+                lambda conn: (
+                    conn.execute(
+                        "DELETE FROM oncall_overrides WHERE id = ?", (override_id,)
+                    ).rowcount
+                )
+            )
+        )
+
+    # -- policy ------------------------------------------------------------------------------
+
+    def policy(self) -> dict[str, Any]:
+        row = self.store.read_one("SELECT * FROM oncall_policy WHERE id = 1")
+        assert row is not None  # inserted by the migration
+        return {
+            "ack_timeout": row["ack_timeout"],
+            "repeat": row["repeat"],
+            "default_person": row["default_person_id"],
+        }
+
+    def set_policy(self, form: dict[str, str]) -> dict[str, Any]:
+        current = self.policy()
+        try:
+            ack = float(form.get("ack_timeout", current["ack_timeout"]))
+            repeat = int(form.get("repeat", current["repeat"]))
+        except ValueError:
+            raise RotationError(
+                "ack_timeout", "ack_timeout (seconds) and repeat are numbers"
+            ) from None
+        if not 1 <= ack <= MAX_ACK_TIMEOUT:
+            raise RotationError("ack_timeout", f"ack_timeout is 1 to {MAX_ACK_TIMEOUT:.0f} seconds")
+        if not 1 <= repeat <= MAX_REPEAT:
+            raise RotationError("repeat", f"repeat is 1 to {MAX_REPEAT}")
+        default = form.get("default_person", "")
+        person: int | None = current["default_person"]
+        if "default_person" in form:
+            person = None if not default.strip() else self._people_ids([default])[0]
+        self.store.write(
+            lambda conn: conn.execute(
+                "UPDATE oncall_policy SET ack_timeout = ?, repeat = ?, default_person_id = ?"
+                " WHERE id = 1",
+                (ack, repeat, person),
+            )
+        )
+        return self.policy()
+
+    # -- who is on call ----------------------------------------------------------------------
+
+    def rotations(self) -> list[Rotation]:
+        return [
+            Rotation(
+                tuple(s["people"]), s["timezone"], date.fromisoformat(s["start"]),
+                rotation.parse_time(s["handover_time"]), s["days"], s["layer"], s["name"],
+            )
+            for s in self.schedules()
+        ]  # fmt: skip
+
+    def override_list(self, since: float) -> list[Override]:
+        return [
+            Override(o["person"], o["starts"], o["ends"], o["id"]) for o in self.overrides(since)
+        ]
+
+    def on_call(self, at: float | None = None) -> Shift:
+        """Who is on call at ``at`` (now), falling back to the policy's default person."""
+        at = time.time() if at is None else at
+        shift = rotation.on_call(self.rotations(), self.override_list(at), at)
+        if shift.person is None and self.policy()["default_person"] is not None:
+            return Shift(self.policy()["default_person"], shift.starts, shift.ends, "default")
+        return shift
+
+    def chain(self, at: float) -> list[int]:
+        people = rotation.chain(self.rotations(), self.override_list(at), at)
+        default = self.policy()["default_person"]
+        if not people and default is not None:
+            people = [default]
+        return people
+
+    def timeline(self, start: float, end: float) -> list[Shift]:
+        return rotation.timeline(self.rotations(), self.override_list(start), start, end)
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 12
+
+
+def _instant(text: str, zone: Any, field: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
+            raise ValueError(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone)
+        return moment.timestamp()
+    except (ValueError, OverflowError):
+        raise RotationError(
+            field, f"{field} {text!r} is not a date and time (YYYY-MM-DDTHH:MM)"
+        ) from None

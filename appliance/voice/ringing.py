@@ -1,0 +1,185 @@
+"""Parallel ringing: every ``<Number>`` of a ``<Dial>`` on its own free modem; the first ready wins.
+
+Each number gets a free modem (connected, with an audio port, no call, not claimed by
+another ``<Dial>``) and a thread (:class:`appliance.voice.dialleg.DialLeg`): all legs
+are dialled at once.  A leg is *ready* when its callee answers and, if the
+``<Number>`` has ``sendDigits``, the keys have been sent, and, if it has ``url``, its
+whisper (:mod:`appliance.voice.whisper`) ended without hanging up.  The first ready
+leg wins; every other leg is hung up at once, in parallel (``canceled`` if it was still
+ringing, ``completed`` if its whisper was running).  A leg whose whisper hangs up, or
+that is busy, unanswered or refused, drops out while the others keep ringing.
+
+When fewer modems are free than there are numbers, the first ones in document order
+are rung and the rest are not dialled (a call event says which): see docs/voice.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from appliance import logs
+from appliance.voice.channel import CallEnded
+from appliance.voice.dialleg import DialLeg
+from appliance.voice.whisper import whisper
+
+if TYPE_CHECKING:
+    from appliance.voice.phone import Phone
+    from appliance.voice.session import CallSession
+
+LOGGER = logging.getLogger(__name__)
+
+WHISPER_GRACE = 120.0  # seconds past the ring timeout an answered leg's whisper may run
+HANGUP_JOIN = 35.0  # seconds to wait for the losers' hang-ups (each is one AT command)
+
+_claimed: set[str] = set()  # modems a running <Dial> holds (names)
+_claim_lock = threading.Lock()
+
+
+def claim_phones(session: CallSession, wanted: int) -> list[Phone]:
+    """Up to ``wanted`` free modems other than the caller's, in the engine's order."""
+    out: list[Phone] = []
+    with _claim_lock:
+        for phone in session.phone.engine.phones.values():
+            if len(out) >= wanted:
+                break
+            name = phone.modem.name
+            if phone is session.phone or not phone.audio_port or name in _claimed:
+                continue
+            if phone.modem.connected.is_set() and not any(leg.live for leg in phone.legs.values()):
+                _claimed.add(name)
+                out.append(phone)
+    return out
+
+
+def release_phones(phones: list[Phone]) -> None:
+    with _claim_lock:
+        for phone in phones:
+            _claimed.discard(phone.modem.name)
+
+
+class Ringer:
+    """Rings ``pairs`` of (``<Number>``, modem) at once for ``session``'s caller."""
+
+    def __init__(
+        self, session: CallSession, pairs: list[tuple[Any, Phone]], timeout: float
+    ) -> None:
+        self.session = session
+        self.timeout = timeout
+        self.legs = [DialLeg(session, phone, noun, timeout, self.wake) for noun, phone in pairs]
+        self.winner: DialLeg | None = None
+        self.declined: set[str] = set()  # legs whose whisper hung up
+        self.losers_down_at: float | None = None  # monotonic: every other leg hung up
+        self._lock = threading.Lock()
+        self._out: set[str] = set()  # legs that dropped out
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def wake(self) -> None:
+        self.session.channel.wake()
+
+    # -- the caller's thread ----------------------------------------------------------------
+    def run(self) -> DialLeg | None:
+        """Ring every leg; returns the winner (bridged by the caller), None if nobody won."""
+        for leg in self.legs:
+            t = threading.Thread(target=self._leg_main, args=(leg,), name=f"dial {leg.sid[:10]}")
+            t.daemon = True
+            self._threads.append(t)
+            t.start()
+        caller = self.session
+        end = time.monotonic() + self.timeout + WHISPER_GRACE
+        with caller.channel.poke:
+            while self.winner is None:
+                if not caller.leg.live or caller.channel.ended.is_set():
+                    break
+                if len(self._out) >= len(self.legs) or time.monotonic() >= end:
+                    break
+                caller.channel.poke.wait(0.05)
+        with self._lock:
+            self._stop.set()
+            winner = self.winner
+        self._hang_up_losers(winner)
+        return winner
+
+    def _hang_up_losers(self, winner: DialLeg | None) -> None:
+        losers = [leg for leg in self.legs if leg is not winner and leg.leg.live]
+        threads = [threading.Thread(target=leg.hangup, daemon=True) for leg in losers]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + HANGUP_JOIN
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.losers_down_at = time.monotonic()
+        if losers:
+            logs.event(
+                LOGGER,
+                logging.INFO,
+                "dial losers hung up",
+                sid=self.session.sid,
+                legs=len(losers),
+                winner=winner.sid if winner else None,
+            )
+
+    def status(self) -> tuple[str, str]:
+        """(DialCallStatus, DialCallSid) when nobody won: canceled if the caller hung up;
+        busy if every callee was busy; no-answer if any rang out or declined in the
+        whisper; else failed.  The SID is the first leg (document order) with that status."""
+        if not self.session.leg.live:
+            return "canceled", self.legs[0].sid if self.legs else ""
+        statuses = [
+            "no-answer" if leg.sid in self.declined else leg.dial_status() for leg in self.legs
+        ]
+        if statuses and all(s == "busy" for s in statuses):
+            pick = "busy"
+        elif "no-answer" in statuses or "canceled" in statuses:
+            pick = "no-answer"
+        else:
+            pick = "failed"
+        for leg, s in zip(self.legs, statuses, strict=True):
+            if s == pick or (pick == "no-answer" and s == "canceled"):
+                return pick, leg.sid
+        return pick, ""
+
+    # -- a leg's thread ---------------------------------------------------------------------
+    def _leg_main(self, leg: DialLeg) -> None:
+        won = False
+        try:
+            won = self._ring(leg)
+        except CallEnded:
+            pass
+        except Exception:  # noqa: BLE001 - one leg's bug must not take the dial down
+            logs.event(LOGGER, logging.ERROR, "dial leg error", sid=leg.sid, exc_info=True)
+        finally:
+            if not won:
+                leg.close()
+                with self._lock:
+                    self._out.add(leg.sid)
+                self.wake()
+
+    def _ring(self, leg: DialLeg) -> bool:
+        """Dial, wait for the answer, send the keys, whisper; True if this leg won."""
+        if not leg.dial() or not leg.wait_answer(self._stop.is_set):
+            return False
+        if self._stop.is_set():
+            return False
+        leg.start_media()
+        noun = leg.noun
+        digits = getattr(noun, "send_digits", None)
+        if digits:
+            leg.send_digits(str(digits))
+        url = getattr(noun, "url", None)
+        if url and not self._stop.is_set():
+            if not whisper(leg.session, url, getattr(noun, "method", "POST")):
+                if not self._stop.is_set():
+                    self.declined.add(leg.sid)  # not merely cut short by another leg's win
+                return False
+        with self._lock:
+            if self.winner is None and not self._stop.is_set() and leg.leg.live:
+                self.winner = leg
+                won = True
+            else:
+                won = False
+        self.wake()
+        return won

@@ -1,0 +1,70 @@
+"""The panel's On call page: behind sign-in and CSRF; who is on call now and next, the
+four-week calendar, and people, schedules and overrides added with forms (bad input shown
+on the form, nothing stored)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.web.test_panel import PASSWORD, Panel
+from web.auth import set_password
+
+
+def test_oncall_page_shows_the_rotation_and_adds_overrides(make_daemon: Any) -> None:
+    d = make_daemon()
+    client = d.server.panel.test_client()
+    rv = client.get("/oncall/")
+    assert rv.status_code == 302 and "/login" in rv.headers["Location"]
+    set_password(d.store, PASSWORD)
+    panel = Panel(d)
+    assert panel.login().status_code == 302
+    html = panel.client.get("/oncall/").get_data(as_text=True)
+    assert 'href="/oncall/"' in html and "Now: <strong>nobody</strong>" in html
+    # Without the CSRF token: refused, nothing stored.
+    rv = panel.client.post("/oncall/", data={"form": "person", "name": "Eve", "phone": "+1415"})
+    assert rv.status_code == 400 and d.oncall.directory.people() == []
+    for name, phone in (("Alice", "+14155550111"), ("Bob", "+14155550122")):
+        rv = panel.post("/oncall/", {"form": "person", "name": name, "phone": phone})
+        assert rv.status_code == 302, rv.get_data(as_text=True)[:2000]
+    html = panel.post("/oncall/", {"form": "person", "name": "X", "phone": "nope"}).get_data(
+        as_text=True
+    )
+    assert 'class="field invalid"' in html and len(d.oncall.directory.people()) == 2
+    today = datetime.now(UTC).date()
+    rv = panel.post(
+        "/oncall/",
+        {"form": "schedule", "name": "ops", "timezone": "UTC", "rotation": "weekly",
+         "handover_time": "00:00", "start": today.isoformat(), "people": "1 2"},
+    )  # fmt: skip
+    assert rv.status_code == 302
+    html = panel.post(
+        "/oncall/", {"form": "schedule", "name": "bad", "timezone": "Mars/Base"}
+    ).get_data(as_text=True)
+    assert "Unknown time zone" in html and len(d.oncall.directory.schedules()) == 1
+    html = panel.client.get("/oncall/").get_data(as_text=True)
+    assert "Now: <strong>Alice</strong>" in html and "Next: <strong>Bob</strong>" in html
+    calendar = html[html.index('id="oncall-calendar"') : html.index("</table>")]
+    assert calendar.count("<tr>") == 6 and "Alice" in calendar and "Bob" in calendar
+    # An override for Bob, now: he is on call, and the calendar says so.
+    now = datetime.now(UTC)
+    rv = panel.post(
+        "/oncall/",
+        {"form": "override", "person": "2", "timezone": "UTC",
+         "starts": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+         "ends": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")},
+    )  # fmt: skip
+    assert rv.status_code == 302
+    html = panel.client.get("/oncall/").get_data(as_text=True)
+    assert "Now: <strong>Bob</strong> <small>(override)</small>" in html
+    assert 'id="overrides"' in html
+    html = panel.post(
+        "/oncall/",
+        {
+            "form": "override",
+            "person": "1",
+            "starts": "2026-12-10T10:00",
+            "ends": "2026-12-09T10:00",
+        },
+    ).get_data(as_text=True)
+    assert "must end after it starts" in html and len(d.oncall.directory.overrides(0)) == 1
