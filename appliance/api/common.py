@@ -18,6 +18,8 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 if TYPE_CHECKING:
+    from appliance.store.account import Account
+    from appliance.store.apikeys import Verifier
     from appliance.system.runtime import Appliance
 
 bp = Blueprint("api", __name__, url_prefix="/2010-04-01")
@@ -102,7 +104,11 @@ class RateLimiter:
 
 
 def _basic_credentials() -> tuple[str, str] | None:
-    header = request.headers.get("Authorization", "")
+    return basic_credentials(request.headers.get("Authorization", ""))
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """The (user, password) of a ``Basic`` Authorization header, or None."""
     if not header.startswith("Basic "):
         return None
     try:
@@ -110,6 +116,39 @@ def _basic_credentials() -> tuple[str, str] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return (user, password) if sep else None
+
+
+def verified_user(header: str, account: Account, keys: Verifier) -> str | None:
+    """The credential's user name (``AC…`` or ``SK…``) when ``header`` is valid Basic auth
+    with the AccountSid and AuthToken or a live API key, else None."""
+    creds = basic_credentials(header)
+    if creds is None:
+        return None
+    user, password = creds
+    if user.startswith("SK"):
+        return user if keys.verify(user, password) else None
+    ok = hmac.compare_digest(user.encode(), account.sid.encode()) & hmac.compare_digest(
+        password.encode(), account.auth_token.encode()
+    )
+    return user if ok else None
+
+
+def check_credentials() -> Response | None:
+    """Basic auth (:func:`verified_user`) and the per-credential rate limit; sets
+    ``g.account_sid`` and ``g.credential``.  The error response, or None to go on."""
+    d = daemon()
+    user = verified_user(
+        request.headers.get("Authorization", ""), d.account, current_app.config["API_KEYS"]
+    )
+    if user is None:
+        return error_response(401, 20003, "Authenticate")
+    if not current_app.config["RATE_LIMITER"].allow(user):
+        rv = error_response(429, 20429, "Too Many Requests")
+        rv.headers["Retry-After"] = "1"
+        return rv
+    g.account_sid = d.account.sid
+    g.credential = user
+    return None
 
 
 PUBLIC_MEDIA = frozenset({"api.recording_wav", "api.recording_mp3"})
@@ -129,27 +168,12 @@ def authenticate() -> Response | None:
                 404, 20404, f"The requested resource {request.path} was not found"
             )
         return check_body()
-    creds = _basic_credentials()
-    ok = False
-    if creds is not None:
-        user, password = creds
-        if user.startswith("SK"):
-            ok = current_app.config["API_KEYS"].verify(user, password)
-        else:
-            ok = hmac.compare_digest(user.encode(), d.account.sid.encode()) and hmac.compare_digest(
-                password.encode(), d.account.auth_token.encode()
-            )
-    if not ok or creds is None:
-        return error_response(401, 20003, "Authenticate")
-    if not current_app.config["RATE_LIMITER"].allow(creds[0]):
-        rv = error_response(429, 20429, "Too Many Requests")
-        rv.headers["Retry-After"] = "1"
-        return rv
+    refused = check_credentials()
+    if refused is not None:
+        return refused
     account = (request.view_args or {}).get("account_sid")
     if account is not None and account != d.account.sid:
         return error_response(404, 20404, f"The requested resource {request.path} was not found")
-    g.account_sid = d.account.sid
-    g.credential = creds[0]
     return check_body()
 
 

@@ -18,8 +18,6 @@ and JSON provider.  The message is on disk before the 201, as on the route.
 
 from __future__ import annotations
 
-import base64
-import hmac
 import io
 import re
 from collections.abc import Callable, Iterable
@@ -29,7 +27,7 @@ from urllib.parse import parse_qsl
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
-from appliance.api.common import MAX_BODY_BYTES, ApiError, error_body
+from appliance.api.common import MAX_BODY_BYTES, ApiError, error_body, verified_user
 from appliance.api.messages import checked_create, message_json
 from appliance.errors import ApplianceError
 
@@ -50,24 +48,6 @@ def fast_lane(app: Flask, d: Appliance) -> WsgiApp:
     flask_app: WsgiApp = app.wsgi_app
     keys = app.config["API_KEYS"]
     limiter = app.config["RATE_LIMITER"]
-    sid, token = d.account.sid.encode(), d.account.auth_token.encode()
-
-    def allowed(header: str) -> str | None:
-        """The credential's user name when ``header`` is valid Basic auth for this box."""
-        if not header.startswith("Basic "):
-            return None
-        try:
-            user, sep, password = (
-                base64.b64decode(header[6:], validate=True).decode().partition(":")
-            )
-        except (ValueError, UnicodeDecodeError):
-            return None
-        if not sep:
-            return None
-        if user.startswith("SK"):
-            return user if keys.verify(user, password) else None
-        ok = hmac.compare_digest(user.encode(), sid) & hmac.compare_digest(password.encode(), token)
-        return user if ok else None
 
     def lane(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST" or "HTTP_TRANSFER_ENCODING" in environ:
@@ -82,7 +62,7 @@ def fast_lane(app: Flask, d: Appliance) -> WsgiApp:
         size = int(length)
         if not 0 < size <= MAX_BODY_BYTES:
             return flask_app(environ, start_response)
-        user = allowed(environ.get("HTTP_AUTHORIZATION", ""))
+        user = verified_user(environ.get("HTTP_AUTHORIZATION", ""), d.account, keys)
         if user is None:
             return flask_app(environ, start_response)
         raw = environ["wsgi.input"].read(size)
