@@ -40,6 +40,7 @@ from appliance.voice.dialrecording import DialRecording, wanted
 if TYPE_CHECKING:
     from appliance.voice.audio import Playback
     from appliance.voice.dialleg import DialLeg
+    from appliance.voice.phone import Phone
     from appliance.voice.session import CallSession
 
 LOGGER = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def _ring_parallel(
     session: CallSession,
     verb: Any,
     nouns: list[Any],
-    phones: list[Any],
+    phones: list[Phone],
     timeout: float,
     recording: DialRecording | None,
 ) -> tuple[str, str, int]:
@@ -156,11 +157,14 @@ def _ring_parallel(
     ringback: Playback | None = None
     if media is not None:  # the caller's call is answered: play the ringback ourselves
         ringback = media.play(ringtones.frames(ring_tone(verb, nouns)))
+    winner: DialLeg | None = None
     try:
         winner = ringer.run()
     finally:
         if ringback is not None:
             ringback.cancel()
+        # The losers' modems are free for another <Dial> while this one is bridged.
+        ringing.release_phones([p for p in phones if winner is None or p is not winner.phone])
     if winner is None:
         status, sid = ringer.status()
         return status, sid, 0

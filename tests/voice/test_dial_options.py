@@ -15,6 +15,7 @@ import requests
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import RemoteParty, Say, Silence, SimCall
 from appliance.twiml import voice as twiml_voice
+from appliance.twiml.dial import Dial
 from tests.conftest import NUMBER, PHONE, wait_for
 from tests.voice.test_dial import start
 from tests.voice.test_engine import loud
@@ -42,7 +43,8 @@ def host(tmp_path: Path) -> Iterator[SimulatorHost]:
 
 
 def callee(host: SimulatorHost, number: str = ALICE) -> SimCall:
-    return wait_for(lambda: [c for c in host.network.calls if c.number == number], timeout=20)[0]
+    calls = wait_for(lambda: [c for c in host.network.calls if c.number == number], timeout=20)
+    return calls[0]  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("family", ["huawei_e173", "sim800"])
@@ -193,6 +195,7 @@ def test_bad_dial_attributes_give_twilios_warnings() -> None:
     assert "recordingStatusCallbackEvent" in messages and "PUT" in messages
     assert "at most 10" in messages
     dial = doc.verbs[0]
+    assert isinstance(dial, Dial)
     assert dial.ring_tone is None and dial.record == "do-not-record"
     assert dial.time_limit == 14400 and dial.timeout == 30
     assert dial.numbers[0].send_digits is None  # never reaches AT+VTS
@@ -220,5 +223,39 @@ def test_client_nouns_are_not_rung_and_say_so(
         assert 13220 in [r["error_code"] for r in rows]  # Dial: Invalid ringTone value
         assert any("<Client>alice</Client> not rung" in r["detail"] for r in rows)
         assert not [c for c in host.network.calls if c.direction == "outbound"]
+    finally:
+        d.stop()
+
+
+def test_record_from_ringing_mono_includes_the_ringback_and_the_call(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp
+) -> None:
+    d = start(tmp_path, host, webapp, ["modem1", "modem2"])
+    try:
+        webapp.routes["/voice"] = twiml(
+            '<Response><Dial record="record-from-ringing" action="/dialed" timeLimit="3"'
+            ' ringTone="us" recordingStatusCallback="/recstatus">'
+            f"<Number>{ALICE}</Number></Dial></Response>"
+        )
+        webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
+        host.network.set_callee(ALICE, outcome="answer", answer_after=4.0)
+        host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
+        dialed = webapp.wait(40, path="/dialed")
+        rec_sid = dialed.param("RecordingSid")
+        done = wait_for(lambda: webapp.to("/recstatus"))[0]  # completed only: the default
+        assert (
+            done.param("RecordingStatus") == "completed" and done.param("RecordingSid") == rec_sid
+        )
+        assert done.param("RecordingChannels") == "1"
+        row = d.store.read_one(
+            "SELECT path, channels, duration FROM recordings WHERE sid = ?", (rec_sid,)
+        )
+        assert row is not None and row["channels"] == 1
+        assert int(row["duration"]) >= 6  # about 4-5 s of ringing, then 3 s bridged
+        with wave.open(str(row["path"])) as w:
+            assert w.getnchannels() == 1
+            pcm = w.readframes(w.getnframes())
+        assert loud(pcm[: 16000 * 2]) > 1.5  # the US ringback: 2 s on
+        assert 430 <= peak_hz(pcm[: 16000 * 2]) <= 490  # 440 + 480 Hz
     finally:
         d.stop()

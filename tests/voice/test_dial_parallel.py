@@ -34,7 +34,8 @@ def host(tmp_path: Path) -> Iterator[SimulatorHost]:
 
 
 def callee(host: SimulatorHost, number: str) -> SimCall:
-    return wait_for(lambda: [c for c in host.network.calls if c.number == number], timeout=20)[0]
+    calls = wait_for(lambda: [c for c in host.network.calls if c.number == number], timeout=20)
+    return calls[0]  # type: ignore[no-any-return]
 
 
 def child_rows(d: Daemon) -> dict[str, dict[str, object]]:
