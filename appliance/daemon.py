@@ -309,6 +309,14 @@ class Daemon:
             self.dispatcher.wake()
 
     def start(self) -> None:
+        """Start every part; if one fails, stop those already started (no thread left behind)."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         if self.simulator is not None:
             self.simulator.start()
         self.dispatcher.start()

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from appliance import signalgateway
 from appliance.api import create_app
+from appliance.clients.hub import Hub
 from appliance.errors import ApplianceError
 from appliance.system import tls
 
@@ -122,12 +124,16 @@ class Server:
         # The same app over TLS on https_port (browser phones need a secure context); a bad
         # tls_cert/tls_key pair fails here, before the banner, in one line naming the setting.
         self.tls = tls.material(daemon.config)
+        # Browser phones' signalling sockets (wss://…/signal) each hold an HTTPS worker thread:
+        # client_connections threads of their own, beyond which the hub refuses sockets.
+        self.hub = Hub(daemon.store, daemon.account, daemon.config.client_connections)
         self.https = wsgi.Server(
             (host, daemon.config.https_port),
             self.httpd.wsgi_app,
-            numthreads=threads,
+            numthreads=threads + self.hub.limit,
             server_name="appliance",
         )
+        self.https.gateway = signalgateway.gateway(self.hub)
         self.https.ssl_adapter = BuiltinSSLAdapter(str(self.tls.cert), str(self.tls.key))
         self.https.shutdown_timeout = 2
         self._https_thread: threading.Thread | None = None
@@ -156,6 +162,7 @@ class Server:
         from web.live import stop_streams
 
         stop_streams(self.panel)  # the panel's event streams would hold worker threads
+        self.hub.stop()  # so would browser phones' signalling sockets
         self.httpd.stop()
         self.https.stop()
         for thread in (self._thread, self._https_thread):

@@ -75,6 +75,7 @@ class Config:
     https_port: int
     tls_cert: str
     tls_key: str
+    client_connections: int
     public_url: str
     log_level: str
     log_file: str

@@ -38,6 +38,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("tls_key", "", "PEM private key of tls_cert (both or neither)"),
     Setting(
+        "client_connections",
+        20,
+        "Browser phones' signalling sockets (wss://host:https_port/signal) open at once; each"
+        " holds an HTTPS worker thread, on top of http_threads; more are refused",
+    ),
+    Setting(
         "public_url", "", "Base URL apps use to reach this appliance (default http://host:port)"
     ),
     Setting(

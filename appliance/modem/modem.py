@@ -203,12 +203,14 @@ class Modem:
         except queue.Empty:
             pass
         now = time.monotonic()
+        # Each timed task is rescheduled before it runs: one that fails (a sweep refused while
+        # the SIM wants its PIN again) must not starve the others, the health poll above all.
         if now >= self._next_sweep:
-            self.receiver.sweep()
             self._next_sweep = now + self.settings.sweep_interval
+            self.receiver.sweep()
         if now >= self._next_health:
-            self._health()
             self._next_health = now + self.settings.health_interval
+            self._health()
         if expiry is not None and time.time() >= expiry:
             self.inbox.expire()
         if self.phone is not None:

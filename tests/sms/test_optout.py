@@ -320,9 +320,12 @@ def test_message_scheduled_before_stop_fails_with_21610_when_due(sim, webapp, ma
         ]
     )
     assert req.flat["ErrorCode"] == "21610"
-    assert d.store.read_one("SELECT status FROM messages WHERE sid = ?", (kept,))["status"] in (
-        "sent",
-        "delivered",
+    # The network has it; the modem's +CMGS answer is journalled a moment later.
+    wait_for(
+        lambda: (
+            d.store.read_one("SELECT status FROM messages WHERE sid = ?", (kept,))["status"]
+            in ("sent", "delivered")
+        )
     )
 
 

@@ -206,3 +206,27 @@ def test_a_refused_pin_is_not_sent_again_so_the_sim_does_not_block(tmp_path: Pat
             d.stop()
     finally:
         host.stop()
+
+
+def test_a_start_that_fails_half_way_leaves_no_thread_behind(tmp_path: Path, sim):
+    """The HTTPS port is taken after the checks, once the modems have started: start()
+    raises, and what had started (the modem's thread, the store's writer) is stopped."""
+    import socket
+
+    from tests.daemonproc import free_port
+
+    port = free_port()
+    d = Daemon(settings(tmp_path, sim, https_port=port))
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", port))
+    taken.listen()
+    try:
+        with pytest.raises(Exception, match=str(port)):
+            d.start()
+        wait_for(
+            lambda: not any(m._thread and m._thread.is_alive() for m in d.modems.values()),
+            timeout=10,
+        )
+        assert not d.store._thread.is_alive()
+    finally:
+        taken.close()

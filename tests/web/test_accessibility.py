@@ -93,7 +93,9 @@ def seed(d: Daemon, sim: SimulatorHost, webapp: WebApp) -> dict[str, str]:
     sim.network.deliver_sms("modem1", PHONE, "Open tonight?")
     webapp.wait(20, path="/sms")
     d.outbox.enqueue(modem="modem1", from_number=d.config.modems[0].number, to=PHONE, body="Yes!")
-    wait_for(lambda: d.store.read_one("SELECT COUNT(*) FROM messages WHERE status = 'delivered'")[0])
+    wait_for(
+        lambda: d.store.read_one("SELECT COUNT(*) FROM messages WHERE status = 'delivered'")[0]
+    )
     party = RemoteParty([WaitHeard(0.3, timeout=10), Silence(1)])
     remote = sim.network.incoming_call("modem1", PHONE, party=party)
     call_sid = webapp.wait(20, path="/voice").param("CallSid")
@@ -220,6 +222,15 @@ def check_desktop(page: Page, name: str) -> list[str]:
     return [] if marked == expected else [f"{marked} menu entries marked as the current page"]
 
 
+def signed_in(context: BrowserContext, base: str) -> Page:
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Modems")
+    return page
+
+
 def visit(context: BrowserContext, base: str, pages: list[tuple[str, str]], size: str,
           dark: bool = False) -> list[str]:  # fmt: skip
     problems: list[str] = []
@@ -232,6 +243,9 @@ def visit(context: BrowserContext, base: str, pages: list[tuple[str, str]], size
             problems.append(f"{size} {name} {path}: HTTP {rv.status}")
             continue
         expect(page.locator("h1").first).to_be_visible()
+        if name == "not-found":  # a page in the panel's layout, not the server's bare 404
+            expect(page.locator("header .brand")).to_be_visible()
+            expect(page.locator(".error-page .error-code")).to_have_text("404")
         found = axe(page, ["color-contrast"] if dark else None)
         if not dark:
             found += check_phone(page, name) if size == "phone" else check_desktop(page, name)
@@ -260,6 +274,7 @@ def test_every_page_is_accessible_and_fits_desk_and_phone(
     )
     base = f"http://127.0.0.1:{d.server.port}"
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # bypass_csp: axe-core is injected as an inline script, which the panel's CSP forbids.
     contexts = {
         size: browser.new_context(
             viewport={"width": w, "height": h}, is_mobile=w < 500, bypass_csp=True
@@ -276,11 +291,7 @@ def test_every_page_is_accessible_and_fits_desk_and_phone(
     pages = [(n, p.format(**data)) for n, p in PAGES if n != "setup"]
     for size, context in contexts.items():
         problems += visit(context, base, pages[:1], size)  # the sign-in page, signed out
-        page = context.new_page()
-        page.goto(base + "/login")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        expect(page.locator("h1")).to_have_text("Modems")
+        page = signed_in(context, base)
         icon = page.locator("link[rel=icon]").get_attribute("href")
         reply = page.request.get(base + str(icon))
         assert reply.ok and "svg" in reply.headers["content-type"], "the favicon is served"
@@ -289,11 +300,7 @@ def test_every_page_is_accessible_and_fits_desk_and_phone(
     dark = browser.new_context(
         viewport={"width": 1280, "height": 900}, color_scheme="dark", bypass_csp=True
     )
-    dark_page = dark.new_page()
-    dark_page.goto(base + "/login")
-    dark_page.fill("#password", PASSWORD)
-    dark_page.click("button[type=submit]")
-    expect(dark_page.locator("h1")).to_have_text("Modems")
+    signed_in(dark, base).close()
     problems += visit(dark, base, pages, "desktop", dark=True)
     for context in (*contexts.values(), dark):
         context.close()

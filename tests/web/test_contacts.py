@@ -36,7 +36,10 @@ def test_a_named_number_reads_name_and_number_everywhere(panel: Panel, sim: Any)
     assert 'id="error-phone_number"' in html and 'id="error-name"' in html
     assert d.store.read_one("SELECT COUNT(*) FROM contacts")[0] == 0
     # Without the CSRF token: refused.
-    assert panel.client.post("/contacts/", data={"phone_number": PHONE, "name": "X"}).status_code == 400
+    assert (
+        panel.client.post("/contacts/", data={"phone_number": PHONE, "name": "X"}).status_code
+        == 400
+    )
 
     # Spaces are normalised to E.164; the name is escaped where it is shown.
     rv = panel.post("/contacts/", {"phone_number": "+1 415 555 0100", "name": "Ann <Lee>"})
@@ -46,8 +49,12 @@ def test_a_named_number_reads_name_and_number_everywhere(panel: Panel, sim: Any)
     shown = f"Ann &lt;Lee&gt; ({PHONE})"
     assert f"<td>Ann &lt;Lee&gt;</td><td>{PHONE}</td>" in text(panel, "/contacts/")
     assert shown in text(panel, "/messages/")
-    assert shown in text(panel, f"/messages/with?party=%2B{PHONE[1:]}")
+    thread = text(panel, f"/messages/with?party=%2B{PHONE[1:]}")
+    assert f"<h1>{shown}</h1>" in thread
+    assert f'href="/contacts/?number=%2B{PHONE[1:]}#contact-form"' in thread  # "Name this number"
     assert shown in text(panel, "/messages/list")
+    sid = d.store.read_one("SELECT sid FROM messages WHERE from_number = ?", (PHONE,))[0]
+    assert f"<dd>{shown}</dd>" in text(panel, f"/messages/{sid}")
     assert f"<strong>{OTHER}</strong>" in text(panel, "/messages/")  # no name: the bare number
     assert "<Lee>" not in text(panel, "/messages/")
 

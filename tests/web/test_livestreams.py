@@ -92,7 +92,7 @@ def test_tabs_share_one_stream_and_the_unread_total_follows(
     wait_for(lambda: streams(d).open == 2, timeout=5)
     context.close()
     # Every tab gone: the stream's thread is free again within a few heartbeats.
-    wait_for(lambda: streams(d).open == 0, timeout=4 * live.HEARTBEAT_SECONDS + 2)
+    wait_for(lambda: streams(d).open == 0, timeout=6 * live.HEARTBEAT_SECONDS + 3)
 
 
 def test_a_stream_over_the_limit_gets_503_and_the_page_comes_back_later(
@@ -124,13 +124,13 @@ def test_a_stream_over_the_limit_gets_503_and_the_page_comes_back_later(
     expect(b.locator("h1")).to_be_visible()
     client = client_for(d)
     assert client.api.v2010.accounts(d.account.sid).messages.list(limit=1) == []
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5  # not queued behind the held stream
 
     # No hammering: the refused page waits (5 s, then longer) before it tries again.
     time.sleep(2)
     assert streams(d).refused - refused <= 1
     one.close()
-    expect(b.locator("body")).to_have_attribute("data-live-state", "on", timeout=25000)
+    expect(b.locator("body")).to_have_attribute("data-live-state", "on", timeout=40000)
     assert streams(d).open == 1
     two.close()
 

@@ -1,0 +1,284 @@
+"""One browser phone's signalling session: its token, its registration, what it may send.
+
+A :class:`Session` reads the messages of one signalling socket (already split into text
+messages by :class:`~appliance.clients.connection.Connection`) and answers them through its
+:class:`Link`; the registration table lives in a :class:`Registry` (the hub).  ``listen``
+checks the token and answers ``connected``; ``register`` answers ``ready`` or ``offline``;
+a refused or expired token is answered with the SDK's code, then ``close``.  Calls are not
+signalled yet: an ``invite`` is hung up with 31480, other call messages get 31404.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+from appliance import logs
+from appliance.clients import pstream
+from appliance.errors import TokenError
+
+if TYPE_CHECKING:
+    from appliance.clients.tokens import ClientGrant, Tokens
+
+LOGGER = logging.getLogger(__name__)
+
+POLICY_VIOLATION = 1008  # WebSocket close code after a refused token
+REGISTER_BURST, REGISTER_RATE = 5, 0.2  # register messages: 5 at once, then one per 5 s
+MESSAGE_BURST, MESSAGE_RATE = 100, 20.0  # any message: 100 at once, then 20 a second
+INVITE_REFUSAL = (
+    "Calls from a browser are not available on this appliance yet: signalling registers"
+    " browser phones, media and call routing come next"
+)
+
+
+class Link(Protocol):
+    """The socket a session answers on."""
+
+    number: int
+
+    def push(self, text: str) -> None: ...
+
+    def shut(self, code: int, reason: str) -> None: ...
+
+
+class Registry(Protocol):
+    """What a session needs from the hub: tokens, clocks and the registration table."""
+
+    @property
+    def tokens(self) -> Tokens: ...
+
+    def clock(self) -> float: ...
+
+    def wall(self) -> float: ...
+
+    def register(self, identity: str, session: Session) -> None: ...
+
+    def unregister(self, session: Session) -> str | None: ...
+
+    def registered_as(self, session: Session) -> str | None: ...
+
+    def count(self, identity: str) -> int: ...
+
+
+class Session:
+    """One browser's signalling state, driven by its connection's thread."""
+
+    def __init__(self, registry: Registry, link: Link) -> None:
+        self.registry, self.link, self.number = registry, link, link.number
+        self.grant: ClientGrant | None = None
+        self.expires_at: float | None = None  # monotonic time the token runs out
+        now = registry.clock()
+        self._registers = pstream.RateLimit(REGISTER_BURST, REGISTER_RATE, now)
+        self._messages = pstream.RateLimit(MESSAGE_BURST, MESSAGE_RATE, now)
+
+    def __hash__(self) -> int:
+        return self.number
+
+    def push(self, text: str) -> None:
+        """Send a message to this browser (any thread): how an incoming call will ring it."""
+        self.link.push(text)
+
+    # -- what the connection calls
+
+    def receive(self, text: str) -> None:
+        """One text message from the browser (not a heartbeat)."""
+        if not self._messages.allow(self.registry.clock()):
+            self.refuse(
+                pstream.ProtocolError(
+                    f"Too many messages: at most {MESSAGE_RATE:g} a second",
+                    pstream.RATE_EXCEEDED,
+                )
+            )
+            return
+        try:
+            message = pstream.parse(text)
+        except pstream.ProtocolError as e:
+            self.refuse(e)
+            return
+        try:
+            getattr(self, "_on_" + message.type)(message)
+        except Exception:  # a bug or a store failure costs this message, not the socket
+            logs.event(
+                LOGGER,
+                logging.ERROR,
+                "client message failed",
+                exc_info=True,
+                connection=self.number,
+                type=message.type,
+            )
+            self.link.push(
+                pstream.error(
+                    pstream.GENERIC,
+                    f"The appliance failed to handle the {message.type} message; see its log",
+                )
+            )
+
+    def tick(self, now: float) -> None:
+        """Time passes: a token that ran out without a refresh ends the session."""
+        if self.expires_at is not None and now >= self.expires_at:
+            self._token_refused(
+                TokenError(
+                    "The token expired: refresh it with device.updateToken() before it does"
+                    " (the Device's tokenWillExpire event)",
+                    code=pstream.TOKEN_EXPIRED,
+                )
+            )
+
+    def refuse(self, e: pstream.ProtocolError) -> None:
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "client message refused",
+            connection=self.number,
+            code=e.code,
+            why=e.message,
+        )
+        self.link.push(pstream.error(e.code, e.message, e.callsid))
+
+    # -- messages
+
+    def _on_listen(self, message: pstream.Message) -> None:
+        try:
+            grant = self.registry.tokens.verify(str(message.payload["token"]))
+        except TokenError as e:
+            self._token_refused(e)
+            return
+        self.grant = grant
+        ttl = grant.expires - self.registry.wall()
+        self.expires_at = self.registry.clock() + ttl
+        self.link.push(pstream.connected(grant.identity, ttl, grant.account_sid))
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "client listening",
+            connection=self.number,
+            identity=grant.identity or "",
+            incoming=grant.incoming,
+            ttl=int(ttl),
+        )
+        # a refreshed token (updateToken) keeps the registration; one for another identity
+        # moves it, and one that may not receive calls ends it
+        registered = self.registry.registered_as(self)
+        if registered is None:
+            return
+        if grant.incoming and grant.identity is not None:
+            if grant.identity != registered:
+                self.registry.register(grant.identity, self)
+                logs.event(
+                    LOGGER,
+                    logging.INFO,
+                    "client registered",
+                    identity=grant.identity,
+                    connection=self.number,
+                    was=registered,
+                )
+        else:
+            self.registry.unregister(self)
+            self.link.push(pstream.offline())
+            logs.event(
+                LOGGER,
+                logging.INFO,
+                "client unregistered",
+                identity=registered,
+                connection=self.number,
+                why="the new token has no incoming grant",
+            )
+
+    def _on_register(self, message: pstream.Message) -> None:
+        if self.grant is None:
+            self.refuse(
+                pstream.ProtocolError(
+                    "Register after a listen message with a valid token", pstream.TOKEN_INVALID
+                )
+            )
+            return
+        if not self._registers.allow(self.registry.clock()):
+            self.refuse(
+                pstream.ProtocolError(
+                    f"Too many register messages: at most {REGISTER_BURST} at once, then one"
+                    f" every {1 / REGISTER_RATE:g} s",
+                    pstream.RATE_EXCEEDED,
+                )
+            )
+            return
+        if not message.payload["media"]["audio"]:
+            was = self.registry.unregister(self)
+            self.link.push(pstream.offline())
+            if was is not None:
+                logs.event(
+                    LOGGER,
+                    logging.INFO,
+                    "client unregistered",
+                    identity=was,
+                    connection=self.number,
+                    why="asked",
+                )
+            return
+        try:
+            identity = self.grant.require_incoming()
+        except TokenError as e:
+            self.refuse(pstream.ProtocolError(e.message, pstream.token_error(e.code)))
+            self.link.push(pstream.offline())
+            return
+        known = self.registry.registered_as(self) == identity
+        self.registry.register(identity, self)
+        self.link.push(pstream.ready())
+        if not known:
+            logs.event(
+                LOGGER,
+                logging.INFO,
+                "client registered",
+                identity=identity,
+                connection=self.number,
+                devices=self.registry.count(identity),
+            )
+
+    def _on_invite(self, message: pstream.Message) -> None:
+        callsid = message.callsid or ""
+        if self.grant is None:
+            self.link.push(
+                pstream.hangup(
+                    callsid,
+                    pstream.TOKEN_INVALID,
+                    "Send a listen message with a valid token first",
+                )
+            )
+            return
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "client call refused",
+            connection=self.number,
+            why="calls are not available yet",
+        )
+        self.link.push(pstream.hangup(callsid, pstream.UNAVAILABLE, INVITE_REFUSAL))
+
+    def _on_hangup(self, message: pstream.Message) -> None:
+        pass  # no call of this session is live: hanging up one that ended is harmless
+
+    def _no_call(self, message: pstream.Message) -> None:
+        self.refuse(
+            pstream.ProtocolError(
+                f"No call {message.callsid} on this connection",
+                pstream.NOT_FOUND,
+                message.callsid,
+            )
+        )
+
+    _on_answer = _on_reject = _on_dtmf = _on_reinvite = _on_message = _no_call
+
+    def _token_refused(self, e: TokenError) -> None:
+        was = self.registry.unregister(self)
+        self.grant, self.expires_at = None, None
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "client token refused",
+            connection=self.number,
+            code=e.code,
+            why=e.message,
+            was=was or "",
+        )
+        self.link.push(pstream.error(pstream.token_error(e.code), e.message))
+        self.link.push(pstream.close())  # the SDK stops reconnecting with this token
+        self.link.shut(POLICY_VIOLATION, "token refused")

@@ -1,0 +1,122 @@
+"""The signalling protocol's pure core: parsing what the SDK sends, what the server sends back,
+token codes, the rate limit and the registration table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from appliance.clients import pstream
+from appliance.clients.pstream import ProtocolError, RateLimit, Registrations, parse
+
+
+def message(kind: str, **payload: object) -> str:
+    # the SDK's own framing (pstream.ts, _publish)
+    return json.dumps({"payload": payload, "type": kind, "version": "1.6"})
+
+
+def test_the_sdks_messages_parse():
+    listen = parse(message("listen", token="eyJ...", reconnectTimeout=0, browserinfo={"p": "x"}))
+    assert listen.type == "listen" and listen.payload["token"] == "eyJ..."
+    assert parse(message("register", media={"audio": True})).payload["media"] == {"audio": True}
+    invite = parse(message("invite", callsid="TJabc", sdp="v=0", twilio={"params": "To=1"}))
+    assert invite.callsid == "TJabc"
+    assert parse(message("dtmf", callsid="CA1", dtmf="12*#w")).payload["dtmf"] == "12*#w"
+    assert parse(message("hangup", callsid="CA1", message="bye")).type == "hangup"
+    msg = parse(
+        message(
+            "message",
+            callsid="CA1",
+            content={},
+            contenttype="application/json",
+            messagetype="user-defined-message",
+            voiceeventsid="KX1",
+        )
+    )
+    assert msg.type == "message"
+    assert parse('{"type":"register","payload":{"media":{"audio":false}}}').type == "register"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "words"),
+    [
+        ("{nope", 31100, "not JSON"),
+        ("[1,2]", 31100, "not a JSON object"),
+        ('{"payload":{}}', 31100, "Unknown message type missing"),
+        ('{"type":"presence"}', 31100, "Unknown message type 'presence'"),
+        ('{"type":"register","payload":"x"}', 31100, "payload is not a JSON object"),
+        (message("listen"), 31204, "no token"),
+        (message("listen", token="  "), 31204, "no token"),
+        (message("register", media={"audio": "yes"}), 31100, "media.audio"),
+        (message("register"), 31100, "media.audio"),
+        (message("invite", sdp="v=0"), 31100, "callsid"),
+        (message("invite", callsid="x" * 65, sdp="v=0"), 31100, "callsid"),
+        (message("answer", callsid="CA1"), 31100, "no SDP"),
+        (message("dtmf", callsid="CA1", dtmf="1; drop"), 31100, "digits"),
+        (message("dtmf", callsid="CA1", dtmf="1" * 65), 31100, "digits"),
+        ("x" * (pstream.MAX_MESSAGE + 1), 31100, "at most 65536"),
+    ],
+)
+def test_bad_messages_are_refused_with_a_reason(raw, code, words):
+    with pytest.raises(ProtocolError) as info:
+        parse(raw)
+    assert info.value.code == code and words in info.value.message
+
+
+def test_a_bad_call_message_names_its_call():
+    with pytest.raises(ProtocolError) as info:
+        parse(message("dtmf", callsid="CA9", dtmf="x"))
+    assert info.value.callsid == "CA9"
+    with pytest.raises(ProtocolError):
+        parse(b'{"type":"listen"}')  # type: ignore[arg-type]
+
+
+def test_server_messages_have_the_shape_the_sdk_reads():
+    assert json.loads(pstream.ready()) == {"type": "ready", "version": "1.6", "payload": {}}
+    assert json.loads(pstream.offline())["type"] == "offline"
+    assert json.loads(pstream.close())["type"] == "close"
+    connected = json.loads(pstream.connected("alice", 3599.7, "AC1"))
+    assert connected["payload"]["token"] == {"identity": "alice", "ttl": 3599, "accountSid": "AC1"}
+    assert "identity" not in json.loads(pstream.connected(None, -5, "AC1"))["payload"]["token"]
+    assert json.loads(pstream.connected(None, -5, "AC1"))["payload"]["token"]["ttl"] == 0
+    # device.ts reads payload.error.code and .message, and payload.callsid
+    error = json.loads(pstream.error(31204, "bad token"))
+    assert error["payload"] == {"error": {"code": 31204, "message": "bad token"}}
+    assert json.loads(pstream.error(31404, "no call", "CA1"))["payload"]["callsid"] == "CA1"
+    # call.ts, _onHangup: payload.callsid and an optional payload.error
+    assert json.loads(pstream.hangup("TJ1"))["payload"] == {"callsid": "TJ1"}
+    hangup = json.loads(pstream.hangup("TJ1", 31480, "later"))["payload"]
+    assert hangup["error"] == {"code": 31480, "message": "later"}
+
+
+def test_token_failures_map_to_the_codes_the_sdk_turns_into_its_errors():
+    assert pstream.token_error(20104) == 31205  # -> AccessTokenExpired (20104)
+    assert pstream.token_error(31205) == 31205
+    for code in (20101, 31202, 31203, 31207, 31204):
+        assert pstream.token_error(code) == 31204  # -> AccessTokenInvalid (20101)
+    assert pstream.token_error(31105) == 31105
+    assert pstream.token_error(31201) == 31201  # -> AuthenticationFailed (20151)
+
+
+def test_the_rate_limit_allows_a_burst_then_the_rate():
+    limit = RateLimit(burst=3, per_second=0.5, now=100.0)
+    assert [limit.allow(100.0) for _ in range(4)] == [True, True, True, False]
+    assert not limit.allow(101.0)
+    assert limit.allow(102.1) and not limit.allow(102.2)
+    assert [limit.allow(1000.0) for _ in range(4)] == [True, True, True, False]  # capped
+
+
+def test_the_registration_table():
+    table = Registrations()
+    table.register("alice", "laptop")
+    table.register("alice", "desk")
+    table.register("alice", "desk")  # again: no duplicate
+    table.register("bob", "phone")
+    assert table.devices("alice") == ("laptop", "desk") and len(table) == 3
+    assert sorted(table) == ["alice", "bob"]
+    table.register("carol", "desk")  # a token for another identity moves the device
+    assert table.devices("alice") == ("laptop",) and table.identity("desk") == "carol"
+    assert table.unregister("laptop") == "alice" and table.devices("alice") == ()
+    assert "alice" not in list(table)
+    assert table.unregister("laptop") is None

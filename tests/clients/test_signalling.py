@@ -1,0 +1,208 @@
+"""Browser phones' signalling on wss://127.0.0.1:<https_port>/signal, spoken by the websockets
+client: registration, refreshed tokens, several devices, refused tokens and bad input.  The
+official SDK in Chromium speaks it in test_signalling_browser.py."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from twilio.jwt.access_token.grants import VoiceGrant
+from websockets.exceptions import ConnectionClosed
+
+from appliance import sids
+from appliance.clients import connection
+from tests.clients.conftest import receive, send
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def closed_code(ws) -> int | None:
+    with pytest.raises(ConnectionClosed):
+        while True:
+            ws.recv(timeout=10)
+    return ws.close_code
+
+
+def test_register_refresh_and_unregister_several_devices(phones, monkeypatch):
+    monkeypatch.setattr(connection, "HEARTBEAT_INTERVAL", 0.3)
+    p = phones()
+    hub = p.daemon.server.hub
+    with p.open() as laptop, p.open() as desk:
+        send(laptop, "listen", token=p.token(ttl=600), browserinfo={}, reconnectTimeout=0)
+        msg = receive(laptop)
+        assert msg["type"] == "connected"
+        assert msg["payload"]["token"]["identity"] == "alice"
+        assert 590 <= msg["payload"]["token"]["ttl"] <= 600
+        send(laptop, "register", media={"audio": True})
+        assert receive(laptop)["type"] == "ready"
+        assert [c.number for c in hub.devices("alice")] and hub.identities() == {"alice": 1}
+        # a second device under the same identity: both are rung later
+        send(desk, "listen", token=p.token())
+        assert receive(desk)["type"] == "connected"
+        send(desk, "register", media={"audio": True})
+        assert receive(desk)["type"] == "ready"
+        assert hub.identities() == {"alice": 2}
+        # heartbeats come, and the browser echoes them
+        assert laptop.recv(timeout=5) == "\n"
+        laptop.send("\n")
+        # updateToken: a new listen keeps the registration
+        send(laptop, "listen", token=p.token(ttl=3600))
+        msg = receive(laptop)
+        assert msg["type"] == "connected" and msg["payload"]["token"]["ttl"] > 3500
+        assert hub.identities() == {"alice": 2}
+        # unregister
+        send(laptop, "register", media={"audio": False})
+        assert receive(laptop)["type"] == "offline"
+        assert hub.identities() == {"alice": 1}
+    # closed sockets are no longer registered
+    wait_for(lambda: hub.identities() == {} and hub.live == 0)
+
+
+def test_stopping_closes_live_sockets(phones):
+    p = phones()
+    hub = p.daemon.server.hub
+    with p.open() as ws:
+        send(ws, "listen", token=p.token())
+        assert receive(ws)["type"] == "connected"
+        hub.stop()
+        assert closed_code(ws) == 1001
+    wait_for(lambda: hub.live == 0)
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "words"),
+    [
+        ("expired", 31205, "expired"),
+        ("signature", 31204, "signature"),
+        ("account", 31204, "account"),
+        ("identity with spaces", 31105, "space"),
+        ("not a jwt", 31204, "not a JWT"),
+    ],
+)
+def test_refused_tokens_get_the_sdk_codes_then_close(phones, caplog, case, code, words):
+    caplog.set_level("DEBUG")
+    p = phones()
+    token = {
+        "expired": lambda: p.token(nbf=int(time.time()) - 7200, valid_until=int(time.time()) - 5),
+        "signature": lambda: p.token(secret="x" * 32),
+        "account": lambda: p.token(account_sid=sids.new("AC")),
+        "identity with spaces": lambda: p.token(identity="alice smith"),
+        "not a jwt": lambda: "not-a-token",
+    }[case]()
+    with p.open() as ws:
+        send(ws, "listen", token=token)
+        msg = receive(ws)
+        assert msg["type"] == "error", msg
+        assert msg["payload"]["error"]["code"] == code
+        assert words in msg["payload"]["error"]["message"]
+        assert token not in msg["payload"]["error"]["message"]
+        assert receive(ws)["type"] == "close"  # the SDK stops reconnecting with this token
+        assert closed_code(ws) == 1008
+    assert p.daemon.server.hub.identities() == {}
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("appliance"))
+    assert "client token refused" in ours and token not in ours  # the client's own log has it
+
+
+def test_a_token_without_incoming_grant_cannot_register(phones):
+    p = phones()
+    with p.open() as ws:
+        send(
+            ws, "listen", token=p.token(grant=VoiceGrant(outgoing_application_sid="AP" + "0" * 32))
+        )
+        assert receive(ws)["type"] == "connected"
+        send(ws, "register", media={"audio": True})
+        msg = receive(ws)
+        assert msg["type"] == "error" and msg["payload"]["error"]["code"] == 31201
+        assert "incoming" in msg["payload"]["error"]["message"]
+        assert receive(ws)["type"] == "offline"
+    assert p.daemon.server.hub.identities() == {}
+
+
+def test_a_token_that_runs_out_unregisters(phones):
+    p = phones()
+    with p.open() as ws:
+        send(ws, "listen", token=p.token(ttl=2))
+        assert receive(ws)["type"] == "connected"
+        send(ws, "register", media={"audio": True})
+        assert receive(ws)["type"] == "ready"
+        msg = receive(ws, timeout=5)
+        assert msg["payload"]["error"]["code"] == 31205 and "updateToken" in str(msg)
+        assert receive(ws)["type"] == "close"
+    assert p.daemon.server.hub.identities() == {}
+
+
+def test_bad_input_gets_clear_errors_and_spares_other_connections(phones):
+    p = phones()
+    hub = p.daemon.server.hub
+    with p.open() as bystander, p.open(max_size=None) as ws:
+        send(bystander, "listen", token=p.token(identity="bob"))
+        assert receive(bystander)["type"] == "connected"
+        send(bystander, "register", media={"audio": True})
+        assert receive(bystander)["type"] == "ready"
+
+        def error(raw: str | bytes) -> dict:
+            ws.send(raw)
+            msg = receive(ws)
+            assert msg["type"] == "error", msg
+            return msg["payload"]["error"]
+
+        assert error("{not json") == {"code": 31100, "message": "The message is not JSON"}
+        assert "Unknown message type 'subscribe'" in error('{"type":"subscribe"}')["message"]
+        assert "binary" in error(b"\x00\x01")["message"]
+        assert "not a JSON object" in error('{"type":"register","payload":[]}')["message"]
+        # register before a valid listen: the SDK's comment calls this a 31204
+        send(ws, "register", media={"audio": True})
+        assert receive(ws)["payload"]["error"]["code"] == 31204
+        big = error('{"type":"listen","payload":{"token":"' + "a" * 70_000 + '"}}')
+        assert big["code"] == 31100 and "at most 65536" in big["message"]
+        # the socket still works
+        send(ws, "listen", token=p.token(identity="carol"))
+        assert receive(ws)["type"] == "connected"
+        # a flood of register messages
+        codes = []
+        for _ in range(12):
+            send(ws, "register", media={"audio": True})
+            msg = receive(ws)
+            codes.append(msg["payload"]["error"]["code"] if msg["type"] == "error" else "ready")
+        assert codes[:5] == ["ready"] * 5 and set(codes[5:]) == {31206}
+        # a call from the browser is hung up with "temporarily unavailable", not ignored
+        send(ws, "invite", callsid="TJ123", sdp="v=0\r\n", twilio={"params": "To=%2B15551234"})
+        msg = receive(ws)
+        assert msg["type"] == "hangup" and msg["payload"]["callsid"] == "TJ123"
+        assert msg["payload"]["error"]["code"] == 31480
+        send(ws, "dtmf", callsid="CA1", dtmf="12#")
+        msg = receive(ws)
+        assert msg["payload"]["error"]["code"] == 31404 and msg["payload"]["callsid"] == "CA1"
+        send(ws, "dtmf", callsid="CA1", dtmf="<script>")
+        assert receive(ws)["payload"]["error"]["code"] == 31100
+        # a frame far over the cap closes the socket with 1009, unread
+        ws.send("x" * (connection.MAX_FRAME + 1))
+        assert closed_code(ws) == 1009
+        # the other phone is untouched
+        send(bystander, "register", media={"audio": True})
+        assert receive(bystander)["type"] == "ready"
+        assert hub.identities() == {"bob": 1}
+        assert p.daemon.server.httpd  # the daemon is still serving
+    wait_for(lambda: hub.live == 0)
+
+
+def test_sockets_beyond_client_connections_are_refused(phones):
+    p = phones(client_connections=1)
+    with p.open() as first:
+        send(first, "listen", token=p.token())
+        assert receive(first)["type"] == "connected"
+        with p.open() as second:
+            msg = receive(second)
+            assert msg["payload"]["error"]["code"] == 31005
+            assert "client_connections" in msg["payload"]["error"]["message"]
+            assert closed_code(second) == 1013
+        # the API still answers on the HTTPS port meanwhile
+        import requests
+
+        ca = str(p.daemon.config.data_dir / "tls/ca.crt")
+        rv = requests.get(
+            f"https://127.0.0.1:{p.daemon.server.https_port}/health", verify=ca, timeout=10
+        )
+        assert "modems" in rv.json()
