@@ -23,7 +23,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "var", "Directory for the database, recordings and simulator ports"),
     Setting("http_host", "127.0.0.1", "Address the HTTP server (REST API, panel) listens on"),
     Setting("http_port", 8080, "Port of the HTTP server"),
-    Setting("http_threads", 8, "Worker threads of the HTTP server"),
+    Setting(
+        "http_threads",
+        8,
+        "Worker threads of the HTTP server (the panel's live streams get half as many again"
+        " on top of these)",
+    ),
     Setting(
         "https_port",
         8443,
