@@ -30,16 +30,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from appliance.sms.webhookparams import country
-from appliance.voice import call, ringing, ringtones
+from appliance.voice import call, ringing
 from appliance.voice.bridge import Bridge
 from appliance.voice.call import CallLeg
 from appliance.voice.channel import CallEnded
 from appliance.voice.dialleg import new_child_row
-from appliance.voice.dialrecording import DialRecording, wanted
 
+# ringtones and dialrecording use numpy: imported when a <Dial> runs, so an idle appliance
+# never loads it (docs/benchmarks.md, idle memory).
 if TYPE_CHECKING:
     from appliance.voice.audio import Playback
     from appliance.voice.dialleg import DialLeg
+    from appliance.voice.dialrecording import DialRecording
     from appliance.voice.phone import Phone
     from appliance.voice.session import CallSession
 
@@ -80,6 +82,8 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
             " on this appliance yet (docs/voice.md)",
         )
     nouns = _nouns(verb)
+    from appliance.voice.dialrecording import DialRecording, wanted
+
     recording = DialRecording(session, verb) if wanted(verb) else None
     status, child_sid, duration = "failed", "", 0
     try:
@@ -136,6 +140,8 @@ def _dial_nouns(
 
 def ring_tone(verb: Any, nouns: list[Any]) -> str:
     """``ringTone``, else the first callee's country's tone (Twilio's default)."""
+    from appliance.voice import ringtones
+
     chosen = getattr(verb, "ring_tone", None)
     if chosen in ringtones.TONES:
         return str(chosen)
@@ -156,6 +162,8 @@ def _ring_parallel(
     ringer = ringing.Ringer(session, list(zip(nouns, phones, strict=True)), timeout)
     ringback: Playback | None = None
     if media is not None:  # the caller's call is answered: play the ringback ourselves
+        from appliance.voice import ringtones
+
         ringback = media.play(ringtones.frames(ring_tone(verb, nouns)))
     winner: DialLeg | None = None
     try:
