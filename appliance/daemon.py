@@ -28,6 +28,7 @@ from appliance.preflight import busy_port, preflight
 from appliance.sms import optout
 from appliance.sms.inbox import Inbox
 from appliance.sms.outbox import Outbox
+from appliance.sms.statuscallback import queue_status_callback
 from appliance.store.account import Account
 from appliance.store.database import Row, Store
 from appliance.store.retention import Retention
@@ -35,7 +36,7 @@ from appliance.system.metrics import Metrics
 from appliance.system.service import Service
 from appliance.voice.engine import VoiceEngine
 from appliance.webhooks.client import Timeouts, WebhookClient
-from appliance.webhooks.dispatcher import Dispatcher, queue_status_callback
+from appliance.webhooks.dispatcher import Dispatcher
 
 LOGGER = logging.getLogger(__name__)
 

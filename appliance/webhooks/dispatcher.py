@@ -34,9 +34,7 @@ from collections.abc import Callable
 
 from appliance import logs
 from appliance.errors import InvalidNumber
-from appliance.sids import idempotency_token
 from appliance.sms.outbox import Outbox, OutboxError
-from appliance.sms.statuscallback import dumps, status_callback_params
 from appliance.store.database import Row, Store
 from appliance.twiml import messaging
 from appliance.webhooks.client import WebhookClient
@@ -45,7 +43,7 @@ from appliance.webhooks.joblog import log_entry
 from appliance.webhooks.origins import OriginSlots, origin
 from appliance.webhooks.smsflow import MAX_REPLIES, Outcome, conversation, run_sms
 
-__all__ = ["MAX_REPLIES", "STATUS_ATTEMPTS", "Dispatcher", "Outcome", "queue_status_callback"]
+__all__ = ["MAX_REPLIES", "STATUS_ATTEMPTS", "Dispatcher", "Outcome"]
 
 LOGGER = logging.getLogger(__name__)
 STATUS_ATTEMPTS = 3  # status callbacks, tries in all: Twilio does not retry them by default
@@ -392,26 +390,3 @@ class Dispatcher:
             now=now,
         )
         return None
-
-
-def queue_status_callback(conn: sqlite3.Connection, row: Row) -> bool:
-    """Outbox hook: a message changed status; queue its StatusCallback, if it has one.
-
-    Whether a job was queued: only then has a worker anything to look for."""
-    if not row["status_callback"]:
-        return False
-    now = time.time()
-    conn.execute(
-        "INSERT INTO webhook_jobs (kind, message_sid, url, method, params, token, state, next_attempt_at,"
-        " created) VALUES ('status',?,?,?,?,?,'pending',?,?)",
-        (
-            row["sid"],
-            row["status_callback"],
-            row["status_callback_method"] or "POST",
-            dumps(status_callback_params(row)),
-            idempotency_token(),
-            now,
-            now,
-        ),
-    )
-    return True

@@ -13,9 +13,9 @@ import pytest
 
 from appliance import config
 from appliance.sms.outbox import Outbox
+from appliance.sms.statuscallback import queue_status_callback
 from appliance.store.account import Account
 from appliance.store.database import Store
-from appliance.webhooks.dispatcher import queue_status_callback
 from tests.conftest import NUMBER, PHONE
 
 ACCOUNT = "AC" + "0" * 32

@@ -18,10 +18,11 @@ import pytest
 
 from appliance.sids import idempotency_token
 from appliance.sms.outbox import Outbox
+from appliance.sms.statuscallback import queue_status_callback
 from appliance.store import migrations
 from appliance.store.database import Store
 from appliance.webhooks.client import Timeouts, WebhookClient
-from appliance.webhooks.dispatcher import Dispatcher, queue_status_callback
+from appliance.webhooks.dispatcher import Dispatcher
 from tests.conftest import NUMBER, PHONE, wait_for
 from tests.webapp import Request, WebApp, twiml
 
