@@ -42,7 +42,7 @@ UNIT_TESTS := tests/sms/test_codec.py tests/sms/test_pdu.py tests/twiml tests/st
 	tests/voice/test_playback.py tests/voice/test_recorder.py tests/voice/test_tts.py \
 	tests/voice/test_audio.py tests/voice/test_mulaw.py tests/modem/test_probe.py \
 	tests/modem/test_ussd.py::TestCodec tests/twimlets/test_twimlets.py tests/test_docs.py \
-	tests/oncall/test_rotation.py tests/clients/test_tokens.py tests/clients/test_pstream.py
+	tests/oncall/test_rotation.py tests/oncall/test_supportplan.py tests/clients/test_tokens.py tests/clients/test_pstream.py
 
 # The whole suite: lint, types, import contracts, every test (daemon, browser, Node, deployment).
 test: $(TEST_STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) deps lint typecheck

@@ -20,7 +20,8 @@ from web.helpers import daemon
 bp = Blueprint("oncall", __name__, url_prefix="/oncall")
 
 WEEKS = 4  # the calendar's span
-FORMS = ("override", "person", "schedule", "resolve")
+FORMS = ("override", "person", "schedule", "policy", "resolve")
+POLICY_FIELDS = ("ring_timeout", "ack_timeout", "repeat", "default_person")
 
 
 def _day_grid(shifts: list[Shift], names: dict[int, str], start: datetime) -> list[list[Any]]:
@@ -67,6 +68,9 @@ def index() -> str | BaseResponse:
                 fields = {k: v for k, v in values.items() if k != "people"}
                 directory.add_schedule(fields, request.form.getlist("people"))
                 flash("Schedule added.")
+            elif form == "policy":
+                directory.set_policy({k: values[k] for k in POLICY_FIELDS if k in values})
+                flash("Escalation policy saved.")
             elif form == "resolve":
                 ok = oncall.pager.resolve(int(values.get("alert", "0") or 0), "panel")
                 flash("Alert resolved." if ok else "That alert is not open.")

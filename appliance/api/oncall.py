@@ -11,30 +11,27 @@ requests (the call engine's), since it names the on-call person's phone.
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
-import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from appliance.api.common import (
     FORM_TYPES,
     MAX_BODY_BYTES,
-    _basic_credentials,
+    check_credentials,
     daemon,
     error_response,
     require_auth_token,
+    streamed_length,
     too_large,
 )
-from appliance.api.twimlets import _signed_by_us
-from appliance.oncall import paging
+from appliance.api.twimlets import signed_by_us
+from appliance.oncall import paging, supportplan
 from appliance.oncall.rotation import RotationError, Shift
 
-DIAL_TIMEOUT = 20  # seconds each on-call person's phone rings before the next is tried
 MAX_CALENDAR_DAYS = 92
 
 bp = Blueprint("oncall", __name__, url_prefix="/appliance")
@@ -48,7 +45,7 @@ SIGNED = {"oncall_voice.voice"}  # the appliance's own signed requests only
 @voice_bp.before_request
 def guard() -> Response | None:
     if request.endpoint in SIGNED:
-        if not _signed_by_us():
+        if not signed_by_us():
             return error_response(403, 20003, "Only the appliance's own signed calls may use this")
         return None
     if request.endpoint in OPEN_TO_KEYS:
@@ -57,27 +54,17 @@ def guard() -> Response | None:
 
 
 def _any_credential() -> Response | None:
-    """The AccountSid and AuthToken or an API key, the rate limit, and a body size limit; the
-    body may be JSON here (Alertmanager's webhook)."""
-    d = daemon()
-    creds = _basic_credentials()
-    ok = False
-    if creds is not None:
-        user, password = creds
-        if user.startswith("SK"):
-            ok = current_app.config["API_KEYS"].verify(user, password)
-        else:
-            ok = hmac.compare_digest(user.encode(), d.account.sid.encode()) and hmac.compare_digest(
-                password.encode(), d.account.auth_token.encode()
-            )
-    if not ok or creds is None:
-        return error_response(401, 20003, "Authenticate")
-    if not current_app.config["RATE_LIMITER"].allow(creds[0]):
-        rv = error_response(429, 20429, "Too Many Requests")
-        rv.headers["Retry-After"] = "1"
-        return rv
-    g.credential = creds[0]
+    """The AccountSid and AuthToken or an API key (:func:`check_credentials`, with the rate
+    limit), and the body size limit; the body may be JSON here (Alertmanager's webhook), so
+    not :func:`~appliance.api.common.check_body`'s form-only rule."""
+    refused = check_credentials()
+    if refused is not None:
+        return refused
     length = request.content_length
+    if length is None and "HTTP_TRANSFER_ENCODING" in request.environ:
+        length = streamed_length()
+        if length is None:
+            return too_large()
     if length is not None and length > MAX_BODY_BYTES:
         return too_large()
     return None
@@ -289,43 +276,19 @@ def alert_resolve(name: str) -> Response:
 # -- the support number ------------------------------------------------------------------------
 
 
-def _twiml(body: str) -> Response:
-    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
-                    mimetype="text/xml")  # fmt: skip
-
-
 @voice_bp.route("/oncall", methods=["GET", "POST"])
 def voice() -> Response:
-    """The "forward to on-call" TwiML: dial whoever is on call (with a whisper, so their
-    voicemail does not take the call), then each next person; nobody: page by SMS."""
-    oncall = daemon().oncall
+    """The "forward to on-call" TwiML, one escalation step per request (``Step``, with the
+    ``Chain`` of people fixed at the first): dial the step's people with a whisper, so a
+    voicemail does not take the call; when the plan runs out, page "missed call" by SMS."""
     values = request.values
-    step_text = request.args.get("Step", "0")
-    step = min(_id(step_text) or 0, 100)
-    status = values.get("DialCallStatus", "")
-    if status in ("completed", "answered"):
-        return _twiml("<Hangup/>")
-    chain = oncall.directory.chain(time.time())
-    if step < len(chain):
-        person = oncall.directory.person(chain[step])
-        if person is not None:
-            whisper = "/twimlets/whisper?" + urllib.parse.urlencode(
-                {"Message": "Support line call. Press any key to accept.", "HumanCheck": "1"}
-            )
-            action = f"{request.path}?Step={step + 1}"
-            greeting = (
-                "" if step else "<Say>Please hold while we connect you to the person on call.</Say>"
-            )
-            return _twiml(
-                f'{greeting}<Dial timeout="{DIAL_TIMEOUT}" action={quoteattr(action)}>'
-                f"<Number url={quoteattr(whisper)}>{escape(person['phone'])}</Number></Dial>"
-            )
-    caller = values.get("From", "") or "an unknown number"
-    call_sid = values.get("CallSid", "")
-    oncall.pager.post(
-        [paging.from_form(f"Missed call on the support line from {caller}", "critical",
-                          f"call-{call_sid}" if call_sid else "")]
-    )  # fmt: skip
-    return _twiml(
-        "<Say>Sorry, nobody could take your call. The person on call has been paged.</Say><Hangup/>"
+    step = min(_id(request.args.get("Step", "0")) or 0, supportplan.MAX_STEPS)
+    twiml = daemon().oncall.support.answer(
+        path=request.path,
+        step=step,
+        chain=supportplan.parse_chain(request.args.get("Chain", "")),
+        call_sid=values.get("CallSid", ""),
+        caller=values.get("From", "") or "an unknown number",
+        dial_status=values.get("DialCallStatus", ""),
     )
+    return Response(twiml, mimetype="text/xml")

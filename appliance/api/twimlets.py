@@ -99,7 +99,7 @@ for _name in catalog.NAMES:
 
 
 def _voicemail(p: Params) -> Response:
-    if voicemail.notifies(p) and not _signed_by_us():
+    if voicemail.notifies(p) and not signed_by_us():
         logs.event(
             LOGGER, logging.WARNING, "twimlet refused", twimlet="voicemail",
             reason="notification without the appliance's signature", client=request.remote_addr,
@@ -121,7 +121,7 @@ def _wire_tail() -> str:
     return path + (f"?{query}" if query else "")
 
 
-def _signed_by_us() -> bool:
+def signed_by_us() -> bool:
     """Whether ``X-Twilio-Signature`` is the AuthToken's over this URL (as the client named
     it in Host, or under ``public_url``) and, for a POST, the form."""
     given = request.headers.get("X-Twilio-Signature", "")

@@ -42,6 +42,8 @@ WRITE_TIMEOUT = 10.0  # s to write to a browser that reads nothing before the so
 CLOSE_TIMEOUT = 5.0  # s to wait for the browser's answer to our close frame
 MAX_FRAME = 4 * pstream.MAX_MESSAGE  # bytes: beyond this websockets closes with 1009 unread
 READ_SIZE = 65536
+LINGER = 2.0  # s to read what a browser still sends after the server closed
+LINGER_READ = 0.5  # s to wait for each read then
 CONNECTION_ERROR = 31005  # sent to a socket refused for lack of room
 
 
@@ -80,6 +82,7 @@ class Connection:
         self._fragmented = Opcode.TEXT  # and its opcode
         self._heard = clock()  # when the browser last sent a frame
         self._closing_since: float | None = None
+        self._eof = False  # the browser closed its side
 
     # -- other threads
 
@@ -100,6 +103,8 @@ class Connection:
             pass  # already awake (the pair's buffer is full) or disposed
 
     def dispose(self) -> None:
+        """After :meth:`run`: let the browser read our close, then free the wake pair."""
+        self.linger()
         for s in (self._wake_r, self._wake_w):
             s.close()
 
@@ -187,6 +192,21 @@ class Connection:
             selector.close()
             logs.event(LOGGER, logging.DEBUG, "client disconnected", connection=self.number)
 
+    def linger(self) -> None:
+        """Before the socket is closed: send FIN and read what the browser still sends (a
+        frame we refused unread, say) until it closes too.  Closing with unread data would
+        send a reset, which can make the browser lose our close frame and its reason."""
+        if self._eof:
+            return
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(LINGER_READ)
+            end = self.clock() + LINGER
+            while self.clock() < end and self.sock.recv(READ_SIZE):
+                pass
+        except (OSError, ValueError):
+            pass
+
     def _read(self) -> bool:
         """Read what the socket has; False once it is closed."""
         try:
@@ -196,6 +216,7 @@ class Connection:
         except OSError:
             return False
         if not data:
+            self._eof = True
             self.protocol.receive_eof()
             self._write()
             return False

@@ -85,6 +85,7 @@ class Modem:
         self.driver: Driver | None = None
         self.tap = AtTap()  # the panel's AT monitor; kept across reconnections
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._wake_pending = False  # a "wake" is in _events (see wake)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._next_sweep = 0.0
@@ -127,6 +128,13 @@ class Modem:
             self._thread.join(timeout)
 
     def wake(self) -> None:
+        """Something was queued: look at the queue soon.  Wake-ups coalesce: while one is
+        pending another adds nothing (a burst of REST creates wakes the thread once, not once
+        per message), and the pending one is cleared before it is handled, so work committed
+        after that is seen by the next one."""
+        if self._wake_pending:
+            return
+        self._wake_pending = True
         self._events.put(("wake", None))
 
     def command(self, cmd: str, timeout: float | None = None) -> list[str]:
@@ -239,6 +247,7 @@ class Modem:
 
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "wake":
+            self._wake_pending = False
             self.sender.look_now()  # something was queued: look now
             self._phone_check = True
         elif kind == "urc":

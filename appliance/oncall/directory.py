@@ -25,6 +25,7 @@ MAX_PEOPLE = 200
 PERIODS = {"daily": 1, "weekly": 7}
 MAX_ACK_TIMEOUT = 86400.0  # seconds an escalation step may wait for an ACK
 MAX_REPEAT = 10
+MIN_RING, MAX_RING = 5, 120  # seconds a phone may ring per step (support number, paging call)
 MIN_YEAR, MAX_YEAR = 2000, 2200  # dates a schedule or an override may use
 
 
@@ -226,20 +227,21 @@ class Directory:
         row = self.store.read_one("SELECT * FROM oncall_policy WHERE id = 1")
         assert row is not None  # inserted by the migration
         return {
+            "ring_timeout": row["ring_timeout"],
             "ack_timeout": row["ack_timeout"],
             "repeat": row["repeat"],
             "default_person": row["default_person_id"],
         }
 
     def set_policy(self, form: dict[str, str]) -> dict[str, Any]:
+        """Change the fields ``form`` has: ``ring_timeout`` (s), ``ack_timeout`` (s),
+        ``repeat``, ``default_person`` (an id, or empty for nobody)."""
         current = self.policy()
-        try:
-            ack = float(form.get("ack_timeout", current["ack_timeout"]))
-            repeat = int(form.get("repeat", current["repeat"]))
-        except ValueError:
-            raise RotationError(
-                "ack_timeout", "ack_timeout (seconds) and repeat are numbers"
-            ) from None
+        ring = _number(form, "ring_timeout", current["ring_timeout"], int)
+        ack = _number(form, "ack_timeout", current["ack_timeout"], float)
+        repeat = _number(form, "repeat", current["repeat"], int)
+        if not MIN_RING <= ring <= MAX_RING:
+            raise RotationError("ring_timeout", f"ring_timeout is {MIN_RING} to {MAX_RING} seconds")
         if not 1 <= ack <= MAX_ACK_TIMEOUT:
             raise RotationError("ack_timeout", f"ack_timeout is 1 to {MAX_ACK_TIMEOUT:.0f} seconds")
         if not 1 <= repeat <= MAX_REPEAT:
@@ -247,12 +249,15 @@ class Directory:
         default = form.get("default_person", "")
         person: int | None = current["default_person"]
         if "default_person" in form:
-            person = None if not default.strip() else self._people_ids([default])[0]
+            try:
+                person = None if not default.strip() else self._people_ids([default])[0]
+            except RotationError as e:
+                raise RotationError("default_person", e.message) from None
         self.store.write(
             lambda conn: conn.execute(
-                "UPDATE oncall_policy SET ack_timeout = ?, repeat = ?, default_person_id = ?"
-                " WHERE id = 1",
-                (ack, repeat, person),
+                "UPDATE oncall_policy SET ring_timeout = ?, ack_timeout = ?, repeat = ?,"
+                " default_person_id = ? WHERE id = 1",
+                (ring, ack, repeat, person),
             )
         )
         return self.policy()
@@ -290,6 +295,20 @@ class Directory:
 
     def timeline(self, start: float, end: float) -> list[Shift]:
         return rotation.timeline(self.rotations(), self.override_list(start), start, end)
+
+
+def _number(form: dict[str, str], field: str, current: Any, kind: type) -> Any:
+    """``form[field]`` as ``kind`` (int or float), ``current`` when absent or blank."""
+    text = form.get(field, "").strip()
+    if not text:
+        return kind(current)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise RotationError(field, f"{field} is a number, not {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):  # NaN, inf
+        raise RotationError(field, f"{field} is a number, not {text!r}")
+    return value
 
 
 def _digits(text: str) -> bool:

@@ -5,6 +5,11 @@ Each schedule's handovers are computed by the pure core; one that is due (within
 ``oncall_handovers`` (schedule, instant) committed with the text message itself, so a restart
 or a second look never texts twice.  A handover that does not change who is on call (an
 override, or a higher layer, covers it) is claimed without a text.
+
+An override's start and end are handovers too (the person it names comes on call, then the
+person the schedules have): claimed the same way, under the schedule id ``-override_id``
+(schedule ids are positive), so each is texted once.  An instant more than
+:data:`SLACK` before the override was created is not texted (it is history).
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from appliance import logs
 from appliance.errors import ApplianceError
@@ -23,6 +29,7 @@ from appliance.store.database import Store
 LOGGER = logging.getLogger(__name__)
 GRACE = 900.0  # seconds after a handover its text may still go (the appliance was down)
 LOOKAHEAD = 86400.0  # seconds ahead the next handover is looked for
+SLACK = 60.0  # seconds an override's start may precede its creation and still be texted
 
 
 class Handovers:
@@ -42,19 +49,33 @@ class Handovers:
         }
         schedules = {s["name"]: s for s in self.directory.schedules()}
         due: list[tuple[int, float, int, str]] = []  # schedule, instant, person, text
+        seen: set[tuple[float, int]] = set()  # (instant, person) already texted in this pass
+
+        def handover(claim: int, at: float, label: str, tz: Any) -> None:
+            shift = self.directory.on_call(at)
+            before = self.directory.on_call(at - 1).person
+            if shift.person is None or shift.person == before or (at, shift.person) in seen:
+                due.append((claim, at, -1, ""))
+                return
+            seen.add((at, shift.person))
+            label = label or shift.source  # an override's end: the layer that takes over
+            until = datetime.fromtimestamp(shift.ends, tz).strftime("%a %d %b %H:%M %Z")
+            text = f"You are on call now ({label}) until {until}. Reply ACK to pages to stop escalation."
+            if shift.ends == float("inf"):
+                text = f"You are on call now ({label})."
+            due.append((claim, at, shift.person, text))
+
         for r in self.directory.rotations():
             sched = schedules[r.name]
             for at, _incoming in r.handovers(max(now - GRACE, created[sched["id"]]), now + 1e-6):
-                shift = self.directory.on_call(at)
-                before = self.directory.on_call(at - 1).person
-                if shift.person is None or shift.person == before:
-                    due.append((sched["id"], at, -1, ""))
-                    continue
-                until = datetime.fromtimestamp(shift.ends, r.tz).strftime("%a %d %b %H:%M %Z")
-                text = f"You are on call now ({r.name}) until {until}. Reply ACK to pages to stop escalation."
-                if shift.ends == float("inf"):
-                    text = f"You are on call now ({r.name})."
-                due.append((sched["id"], at, shift.person, text))
+                handover(sched["id"], at, r.name, r.tz)
+        for o in self.store.read(
+            "SELECT id, starts, ends, created FROM oncall_overrides WHERE ends > ? AND starts <= ?",
+            (now - GRACE, now + 1e-6),
+        ):
+            for at, label in ((o["starts"], "override"), (o["ends"], "")):
+                if max(now - GRACE, o["created"] - SLACK) <= at <= now + 1e-6:
+                    handover(-int(o["id"]), at, label, UTC)
         if not due:
             return 0
         modems: set[str] = set()
@@ -108,4 +129,9 @@ class Handovers:
             for r in self.directory.rotations()
             for at, _ in r.handovers(now + 1e-6, now + LOOKAHEAD)
         ]
+        for o in self.store.read(
+            "SELECT starts, ends FROM oncall_overrides WHERE ends > ? AND starts < ?",
+            (now, now + LOOKAHEAD),
+        ):
+            times += [at for at in (o["starts"], o["ends"]) if now < at <= now + LOOKAHEAD]
         return min(times) if times else None

@@ -34,7 +34,6 @@ from appliance.sms.outbox import Outbox
 from appliance.store.database import Row, Store
 
 LOGGER = logging.getLogger(__name__)
-CALL_TIMEOUT = 30  # seconds a paging call rings before it counts as unanswered
 
 
 class Pager:
@@ -258,12 +257,13 @@ class Pager:
         if sender is None:
             return None
         sid = sids.new("CA")
+        ring = conn.execute("SELECT ring_timeout FROM oncall_policy WHERE id = 1").fetchone()
         conn.execute(
             "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
             " date_created, date_updated, twiml, timeout) VALUES (?,?,'outbound-api',?,?,"
             "'queued',?,?,?,?)",
             (sid, sender["modem"], sender["phone_number"], to, now, now,
-             paging.call_twiml(alert["id"], alert["body"]), CALL_TIMEOUT),
+             paging.call_twiml(alert["id"], alert["body"]), int(ring[0])),
         )  # fmt: skip
         woken.add(("call", sender["modem"]))
         return sid

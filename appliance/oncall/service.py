@@ -17,6 +17,7 @@ from appliance.oncall.directory import Directory
 from appliance.oncall.handover import Handovers
 from appliance.oncall.pager import Pager
 from appliance.oncall.replies import Replies
+from appliance.oncall.supportline import SupportLine
 from appliance.sms.outbox import Outbox
 from appliance.store.database import Store
 
@@ -31,6 +32,7 @@ class OnCall:
         self.directory = Directory(store)
         self.pager = Pager(store, outbox, self.directory, wake_voice)
         self.handovers = Handovers(store, outbox, self.directory)
+        self.support = SupportLine(store, outbox, self.directory, self.pager)  # /twimlets/oncall
         self.intercept = Replies(self.pager, outbox).intercept  # the inbox's hook
         self.pager.listeners.append(self.wake)
         self._wake = threading.Event()

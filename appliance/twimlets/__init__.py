@@ -36,8 +36,11 @@ NAMES = (
     "conference",
 )
 
-#: What the panel offers when a number's Voice URL is edited: (label, URL to complete).
+#: What the panel offers when a number's Voice URL is edited: (label, URL to complete).  The
+#: first is not a classic twimlet but the appliance's support line (docs/oncall.md), served
+#: under the same prefix; like every preset, it answers the call engine's signed requests.
 PRESETS = (
+    ("Forward to on-call (support line)", "/twimlets/oncall"),
     ("Forward to a phone", "/twimlets/forward?PhoneNumber=%2B"),
     ("Ring several phones", "/twimlets/simulring?PhoneNumbers%5B%5D=%2B&PhoneNumbers%5B%5D=%2B"),
     (

@@ -125,3 +125,29 @@ def test_health_reports_sim_state_signal_and_operator(make_daemon) -> None:
     row = wait_for(health, timeout=10)
     assert row["sim"] == "READY" and row["state"] == "ready"
     assert row["signal"] is not None and row["operator"]
+
+
+def test_a_burst_of_wake_ups_is_one_and_nothing_queued_is_missed(sim, make_daemon):
+    """Wake-ups coalesce while one is pending (a burst of creates wakes the modem thread
+    once), and messages queued during the burst are all sent."""
+    import threading
+
+    d = make_daemon()
+    modem = d.modems["modem1"]
+    held, release = threading.Event(), threading.Event()
+
+    def hold(_driver):
+        held.set()
+        release.wait(10)
+
+    job = threading.Thread(target=modem.submit, args=(hold,))
+    job.start()
+    assert held.wait(10)  # the modem thread is busy: wake-ups wait in its queue
+    sids = [
+        d.outbox.enqueue(modem="modem1", from_number=NUMBER, to=PHONE, body=f"b{i}")
+        for i in range(20)
+    ]
+    assert modem._events.qsize() == 1  # twenty enqueues, one wake-up
+    release.set()
+    job.join(10)
+    wait_for(lambda: all(status_of(d, sid) in ("sent", "delivered") for sid in sids), timeout=60)

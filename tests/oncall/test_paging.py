@@ -244,12 +244,50 @@ def test_the_handover_text_goes_out_once(sim, make_daemon):
     )
 
 
-def test_the_support_number_dials_whoever_is_on_call_then_the_next_then_pages(sim, make_daemon):
-    """``/twimlets/oncall`` as the call engine fetches it (signed): Alice with a whisper,
-    then Bob, then a page by SMS; unsigned or forged requests get 403 (it names phones)."""
+def test_an_overrides_start_and_end_are_handovers_texted_once(sim, make_daemon):
+    """Bob's override starts in 2 s and ends 3 s later: he is texted as it starts, Alice
+    (back on the rotation) as it ends; each once, across a second look."""
     d = make_daemon()
     rota(d)
-    url = f"http://127.0.0.1:{d.server.port}/twimlets/oncall"
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    end = start + timedelta(seconds=3)
+    rv = requests.post(
+        f"{base(d)}/oncall/overrides", auth=admin(d), timeout=10,
+        data={"person": "2", "starts": start.strftime("%Y-%m-%dT%H:%M:%S"),
+              "ends": end.strftime("%Y-%m-%dT%H:%M:%S"), "timezone": "UTC"},
+    )  # fmt: skip
+    assert rv.status_code == 201, rv.text
+    assert texts_to(sim, BOB) == []
+    bob = wait_for(lambda: [t for t in texts_to(sim, BOB) if t.startswith("You are on call")], 15)
+    assert bob == [f"You are on call now (override) until {end.strftime('%a %d %b %H:%M')} UTC."
+                   " Reply ACK to pages to stop escalation."]  # fmt: skip
+    assert datetime.now(UTC) >= start
+    alice = wait_for(
+        lambda: [t for t in texts_to(sim, ALICE) if t.startswith("You are on call")], 15
+    )
+    assert alice[0].startswith("You are on call now (ops) until ")
+    assert datetime.now(UTC) >= end
+    # Claimed: a second look (the thread's, or this one) texts nobody again.
+    assert d.oncall.handovers.send_due(end.timestamp() + 1) == 0
+    time.sleep(1.0)
+    assert len([t for t in texts_to(sim, BOB) if t.startswith("You are on call")]) == 1
+    assert len([t for t in texts_to(sim, ALICE) if t.startswith("You are on call")]) == 1
+    claims = d.store.read("SELECT schedule_id, person_id FROM oncall_handovers ORDER BY at")
+    assert [tuple(r) for r in claims] == [(-1, 2), (-1, 1)]
+
+
+def test_the_support_number_dials_whoever_is_on_call_then_the_next_then_pages(sim, make_daemon):
+    """``/twimlets/oncall`` as the call engine fetches it (signed): Alice with a whisper for
+    the policy's ring time, then Bob, then both at once, then a page by SMS; each step texts
+    the people it rings, once; unsigned or forged requests get 403 (it names phones)."""
+    d = make_daemon()
+    rota(d)
+    auth = admin(d)
+    rv = requests.post(f"{base(d)}/oncall/policy", data={"ring_timeout": "15"}, auth=auth,
+                       timeout=10)  # fmt: skip
+    assert rv.status_code == 200 and rv.json()["ring_timeout"] == 15, rv.text
+    origin = f"http://127.0.0.1:{d.server.port}"
+    url = f"{origin}/twimlets/oncall"
     params = {"CallSid": "CA1", "From": "+14155550199", "To": "+15005550006"}
     assert requests.post(url, data=params, timeout=10).status_code == 403
     forged, _ = WebhookClient("not-the-auth-token").request(url, "POST", params)
@@ -257,16 +295,41 @@ def test_the_support_number_dials_whoever_is_on_call_then_the_next_then_pages(si
     result, _ = d.client.request(url, "POST", params)
     assert result.status == 200, result.error_message
     doc = ElementTree.fromstring(result.body)
-    number = doc.find("Dial/Number")
-    assert number is not None and number.text == ALICE
+    (number,) = doc.findall("Dial/Number")
+    assert number.text == ALICE
     assert number.get("url", "").startswith("/twimlets/whisper?")
-    assert doc.find("Dial").get("action") == "/twimlets/oncall?Step=1"
+    assert "HumanCheck=1" in number.get("url", "")
+    dial = doc.find("Dial")
+    assert dial.get("timeout") == "15"
+    action = dial.get("action")
+    assert action == "/twimlets/oncall?Step=1&Chain=1%2C2"
     assert doc.find("Say") is not None  # the greeting
-    result, _ = d.client.request(url + "?Step=1", "POST", {**params, "DialCallStatus": "no-answer"})
+    wait_for(lambda: any("Support line: call from +14155550199" in t for t in texts_to(sim, ALICE)))
+    # The same step fetched again (a retry) rings again but does not text again.
+    d.client.request(url, "POST", params)
+    result, _ = d.client.request(origin + action, "POST", {**params, "DialCallStatus": "no-answer"})
     doc = ElementTree.fromstring(result.body)
-    assert doc.find("Dial/Number").text == BOB and doc.find("Say") is None
+    assert [n.text for n in doc.findall("Dial/Number")] == [BOB] and doc.find("Say") is None
+    action = doc.find("Dial").get("action")
+    result, _ = d.client.request(origin + action, "POST", {**params, "DialCallStatus": "busy"})
+    doc = ElementTree.fromstring(result.body)
+    assert [n.text for n in doc.findall("Dial/Number")] == [ALICE, BOB]  # everyone at once
+    wait_for(lambda: any("you and 1 other" in t for t in texts_to(sim, BOB)))
     result, _ = d.client.request(url + "?Step=1", "POST", {**params, "DialCallStatus": "completed"})
     assert ElementTree.fromstring(result.body).find("Hangup") is not None
-    result, _ = d.client.request(url + "?Step=2", "POST", {**params, "DialCallStatus": "busy"})
+    action = doc.find("Dial").get("action")
+    result, _ = d.client.request(origin + action, "POST", {**params, "DialCallStatus": "no-answer"})
     assert b"has been paged" in result.body
     wait_for(lambda: any("Missed call" in t and "+14155550199" in t for t in texts_to(sim, ALICE)))
+    steps = [t for t in texts_to(sim, ALICE) if t.startswith("Support line")]
+    assert len(steps) == 2  # step 1 (alone) and step 3 (with Bob), not the retried step 1
+    assert d.store.read_one("SELECT COUNT(*) FROM oncall_support_steps")[0] == 3
+    # Bad policy values get a 400 naming the field; nothing changes.
+    rv = requests.post(f"{base(d)}/oncall/policy", data={"ring_timeout": "2"}, auth=auth,
+                       timeout=10)  # fmt: skip
+    assert rv.status_code == 400 and "ring_timeout" in rv.json()["message"]
+    rv = requests.post(f"{base(d)}/oncall/policy", data={"repeat": "x"}, auth=auth, timeout=10)
+    assert rv.status_code == 400 and "repeat" in rv.json()["message"]
+    assert (
+        requests.get(f"{base(d)}/oncall/policy", auth=auth, timeout=10).json()["ring_timeout"] == 15
+    )

@@ -47,6 +47,13 @@ def test_oncall_page_in_a_browser(browser: Browser, make_daemon: Any) -> None:  
     expect(page.locator("#oncall-now")).to_contain_text("Bob")
     expect(page.locator("#oncall-calendar")).to_contain_text("Alice")
     expect(page.locator("#overrides")).to_contain_text("Bob")
+    # The escalation policy's form: the ring time of each support-line step, saved.
+    page.fill("#f-p-ring_timeout", "25")
+    page.select_option("#f-p-default_person", label="Alice")
+    page.click("text=Save policy")
+    expect(page.locator(".flash")).to_contain_text("Escalation policy saved.")
+    expect(page.locator("#oncall-policy-summary")).to_contain_text("Rings 25 s a step")
+    assert d.oncall.directory.policy()["default_person"] == 1
     shot(page, "13-oncall")
     context.close()
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)

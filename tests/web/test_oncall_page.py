@@ -68,3 +68,37 @@ def test_oncall_page_shows_the_rotation_and_adds_overrides(make_daemon: Any) -> 
         },
     ).get_data(as_text=True)
     assert "must end after it starts" in html and len(d.oncall.directory.overrides(0)) == 1
+
+
+def test_escalation_policy_is_edited_in_the_panel(make_daemon: Any) -> None:
+    d = make_daemon()
+    set_password(d.store, PASSWORD)
+    panel = Panel(d)
+    assert panel.login().status_code == 302
+    d.oncall.directory.add_person("Alice", "+14155550111")
+    html = panel.client.get("/oncall/").get_data(as_text=True)
+    assert 'id="policy-form"' in html and 'id="f-p-ring_timeout"' in html
+    assert 'name="ring_timeout" inputmode="numeric" value="20"' in html  # the default
+    # Without the CSRF token: refused, nothing changed.
+    rv = panel.client.post("/oncall/", data={"form": "policy", "ring_timeout": "30"})
+    assert rv.status_code == 400 and d.oncall.directory.policy()["ring_timeout"] == 20
+    rv = panel.post(
+        "/oncall/",
+        {"form": "policy", "ring_timeout": "35", "ack_timeout": "120", "repeat": "3",
+         "default_person": "1"},
+    )  # fmt: skip
+    assert rv.status_code == 302, rv.get_data(as_text=True)[:2000]
+    assert d.oncall.directory.policy() == {
+        "ring_timeout": 35, "ack_timeout": 120.0, "repeat": 3, "default_person": 1
+    }  # fmt: skip
+    assert "Rings 35 s a step" in panel.client.get("/oncall/").get_data(as_text=True)
+    # Bad values: the field's error on the form, the policy unchanged.
+    for field, value, words in (
+        ("ring_timeout", "500", "5 to 120"),
+        ("repeat", "many", "is a number"),
+        ("default_person", "9", "No person"),
+    ):
+        html = panel.post("/oncall/", {"form": "policy", field: value}).get_data(as_text=True)
+        assert f'id="f-p-{field}"' in html and 'class="field invalid"' in html, field
+        assert words in html, field
+    assert d.oncall.directory.policy()["ring_timeout"] == 35

@@ -106,6 +106,10 @@ def paths() -> dict[str, Any]:
                 _ok("The policy"),
                 form(
                     {
+                        "ring_timeout": string(
+                            "Seconds each phone rings per step, on the support number and on a"
+                            " paging call (5 to 120, default 20)"
+                        ),
                         "ack_timeout": string("Seconds a step waits for an ACK (1 to 86400)"),
                         "repeat": string("Times the escalation plan runs (1 to 10)"),
                         "default_person": string("Who is paged when nobody is scheduled"),
@@ -125,8 +129,13 @@ def paths() -> dict[str, Any]:
         "/twimlets/oncall": {
             verb: {
                 "tags": ["On call"],
-                "summary": "The support number's TwiML: dial whoever is on call, then the next"
+                "summary": "The support number's TwiML: ring whoever is on call, then each"
+                " next person, then everyone at once, repeat times; page when nobody answers"
                 " (only the appliance's own signed requests)",
+                "parameters": [
+                    param("Step", "query", "The escalation step (0: the first)"),
+                    param("Chain", "query", "The people's ids, fixed at the first step"),
+                ],
                 "operationId": f"oncallVoice{verb.title()}",
                 "security": [],
                 "responses": {

@@ -21,6 +21,7 @@ from appliance.store.migrations import (
     initial,
     leaner,
     oncall,
+    oncallpolicy,
     radiohistory,
     webhookdebug,
 )
@@ -37,6 +38,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     *radiohistory.STEPS,
     *leaner.STEPS,
     *contacts.STEPS,
+    *oncallpolicy.STEPS,
 )
 
 
