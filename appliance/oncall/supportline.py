@@ -25,7 +25,9 @@ from appliance.sms.outbox import Outbox
 from appliance.store.database import Store
 
 LOGGER = logging.getLogger(__name__)
-ANSWERED = ("completed", "answered")  # a DialCallStatus that means someone took the call
+# A DialCallStatus that ends the escalation: someone took the call, or the caller hung up
+# while the phones rang (an abandoned call is not paged).
+ENDED = ("completed", "answered", "canceled")
 
 
 class SupportLine:
@@ -48,7 +50,7 @@ class SupportLine:
         dial_status: str = "",
     ) -> str:
         """The TwiML for step ``step`` of the call (``chain``: the people fixed at step 0)."""
-        if dial_status in ANSWERED:
+        if dial_status in ENDED:
             return supportplan.hangup()
         people = list(chain) if chain is not None else self.directory.chain(time.time())
         policy = self.directory.policy()
@@ -71,7 +73,7 @@ class SupportLine:
                               f"call-{call_sid}" if call_sid else "")]
         )  # fmt: skip
         logs.event(LOGGER, logging.WARNING, "support call missed", call=call_sid or None)
-        return supportplan.missed()
+        return supportplan.missed(paged=bool(steps))  # no steps: nobody is on call
 
     def _text(
         self,

@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 GREETING = "Please hold while we connect you to the person on call."
 WHISPER = "Support line call. Press any key to accept."
 MISSED = "Sorry, nobody could take your call. The person on call has been paged."
+NOBODY = "Sorry, nobody is on call right now. Please try again later."
 MAX_STEPS = 100  # steps of one call's plan (a long rotation repeated is cut here)
 MAX_PARALLEL = 10  # numbers in the everyone-at-once <Dial> (Twilio's limit for <Number>s)
 MAX_CHAIN = 200  # people an action URL may carry
@@ -76,8 +77,9 @@ def hangup() -> str:
     return document("<Hangup/>")
 
 
-def missed() -> str:
-    return document(f"<Say>{escape(MISSED)}</Say><Hangup/>")
+def missed(paged: bool = True) -> str:
+    """The end of the plan: the caller is told someone was paged (or that nobody is on call)."""
+    return document(f"<Say>{escape(MISSED if paged else NOBODY)}</Say><Hangup/>")
 
 
 def step_text(caller: str, step: int, total: int, together: int) -> str:

@@ -240,3 +240,9 @@ def test_every_preset_answers_the_appliances_signed_request(make_daemon: Any) ->
         assert result.status == 200, (label, result.error_message)
         assert "<Response" in result.body.decode(), label
     assert requests.post(origin + ONCALL_PRESET, data=params, timeout=10).status_code == 403
+    # Nobody on call (and no default person): the caller is told so, and the missed call
+    # is stored as an alert that paged nobody.
+    result, _ = d.client.request(origin + ONCALL_PRESET, "POST", params)
+    assert b"nobody is on call right now" in result.body
+    alert = d.store.read_one("SELECT body, chain FROM oncall_alerts")
+    assert alert["body"].startswith("Missed call") and alert["chain"] == "[]"

@@ -37,6 +37,8 @@ def test_dial_twiml_whispers_on_every_leg_and_carries_the_chain():
     later = ElementTree.fromstring(supportplan.dial(["+1"], 5, action, greet=False))
     assert later.find("Say") is None
     assert ElementTree.fromstring(supportplan.missed()).find("Say").text == supportplan.MISSED
+    nobody = ElementTree.fromstring(supportplan.missed(paged=False))
+    assert nobody.find("Say").text == supportplan.NOBODY and nobody.find("Hangup") is not None
     assert ElementTree.fromstring(supportplan.hangup()).find("Hangup") is not None
 
 
