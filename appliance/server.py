@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import socket
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -101,6 +101,29 @@ def check_https(config: Config) -> None:
             raise https_port_error(config, e) from None
 
 
+class LazySSLAdapter(BuiltinSSLAdapter):
+    """cheroot's TLS adapter, set up at the first HTTPS connection rather than at start.
+
+    Setting it up initialises OpenSSL and parses the certificate over a loopback handshake
+    (a client context with the system's CA bundle): about 1.5 MB that an appliance nobody
+    opens over HTTPS would carry for months (docs/benchmarks.md, idle memory).  The pair
+    itself was checked before start (:func:`appliance.system.tls.material`)."""
+
+    def __init__(self, certificate: str, private_key: str) -> None:  # noqa: D107
+        self.certificate, self.private_key = certificate, private_key
+        self.certificate_chain = self.ciphers = self.private_key_password = None
+        self._ready = False
+        self._setup = threading.Lock()
+
+    def wrap(self, sock: Any) -> Any:
+        if not self._ready:
+            with self._setup:
+                if not self._ready:
+                    BuiltinSSLAdapter.__init__(self, self.certificate, self.private_key)
+                    self._ready = True
+        return super().wrap(sock)  # type: ignore[no-untyped-call]
+
+
 class Server:
     def __init__(self, daemon: Appliance, host: str, port: int, threads: int) -> None:
         self.daemon, self.host = daemon, host
@@ -134,7 +157,7 @@ class Server:
             server_name="appliance",
         )
         self.https.gateway = signalgateway.gateway(self.hub)
-        self.https.ssl_adapter = BuiltinSSLAdapter(str(self.tls.cert), str(self.tls.key))
+        self.https.ssl_adapter = LazySSLAdapter(str(self.tls.cert), str(self.tls.key))
         self.https.shutdown_timeout = 2
         self._https_thread: threading.Thread | None = None
 

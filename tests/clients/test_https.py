@@ -45,8 +45,11 @@ def test_https_with_the_generated_ca(sim, make_daemon, monkeypatch):
     # the CA's key and the server's key are the owner's only; the CA's cert is public
     assert stat.S_IMODE((folder / "ca.key").stat().st_mode) == 0o600
     assert stat.S_IMODE((folder / "server.key").stat().st_mode) == 0o600
+    # TLS is set up at the first HTTPS connection, not at start (idle memory)
+    assert not d.server.https.ssl_adapter._ready
     rv = requests.get(f"https://127.0.0.1:{port}/health", verify=str(ca), timeout=10)
     assert rv.status_code in (200, 503) and "modems" in rv.json()
+    assert d.server.https.ssl_adapter._ready
     rv = requests.get(f"https://localhost:{port}/health", verify=str(ca), timeout=10)
     assert "modems" in rv.json()
     with pytest.raises(requests.exceptions.SSLError):  # not trusted without the CA
