@@ -92,3 +92,5 @@ def test_calls_list_names_the_caller(panel: Panel, sim: Any) -> None:  # noqa: F
     wait_for(lambda: d.store.read_one("SELECT COUNT(*) FROM calls")[0] == 1, timeout=20)
     remote.hangup()
     assert f"Ann ({PHONE})" in text(panel, "/calls/")
+    sid = d.store.read_one("SELECT sid FROM calls")[0]
+    assert f"<dd>Ann ({PHONE}) " in text(panel, f"/calls/{sid}")
