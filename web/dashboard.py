@@ -122,8 +122,11 @@ def message_charts(now: float) -> dict[str, Any]:
             [(float(i), v) for i, v in rate],
             ymax=100.0,
             unit="%",
-            first_label=labels[rate[0][0]] if rate else "",
-            last_label=labels[rate[-1][0]] if rate else "",
+            # the whole fortnight on the x axis: one day of data is a dot on its day, not a
+            # dot at the left edge under two labels of the same date
+            x_range=(0.0, DAYS - 1.0),
+            first_label=labels[0],
+            last_label=labels[-1],
         ),
         "totals": {
             "in": int(sum(inbound)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 from html import escape
@@ -315,3 +316,26 @@ def test_welcome_twiml_is_public_and_reads_the_keys_back(make_daemon):
     assert [type(v).__name__ for v in doc.verbs] == ["Say", "Hangup"]
     assert "You pressed 1 2 3 star." in rv.get_data(as_text=True)
     assert client.get("/welcome/voice").status_code == 200
+
+
+def test_delivery_rate_with_one_day_of_data_is_a_dot_on_today(panel):
+    """Charts read right with little data: one day is a dot at today's end of the fortnight,
+    under the fortnight's first and last dates, not a dot at the left edge."""
+    from web import charts
+
+    now = time.time()
+    panel.d.store.write(
+        lambda conn: conn.execute(
+            "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number, body,"
+            " status, num_segments, date_created, date_updated, date_sent) VALUES"
+            " ('SMdot', 'AC', 'outbound-api', 'modem1', ?, ?, 'x', 'delivered', 1, ?, ?, ?)",
+            (NUMBER, PHONE, now, now, now),
+        )
+    )
+    html = panel.client.get("/").get_data(as_text=True)
+    chart = html[html.index("Delivery rate") :]
+    chart = chart[: chart.index("</svg>")]
+    (cx,) = re.findall(r'<circle cx="([\d.]+)"', chart)
+    assert float(cx) > charts.WIDTH - 5  # today: the right end
+    labels = re.findall(r'class="axis">(\d\d [A-Z][a-z]{2})</text>', chart)
+    assert len(labels) == 2 and labels[0] != labels[1]
