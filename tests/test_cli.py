@@ -594,6 +594,9 @@ def test_run_banner_shows_the_simulator_only_when_in_use(tmp_path):
     text = banner(config.load(hardware, environ={}), "AC1", "t")
     assert "appliance sim" not in text and "simulated" not in text
     assert ".venv/bin/appliance status" in text
+    # HTTPS on its default port, with where to get the CA; not when the port is picked at start
+    assert "https://127.0.0.1:8443/" in text and "http://127.0.0.1:8080/ca.crt" in text
+    assert "https://" not in hidden  # sim_config's https_port = 0
 
 
 # --------------------------------------------------------------------------- status

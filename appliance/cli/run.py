@@ -89,8 +89,14 @@ def banner(cfg: config.Config, sid: str, token: str | None) -> str:
     lines += [
         f"  the panel: open {cfg.base_url}/ in a browser"
         " (the first-run page asks for the AuthToken)",
-        "",
     ]
+    if cfg.https_port:
+        host = cfg.base_url.split("://", 1)[1].rsplit(":", 1)[0]
+        lines.append(
+            f"  the same over HTTPS (browser phones need it): https://{host}:{cfg.https_port}/"
+            f"  (trust the appliance's CA once: {cfg.base_url}/ca.crt, docs/deployment.md)"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
