@@ -78,9 +78,9 @@ def make_daemon(tmp_path: Path, sim: SimulatorHost) -> Iterator[Callable[..., Da
     def make(**kwargs: Any) -> Daemon:
         d = Daemon(settings(tmp_path, sim, **kwargs))
         d.start()
+        started.append(d)  # stopped at the end even when the checks below fail
         for m in d.modems.values():
             assert m.connected.wait(15), f"{m.name} did not connect: {m.last_error}"
-        started.append(d)
         return d
 
     yield make

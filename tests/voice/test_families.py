@@ -61,10 +61,12 @@ def family_daemon(
     )
     d = Daemon(cfg)
     d.start()
-    assert d.modems["modem1"].connected.wait(15)
-    yield host, d
-    d.stop()
-    host.stop()
+    try:
+        assert d.modems["modem1"].connected.wait(15), d.modems["modem1"].last_error
+        yield host, d
+    finally:
+        d.stop()
+        host.stop()
 
 
 def test_inbound_call_digits_and_remote_hangup(

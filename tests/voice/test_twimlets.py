@@ -110,7 +110,9 @@ def start_two_modems(tmp_path: Path, host: SimulatorHost, voice_url: str) -> Dae
     d = Daemon(cfg)
     d.start()
     for m in d.modems.values():
-        assert m.connected.wait(15)
+        if not m.connected.wait(15):
+            d.stop()  # a daemon left running would load every later test
+            raise AssertionError(f"{m.name} did not connect: {m.last_error}")
     return d
 
 
