@@ -108,3 +108,33 @@ def client_for(d: Daemon) -> Client:
     assert d.server is not None
     client.api.base_url = f"http://127.0.0.1:{d.server.port}"
     return client
+
+
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A daemon a failing test left running keeps non-daemon server threads alive, and the
+    interpreter would wait for them for ever after the summary: name them and leave with
+    the session's own status instead of hanging the run."""
+    import sys
+    import threading
+
+    alive = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if alive and _EXIT_STATUS:
+        sys.stderr.write(
+            f"\n{len(alive)} threads left running by the tests (a daemon not stopped):"
+            f" {sorted(set(alive))[:10]}; exiting with the session's status\n"
+        )
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(_EXIT_STATUS[0])
