@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,12 @@ def voice_daemon(
 FAMILIES = ["sim800", "huawei_e173", "sim7600", "quectel_ec25", "generic"]
 
 
-@pytest.fixture(params=FAMILIES)
-def one_modem(
-    request: pytest.FixtureRequest, tmp_path: Path, webapp: WebApp
+@contextmanager
+def daemon_on_family(
+    tmp_path: Path, webapp: WebApp, family: str, **modem: str
 ) -> Iterator[tuple[SimulatorHost, Daemon]]:
-    """A daemon on one simulated modem of each family, its Voice URL the web app's /voice."""
-    family = request.param
+    """A daemon on one simulated modem of ``family``, its Voice URL the web app's /voice;
+    ``modem`` adds to the modem's settings.  Stopped on the way out, connected or not."""
     host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
     sim_modem = host.add("modem1", family, NUMBER, latency=0.005, boot_delay=0.0)
     host.start()
@@ -63,6 +64,7 @@ def one_modem(
                     "profile": family,
                     "audio_port": str(sim_modem.audio_path),
                     "voice_url": webapp.url("/voice"),
+                    **modem,
                 }
             ],
         },
@@ -75,3 +77,12 @@ def one_modem(
     finally:
         d.stop()
         host.stop()
+
+
+@pytest.fixture(params=FAMILIES)
+def one_modem(
+    request: pytest.FixtureRequest, tmp_path: Path, webapp: WebApp
+) -> Iterator[tuple[SimulatorHost, Daemon]]:
+    """A daemon on one simulated modem of each family, its Voice URL the web app's /voice."""
+    with daemon_on_family(tmp_path, webapp, request.param) as pair:
+        yield pair

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from twilio.rest import Client
 
-from appliance import config
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import Digits, Hangup, RemoteParty, Silence, WaitHeard
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.voice.conftest import daemon_on_family
 from tests.voice.test_engine import loud
 from tests.webapp import WebApp, twiml
 
@@ -29,44 +29,10 @@ FAMILIES = ["sim800", "huawei_e173", "sim7600", "quectel_ec25", "generic"]
 def family_daemon(
     request: pytest.FixtureRequest, tmp_path: Path, webapp: WebApp
 ) -> Iterator[tuple[SimulatorHost, Daemon]]:
-    family = request.param
-    host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
-    host.add("modem1", family, NUMBER, latency=0.005, boot_delay=0.0)
-    host.start()
-    wait_for(lambda: host.modems["modem1"].booted, timeout=5)
-    sim_modem = host.modems["modem1"]
-    cfg = config.load(
-        None,
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "http_port": 0,
-            "https_port": 0,
-            "outbound_rate": 0.0,
-            "webhook_backoff": 0.2,
-            "reconnect_delay": 0.2,
-            "command_timeout": 3.0,
-            "modems": [
-                {
-                    "name": "modem1",
-                    "number": NUMBER,
-                    "port": str(sim_modem.port_path),
-                    "profile": family,
-                    "audio_port": str(sim_modem.audio_path),
-                    "voice_url": webapp.url("/voice"),
-                    "status_callback": webapp.url("/status"),
-                }
-            ],
-        },
-    )
-    d = Daemon(cfg)
-    d.start()
-    try:
-        assert d.modems["modem1"].connected.wait(15), d.modems["modem1"].last_error
-        yield host, d
-    finally:
-        d.stop()
-        host.stop()
+    with daemon_on_family(
+        tmp_path, webapp, request.param, status_callback=webapp.url("/status")
+    ) as pair:
+        yield pair
 
 
 def test_inbound_call_digits_and_remote_hangup(
