@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from appliance import config, twimlets
+from appliance import twimlets
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import Digits, Hangup, RemoteParty, Say, Silence, SimCall
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.voice.conftest import start_daemon
 from tests.voice.test_engine import loud
 from tests.web.test_panel import PASSWORD, Panel
 from web.auth import set_password
@@ -58,25 +59,8 @@ def daemon(tmp_path: Path, host: SimulatorHost) -> Iterator[Daemon]:
         }
         for name, m in host.modems.items()
     ]
-    cfg = config.load(
-        None,
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "http_port": 0,
-            "https_port": 0,
-            "outbound_rate": 0.0,
-            "webhook_backoff": 0.2,
-            "reconnect_delay": 0.2,
-            "command_timeout": 3.0,
-            "modems": modems,
-        },
-    )
-    d = Daemon(cfg)
-    d.start()
+    d = start_daemon(tmp_path, modems)
     try:
-        for m in d.modems.values():
-            assert m.connected.wait(15)
         yield d
     finally:
         d.stop()

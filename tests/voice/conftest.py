@@ -35,16 +35,9 @@ def voice_daemon(
 FAMILIES = ["sim800", "huawei_e173", "sim7600", "quectel_ec25", "generic"]
 
 
-@contextmanager
-def daemon_on_family(
-    tmp_path: Path, webapp: WebApp, family: str, **modem: str
-) -> Iterator[tuple[SimulatorHost, Daemon]]:
-    """A daemon on one simulated modem of ``family``, its Voice URL the web app's /voice;
-    ``modem`` adds to the modem's settings.  Stopped on the way out, connected or not."""
-    host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
-    sim_modem = host.add("modem1", family, NUMBER, latency=0.005, boot_delay=0.0)
-    host.start()
-    wait_for(lambda: sim_modem.booted, timeout=5)
+def start_daemon(tmp_path: Path, modems: list[dict[str, str]]) -> Daemon:
+    """A started daemon on ``modems`` with the voice tests' quick timings, every modem
+    connected; stopped again (and the test failed) when one does not connect."""
     cfg = config.load(
         None,
         environ={},
@@ -56,7 +49,32 @@ def daemon_on_family(
             "webhook_backoff": 0.2,
             "reconnect_delay": 0.2,
             "command_timeout": 3.0,
-            "modems": [
+            "modems": modems,
+        },
+    )
+    d = Daemon(cfg)
+    d.start()
+    for m in d.modems.values():
+        if not m.connected.wait(15):
+            d.stop()  # a daemon left running would load every later test
+            raise AssertionError(f"{m.name} did not connect: {m.last_error}")
+    return d
+
+
+@contextmanager
+def daemon_on_family(
+    tmp_path: Path, webapp: WebApp, family: str, **modem: str
+) -> Iterator[tuple[SimulatorHost, Daemon]]:
+    """A daemon on one simulated modem of ``family``, its Voice URL the web app's /voice;
+    ``modem`` adds to the modem's settings.  Stopped on the way out, connected or not."""
+    host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
+    sim_modem = host.add("modem1", family, NUMBER, latency=0.005, boot_delay=0.0)
+    host.start()
+    wait_for(lambda: sim_modem.booted, timeout=5)
+    try:
+        d = start_daemon(
+            tmp_path,
+            [
                 {
                     "name": "modem1",
                     "number": NUMBER,
@@ -67,12 +85,11 @@ def daemon_on_family(
                     **modem,
                 }
             ],
-        },
-    )
-    d = Daemon(cfg)
-    d.start()
+        )
+    except BaseException:
+        host.stop()
+        raise
     try:
-        assert d.modems["modem1"].connected.wait(15), d.modems["modem1"].last_error
         yield host, d
     finally:
         d.stop()

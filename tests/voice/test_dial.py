@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance import config
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import Digits, Hangup, RemoteParty, Say, Silence, WaitHeard
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.voice.conftest import start_daemon
 from tests.voice.test_engine import loud
 from tests.webapp import WebApp, twiml
 
@@ -32,27 +32,7 @@ def start(tmp_path: Path, host: SimulatorHost, webapp: WebApp, names: list[str])
         }
         for name in names
     ]
-    cfg = config.load(
-        None,
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "http_port": 0,
-            "https_port": 0,
-            "outbound_rate": 0.0,
-            "webhook_backoff": 0.2,
-            "reconnect_delay": 0.2,
-            "command_timeout": 3.0,
-            "modems": modems,
-        },
-    )
-    d = Daemon(cfg)
-    d.start()
-    for m in d.modems.values():
-        if not m.connected.wait(15):
-            d.stop()  # a daemon left running would load every later test
-            raise AssertionError(f"{m.name} did not connect: {m.last_error}")
-    return d
+    return start_daemon(tmp_path, modems)
 
 
 @pytest.fixture
