@@ -21,6 +21,7 @@ import queue
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -71,6 +72,23 @@ class _Waiter:
 _Work = tuple[Callable[[sqlite3.Connection], Any], "Future[Any] | _Waiter"]
 
 
+class _Reader:
+    """A thread's read connection, closed when the thread ends.
+
+    The thread-local slot drops this holder when its thread ends; the connection itself
+    would wait for a garbage collection (CPython 3.11's statement cache makes a cycle of
+    it), keeping two file descriptors per ended thread open meanwhile.
+    """
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        self.conn.close()
+
+
 class Store:
     """SQLite database with a single writer thread."""
 
@@ -79,6 +97,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._local = threading.local()
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._closed = False
         # Told each commit's duration in seconds, on the writer thread (the metrics' histogram).
         self.on_commit: Callable[[float], None] | None = None
@@ -213,11 +232,11 @@ class Store:
         """Run a query on this thread's read connection."""
         if self._closed:
             raise StoreClosed("the store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        return conn.execute(sql, params).fetchall()
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = _Reader(self._connect())
+            self._readers.add(reader)
+        return reader.conn.execute(sql, params).fetchall()
 
     def read_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Row | None:
         rows = self.read(sql, params)
@@ -247,9 +266,8 @@ class Store:
         self._closed = True
         self._queue.put(None)
         self._thread.join(10)
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
+        for reader in list(self._readers):  # every thread's, not only the closing thread's
+            reader.conn.close()
 
     # -- settings --------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from appliance.voice.session import CallSession
 
 if TYPE_CHECKING:
     from appliance.twiml.stream import Stream
-    from appliance.voice.mediastream import StreamClient
+    from appliance.voice.mediastream import StreamState
     from appliance.voice.phone import Phone
 
 DIAL_SUBMIT_TIMEOUT = 40.0  # seconds for the modem thread to take ATD (its own 30 s + slack)
@@ -100,7 +100,7 @@ class _LegHandle:
     def control(self) -> None:
         return None  # a REST update of a child call: the parent's flow owns the dial
 
-    def start_stream(self, spec: Stream) -> StreamClient | None:
+    def start_stream(self, spec: Stream) -> StreamState | None:
         return None
 
 

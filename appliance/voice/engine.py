@@ -81,10 +81,10 @@ class VoiceEngine:
             raise CallNotLive(call_sid)
         if spec.name and any(c.name == spec.name for c in mediastream.streams_of(call_sid)):
             raise StreamNameTaken(spec.name)
-        client = flow.start_stream(spec)
-        if client is None:  # named the same as one started meanwhile
+        state = flow.start_stream(spec)
+        if state is None:  # named the same as one started meanwhile
             raise StreamNameTaken(spec.name)
-        return client.state()
+        return state
 
     def stop_stream(self, call_sid: str, key: str) -> StreamState | None:
         """Stop a call's one-way stream by SID or name (it sends ``stop`` and closes);

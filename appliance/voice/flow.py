@@ -33,7 +33,7 @@ from appliance.voice.verbs import control, gather, message, prompts, record, str
 if TYPE_CHECKING:
     from appliance.twiml.stream import Stream
     from appliance.voice.context import Context
-    from appliance.voice.mediastream import StreamClient
+    from appliance.voice.mediastream import StreamState
     from appliance.voice.phone import Phone
 
 LOGGER = logging.getLogger(__name__)
@@ -100,16 +100,21 @@ class CallFlow:
         """The REST API wrote calls.control (redirect or end)."""
         self.channel.control()
 
-    def start_stream(self, spec: Stream) -> StreamClient | None:
+    def start_stream(self, spec: Stream) -> StreamState | None:
         """The REST API starts a one-way stream, as ``<Start><Stream>`` would, whatever verb
         runs; None if the name is taken.  It runs on the caller's thread, not this call's,
         and returns at once (the stream connects on a thread of its own): the media's
         listeners and the channel's closers are locked, and a stream that cannot connect
-        ends stopped (error recorded)."""
+        ends stopped (error recorded).  The state returned is the one Twilio answers with:
+        ``in-progress`` while it connects, even if it fails before this returns; ``stopped``
+        only if it was refused at once (no audio port, or the call ended)."""
         client = stream.new_client(self.session, spec, bidirectional=False)
-        if client is not None:
-            stream.attach(self.session, client, background=True)
-        return client
+        if client is None:
+            return None
+        connecting = client.state()
+        if not stream.attach(self.session, client, background=True):
+            return client.state()
+        return connecting
 
     # -- the thread ----------------------------------------------------------------------------
 

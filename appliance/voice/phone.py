@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from appliance.modem.modem import Modem
     from appliance.modem.profiles import VoiceProfile
     from appliance.twiml.stream import Stream
-    from appliance.voice.mediastream import StreamClient
+    from appliance.voice.mediastream import StreamState
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,7 +55,7 @@ class FlowHandle(Protocol):
     def digit(self, digit: str, source: str) -> None: ...  # a key press the modem reported
     def stop(self) -> None: ...  # the appliance is stopping: end the call
     def control(self) -> None: ...  # the REST API wrote calls.control (redirect or end)
-    def start_stream(self, spec: Stream) -> StreamClient | None: ...  # REST: a one-way stream
+    def start_stream(self, spec: Stream) -> StreamState | None: ...  # REST: a one-way stream
 
 
 class Switchboard(Protocol):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -65,3 +68,57 @@ def test_queries_by_creation_date_still_use_an_index(tmp_path):
         assert "USING" in plan and "INDEX" in plan, (sql, plan)
     assert store.read_one("SELECT name FROM sqlite_master WHERE name = 'messages_created'") is None
     store.close()
+
+
+def _open_files(path) -> int:
+    """Descriptors of this process open on ``path`` (the database file itself)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                count += 1
+        except OSError:
+            pass
+    return count
+
+
+def test_read_connections_close_with_their_thread_and_with_the_store(tmp_path):
+    """A thread's read connection is closed when the thread ends, not at some later garbage
+    collection; close() closes those of threads still running (a daemon stopped in a long
+    process must give its descriptors back)."""
+    path = tmp_path / "a.sqlite3"
+    store = Store(path)
+    gc.disable()  # what is closed must be closed by the store, not by a collection
+    try:
+        def read_on_threads(count: int) -> int:
+            for _ in range(count):
+                t = threading.Thread(target=store.read, args=("SELECT 1",))
+                t.start()
+                t.join()
+            # join() returns a moment before the ended thread's locals are dropped
+            deadline = time.monotonic() + 2
+            while len(store._readers) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return _open_files(path)
+
+        # SQLite keeps a closed connection's descriptor while the process holds POSIX locks
+        # on the file (closing it would drop them), and reuses it: one, however many threads.
+        after_five = read_on_threads(5)
+        assert after_five == read_on_threads(20) <= 2
+
+        release = threading.Event()
+        running = [
+            threading.Thread(target=lambda: (store.read("SELECT 1"), release.wait(5)))
+            for _ in range(3)
+        ]
+        for t in running:
+            t.start()
+        store.read("SELECT 1")
+        assert _open_files(path) >= 4
+        store.close()
+        assert _open_files(path) == 0
+        release.set()
+        for t in running:
+            t.join()
+    finally:
+        gc.enable()
