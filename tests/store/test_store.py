@@ -90,6 +90,7 @@ def test_read_connections_close_with_their_thread_and_with_the_store(tmp_path):
     store = Store(path)
     gc.disable()  # what is closed must be closed by the store, not by a collection
     try:
+
         def read_on_threads(count: int) -> int:
             for _ in range(count):
                 t = threading.Thread(target=store.read, args=("SELECT 1",))
