@@ -108,14 +108,19 @@ def test_read_connections_close_with_their_thread_and_with_the_store(tmp_path):
         assert after_five == read_on_threads(20) <= 2
 
         release = threading.Event()
-        running = [
-            threading.Thread(target=lambda: (store.read("SELECT 1"), release.wait(5)))
-            for _ in range(3)
-        ]
+        have_read = threading.Barrier(4)  # the three threads and this one
+
+        def read_and_stay() -> None:
+            store.read("SELECT 1")
+            have_read.wait(5)
+            release.wait(5)
+
+        running = [threading.Thread(target=read_and_stay) for _ in range(3)]
         for t in running:
             t.start()
         store.read("SELECT 1")
-        assert _open_files(path) >= 4
+        have_read.wait(5)
+        assert len(store._readers) == 4
         store.close()
         assert _open_files(path) == 0
         release.set()
