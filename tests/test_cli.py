@@ -291,6 +291,7 @@ def test_send_without_a_daemon_queues_durably(tmp_path, sim, make_daemon):
 # --------------------------------------------------------------------------- page
 
 ALICE = "+14155550111"
+CAROL = "+14155550133"
 
 
 def _texts_to(sim: Any, to: str) -> list[str]:
@@ -323,6 +324,15 @@ def test_page_through_the_daemon_and_a_monit_exec(tmp_path, sim, make_daemon):
     assert rv.stdout.endswith("repeat\n")
     rv = appliance(cfg, "page", "")
     assert rv.returncode == 2 and "Body is required" in rv.stderr
+    # --policy: that policy's people (here its default person, Carol), not Alice.
+    carol = d.oncall.directory.add_person("Carol", CAROL)
+    d.oncall.directory.policies.create({"name": "it", "default_person": str(carol["id"])}, None)
+    rv = appliance(cfg, "page", "raid degraded on nas1", "--policy", "it")
+    assert rv.returncode == 0 and rv.stdout.endswith("paged\n"), rv.stderr
+    wait_for(lambda: any("raid degraded" in t for t in _texts_to(sim, CAROL)))
+    assert not any("raid degraded" in t for t in _texts_to(sim, ALICE))
+    rv = appliance(cfg, "page", "x", "--policy", "nope")
+    assert rv.returncode == 2 and "No escalation policy named 'nope'" in rv.stderr
     # Monit runs the script with its variables; the page names the service and the event.
     script = tmp_path / "page-oncall"
     script.write_text(_monit_script())
@@ -347,6 +357,8 @@ def test_page_without_a_daemon_is_stored_and_sent_at_start(tmp_path, sim, make_d
     d = make_daemon()
     _alice_on_call(d)
     d.stop()
+    rv = appliance(cfg, "page", "ups on battery", "--policy", "nope")
+    assert rv.returncode == 2 and "No escalation policy named 'nope'" in rv.stderr
     rv = appliance(cfg, "page", "ups on battery")
     assert rv.returncode == 0, rv.stderr
     assert "not running" in rv.stderr and rv.stdout.endswith("paged\n")

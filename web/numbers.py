@@ -9,6 +9,7 @@ import urllib.parse
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from appliance.oncall.policies import voice_url_policy
 from appliance.twimlets import PRESETS, is_twimlet_url
 from web.helpers import daemon
 
@@ -64,6 +65,9 @@ def edit(sid: str) -> str | BaseResponse:
             value = form.get(field, "").strip()
             values[field] = value
             problem = url_problem(value, twimlet=field in VOICE_FIELDS)
+            named = voice_url_policy(value) if field in VOICE_FIELDS else None
+            if not problem and named and d.oncall.directory.policies.named(named) is None:
+                problem = f"No escalation policy named {named!r} (the On call page lists them)"
             if problem:
                 errors[field] = problem
         for field in METHOD_FIELDS:
@@ -100,5 +104,17 @@ def edit(sid: str) -> str | BaseResponse:
         values=values,
         errors=errors,
         url_fields=URL_FIELDS,
-        presets=PRESETS,
+        presets=_presets(),
     )
+
+
+def _presets() -> list[tuple[str, str]]:
+    """The Voice URL presets: the support line of each escalation policy (the default one
+    first, as ``/twimlets/oncall``), then the twimlets."""
+    oncall, *rest = PRESETS
+    named = [
+        (f"Forward to on-call, policy {p['name']} (support line)",
+         f"{oncall[1]}?{urllib.parse.urlencode({'Policy': p['name']})}")
+        for p in daemon().oncall.directory.policies.all()[1:]
+    ]  # fmt: skip
+    return [oncall, *named, *rest]

@@ -1,5 +1,7 @@
 """On call: who is on call now and next, a calendar of the coming four weeks, overrides,
-people and schedules, and the latest alerts (docs/oncall.md).
+people and schedules, the escalation policies (who each has on call now and next; one
+edited at a time, ``?policy=<id>`` or ``?policy=new``), and the latest alerts
+(docs/oncall.md).
 
 The page calls the same directory and pager as ``/appliance/oncall/…``; a signed-in panel
 user administers the rotation as the AuthToken does.  Every form carries the CSRF token.
@@ -20,8 +22,8 @@ from web.helpers import daemon
 bp = Blueprint("oncall", __name__, url_prefix="/oncall")
 
 WEEKS = 4  # the calendar's span
-FORMS = ("override", "person", "schedule", "policy", "resolve")
-POLICY_FIELDS = ("ring_timeout", "ack_timeout", "repeat", "default_person")
+FORMS = ("override", "person", "schedule", "policy", "delete-policy", "resolve")
+POLICY_FIELDS = ("name", "ring_timeout", "ack_timeout", "repeat", "default_person")
 
 
 def _day_grid(shifts: list[Shift], names: dict[int, str], start: datetime) -> list[list[Any]]:
@@ -69,8 +71,9 @@ def index() -> str | BaseResponse:
                 directory.add_schedule(fields, request.form.getlist("people"))
                 flash("Schedule added.")
             elif form == "policy":
-                directory.set_policy({k: values[k] for k in POLICY_FIELDS if k in values})
-                flash("Escalation policy saved.")
+                _save_policy(values)
+            elif form == "delete-policy":
+                _delete_policy(values.get("policy_id", ""))
             elif form == "resolve":
                 ok = oncall.pager.resolve(int(values.get("alert", "0") or 0), "panel")
                 flash("Alert resolved." if ok else "That alert is not open.")
@@ -83,6 +86,11 @@ def index() -> str | BaseResponse:
             oncall.wake()
             return redirect(url_for("oncall.index"))
     now = time.time()
+    policies = directory.policies.all()
+    chosen = request.args.get("policy", "") or values.get("policy_id", "")
+    editing = next((p for p in policies if str(p["id"]) == chosen), None)
+    if editing is None and chosen != "new":
+        editing = policies[0]  # the default policy (id 1)
     start = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     people = directory.people()
     names = {p["id"]: p["name"] for p in people}
@@ -102,6 +110,42 @@ def index() -> str | BaseResponse:
         shifts=shifts,
         alerts=oncall.pager.alerts(limit=20),
         policy=directory.policy(),
+        policies=policies,
+        teams=[_team(p, now) for p in policies],
+        editing=editing,
         values=values,
         errors=errors,
     )
+
+
+def _team(policy: dict[str, Any], now: float) -> dict[str, Any]:
+    """A policy's row on the page: who is on call under it now, and next."""
+    directory = daemon().oncall.directory
+    current = directory.on_call(now, policy)
+    upcoming = directory.on_call(current.ends, policy) if current.ends != float("inf") else None
+    return {"policy": policy, "now": current, "next": upcoming}
+
+
+def _save_policy(values: dict[str, str]) -> None:
+    """The policy form: ``policy_id`` blank (the default policy), ``new`` or an id."""
+    book = daemon().oncall.directory.policies
+    fields = {k: values[k] for k in POLICY_FIELDS if k in values}
+    # The checkboxes: none ticked is every schedule; a form without them leaves them alone.
+    ticked = request.form.getlist("schedules") if "schedules_shown" in values else None
+    target = values.get("policy_id", "").strip()
+    if target == "new":
+        made = book.create(fields, ticked)
+        flash(f"Escalation policy {made['name']} added.")
+        return
+    pid = int(target) if target.isascii() and target.isdigit() and len(target) < 12 else 1
+    if book.update(pid, fields, ticked) is None:
+        raise RotationError("policy_id", "That escalation policy no longer exists")
+    flash("Escalation policy saved.")
+
+
+def _delete_policy(target: str) -> None:
+    book = daemon().oncall.directory.policies
+    found = book.find(target) if target.strip().isdigit() else None
+    if found is None or not book.delete(found["id"]):
+        raise RotationError("policy", "That escalation policy no longer exists")
+    flash(f"Escalation policy {found['name']} deleted.")

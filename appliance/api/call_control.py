@@ -4,7 +4,11 @@ Redirecting or hanging up a live call writes ``calls.control`` (JSON) and calls
 ``daemon.voice.control(sid)``; the engine does the rest.  A queued call is canceled
 (or re-pointed at a new Url/Twiml) directly in the database.  The answer shows the
 call as the update leaves it, as Twilio's does: ``completed`` for a live call hung up,
-``canceled`` for a queued or ringing one, unchanged for a redirect.
+``canceled`` for a queued or ringing one, unchanged for a redirect.  A child call of a
+``<Dial>`` (``outbound-dial``) is ended by its ``<Dial>``'s legs
+(:mod:`appliance.voice.dialleg`), even while queued (its leg is about to dial); redirecting
+one takes it out of its bridge (the parent's ``<Dial>`` ends ``completed``), and is refused
+(400 / 21220) while it is not bridged (ringing, whispering, or on a one-modem ``<Dial>``).
 """
 
 from __future__ import annotations
@@ -49,11 +53,16 @@ def call_update(account_sid: str, sid: str) -> Response:
             "TimeLimit", form.DEFAULT_TIME_LIMIT, 20001, form.MAX_TIME_LIMIT
         )
     now = time.time()
+    # A dialled leg (<Dial><Number>) can be redirected only while it is bridged to its caller
+    # (or once a redirect gave it TwiML of its own).
+    redirectable = (url is not None or twiml is not None) and d.voice.redirectable(sid)
 
     def fn(conn: sqlite3.Connection) -> tuple[bool, str | None] | None:
         """Apply the update; None if there is no such call, else whether the engine must
         look and the status the call ends with when the engine carries it out."""
-        row = conn.execute("SELECT status FROM calls WHERE sid = ?", (sid,)).fetchone()
+        row = conn.execute(
+            "SELECT status, direction, parent_call_sid FROM calls WHERE sid = ?", (sid,)
+        ).fetchone()
         if row is None:
             return None
         current = row["status"]
@@ -63,13 +72,30 @@ def call_update(account_sid: str, sid: str) -> Response:
             raise ApiError(
                 400, 21220, f"Call is not in-progress (status {current}). Cannot update it."
             )
+        dialled = row["direction"] == "outbound-dial"
+        if (
+            dialled
+            and status is None
+            and (url is not None or twiml is not None)
+            and not redirectable
+        ):
+            raise ApiError(
+                400,
+                21220,
+                f"Call {sid} is a leg dialled by <Dial> for call {row['parent_call_sid']} and"
+                f" is not bridged to it (status {current}): redirecting a dialled leg (Url or"
+                " Twiml) is supported on this appliance only once it is connected to its"
+                " caller, not while it rings or runs its <Number url> whisper, nor on a"
+                " one-modem <Dial>. End it with Status=canceled or completed, or redirect the"
+                " parent call.",
+            )
         control: dict[str, str] | None = None
         outcome: str | None = None
         changes: dict[str, Any] = dict(settings)
-        if status is not None and current == "queued":
+        if status is not None and current == "queued" and not dialled:
             # Not placed yet: canceling (or hanging up) is just a row change.
             changes.update(status="canceled", end_time=now)
-        elif status == "completed" or (status == "canceled" and current == "ringing"):
+        elif status == "completed" or (status == "canceled" and current != "in-progress"):
             control = {"status": status}
             # A call that was never answered ends canceled (Twilio: "canceled via the
             # REST API while queued or ringing"); an answered one ends completed.

@@ -1,9 +1,10 @@
 """``/appliance/oncall/…`` and ``/appliance/alerts``: the on-call rotation and paging over HTTP.
 
-Who may call what (docs/api.md): the rotation (people, schedules, overrides, the policy, who
-is on call) is administration, AccountSid and AuthToken only.  ``POST /appliance/alerts``
-takes the AuthToken or an API key (Alertmanager's ``basic_auth`` sends one), as a form
-(``Body``, ``Severity``, ``Fingerprint``) or Alertmanager's webhook JSON; the alert is on
+Who may call what (docs/api.md): the rotation (people, schedules, overrides, the escalation
+policies, who is on call) is administration, AccountSid and AuthToken only.
+``POST /appliance/alerts`` takes the AuthToken or an API key (Alertmanager's ``basic_auth``
+sends one), as a form (``Body``, ``Severity``, ``Fingerprint``, ``Policy``) or Alertmanager's
+webhook JSON (a ``policy`` label, or ``?policy=`` on the receiver URL); the alert is on
 disk, and its first page queued, before the reply.  ``/twimlets/oncall`` is the
 TwiML of the support number ("forward to on-call"): only for the appliance's own signed
 requests (the call engine's), since it names the on-call person's phone.
@@ -146,7 +147,10 @@ def schedule(name: str) -> Response | tuple[str, int]:
     if found is None:
         return _gone("schedule", name)
     if request.method == "DELETE":
-        oncall.directory.remove_schedule(found["id"])
+        try:
+            oncall.directory.remove_schedule(found["id"])
+        except RotationError as e:
+            return _bad(e)
         oncall.wake()
         return "", 204
     return jsonify(found)
@@ -188,22 +192,82 @@ def override(name: str) -> Response | tuple[str, int]:
 
 @bp.route("/oncall/policy", methods=["GET", "POST"])
 def policy() -> Response:
+    """The default escalation policy's timings (the single policy before named ones)."""
     directory = daemon().oncall.directory
     if request.method == "GET":
         return jsonify(directory.policy())
     try:
-        return jsonify(directory.set_policy(request.form.to_dict()))
+        changed = directory.set_policy(request.form.to_dict())
+    except RotationError as e:
+        return _bad(e)
+    daemon().oncall.wake()
+    return jsonify(changed)
+
+
+def _schedules_field() -> list[str] | None:
+    """The ``schedules`` field's ids (repeated or comma-separated), None when absent."""
+    return request.form.getlist("schedules") if "schedules" in request.form else None
+
+
+@bp.route("/oncall/policies", methods=["GET", "POST"])
+def policies() -> Response | tuple[Response, int]:
+    oncall = daemon().oncall
+    book = oncall.directory.policies
+    if request.method == "GET":
+        return jsonify({"policies": book.all()})
+    form = {k: v for k, v in request.form.items() if k != "schedules"}
+    try:
+        made = book.create(form, _schedules_field())
+    except RotationError as e:
+        return _bad(e)
+    oncall.wake()
+    return jsonify(made), 201
+
+
+@bp.route("/oncall/policies/<name>", methods=["GET", "POST", "DELETE"])
+def policy_item(name: str) -> Response | tuple[str, int]:
+    """One policy, by id or by name: fetch, update (the fields sent), delete."""
+    oncall = daemon().oncall
+    book = oncall.directory.policies
+    found = book.find(name)
+    if found is None:
+        return _gone("escalation policy", name)
+    try:
+        if request.method == "DELETE":
+            book.delete(found["id"])
+            oncall.wake()
+            return "", 204
+        if request.method == "POST":
+            form = {k: v for k, v in request.form.items() if k != "schedules"}
+            found = book.update(found["id"], form, _schedules_field()) or found
+            oncall.wake()
+    except RotationError as e:
+        return _bad(e)
+    return jsonify(found)
+
+
+def _chosen_policy() -> dict[str, Any] | Response:
+    """The ``policy`` query parameter's policy (default: ``default``), or a 400 response."""
+    try:
+        return daemon().oncall.directory.policies.require(request.args.get("policy", ""), "policy")
     except RotationError as e:
         return _bad(e)
 
 
 @bp.get("/oncall/now")
 def now() -> Response:
-    """Who is on call now, and who is next (at the end of the current shift)."""
+    """Who is on call now, and who is next (at the end of the current shift), under the
+    ``policy`` named (default: ``default``)."""
+    chosen = _chosen_policy()
+    if isinstance(chosen, Response):
+        return chosen
     directory = daemon().oncall.directory
-    current = directory.on_call()
-    upcoming = directory.on_call(current.ends) if current.ends != float("inf") else None
-    return jsonify({"now": _shift(current), "next": None if upcoming is None else _shift(upcoming)})
+    current = directory.on_call(None, chosen)
+    upcoming = directory.on_call(current.ends, chosen) if current.ends != float("inf") else None
+    return jsonify(
+        {"policy": chosen["name"], "now": _shift(current),
+         "next": None if upcoming is None else _shift(upcoming)}
+    )  # fmt: skip
 
 
 @bp.get("/oncall/calendar")
@@ -212,9 +276,12 @@ def calendar() -> Response:
     text = request.args.get("days", "28")
     if _id(text) is None or not 1 <= int(text) <= MAX_CALENDAR_DAYS:
         return error_response(400, 20001, f"days is 1 to {MAX_CALENDAR_DAYS}")
+    chosen = _chosen_policy()
+    if isinstance(chosen, Response):
+        return chosen
     start = time.time()
-    shifts = daemon().oncall.directory.timeline(start, start + int(text) * 86400)
-    return jsonify({"shifts": [_shift(s) for s in shifts]})
+    shifts = daemon().oncall.directory.timeline(start, start + int(text) * 86400, chosen)
+    return jsonify({"policy": chosen["name"], "shifts": [_shift(s) for s in shifts]})
 
 
 # -- alerts ------------------------------------------------------------------------------------
@@ -244,7 +311,25 @@ def alerts_post() -> Response | tuple[Response, int]:
             )
     except paging.PayloadError as e:
         return _bad(e)
-    outcomes = daemon().oncall.pager.post(alerts)
+    # The policy: an alert's ``policy`` label, else the form's Policy, else ?policy=.
+    fallback = request.form.get("Policy", "") if mimetype in FORM_TYPES else ""
+    fallback = fallback.strip() or request.args.get("policy", "").strip()
+    book = daemon().oncall.directory.policies
+    chosen: dict[str, dict[str, Any]] = {}
+    try:
+        for a in alerts:
+            key = a.policy or fallback
+            if key not in chosen:
+                chosen[key] = book.require(key)
+    except RotationError as e:
+        return _bad(e)  # nothing opened
+    pager = daemon().oncall.pager
+    outcomes: list[dict[str, Any]] = [{} for _ in alerts]
+    for key, policy in chosen.items():
+        group = [i for i, a in enumerate(alerts) if (a.policy or fallback) == key]
+        for i, outcome in zip(group, pager.post([alerts[i] for i in group], policy=policy),
+                              strict=True):  # fmt: skip
+            outcomes[i] = {**outcome, "policy": policy["name"]}
     return jsonify({"alerts": outcomes}), 201
 
 
@@ -279,7 +364,7 @@ def alert_resolve(name: str) -> Response:
 @voice_bp.route("/oncall", methods=["GET", "POST"])
 def voice() -> Response:
     """The "forward to on-call" TwiML, one escalation step per request (``Step``, with the
-    ``Chain`` of people fixed at the first): dial the step's people with a whisper, so a
+    ``Chain`` of people fixed at the first, under the escalation ``Policy`` named): dial the step's people with a whisper, so a
     voicemail does not take the call; when the plan runs out, page "missed call" by SMS."""
     values = request.values
     step = min(_id(request.args.get("Step", "0")) or 0, supportplan.MAX_STEPS)
@@ -290,5 +375,6 @@ def voice() -> Response:
         call_sid=values.get("CallSid", ""),
         caller=values.get("From", "") or "an unknown number",
         dial_status=values.get("DialCallStatus", ""),
+        policy_name=request.args.get("Policy", ""),
     )
     return Response(twiml, mimetype="text/xml")

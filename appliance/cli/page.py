@@ -18,7 +18,8 @@ from appliance.oncall import paging
 
 def cmd_page(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
-    data = {"Body": args.text, "Severity": args.severity, "Fingerprint": args.fingerprint}
+    data = {"Body": args.text, "Severity": args.severity, "Fingerprint": args.fingerprint,
+            "Policy": args.policy}  # fmt: skip
     try:
         alert = paging.from_form(args.text, args.severity, args.fingerprint)
     except paging.PayloadError as e:
@@ -27,7 +28,7 @@ def cmd_page(args: argparse.Namespace) -> int:
         rv = api(cfg, "POST", "/appliance/alerts", data)
         outcome = rv["alerts"][0]
     except NotRunning:
-        outcome = _offline(cfg, alert)
+        outcome = _offline(cfg, alert, args.policy)
         tried, source = daemon_url(cfg)
         print(
             f"(the appliance is not running: nothing answers on {tried} ({source}); the alert"
@@ -38,9 +39,10 @@ def cmd_page(args: argparse.Namespace) -> int:
     return 0 if outcome["outcome"] != "nobody" else 1
 
 
-def _offline(cfg: config.Config, alert: paging.AlertIn) -> dict[str, object]:
+def _offline(cfg: config.Config, alert: paging.AlertIn, policy: str) -> dict[str, object]:
     from appliance.oncall.directory import Directory
     from appliance.oncall.pager import Pager
+    from appliance.oncall.rotation import RotationError
     from appliance.sms.outbox import Outbox
     from appliance.store.account import Account
     from appliance.store.database import Store
@@ -49,8 +51,13 @@ def _offline(cfg: config.Config, alert: paging.AlertIn) -> dict[str, object]:
     try:
         account = Account(store)
         account.seed_numbers(cfg)
-        pager = Pager(store, Outbox(store, lambda: account.sid), Directory(store), lambda _m: None)
-        return pager.post([alert])[0]
+        directory = Directory(store)
+        try:
+            chosen = directory.policies.require(policy, "--policy")
+        except RotationError as e:
+            raise UsageError(f"{e.field}: {e.message}") from None
+        pager = Pager(store, Outbox(store, lambda: account.sid), directory, lambda _m: None)
+        return pager.post([alert], policy=chosen)[0]
     finally:
         store.close()
 
@@ -69,5 +76,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--fingerprint",
         default="",
         help="what makes two pages the same alert (default: the text)",
+    )
+    p.add_argument(
+        "--policy",
+        default="default",
+        metavar="NAME",
+        help="the escalation policy whose people are paged (default: default)",
     )
     p.set_defaults(fn=cmd_page)

@@ -16,16 +16,13 @@ from typing import Any
 
 from appliance.errors import InvalidNumber
 from appliance.numbers import normalize
-from appliance.oncall import rotation
+from appliance.oncall import policies, rotation
 from appliance.oncall.rotation import Override, Rotation, RotationError, Shift
 from appliance.store.database import Row, Store
 
 MAX_NAME = 100
 MAX_PEOPLE = 200
 PERIODS = {"daily": 1, "weekly": 7}
-MAX_ACK_TIMEOUT = 86400.0  # seconds an escalation step may wait for an ACK
-MAX_REPEAT = 10
-MIN_RING, MAX_RING = 5, 120  # seconds a phone may ring per step (support number, paging call)
 MIN_YEAR, MAX_YEAR = 2000, 2200  # dates a schedule or an override may use
 
 
@@ -51,10 +48,11 @@ def _schedule(row: Row) -> dict[str, Any]:
 
 
 class Directory:
-    """People, schedules, overrides and the policy, in the store."""
+    """People, schedules, overrides and the escalation policies, in the store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.policies = policies.Policies(store)
 
     # -- people ------------------------------------------------------------------------------
 
@@ -168,15 +166,25 @@ class Directory:
         return ids
 
     def remove_schedule(self, schedule_id: int) -> bool:
-        return bool(
-            self.store.write(
-                lambda conn: (
-                    conn.execute(
-                        "DELETE FROM oncall_schedules WHERE id = ?", (schedule_id,)
-                    ).rowcount
+        """Remove a schedule; one an escalation policy lists is refused (a RotationError): the
+        policy would be left with other schedules, or with none, which means every one."""
+
+        def fn(conn: sqlite3.Connection) -> int:
+            users = [
+                r["name"]
+                for r in conn.execute("SELECT name, schedules FROM oncall_policies ORDER BY id")
+                if schedule_id in json.loads(r["schedules"])
+            ]
+            if users:
+                raise RotationError(
+                    "schedule",
+                    f"Policy {', '.join(users)} uses this schedule: take it out of the policy first",
                 )
-            )
-        )
+            return conn.execute(
+                "DELETE FROM oncall_schedules WHERE id = ?", (schedule_id,)
+            ).rowcount
+
+        return bool(self.store.write(fn))
 
     # -- overrides ---------------------------------------------------------------------------
 
@@ -221,56 +229,33 @@ class Directory:
             )
         )
 
-    # -- policy ------------------------------------------------------------------------------
+    # -- policies ----------------------------------------------------------------------------
 
     def policy(self) -> dict[str, Any]:
-        row = self.store.read_one("SELECT * FROM oncall_policy WHERE id = 1")
-        assert row is not None  # inserted by the migration
-        return {
-            "ring_timeout": row["ring_timeout"],
-            "ack_timeout": row["ack_timeout"],
-            "repeat": row["repeat"],
-            "default_person": row["default_person_id"],
-        }
+        """The default policy's timings and default person (``/appliance/oncall/policy``)."""
+        p = self.policies.default()
+        return {k: p[k] for k in policies.LEGACY}
 
     def set_policy(self, form: dict[str, str]) -> dict[str, Any]:
-        """Change the fields ``form`` has: ``ring_timeout`` (s), ``ack_timeout`` (s),
-        ``repeat``, ``default_person`` (an id, or empty for nobody)."""
-        current = self.policy()
-        ring = _number(form, "ring_timeout", current["ring_timeout"], int)
-        ack = _number(form, "ack_timeout", current["ack_timeout"], float)
-        repeat = _number(form, "repeat", current["repeat"], int)
-        if not MIN_RING <= ring <= MAX_RING:
-            raise RotationError("ring_timeout", f"ring_timeout is {MIN_RING} to {MAX_RING} seconds")
-        if not 1 <= ack <= MAX_ACK_TIMEOUT:
-            raise RotationError("ack_timeout", f"ack_timeout is 1 to {MAX_ACK_TIMEOUT:.0f} seconds")
-        if not 1 <= repeat <= MAX_REPEAT:
-            raise RotationError("repeat", f"repeat is 1 to {MAX_REPEAT}")
-        default = form.get("default_person", "")
-        person: int | None = current["default_person"]
-        if "default_person" in form:
-            try:
-                person = None if not default.strip() else self._people_ids([default])[0]
-            except RotationError as e:
-                raise RotationError("default_person", e.message) from None
-        self.store.write(
-            lambda conn: conn.execute(
-                "UPDATE oncall_policy SET ring_timeout = ?, ack_timeout = ?, repeat = ?,"
-                " default_person_id = ? WHERE id = 1",
-                (ring, ack, repeat, person),
-            )
+        """Change the default policy's fields ``form`` has: ``ring_timeout`` (s),
+        ``ack_timeout`` (s), ``repeat``, ``default_person`` (an id, or empty for nobody)."""
+        self.policies.update(
+            policies.DEFAULT_ID, {k: form[k] for k in policies.LEGACY if k in form}
         )
         return self.policy()
 
     # -- who is on call ----------------------------------------------------------------------
 
-    def rotations(self) -> list[Rotation]:
+    def rotations(self, policy: dict[str, Any] | None = None) -> list[Rotation]:
+        """The layers of ``policy``'s schedules (every schedule when it lists none or is None)."""
+        used = set(policy["schedules"]) if policy is not None else set()
         return [
             Rotation(
                 tuple(s["people"]), s["timezone"], date.fromisoformat(s["start"]),
                 rotation.parse_time(s["handover_time"]), s["days"], s["layer"], s["name"],
             )
             for s in self.schedules()
+            if not used or s["id"] in used
         ]  # fmt: skip
 
     def override_list(self, since: float) -> list[Override]:
@@ -278,37 +263,29 @@ class Directory:
             Override(o["person"], o["starts"], o["ends"], o["id"]) for o in self.overrides(since)
         ]
 
-    def on_call(self, at: float | None = None) -> Shift:
-        """Who is on call at ``at`` (now), falling back to the policy's default person."""
+    def on_call(self, at: float | None = None, policy: dict[str, Any] | None = None) -> Shift:
+        """Who is on call at ``at`` (now) under ``policy`` (the default one), falling back to
+        the policy's default person."""
         at = time.time() if at is None else at
-        shift = rotation.on_call(self.rotations(), self.override_list(at), at)
-        if shift.person is None and self.policy()["default_person"] is not None:
-            return Shift(self.policy()["default_person"], shift.starts, shift.ends, "default")
+        policy = self.policies.default() if policy is None else policy
+        shift = rotation.on_call(self.rotations(policy), self.override_list(at), at)
+        if shift.person is None and policy["default_person"] is not None:
+            return Shift(policy["default_person"], shift.starts, shift.ends, "default")
         return shift
 
-    def chain(self, at: float) -> list[int]:
-        people = rotation.chain(self.rotations(), self.override_list(at), at)
-        default = self.policy()["default_person"]
-        if not people and default is not None:
-            people = [default]
+    def chain(self, at: float, policy: dict[str, Any] | None = None) -> list[int]:
+        """The people ``policy`` (the default one) pages at ``at``, in order."""
+        policy = self.policies.default() if policy is None else policy
+        people = rotation.chain(self.rotations(policy), self.override_list(at), at)
+        if not people and policy["default_person"] is not None:
+            people = [policy["default_person"]]
         return people
 
-    def timeline(self, start: float, end: float) -> list[Shift]:
-        return rotation.timeline(self.rotations(), self.override_list(start), start, end)
-
-
-def _number(form: dict[str, str], field: str, current: Any, kind: type) -> Any:
-    """``form[field]`` as ``kind`` (int or float), ``current`` when absent or blank."""
-    text = form.get(field, "").strip()
-    if not text:
-        return kind(current)
-    try:
-        value = kind(text)
-    except ValueError:
-        raise RotationError(field, f"{field} is a number, not {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):  # NaN, inf
-        raise RotationError(field, f"{field} is a number, not {text!r}")
-    return value
+    def timeline(
+        self, start: float, end: float, policy: dict[str, Any] | None = None
+    ) -> list[Shift]:
+        rotations = self.rotations(self.policies.default() if policy is None else policy)
+        return rotation.timeline(rotations, self.override_list(start), start, end)
 
 
 def _digits(text: str) -> bool:

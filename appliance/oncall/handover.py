@@ -4,7 +4,9 @@ Each schedule's handovers are computed by the pure core; one that is due (within
 :data:`GRACE` of now, and after the schedule was created) is claimed with a row in
 ``oncall_handovers`` (schedule, instant) committed with the text message itself, so a restart
 or a second look never texts twice.  A handover that does not change who is on call (an
-override, or a higher layer, covers it) is claimed without a text.
+override, or a higher layer, covers it) is claimed without a text.  Who is on call is
+asked of the schedule's team: the first escalation policy that lists the schedule (else
+the first that uses every schedule), so two teams' rotations hand over side by side.
 
 An override's start and end are handovers too (the person it names comes on call, then the
 person the schedules have): claimed the same way, under the schedule id ``-override_id``
@@ -51,9 +53,18 @@ class Handovers:
         due: list[tuple[int, float, int, str]] = []  # schedule, instant, person, text
         seen: set[tuple[float, int]] = set()  # (instant, person) already texted in this pass
 
-        def handover(claim: int, at: float, label: str, tz: Any) -> None:
-            shift = self.directory.on_call(at)
-            before = self.directory.on_call(at - 1).person
+        policies = self.directory.policies.all()
+
+        def team(schedule_id: int) -> dict[str, Any] | None:
+            """The policy whose view of who is on call a schedule's handover uses: the first
+            that lists it, else the first that uses every schedule, else the schedule alone."""
+            listing = [p for p in policies if schedule_id in p["schedules"]]
+            listing = listing or [p for p in policies if not p["schedules"]]
+            return listing[0] if listing else {"schedules": [schedule_id], "default_person": None}
+
+        def handover(claim: int, at: float, label: str, tz: Any, policy: Any = None) -> None:
+            shift = self.directory.on_call(at, policy)
+            before = self.directory.on_call(at - 1, policy).person
             if shift.person is None or shift.person == before or (at, shift.person) in seen:
                 due.append((claim, at, -1, ""))
                 return
@@ -68,7 +79,7 @@ class Handovers:
         for r in self.directory.rotations():
             sched = schedules[r.name]
             for at, _incoming in r.handovers(max(now - GRACE, created[sched["id"]]), now + 1e-6):
-                handover(sched["id"], at, r.name, r.tz)
+                handover(sched["id"], at, r.name, r.tz, team(sched["id"]))
         for o in self.store.read(
             "SELECT id, starts, ends, created FROM oncall_overrides WHERE ends > ? AND starts <= ?",
             (now - GRACE, now + 1e-6),

@@ -11,6 +11,10 @@ by the pager's thread: the step's messages and calls and the move to the next st
 commit.  A crash loses no step and runs none twice; after a restart the alert carries on
 from the step it had reached.
 
+An alert opens under an escalation policy (:mod:`appliance.oncall.policies`; ``default``
+unless the post names one): the policy's schedules fix the chain, and the alert records
+the policy's id, whose repeat, ACK and ring times every later step uses.
+
 A firing alert whose fingerprint is already open is a repeat (Alertmanager re-posts every
 ``repeat_interval``): counted, not paged.  ``resolved`` closes it and tells the people paged.
 A paged person's ``ACK``/``RESOLVE`` reply is handled by :mod:`appliance.oncall.replies`.
@@ -30,10 +34,15 @@ from appliance.errors import ApplianceError
 from appliance.oncall import paging
 from appliance.oncall.directory import Directory
 from appliance.oncall.paging import AlertIn
+from appliance.oncall.policies import DEFAULT_ID
 from appliance.sms.outbox import Outbox
 from appliance.store.database import Row, Store
 
 LOGGER = logging.getLogger(__name__)
+WITH_POLICY = (
+    "SELECT a.*, p.name AS policy_name FROM oncall_alerts a"
+    " LEFT JOIN oncall_policies p ON p.id = a.policy_id"
+)
 
 
 class Pager:
@@ -54,18 +63,23 @@ class Pager:
 
     # -- opening, repeating and resolving ------------------------------------------------------
 
-    def post(self, alerts: Sequence[AlertIn], now: float | None = None) -> list[dict[str, Any]]:
-        """Apply posted alerts in one commit; one outcome per alert (``paged``, ``repeat``,
-        ``resolved``, ``unknown``, ``nobody``: opened, but nobody is on call)."""
+    def post(
+        self,
+        alerts: Sequence[AlertIn],
+        now: float | None = None,
+        policy: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Apply posted alerts in one commit under ``policy`` (the default one); one outcome
+        per alert (``paged``, ``repeat``, ``resolved``, ``unknown``, ``nobody``: opened, but
+        nobody is on call)."""
         now = time.time() if now is None else now
-        chain = self.directory.chain(now)
-        repeat = int(self.directory.policy()["repeat"])
-        ack = float(self.directory.policy()["ack_timeout"])
+        policy = self.directory.policies.default() if policy is None else policy
+        chain = self.directory.chain(now, policy)
         woken: set[tuple[str, str]] = set()
 
         def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             woken.clear()
-            return [self._apply(conn, a, chain, repeat, ack, now, woken) for a in alerts]
+            return [self._apply(conn, a, chain, policy, now, woken) for a in alerts]
 
         outcomes = self.store.write(fn)
         self._wake(woken)
@@ -76,8 +90,7 @@ class Pager:
         conn: sqlite3.Connection,
         alert: AlertIn,
         chain: list[int],
-        repeat: int,
-        ack: float,
+        policy: dict[str, Any],
         now: float,
         woken: set[tuple[str, str]],
     ) -> dict[str, Any]:
@@ -98,19 +111,19 @@ class Pager:
             return {"id": row["id"], "fingerprint": alert.fingerprint, "outcome": "repeat"}
         cur = conn.execute(
             "INSERT INTO oncall_alerts (fingerprint, source, body, severity, status, chain, step,"
-            " next_at, created, updated) VALUES (?,?,?,?,'open',?,0,?,?,?)",
+            " next_at, created, updated, policy_id) VALUES (?,?,?,?,'open',?,0,?,?,?,?)",
             (alert.fingerprint, alert.source, alert.body, alert.severity, json.dumps(chain),
-             now if chain else None, now, now),
+             now if chain else None, now, now, policy["id"]),
         )  # fmt: skip
         alert_id = int(cur.lastrowid or 0)
         logs.event(
             LOGGER, logging.WARNING, "alert opened", alert=alert_id, severity=alert.severity,
-            source=alert.source, paged=len(chain),
+            source=alert.source, paged=len(chain), policy=policy["name"],
         )  # fmt: skip
         if not chain:
             return {"id": alert_id, "fingerprint": alert.fingerprint, "outcome": "nobody"}
         fresh = conn.execute("SELECT * FROM oncall_alerts WHERE id = ?", (alert_id,)).fetchone()
-        self._step(conn, fresh, repeat, ack, now, woken)
+        self._step(conn, fresh, policy, now, woken)
         return {"id": alert_id, "fingerprint": alert.fingerprint, "outcome": "paged"}
 
     def close(
@@ -166,13 +179,13 @@ class Pager:
         self,
         conn: sqlite3.Connection,
         row: Row,
-        repeat: int,
-        ack: float,
+        policy: dict[str, Any],
         now: float,
         woken: set[tuple[str, str]],
     ) -> None:
-        """Run the alert's next step and schedule the one after (or none: the plan is over)."""
-        steps = paging.plan(json.loads(row["chain"]), repeat)
+        """Run the alert's next step under ``policy`` (its repeat, ACK and ring times) and
+        schedule the one after (or none: the plan is over)."""
+        steps = paging.plan(json.loads(row["chain"]), int(policy["repeat"]))
         index = int(row["step"])
         if index >= len(steps):
             conn.execute("UPDATE oncall_alerts SET next_at = NULL WHERE id = ?", (row["id"],))
@@ -194,12 +207,14 @@ class Pager:
                 ref = self._text(conn, person["phone"], text, woken)
                 self._page(conn, row["id"], person, "sms", index, ref, now)
             if step.call:
-                ref = self._call(conn, person["phone"], row, woken, now)
+                ref = self._call(
+                    conn, person["phone"], row, int(policy["ring_timeout"]), woken, now
+                )
                 self._page(conn, row["id"], person, "call", index, ref, now)
         last = index + 1 >= len(steps)
         conn.execute(
             "UPDATE oncall_alerts SET step = ?, next_at = ?, updated = ? WHERE id = ?",
-            (index + 1, None if last else now + ack, now, row["id"]),
+            (index + 1, None if last else now + float(policy["ack_timeout"]), now, row["id"]),
         )
 
     def _page(
@@ -251,19 +266,24 @@ class Pager:
         return sid
 
     def _call(
-        self, conn: sqlite3.Connection, to: str, alert: Row, woken: set[tuple[str, str]], now: float
+        self,
+        conn: sqlite3.Connection,
+        to: str,
+        alert: Row,
+        ring: int,
+        woken: set[tuple[str, str]],
+        now: float,
     ) -> str | None:
         sender = self._sender(conn)
         if sender is None:
             return None
         sid = sids.new("CA")
-        ring = conn.execute("SELECT ring_timeout FROM oncall_policy WHERE id = 1").fetchone()
         conn.execute(
             "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
             " date_created, date_updated, twiml, timeout) VALUES (?,?,'outbound-api',?,?,"
             "'queued',?,?,?,?)",
             (sid, sender["modem"], sender["phone_number"], to, now, now,
-             paging.call_twiml(alert["id"], alert["body"]), int(ring[0])),
+             paging.call_twiml(alert["id"], alert["body"]), ring),
         )  # fmt: skip
         woken.add(("call", sender["modem"]))
         return sid
@@ -280,8 +300,7 @@ class Pager:
     def escalate_due(self, now: float | None = None) -> int:
         """Run the step of every open alert that is due; returns how many ran."""
         now = time.time() if now is None else now
-        policy = self.directory.policy()
-        repeat, ack = int(policy["repeat"]), float(policy["ack_timeout"])
+        policies = {p["id"]: p for p in self.directory.policies.all()}
         woken: set[tuple[str, str]] = set()
 
         def fn(conn: sqlite3.Connection) -> int:
@@ -294,7 +313,9 @@ class Pager:
             for row in due:
                 logs.event(LOGGER, logging.WARNING, "alert escalated", alert=row["id"],
                            step=row["step"])  # fmt: skip
-                self._step(conn, row, repeat, ack, now, woken)
+                # The policy it opened under (deleted: impossible while open; the default).
+                policy = policies.get(row["policy_id"]) or policies[DEFAULT_ID]
+                self._step(conn, row, policy, now, woken)
             return len(due)
 
         ran = int(self.store.write(fn))
@@ -311,14 +332,14 @@ class Pager:
     # -- reading -------------------------------------------------------------------------------
 
     def alerts(self, status: str = "", limit: int = 50) -> list[dict[str, Any]]:
-        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        where, params = ("WHERE a.status = ?", (status,)) if status else ("", ())
         rows = self.store.read(
-            f"SELECT * FROM oncall_alerts {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+            f"{WITH_POLICY} {where} ORDER BY a.id DESC LIMIT ?", (*params, limit)
         )
         return [alert_record(r) for r in rows]
 
     def alert(self, alert_id: int) -> dict[str, Any] | None:
-        row = self.store.read_one("SELECT * FROM oncall_alerts WHERE id = ?", (alert_id,))
+        row = self.store.read_one(f"{WITH_POLICY} WHERE a.id = ?", (alert_id,))
         return None if row is None else alert_record(row)
 
 
@@ -338,4 +359,5 @@ def alert_record(row: Row) -> dict[str, Any]:
         "acked_at": row["acked_at"],
         "resolved_at": row["resolved_at"],
         "created": row["created"],
+        "policy": row["policy_name"],
     }

@@ -41,6 +41,7 @@ class AlertIn:
     body: str
     severity: str
     source: str  # "form" or "alertmanager"
+    policy: str = ""  # the escalation policy its ``policy`` label names ("": the post's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +127,7 @@ def from_alertmanager(payload: Any) -> list[AlertIn]:
                 body=cut(_text(labels, annotations)),
                 severity=severity if severity in SEVERITIES else "critical",
                 source="alertmanager",
+                policy=labels.get("policy", "").strip(),
             )
         )
     return out

@@ -6,6 +6,10 @@ the queued messages, so a step fetched twice (a retried webhook) texts once.  Th
 from the number the call came in on.  When the plan runs out with nobody taking the call,
 the caller is told so and a "missed call" alert pages the person on call (the pager's
 escalation, deduplicated by the call's SID).
+
+A number's Voice URL may name an escalation policy (``/twimlets/oncall?Policy=shop``): its
+schedules say who rings, its ring time how long.  The first step's row records the policy,
+and the action URL carries the name, so every later step runs under the same one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from appliance import logs
 from appliance.errors import ApplianceError
@@ -48,32 +53,56 @@ class SupportLine:
         call_sid: str,
         caller: str,
         dial_status: str = "",
+        policy_name: str = "",
     ) -> str:
-        """The TwiML for step ``step`` of the call (``chain``: the people fixed at step 0)."""
+        """The TwiML for step ``step`` of the call (``chain``: the people fixed at step 0)
+        under the escalation policy ``policy_name`` (blank: ``default``)."""
         if dial_status in ENDED:
             return supportplan.hangup()
-        people = list(chain) if chain is not None else self.directory.chain(time.time())
-        policy = self.directory.policy()
+        policy = self.policy(call_sid, policy_name)
+        people = list(chain) if chain is not None else self.directory.chain(time.time(), policy)
         steps = supportplan.plan(people, int(policy["repeat"]))
         phones = {p["id"]: p["phone"] for p in self.directory.people()}
         while step < len(steps):
             ringing = [pid for pid in steps[step] if pid in phones]  # removed since: skipped
             if ringing:
                 self._text(call_sid, step, len(steps), ringing, [phones[p] for p in ringing],
-                           caller)  # fmt: skip
+                           caller, policy["id"])  # fmt: skip
                 return supportplan.dial(
                     [phones[p] for p in ringing],
                     int(policy["ring_timeout"]),
-                    supportplan.action_url(path, step + 1, people),
+                    supportplan.action_url(path, step + 1, people, policy_name.strip()),
                     greet=step == 0,
                 )
             step += 1
         self.pager.post(
             [paging.from_form(f"Missed call on the support line from {caller}", "critical",
-                              f"call-{call_sid}" if call_sid else "")]
+                              f"call-{call_sid}" if call_sid else "")],
+            policy=policy,
         )  # fmt: skip
         logs.event(LOGGER, logging.WARNING, "support call missed", call=call_sid or None)
         return supportplan.missed(paged=bool(steps))  # no steps: nobody is on call
+
+    def policy(self, call_sid: str, name: str) -> dict[str, Any]:
+        """The policy the call runs under: the one its first step recorded (a rename or a
+        restart mid-call changes nothing), else the one named, else (an unknown name: a
+        caller is never turned away) the default policy, logged as an error."""
+        policies = self.directory.policies
+        if call_sid:
+            row = self.store.read_one(
+                "SELECT policy_id FROM oncall_support_steps WHERE call_sid = ? ORDER BY step"
+                " LIMIT 1",
+                (call_sid,),
+            )
+            found = None if row is None else policies.get(int(row[0]))
+            if found is not None:
+                return found
+        found = policies.named(name)
+        if found is None:
+            logs.event(LOGGER, logging.ERROR, "support line: unknown escalation policy",
+                       policy=name, call=call_sid or None)  # fmt: skip
+            return policies.default()
+        return found
 
     def _text(
         self,
@@ -83,6 +112,7 @@ class SupportLine:
         people: list[int],
         phones: list[str],
         caller: str,
+        policy_id: int,
     ) -> None:
         """Text each person of the step, once per call and step."""
         body = supportplan.step_text(caller, step, total, len(phones))
@@ -92,9 +122,9 @@ class SupportLine:
             woken.clear()
             if call_sid:
                 claimed = conn.execute(
-                    "INSERT INTO oncall_support_steps (call_sid, step, people, at) VALUES (?,?,?,?)"
-                    " ON CONFLICT (call_sid, step) DO NOTHING",
-                    (call_sid, step, json.dumps(people), time.time()),
+                    "INSERT INTO oncall_support_steps (call_sid, step, people, at, policy_id)"
+                    " VALUES (?,?,?,?,?) ON CONFLICT (call_sid, step) DO NOTHING",
+                    (call_sid, step, json.dumps(people), time.time(), policy_id),
                 ).rowcount
                 if not claimed:
                     return

@@ -44,10 +44,13 @@ def whisper_url() -> str:
     return f"/twimlets/whisper?{query}"
 
 
-def action_url(path: str, step: int, chain: Sequence[int]) -> str:
-    """The URL of step ``step``: the chain rides along, so a handover mid-call changes
-    nothing for a call already escalating."""
-    query = urllib.parse.urlencode({"Step": str(step), "Chain": ",".join(map(str, chain))})
+def action_url(path: str, step: int, chain: Sequence[int], policy: str = "") -> str:
+    """The URL of step ``step``: the chain (and the policy named, if any) ride along, so a
+    handover mid-call changes nothing for a call already escalating."""
+    params = {"Step": str(step), "Chain": ",".join(map(str, chain))}
+    if policy:
+        params["Policy"] = policy
+    query = urllib.parse.urlencode(params)
     return f"{path}?{query}"
 
 

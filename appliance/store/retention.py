@@ -11,6 +11,9 @@ held for long):
 * ``radio_history`` buckets older than 30 days (:data:`RADIO_HISTORY_DAYS`: the panel's radio
   chart shows 30 days, no more);
 * cookie jars idle longer than Twilio's 4 hours (:data:`appliance.webhooks.cookies.COOKIE_IDLE_SECONDS`);
+* the support number's texted escalation steps (``oncall_support_steps``) older than 2 days
+  (:data:`SUPPORT_STEPS_DAYS`) whose call has ended (or is gone): a step row only keeps a
+  retried step fetch from texting twice while its call runs;
 * finished messages older than ``retention_messages_days``, with their segments and
   finished webhook jobs (queued, scheduled or sending messages are never touched);
 * finished calls older than ``retention_calls_days``, with their call events;
@@ -41,6 +44,9 @@ BATCH = 500  # rows deleted per write transaction
 DAY = 86400.0
 FIRST_RUN_DELAY = 60.0  # seconds after start before the first purge (let the modems connect first)
 RADIO_HISTORY_DAYS = 30  # days of 5-minute radio buckets kept (the panel charts 30 days)
+# Days a support-number step row is kept once its call has ended: it only matters while the
+# call runs (a call lasts at most TimeLimit's 4 hours); two days leave time to look at it.
+SUPPORT_STEPS_DAYS = 2
 FINAL_MESSAGE = ("sent", "delivered", "undelivered", "failed", "received", "read", "canceled")
 FINAL_CALL = ("completed", "busy", "failed", "no-answer", "canceled")
 FINAL_JOB = ("done", "failed")
@@ -61,6 +67,7 @@ class Policy:
     # same figure (a test checks they agree; the store does not import the webhooks package).
     cookie_idle_seconds: float = 4 * 3600
     radio_history_days: int = RADIO_HISTORY_DAYS
+    support_steps_days: int = SUPPORT_STEPS_DAYS
 
     @classmethod
     def from_config(cls, cfg: Config) -> Policy:
@@ -106,6 +113,22 @@ def _radio_history(cutoff: float) -> Callable[[sqlite3.Connection], int]:
             "DELETE FROM radio_history WHERE rowid IN (SELECT rowid FROM radio_history"
             f" WHERE bucket < ? ORDER BY bucket LIMIT {BATCH})",
             (cutoff,),
+        ).rowcount
+
+    return batch
+
+
+def _support_steps(cutoff: float) -> Callable[[sqlite3.Connection], int]:
+    """One batch of ``oncall_support_steps`` rows older than ``cutoff`` whose call has ended
+    or was deleted (keyed by call and step: deleted by rowid).  A live call's rows stay."""
+
+    def batch(conn: sqlite3.Connection) -> int:
+        return conn.execute(
+            "DELETE FROM oncall_support_steps WHERE rowid IN (SELECT s.rowid"
+            " FROM oncall_support_steps AS s LEFT JOIN calls AS c ON c.sid = s.call_sid"
+            f" WHERE s.at < ? AND (c.sid IS NULL OR c.status IN ({_marks(len(FINAL_CALL))}))"
+            f" ORDER BY s.at LIMIT {BATCH})",
+            (cutoff, *FINAL_CALL),
         ).rowcount
 
     return batch
@@ -216,6 +239,8 @@ def purge(store: Store, policy: Policy, data_dir: Path, now: float | None = None
         counts["quarantine"] = _simple(store, "quarantine", "received_at", cutoff)
     if (cutoff := older(policy.radio_history_days)) is not None:
         counts["radio_history"] = _batched(store, _radio_history(cutoff))
+    if (cutoff := older(policy.support_steps_days)) is not None:
+        counts["oncall_support_steps"] = _batched(store, _support_steps(cutoff))
     idle = now - policy.cookie_idle_seconds
     counts["cookies"] = store.write(
         lambda conn: conn.execute("DELETE FROM cookies WHERE last_used < ?", (idle,)).rowcount

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance.sms.webhookparams import country
@@ -34,7 +35,7 @@ from appliance.voice import call, ringing
 from appliance.voice.bridge import Bridge
 from appliance.voice.call import CallLeg
 from appliance.voice.channel import CallEnded
-from appliance.voice.dialleg import new_child_row
+from appliance.voice.dialleg import ChildHandle, ends, hang_up_by_rest, new_child_row, read_update
 
 # ringtones and dialrecording use numpy: imported when a <Dial> runs, so an idle appliance
 # never loads it (docs/benchmarks.md, idle memory).
@@ -194,25 +195,44 @@ def _bridge(
         recording.start(media_a)
         recording.add_callee(media_a, media_b)
     bridge = Bridge(media_a, media_b)
+    winner.bridge_started()
+    leaves, duration = False, 0
     try:
         limit = time.monotonic() + float(getattr(verb, "time_limit", 0) or DEFAULT_TIME_LIMIT)
-        why = _wait(session, winner.leg, limit, star=bool(getattr(verb, "hangup_on_star", False)))
+        star = bool(getattr(verb, "hangup_on_star", False))
+        why = _wait(session, winner.leg, limit, star=star, leaving=winner.leaving)
         LOGGER.info("call %s: bridge to %s ended (%s)", session.sid, winner.sid, why)
     finally:
+        leaves = winner.unbridge()
         bridge.stop()
         if recording is not None:
             recording.stop()
-        winner.hangup()
-    return "completed", winner.sid, winner.leg.duration()
+        if leaves:
+            # A REST redirect of the child call: it runs its new TwiML, the caller goes on.
+            duration = winner.bridged_seconds()
+            winner.hand_over()
+        else:
+            winner.hangup()
+            duration = winner.leg.duration()
+    return "completed", winner.sid, duration
 
 
-def _wait(session: CallSession, child: CallLeg, until: float, *, star: bool) -> str:
+def _wait(
+    session: CallSession,
+    child: CallLeg,
+    until: float,
+    *,
+    star: bool,
+    leaving: Callable[[], bool] = lambda: False,
+) -> str:
     """Wait while the child leg is up; answers why the wait ended."""
     while True:
         if not session.leg.live:
             return "caller-gone"
         if not child.live:
             return "child-ended"
+        if leaving():
+            return "child-redirected"
         if star and "*" in list(session.channel.digits.queue):
             session.channel.clear_digits()
             return "star"
@@ -266,6 +286,12 @@ def _conference_one(
         return "failed", "", 0
     child = new_child_row(session, phone, number, timeout)
     phone.legs[child.sid] = child
+
+    def on_control() -> None:  # a REST update of the child call (Status=canceled/completed)
+        if ends(read_update(phone, child.sid)):
+            hang_up_by_rest(session, phone, child)
+
+    phone.flows[child.sid] = ChildHandle(None, session.channel.wake, on_control)
     resumed = False
     if recording is not None and recording.from_ringing:
         recording.start(session.channel.media, mono_mix=True)
@@ -303,5 +329,6 @@ def _conference_one(
             phone.run(lambda: phone.hangup(child), timeout=30)
         return "completed", child.sid, child.duration()
     finally:
+        phone.flows.pop(child.sid, None)
         if not resumed and session.leg.live:
             phone.run(lambda: phone.chld("2"), timeout=30)  # take the caller off hold

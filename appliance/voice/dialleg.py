@@ -6,17 +6,28 @@ modem thread's events and the callee's keys reach it, dials, waits for the answe
 sends ``sendDigits`` (``AT+VTS``, or ``AT^DTMF`` on Huawei), and hangs up.  It runs
 on the thread of whoever drives it (:mod:`appliance.voice.ringing`); AT work goes
 through :meth:`appliance.voice.phone.Phone.run`.
+
+A REST update of a child call, written to its ``calls.control``, reaches the leg through
+its :class:`ChildHandle`, on a thread of its own.  ``Status=canceled``/``completed`` ends
+that leg alone: whoever drives the ``<Dial>`` sees it end as if the callee had hung up (or
+the network had given up ringing): the other legs keep ringing, a bridge ends
+``completed``.  ``Url``/``Twiml`` (which the API allows only while the leg is bridged to
+its caller) ends the bridge, and a flow of its own runs the new TwiML on the leg
+(:meth:`DialLeg.hand_over`) while the parent's ``<Dial>`` ends ``completed``.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from appliance import sids
+from appliance import logs, sids
 from appliance.errors import CommandRejected
 from appliance.voice import call
 from appliance.voice.call import CallLeg, Step
@@ -26,6 +37,8 @@ if TYPE_CHECKING:
     from appliance.twiml.stream import Stream
     from appliance.voice.mediastream import StreamState
     from appliance.voice.phone import Phone
+
+LOGGER = logging.getLogger(__name__)
 
 DIAL_SUBMIT_TIMEOUT = 40.0  # seconds for the modem thread to take ATD (its own 30 s + slack)
 HANGUP_TIMEOUT = 30.0
@@ -73,12 +86,69 @@ def new_child_row(
     return CallLeg(sid, incoming=False, number=number, status=call.QUEUED)
 
 
-class _LegHandle:
-    """The child leg as its phone sees a flow: events and keys go to the leg's channel."""
+def read_update(phone: Phone, sid: str, *, keep_redirect: bool = False) -> dict[str, Any]:
+    """The REST update written to the child call's ``calls.control`` ({} if none), cleared
+    unless it is a redirect and ``keep_redirect`` (the flow taking the leg over reads it)."""
 
-    def __init__(self, session: CallSession, wake: Callable[[], None]) -> None:
+    def fn(conn: sqlite3.Connection) -> dict[str, Any]:
+        row = conn.execute("SELECT control FROM calls WHERE sid = ?", (sid,)).fetchone()
+        if row is None or not row["control"]:
+            return {}
+        try:
+            update = json.loads(row["control"])
+        except ValueError:
+            update = None
+        if not isinstance(update, dict):
+            update = {}
+        if not (keep_redirect and is_redirect(update)):
+            conn.execute("UPDATE calls SET control = NULL WHERE sid = ?", (sid,))
+        return update
+
+    return phone.store.write(fn)
+
+
+def ends(update: dict[str, Any]) -> bool:
+    """Does the REST ``update`` end the call (``Status=canceled`` or ``completed``)?"""
+    return update.get("status") in (call.CANCELED, call.COMPLETED)
+
+
+def is_redirect(update: dict[str, Any]) -> bool:
+    """Does the REST ``update`` give the call new TwiML (``Url`` or ``Twiml``)?"""
+    return not ends(update) and bool(update.get("url") or update.get("twiml"))
+
+
+def hang_up_by_rest(parent: CallSession, phone: Phone, leg: CallLeg) -> None:
+    """End the dialled ``leg`` a REST update asked to end: ``canceled`` if it was not
+    answered, else ``completed`` (Twilio's statuses of a call so updated).  Any thread
+    but the modem's."""
+    if not leg.live:
+        return
+    status = call.COMPLETED if leg.answered_at is not None else call.CANCELED
+    parent.documents.event(
+        "info", None, f"dialled leg {leg.sid} to {leg.number} ended by a REST update ({status})"
+    )
+    try:
+        phone.run(lambda: phone.hangup(leg, status), timeout=HANGUP_TIMEOUT)
+    except Exception:  # noqa: BLE001 - the modem may be gone; its phone ends the leg then
+        logs.event(LOGGER, logging.WARNING, "dial leg hang-up failed", sid=leg.sid)
+
+
+class ChildHandle:
+    """A dialled child call as its phone and the engine see a flow: the modem thread's
+    events and the callee's keys go to the leg's ``session`` (none for the held call of a
+    one-modem ``<Dial>``) and wake the ``<Dial>``; a REST update runs ``on_control``."""
+
+    def __init__(
+        self,
+        session: CallSession | None,
+        wake: Callable[[], None],
+        on_control: Callable[[], object],
+        bridged: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.session = session
         self._wake = wake
+        self._on_control = on_control
+        self.bridged = bridged  # only a leg bridged to its caller can be redirected
 
     def start(self) -> None:
         return None
@@ -87,21 +157,29 @@ class _LegHandle:
         return None
 
     def notify(self, step: Step) -> None:
-        self.session.channel.notify(step)
+        if self.session is not None:
+            self.session.channel.notify(step)
         self._wake()
 
     def digit(self, digit: str, source: str) -> None:
-        self.session.channel.digit(digit, source)
+        if self.session is not None:
+            self.session.channel.digit(digit, source)
 
     def stop(self) -> None:
-        self.session.channel.stop()
+        if self.session is not None:
+            self.session.channel.stop()
         self._wake()
 
     def control(self) -> None:
-        return None  # a REST update of a child call: the parent's flow owns the dial
+        """The REST API wrote the child's ``calls.control``: carried out on a thread of its
+        own (one AT command), so the HTTP request does not wait for the modem."""
+        threading.Thread(target=self._on_control, name="dial leg update", daemon=True).start()
 
     def start_stream(self, spec: Stream) -> StreamState | None:
         return None
+
+    def wake(self) -> None:
+        self._wake()
 
 
 class DialLeg:
@@ -122,9 +200,14 @@ class DialLeg:
         self.timeout = timeout
         self.leg = new_child_row(parent, phone, self.number, timeout, noun)
         self.session = CallSession(phone, self.leg, parent.ctx)
-        self._handle = _LegHandle(self.session, wake)
+        self._handle = ChildHandle(self.session, wake, self.rest_update, self.is_bridged)
         self.dialled_at: float | None = None  # monotonic, ATD taken
         self.media_started = False
+        self.ended_by_rest = False  # a REST update (Status=canceled/completed) ended it
+        self.handed_over = False  # a REST redirect took the leg out of the <Dial>
+        self._bridged = False  # bridged to the caller: a REST redirect may take it out
+        self._leaving = False  # a REST redirect asked to leave the bridge
+        self._lock = threading.Lock()
 
     @property
     def sid(self) -> str:
@@ -147,7 +230,68 @@ class DialLeg:
 
         ok = phone.run(place, DIAL_SUBMIT_TIMEOUT)
         self.dialled_at = time.monotonic()
-        return bool(ok)
+        if ok:
+            self.rest_update()  # an update written before the leg joined the phone's flows
+        return bool(ok) and leg.live
+
+    def rest_update(self) -> None:
+        """A REST update of this child call: ``Status=canceled``/``completed`` ends it; a
+        redirect (``Url``/``Twiml``, which the API allows only while the leg is bridged)
+        makes it leave the bridge: :meth:`unbridge` then tells the ``<Dial>``."""
+        with self._lock:
+            update = read_update(self.phone, self.sid, keep_redirect=self._bridged)
+            if is_redirect(update):
+                if self._bridged:
+                    self._leaving = True
+                    self._handle.wake()
+                else:  # the bridge ended meanwhile: the leg is being hung up
+                    self.parent.documents.event(
+                        "warning", None, f"redirect of dialled leg {self.sid} came too late"
+                    )
+                return
+        if ends(update):
+            self.ended_by_rest = True  # before the hang-up: the <Dial> may end as it lands
+            hang_up_by_rest(self.parent, self.phone, self.leg)
+
+    def bridge_started(self) -> None:
+        with self._lock:
+            self._bridged = True
+
+    def is_bridged(self) -> bool:
+        """Bridged to the caller, so that a REST redirect can take the leg over?"""
+        return (
+            self._bridged and not self._leaving and self.leg.live and self.parent.adopt is not None
+        )
+
+    def leaving(self) -> bool:
+        """Did a REST redirect ask this (bridged) leg to leave the ``<Dial>``?"""
+        return self._leaving
+
+    def unbridge(self) -> bool:
+        """The bridge is over: True if a REST redirect takes the leg (:meth:`hand_over`)."""
+        with self._lock:
+            self._bridged = False
+            return self._leaving
+
+    def bridged_seconds(self) -> int:
+        """Whole seconds since the callee answered (DialCallDuration of a leg that leaves)."""
+        answered = self.leg.answered_at
+        return 0 if answered is None else max(0, round(time.monotonic() - answered))
+
+    def hand_over(self) -> None:
+        """A REST redirect took the leg out of the bridge: from now on a flow of its own
+        (:func:`appliance.voice.flow.adopt_leg`) runs the new TwiML, written in
+        ``calls.control``, on the leg's session, audio included, and ends the call."""
+        adopt = self.parent.adopt
+        if adopt is None:  # is_bridged() said no: the API refused the redirect
+            self.hangup()
+            return
+        self.handed_over = True
+        self.parent.documents.event(
+            "info", None, f"dialled leg {self.sid} left the <Dial> for new TwiML (REST update)"
+        )
+        self.session.channel.control()  # the flow starts with the update's TwiML
+        adopt(self.session)
 
     def wait_answer(self, stop: Callable[[], bool]) -> bool:
         """Wait until the callee answers (True), or the leg ends or ``stop()`` says so."""
@@ -200,7 +344,10 @@ class DialLeg:
             pass
 
     def close(self) -> None:
-        """Hang up if need be, stop the callee's audio, leave the phone's flows."""
+        """Hang up if need be, stop the callee's audio, leave the phone's flows (unless a
+        REST redirect handed the leg to a flow of its own)."""
+        if self.handed_over:
+            return
         self.hangup()
         self.session.channel.stop_media()
         self.phone.flows.pop(self.leg.sid, None)

@@ -61,6 +61,17 @@ class VoiceEngine:
                 flow.control()
                 return
 
+    def redirectable(self, call_sid: str) -> bool:
+        """Can a REST redirect of ``call_sid`` be carried out now?  Yes for a call running
+        its own TwiML; a ``<Dial>``'s child call only while it is bridged to its caller (a
+        redirect then takes it out of the ``<Dial>``), not while it rings or whispers."""
+        from appliance.voice.dialleg import ChildHandle  # late: the dial machinery
+
+        flow = self._flow(call_sid)
+        if isinstance(flow, ChildHandle):
+            return flow.bridged()
+        return flow is not None
+
     def _flow(self, call_sid: str) -> FlowHandle | None:
         for phone in self.phones.values():
             flow = phone.flows.get(call_sid)

@@ -66,12 +66,25 @@ VERBS: dict[str, VerbHandler] = {  # by the lower-cased class name of the parsed
 class CallFlow:
     """Runs one call's TwiML on its own thread."""
 
-    def __init__(self, phone: Phone, leg: CallLeg, ctx: Context) -> None:
+    def __init__(
+        self,
+        phone: Phone,
+        leg: CallLeg,
+        ctx: Context,
+        *,
+        session: CallSession | None = None,
+        adopted: bool = False,
+    ) -> None:
+        """``adopted``: the call is up and runs already, on ``session`` (a dialled leg a REST
+        redirect took out of its ``<Dial>``, :meth:`appliance.voice.dialleg.DialLeg.hand_over`):
+        the flow starts with the TwiML of the update in ``calls.control``."""
         self.phone = phone
         self.leg = leg
         self.ctx = ctx
         self.sid = leg.sid
-        self.session = CallSession(phone, leg, ctx)
+        self.session = session if session is not None else CallSession(phone, leg, ctx)
+        self.session.adopt = adopt_leg
+        self._adopted = adopted
         self.channel = self.session.channel
         self.documents = self.session.documents
         self._thread = threading.Thread(target=self._main, name=f"call {leg.sid[:10]}", daemon=True)
@@ -142,6 +155,10 @@ class CallFlow:
 
     def _run(self) -> None:
         channel, documents = self.channel, self.documents
+        if self._adopted:
+            channel.control_pending.set()
+            self._execute([], None)  # the update's TwiML first (_take_control)
+            return
         row = documents.row()
         if self.leg.incoming:
             if not row["url"]:
@@ -307,6 +324,15 @@ class CallFlow:
             return None
         timeline.verb(self.ctx.store, self.sid, verb)
         return handler(self.session, verb, doc)
+
+
+def adopt_leg(session: CallSession) -> None:
+    """A dialled leg a REST redirect took out of its ``<Dial>``
+    (:meth:`appliance.voice.dialleg.DialLeg.hand_over`): a flow of its own runs the new
+    TwiML on the leg's ``session`` (its audio included), then ends the call."""
+    flow = CallFlow(session.phone, session.leg, session.ctx, session=session, adopted=True)
+    session.phone.flows[session.sid] = flow
+    flow.start()
 
 
 def _keeps_ringing(verb: Any) -> bool:

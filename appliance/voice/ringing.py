@@ -7,7 +7,8 @@ are dialled at once.  A leg is *ready* when its callee answers and, if the
 whisper (:mod:`appliance.voice.whisper`) ended without hanging up.  The first ready
 leg wins; every other leg is hung up at once, in parallel (``canceled`` if it was still
 ringing, ``completed`` if its whisper was running).  A leg whose whisper hangs up, or
-that is busy, unanswered or refused, drops out while the others keep ringing.
+that is busy, unanswered or refused, or that a REST update ends (``Status=canceled`` or
+``completed`` on its child call), drops out while the others keep ringing.
 
 When fewer modems are free than there are numbers, the first ones in document order
 are rung and the rest are not dialled (a call event says which): see docs/voice.md.
@@ -125,19 +126,26 @@ class Ringer:
     def status(self) -> tuple[str, str]:
         """(DialCallStatus, DialCallSid) when nobody won: canceled if the caller hung up;
         busy if every callee was busy; no-answer if any rang out or declined in the
-        whisper; else failed.  The SID is the first leg (document order) with that status."""
+        whisper; else failed.  The SID is the first leg (document order) with that status.
+        Legs a REST update ended do not count; when it ended them all: canceled (Twilio's
+        "canceled via the REST API before it was answered"), completed if one had answered
+        (its whisper was running)."""
         if not self.session.leg.live:
             return "canceled", self.legs[0].sid if self.legs else ""
-        statuses = [
-            "no-answer" if leg.sid in self.declined else leg.dial_status() for leg in self.legs
-        ]
+        legs = [leg for leg in self.legs if not leg.ended_by_rest]
+        if self.legs and not legs:  # every leg ended by a REST update
+            answered = [leg for leg in self.legs if leg.answered]
+            if answered:
+                return "completed", answered[0].sid
+            return "canceled", self.legs[0].sid
+        statuses = ["no-answer" if leg.sid in self.declined else leg.dial_status() for leg in legs]
         if statuses and all(s == "busy" for s in statuses):
             pick = "busy"
         elif "no-answer" in statuses or "canceled" in statuses:
             pick = "no-answer"
         else:
             pick = "failed"
-        for leg, s in zip(self.legs, statuses, strict=True):
+        for leg, s in zip(legs, statuses, strict=True):
             if s == pick or (pick == "no-answer" and s == "canceled"):
                 return pick, leg.sid
         return pick, ""

@@ -30,6 +30,9 @@ class CallSession:
         # An inbound call left ringing for <Dial answerOnBridge>: how to answer it (and
         # start its audio) once a callee answers, or before any other verb runs.
         self.pending_answer: Callable[[], None] | None = None
+        # How a flow of its own takes over a leg this call dialled when a REST redirect takes
+        # it out of the <Dial> (set by the call's flow: appliance.voice.flow.adopt_leg).
+        self.adopt: Callable[[CallSession], None] | None = None
 
     def answer_now(self) -> None:
         """Answer the call if it was left ringing (``answerOnBridge``); else nothing."""

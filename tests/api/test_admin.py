@@ -44,6 +44,8 @@ NON_TWILIO = {
             "overrides",
             "overrides/<name>",
             "policy",
+            "policies",
+            "policies/<name>",
             "now",
             "calendar",
         )

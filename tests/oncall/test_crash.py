@@ -1,5 +1,6 @@
 """SIGKILL in the middle of an escalation: after the restart the alert carries on from the
-step it had reached, not from the start and not twice.  The simulated modem lives in this
+step it had reached, under the escalation policy it opened with, not from the start and not
+twice.  The simulated modem lives in this
 test process, so it outlives the kill like the phone network does."""
 
 from __future__ import annotations
@@ -53,10 +54,13 @@ def test_sigkill_mid_escalation_carries_on_without_repeating(tmp_path, sim):
                   "start": datetime.now(UTC).date().isoformat(), "people": ["1", "2"]},
         )  # fmt: skip
         assert rv.status_code == 201, rv.text
-        rv = requests.post(f"{base}/oncall/policy", data={"default_person": "1",
+        # A named policy (the default one waits 300 s for an ACK): after the restart the
+        # alert carries on under the policy it opened with, its 4 s ACK time.
+        rv = requests.post(f"{base}/oncall/policies", data={"name": "ops", "default_person": "1",
                            "ack_timeout": "4", "repeat": "1"}, auth=auth, timeout=10)  # fmt: skip
-        assert rv.status_code == 200, rv.text
-        rv = requests.post(f"{base}/alerts", data={"Body": "raid degraded"}, auth=auth, timeout=10)
+        assert rv.status_code == 201, rv.text
+        rv = requests.post(f"{base}/alerts", data={"Body": "raid degraded", "Policy": "ops"},
+                           auth=auth, timeout=10)  # fmt: skip
         assert rv.json()["alerts"][0]["outcome"] == "paged"
         wait_for(lambda: any("raid degraded" in t for t in texts_to(sim, ALICE)))
         # Step 1 (call Alice) committed: kill before step 2 is due.
@@ -74,6 +78,12 @@ def test_sigkill_mid_escalation_carries_on_without_repeating(tmp_path, sim):
         ]
         assert len([t for t in texts_to(sim, ALICE) if "raid degraded" in t]) == 1
         assert db("SELECT COUNT(*) FROM calls WHERE to_number = ?", ALICE)[0][0] == 1
+        # Step 3 (everyone at once) comes the policy's 4 s later, and with repeat 1 it is
+        # the last: the plan is over.
+        wait_for(lambda: db("SELECT step, next_at FROM oncall_alerts") == [(4, None)], timeout=20)
+        assert db("SELECT step, COUNT(*) FROM oncall_pages WHERE step = 3") == [(3, 4)]
+        assert db("SELECT p.name FROM oncall_alerts a JOIN oncall_policies p"
+                  " ON p.id = a.policy_id") == [("ops",)]  # fmt: skip
     except AssertionError:
         print((tmp_path / "daemon.log").read_text()[-6000:])
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -139,6 +140,48 @@ def test_zero_days_keeps_forever(store, tmp_path):
     counts = purge(store, keep, tmp_path, now=NOW)
     assert "messages" not in counts and "webhook_log" not in counts
     assert _count(store, "messages") == 1 and _count(store, "webhook_log") == 1
+
+
+def test_support_steps_go_two_days_after_their_call_ended(store, tmp_path):
+    """oncall_support_steps only matter while the call runs (a retried step fetch must not
+    text twice): purged after SUPPORT_STEPS_DAYS once the call ended or is gone."""
+    assert Policy().support_steps_days == retention.SUPPORT_STEPS_DAYS == 2
+    three_days = NOW - 3 * DAY
+
+    def seed(conn: sqlite3.Connection) -> None:
+        _call(conn, "CA_ended", "completed", three_days)
+        _call(conn, "CA_running", "in-progress", three_days)  # a call still up keeps its steps
+        _call(conn, "CA_recent", "no-answer", RECENT)
+        rows = [
+            ("CA_ended", 1, three_days),
+            ("CA_ended", 2, three_days),
+            ("CA_running", 1, three_days),
+            ("CA_gone", 1, three_days),  # its call was deleted
+            ("CA_recent", 1, RECENT),  # ended, but only a day ago
+        ]
+        conn.executemany(
+            "INSERT INTO oncall_support_steps (call_sid, step, people, at) VALUES (?,?,'[]',?)",
+            rows,
+        )
+
+    store.write(seed)
+    counts = purge(store, Policy(), tmp_path, now=NOW)
+    assert counts["oncall_support_steps"] == 3
+    left = {(r[0], r[1]) for r in store.read("SELECT call_sid, step FROM oncall_support_steps")}
+    assert left == {("CA_running", 1), ("CA_recent", 1)}
+    assert _count(store, "calls") == 3  # the calls themselves follow retention_calls_days
+    # 0 keeps them forever, as for every other kind.
+    keep = dataclasses.replace(Policy(), support_steps_days=0)
+    store.write(lambda conn: _call(conn, "CA_old", "completed", OLD))
+    store.write(
+        lambda conn: conn.execute(
+            "INSERT INTO oncall_support_steps (call_sid, step, people, at)"
+            " VALUES ('CA_old', 1, '[]', ?)",
+            (OLD,),
+        )
+    )
+    assert "oncall_support_steps" not in purge(store, keep, tmp_path, now=NOW)
+    assert _count(store, "oncall_support_steps", "call_sid = 'CA_old'") == 1
 
 
 def test_large_backlogs_go_in_batches(store, tmp_path, monkeypatch):

@@ -102,3 +102,79 @@ def test_escalation_policy_is_edited_in_the_panel(make_daemon: Any) -> None:
         assert f'id="f-p-{field}"' in html and 'class="field invalid"' in html, field
         assert words in html, field
     assert d.oncall.directory.policy()["ring_timeout"] == 35
+
+
+def test_named_policies_are_listed_added_edited_and_deleted_in_the_panel(make_daemon: Any) -> None:
+    """Two teams: a policy per team with its schedules ticked; the table shows who each has
+    on call now; bad input is shown on the form and stores nothing; the number page offers
+    the policy's support line and refuses an unknown one."""
+    d = make_daemon()
+    set_password(d.store, PASSWORD)
+    panel = Panel(d)
+    assert panel.login().status_code == 302
+    directory = d.oncall.directory
+    for name, phone in (("Alice", "+14155550111"), ("Carol", "+14155550133")):
+        directory.add_person(name, phone)
+    today = datetime.now(UTC).date().isoformat()
+    for name, people in (("shop", ["1"]), ("it", ["2"])):
+        directory.add_schedule({"name": name, "handover_time": "00:00", "start": today}, people)
+    html = panel.client.get("/oncall/?policy=new").get_data(as_text=True)
+    assert "New escalation policy" in html and 'id="f-p-name"' in html
+    assert '<input type="checkbox" name="schedules" value="2">' in html
+    rv = panel.post(
+        "/oncall/",
+        {"form": "policy", "policy_id": "new", "schedules_shown": "1", "name": "it",
+         "ring_timeout": "30", "ack_timeout": "120", "repeat": "1", "default_person": "2",
+         "schedules": "2"},
+    )  # fmt: skip
+    assert rv.status_code == 302, rv.get_data(as_text=True)[:2000]
+    it = directory.policies.named("it")
+    assert it is not None and (it["schedules"], it["ring_timeout"]) == ([2], 30)
+    html = panel.client.get("/oncall/").get_data(as_text=True)
+    row = html[html.index(f'id="policy-{it["id"]}"') :]
+    row = row[: row.index("</tr>")]
+    assert "<td>it</td>" in row and "Carol" in row and "30 s, 120 s, 1×" in row
+    default_row = html[html.index('id="policy-1"') :]
+    assert "Alice" in default_row[: default_row.index("</tr>")]
+    # Bad input: the field's error on the form, nothing stored.
+    for fields, words in (
+        ({"name": "it"}, "already a policy named it"),
+        ({"name": "ops", "ring_timeout": "500"}, "5 to 120"),
+        ({"name": ""}, "A name of 1 to"),
+    ):
+        html = panel.post(
+            "/oncall/", {"form": "policy", "policy_id": "new", "schedules_shown": "1", **fields}
+        ).get_data(as_text=True)
+        assert words in html and 'class="field invalid"' in html, fields
+    assert [p["name"] for p in directory.policies.all()] == ["default", "it"]
+    # Edit: the form shows the policy; untick every schedule (every schedule again).
+    html = panel.client.get(f"/oncall/?policy={it['id']}").get_data(as_text=True)
+    assert "Escalation policy it" in html and 'value="2" checked' in html
+    rv = panel.post(
+        "/oncall/",
+        {"form": "policy", "policy_id": str(it["id"]), "schedules_shown": "1", "name": "it",
+         "ring_timeout": "25", "ack_timeout": "120", "repeat": "2"},
+    )  # fmt: skip
+    assert rv.status_code == 302
+    assert directory.policies.named("it")["schedules"] == []  # type: ignore[index]
+    assert directory.policies.named("it")["ring_timeout"] == 25  # type: ignore[index]
+    # The number page offers the policy's support line; an unknown policy is refused.
+    sid = d.store.read_one("SELECT sid FROM numbers")["sid"]
+    html = panel.client.get(f"/numbers/{sid}").get_data(as_text=True)
+    assert '<option value="/twimlets/oncall?Policy=it">' in html
+    html = panel.post(f"/numbers/{sid}", {"voice_url": "/twimlets/oncall?Policy=nope"}).get_data(
+        as_text=True
+    )
+    assert "No escalation policy named" in html
+    assert d.store.read_one("SELECT voice_url FROM numbers")["voice_url"] == ""
+    # Delete: the default policy offers no button; "it" goes.
+    html = panel.client.get("/oncall/").get_data(as_text=True)
+    assert 'aria-label="Delete policy default"' not in html
+    assert 'aria-label="Delete policy it"' in html
+    rv = panel.post("/oncall/", {"form": "delete-policy", "policy_id": str(it["id"])})
+    assert rv.status_code == 302
+    assert [p["name"] for p in directory.policies.all()] == ["default"]
+    html = panel.post("/oncall/", {"form": "delete-policy", "policy_id": "1"}).get_data(
+        as_text=True
+    )
+    assert "default policy cannot be deleted" in html

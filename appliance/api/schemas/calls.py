@@ -171,7 +171,10 @@ def paths() -> dict[str, Any]:
                 ),
                 "responses": {
                     **ok("The updated call", "Call"),
-                    "400": error("Invalid value, or the call has ended (21220)"),
+                    "400": error(
+                        "Invalid value, or the call has ended, or it is a <Dial>'s child call"
+                        " not bridged to its caller that a Url or Twiml would redirect (21220)"
+                    ),
                     **ERRORS,
                 },
             },

@@ -1,6 +1,6 @@
 """The OpenAPI description of the on-call rotation and paging (:mod:`appliance.api.oncall`).
 
-Administration (people, schedules, overrides, the policy, who is on call) takes the
+Administration (people, schedules, overrides, the escalation policies, who is on call) takes the
 AccountSid and AuthToken only; ``POST /appliance/alerts`` also an API key; the support
 number's TwiML only the appliance's own signed requests.  docs/oncall.md has the details.
 """
@@ -57,8 +57,64 @@ def _item(name: str, noun: str) -> Any:
     }
 
 
+POLICY_FIELDS = {
+    "name": string("Unique name (not only digits); the default policy keeps its name"),
+    "ring_timeout": string(
+        "Seconds each phone rings per step, on the support number and on a paging call"
+        " (5 to 120, default 20)"
+    ),
+    "ack_timeout": string("Seconds a step waits for an ACK (1 to 86400, default 300)"),
+    "repeat": string("Times the escalation plan runs (1 to 10, default 2)"),
+    "default_person": string(
+        "Who is paged when nobody is scheduled (a person's id; empty: nobody)"
+    ),
+    "schedules": {
+        "type": "array",
+        "items": string("A schedule's id"),
+        "description": "The schedules that say who is on call (none, or one empty value:"
+        " every schedule); absent on an update: unchanged",
+    },
+}
+POLICY_PARAM = param("policy", "query", "An escalation policy's name (default: default)")
+
+
+def _policies() -> dict[str, Any]:
+    gone = {"404": error("No such policy (20404)")}
+    item = [param("name", "path", "The policy's id or name")]
+    return {
+        "/appliance/oncall/policies": {
+            "get": _admin("oncallPoliciesList", "The escalation policies", _ok("The policies")),
+            "post": _admin(
+                "oncallPoliciesCreate",
+                "Add an escalation policy",
+                _ok("The new policy", "201"),
+                form(POLICY_FIELDS, ["name"]),
+            ),
+        },
+        "/appliance/oncall/policies/{name}": {
+            "parameters": item,
+            "get": _admin(
+                "oncallPolicyItemFetch", "One escalation policy", {**_ok("The policy"), **gone}
+            ),  # fmt: skip
+            "post": _admin(
+                "oncallPolicyItemUpdate",
+                "Change an escalation policy (the fields sent)",
+                {**_ok("The policy"), **gone},
+                form(POLICY_FIELDS),
+            ),
+            "delete": _admin(
+                "oncallPolicyItemDelete",
+                "Remove an escalation policy (not the default one, nor one an open alert or a"
+                " number's Voice URL uses: 400)",
+                {"204": {"description": "Removed"}, **gone},
+            ),
+        },
+    }
+
+
 def paths() -> dict[str, Any]:
     return {
+        **_policies(),
         "/appliance/oncall/people": _collection(
             "People",
             "person",
@@ -99,10 +155,10 @@ def paths() -> dict[str, Any]:
         ),  # fmt: skip
         "/appliance/oncall/overrides/{name}": _item("Override", "override"),
         "/appliance/oncall/policy": {
-            "get": _admin("oncallPolicyFetch", "The escalation policy", _ok("The policy")),
+            "get": _admin("oncallPolicyFetch", "The default escalation policy", _ok("The policy")),
             "post": _admin(
                 "oncallPolicyUpdate",
-                "Change the escalation policy",
+                "Change the default escalation policy",
                 _ok("The policy"),
                 form(
                     {
@@ -118,12 +174,15 @@ def paths() -> dict[str, Any]:
             ),  # fmt: skip
         },
         "/appliance/oncall/now": {
-            "get": _admin("oncallNow", "Who is on call now and next", _ok("Now and next")),
+            "get": {
+                **_admin("oncallNow", "Who is on call now and next", _ok("Now and next")),
+                "parameters": [POLICY_PARAM],
+            },
         },
         "/appliance/oncall/calendar": {
             "get": {
                 **_admin("oncallCalendar", "Who is on call over the next days", _ok("Shifts")),
-                "parameters": [param("days", "query", "1 to 92 (default 28)")],
+                "parameters": [param("days", "query", "1 to 92 (default 28)"), POLICY_PARAM],
             },
         },
         "/twimlets/oncall": {
@@ -135,6 +194,7 @@ def paths() -> dict[str, Any]:
                 "parameters": [
                     param("Step", "query", "The escalation step (0: the first)"),
                     param("Chain", "query", "The people's ids, fixed at the first step"),
+                    param("Policy", "query", "The escalation policy's name (default: default)"),
                 ],
                 "operationId": f"oncallVoice{verb.title()}",
                 "security": [],
@@ -160,12 +220,20 @@ def paths() -> dict[str, Any]:
                                 "Body": string("The alert", maxLength=1600),
                                 "Severity": string(enum=["critical", "error", "warning", "info"]),
                                 "Fingerprint": string("Same fingerprint, same alert"),
+                                "Policy": string("The escalation policy (default: default)"),
                             },
                             ["Body"],
                         )["content"],
                         JSON: {"schema": {"type": "object", "description": "Alertmanager v4"}},
                     },
                 },  # fmt: skip
+                "parameters": [
+                    param(
+                        "policy",
+                        "query",
+                        "The escalation policy of alerts without a policy label (default: default)",
+                    ),
+                ],  # fmt: skip
                 "responses": {**_ok("Each alert's outcome", "201"), "400": BAD, **ERRORS},
             },
             "get": {

@@ -21,6 +21,7 @@ from appliance.store.migrations import (
     initial,
     leaner,
     oncall,
+    oncallpolicies,
     oncallpolicy,
     radiohistory,
     webhookdebug,
@@ -39,6 +40,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     *leaner.STEPS,
     *contacts.STEPS,
     *oncallpolicy.STEPS,
+    *oncallpolicies.STEPS,
 )
 
 
