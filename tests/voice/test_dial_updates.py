@@ -125,21 +125,27 @@ def test_canceling_one_ringing_leg_leaves_the_other_ringing_to_win(
         d.stop()
 
 
+def alice_rings(d: Daemon, host: SimulatorHost, webapp: WebApp) -> tuple[str, dict[str, object]]:
+    """A caller's ``<Dial>`` of Alice, who would answer only after 20 s: the parent call's SID
+    and Alice's leg, once it rings."""
+    webapp.routes["/voice"] = twiml(
+        f'<Response><Dial action="/dialed" timeout="25"><Number>{ALICE}</Number></Dial></Response>'
+    )
+    webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
+    host.network.set_callee(ALICE, outcome="answer", answer_after=20.0)
+    host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(60)]))
+    parent = webapp.wait(15, path="/voice").param("CallSid")
+    leg = child(d, ALICE)
+    wait_for(lambda: status_of(d, leg["sid"]) == "ringing", timeout=10)
+    return str(parent), leg
+
+
 def test_canceling_the_only_ringing_leg_ends_the_dial_canceled(
     tmp_path: Path, host: SimulatorHost, webapp: WebApp
 ) -> None:
     d = start(tmp_path, host, webapp, ["modem1", "modem2"])
     try:
-        webapp.routes["/voice"] = twiml(
-            f'<Response><Dial action="/dialed" timeout="25"><Number>{ALICE}</Number></Dial>'
-            "</Response>"
-        )
-        webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
-        host.network.set_callee(ALICE, outcome="answer", answer_after=20.0)
-        host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(60)]))
-        webapp.wait(15, path="/voice")
-        leg = child(d, ALICE)
-        wait_for(lambda: status_of(d, leg["sid"]) == "ringing", timeout=10)
+        _parent, leg = alice_rings(d, host, webapp)
         assert client_for(d).calls(str(leg["sid"])).update(status="completed").status == "canceled"
         dialed = webapp.wait(10, path="/dialed")  # long before Alice's 20 s
         assert dialed.param("DialCallStatus") == "canceled"
@@ -154,16 +160,7 @@ def test_redirecting_a_ringing_leg_is_refused_clearly(
 ) -> None:
     d = start(tmp_path, host, webapp, ["modem1", "modem2"])
     try:
-        webapp.routes["/voice"] = twiml(
-            f'<Response><Dial action="/dialed" timeout="25"><Number>{ALICE}</Number></Dial>'
-            "</Response>"
-        )
-        webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
-        host.network.set_callee(ALICE, outcome="answer", answer_after=20.0)
-        host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(60)]))
-        parent = webapp.wait(15, path="/voice").param("CallSid")
-        leg = child(d, ALICE)
-        wait_for(lambda: status_of(d, leg["sid"]) == "ringing", timeout=10)
+        parent, leg = alice_rings(d, host, webapp)
         client = client_for(d)
         for update in ({"twiml": "<Response><Say>Hi</Say></Response>"}, {"url": webapp.url("/x")}):
             with pytest.raises(TwilioRestException) as refused:
