@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from appliance import logs
 from appliance.modem.attap import Line, masked, secrets_masked
+from web.auth import is_admin
 from web.helpers import daemon
 from web.live import register_feed
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 bp = Blueprint("atmonitor", __name__, url_prefix="/atmonitor")
 
-ADMIN = "admin"
 SHOWN = 200  # lines the page shows when opened (the newest of the modem's ring)
 POLL_SECONDS = 0.25  # how often the page's stream looks at the ring
 READ_WRITE_SECONDS = 600.0  # read-write lapses back to read-only after this
@@ -42,7 +42,7 @@ FORBIDDEN = "\r\n\x1a\x1b"  # one command per line: no CR/LF, Ctrl-Z or ESC
 
 
 def _admin() -> None:
-    if session.get("user") != ADMIN:
+    if not is_admin():
         abort(403)
 
 

@@ -26,9 +26,17 @@ from appliance.store.database import Store
 from web.helpers import daemon
 
 LOGGER = logging.getLogger(__name__)
+
+
+def is_admin() -> bool:
+    """Whether this request's session is a signed-in panel administrator's."""
+    return session.get("user") == ADMIN
+
+
 bp = Blueprint("auth", __name__)
 
 SETTING = "panel_password_hash"
+ADMIN = "admin"  # the session user of a signed-in panel administrator
 MIN_LENGTH = 8
 WINDOW = 300.0  # seconds over which failed sign-ins are counted
 
@@ -119,7 +127,7 @@ def login() -> str | BaseResponse:
             throttle.succeeded(client)
             session.clear()
             session.permanent = True
-            session["user"] = "admin"
+            session["user"] = ADMIN
             return redirect(_safe_next(request.args.get("next")))
         throttle.failed(client)
         LOGGER.warning("panel sign-in failed from %s", client)
@@ -152,7 +160,7 @@ def setup() -> str | BaseResponse:
             set_password(store, password)
             session.clear()
             session.permanent = True
-            session["user"] = "admin"
+            session["user"] = ADMIN
             flash("Password set. Welcome!")
             return redirect(url_for("dashboard.index"))
     return render_template("setup.html", error=error, token_error=token_error)

@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template, session
+from flask import Blueprint, Response, abort, render_template
 
+from web.auth import is_admin
 from web.helpers import daemon
 
 bp = Blueprint("backup", __name__, url_prefix="/backup")
 CHUNK = 256 * 1024  # bytes per write of the download
-ADMIN = "admin"
 
 
 def build(data_dir: Path, db_name: str, snapshot: Callable[[Path], None], work: Path) -> Path:
@@ -62,7 +62,7 @@ def index() -> str:
 
 @bp.post("/download")
 def download() -> Response:
-    if session.get("user") != ADMIN:
+    if not is_admin():
         abort(403)
     d = daemon()
     data_dir = d.config.data_dir

@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any, cast
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from appliance import logs, sids
@@ -19,11 +19,11 @@ from appliance.voice.callbacks import call_params
 from appliance.webhooks import debugger, failures
 from appliance.webhooks.joblog import MAX_LOGGED_BODY
 from web import export, filters
+from web.auth import is_admin
 from web.helpers import PAGE_SIZE, daemon, page
 
 LOGGER = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-ADMIN = "admin"  # the session user who may replay and send test requests (web.auth)
 # The sender of a test request: Twilio's magic test number that passes validation
 # (twilio.com/docs/iam/test-credentials), so no real subscriber appears in the app's data.
 TEST_FROM = "+15005550006"
@@ -127,7 +127,7 @@ def detail(log_id: int) -> str:
         params=debugger.logged_params(row["request"]),
         headers=_headers(row["response_headers"]),
         replays=replays,
-        admin=session.get("user") == ADMIN,
+        admin=is_admin(),
         body_cap=MAX_LOGGED_BODY,
     )
 
@@ -143,7 +143,7 @@ def _headers(raw: str | None) -> list[tuple[str, str]] | None:
 
 
 def _require_admin() -> None:
-    if session.get("user") != ADMIN:
+    if not is_admin():
         abort(403)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import urllib.parse
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -26,6 +25,7 @@ from appliance.api.common import (
     page_params,
     page_token,
     rfc2822,
+    valid_url,
 )
 from appliance.store.database import Row
 from appliance.twimlets import is_twimlet_url
@@ -86,19 +86,6 @@ def application_json(row: Row, account: str) -> dict[str, Any]:
         "voice_method": row["voice_method"],
         "voice_url": url("voice_url"),
     }
-
-
-def valid_url(url: str) -> bool:
-    """An absolute http(s) URL with a host and no spaces."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return False
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and not any(c.isspace() for c in url)
-    )
 
 
 def _boolean(param: str, value: str) -> int:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import urllib.parse
 
 from flask import request
 
-from appliance.api.common import ApiError, form_value
+from appliance.api.common import ApiError, form_value, valid_url
 from appliance.twiml import voice as voice_twiml
 
 __all__ = [
@@ -31,16 +30,6 @@ MAX_TIMEOUT = 600  # Twilio caps Timeout at 600 seconds
 DEFAULT_TIMEOUT = 60
 DEFAULT_TIME_LIMIT = 14400
 MAX_TIME_LIMIT = 86400
-
-
-def valid_url(url: str) -> bool:
-    """Whether ``url`` is an absolute http(s) URL with a host (and a valid port)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def method(name: str, code: int = 21209) -> str:

@@ -326,3 +326,19 @@ def page_body(
 def form_value(name: str) -> str | None:
     """A form parameter, or None when it was not sent (an empty string is a value)."""
     return request.form.get(name)
+
+
+def valid_url(url: str) -> bool:
+    """Whether ``url`` is an absolute http(s) URL with a host, a valid port and no white
+    space: the one check of every webhook URL the REST API takes (calls, numbers,
+    applications)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not any(c.isspace() for c in url)
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import urllib.parse
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -24,6 +23,7 @@ from appliance.api.common import (
     page_params,
     page_token,
     rfc2822,
+    valid_url,
 )
 from appliance.sms.outbox import API_VERSION
 from appliance.store.database import Row
@@ -141,14 +141,6 @@ def number_fetch(account_sid: str, sid: str) -> Response:
 VOICE_URLS = ("VoiceUrl", "VoiceFallbackUrl")  # may be a built-in twimlet's /twimlets/… path
 
 
-def _valid_url(url: str) -> bool:
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
-
-
 @bp.post("/Accounts/<account_sid>/IncomingPhoneNumbers/<sid>.json")
 def number_update(account_sid: str, sid: str) -> Response:
     """Update webhooks and FriendlyName; parameters not sent are left as they are,
@@ -159,7 +151,7 @@ def number_update(account_sid: str, sid: str) -> Response:
         if param in form:
             value = form[param].strip()
             relative = param in VOICE_URLS and is_twimlet_url(value)  # the appliance's own
-            if value and not relative and not _valid_url(value):
+            if value and not relative and not valid_url(value):
                 raise ApiError(
                     400, 21402, f"{param} is not a valid URL: {value} (use http:// or https://)"
                 )
