@@ -9,7 +9,7 @@ DEPLOY_STAMP := $(VENV)/.installed-deploy
 NODE_STAMP := tests/node/node_modules/.installed
 DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 alsa-utils chromium debootstrap gammu smstools
 
-.PHONY: run test check test-deploy lint typecheck bench deps clean
+.PHONY: run test check test-deploy lint typecheck bench deps clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ UNIT_TESTS := tests/sms/test_codec.py tests/sms/test_pdu.py tests/twiml tests/st
 # The whole suite: lint, types, import contracts, every test (daemon, browser, Node, deployment).
 test: $(TEST_STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) deps lint typecheck
 	$(BIN)/pytest -q
+
+# The panel's screenshots in docs/panel/ (docs/panel.md), retaken by the accessibility pass;
+# `make test` puts its own in var/screenshots/panel/ and leaves the tracked ones alone.
+screenshots: $(TEST_STAMP) $(NODE_STAMP) deps
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/web/test_accessibility.py
 
 # The inner loop (under 3 minutes): lint, types, import contracts and the unit tests.
 check: $(TEST_STAMP) lint typecheck
