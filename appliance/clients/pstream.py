@@ -3,7 +3,9 @@
 The Voice JavaScript SDK (``@twilio/voice-sdk`` 2.x, ``lib/twilio/pstream.ts`` and
 ``wstransport.ts``) opens ``wss://<chunderw>/signal`` and exchanges JSON text frames
 ``{"type": …, "version": "1.6", "payload": {…}}``.  A lone ``"\\n"`` is a heartbeat: the server
-sends one, the SDK echoes it, and the SDK reconnects when it hears nothing for 15 s.
+sends one, the SDK echoes it, and the SDK reconnects when it hears nothing for 15 s.  The legacy
+twilio.js 1.x (``twilio-client`` 1.15.1, ``pstream.js``) sends the same messages as version
+``"1.5"``, so the version is not checked (docs/clients.md, "The legacy twilio-client 1.x SDK").
 
 The SDK sends ``listen`` (its token, on every open and every ``updateToken``), ``register``
 (``media.audio`` true or false), and for calls ``invite``, ``answer``, ``dtmf``, ``hangup``,

@@ -92,7 +92,7 @@ def site() -> Iterator[str]:
     server.server_close()
 
 
-def browser_page(playwright: Any, https_port: int) -> Page:
+def browser_page(playwright: Any, https_port: int, *extra_args: str) -> Page:
     pin = spki_pin(ssl.get_server_certificate(("127.0.0.1", https_port)).encode())
     browser = playwright.chromium.launch(
         executable_path=CHROMIUM,
@@ -104,6 +104,7 @@ def browser_page(playwright: Any, https_port: int) -> Page:
             "--disable-background-networking",
             "--autoplay-policy=no-user-gesture-required",
             f"--ignore-certificate-errors-spki-list={pin}",
+            *extra_args,
         ],
     )
     page: Page = browser.new_page()
