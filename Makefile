@@ -7,9 +7,12 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DEPLOY_STAMP := $(VENV)/.installed-deploy
 NODE_STAMP := tests/node/node_modules/.installed
+# The Voice JavaScript SDK's browser bundle the panel serves at /sdk/twilio.min.js (from npm,
+# pinned in web/sdk/package-lock.json; git-ignored, never committed).
+SDK := web/sdk/twilio.min.js
 DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 alsa-utils chromium debootstrap gammu smstools
 
-.PHONY: run test check test-deploy lint typecheck bench deps clean screenshots
+.PHONY: run sdk test check test-deploy lint typecheck bench deps clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +35,18 @@ deps:
 	    >/dev/null 2>&1 || true;; esac; \
 	fi
 
+# Without npm (or offline) the appliance still runs: /sdk/twilio.min.js answers 404 then.
 run: $(STAMP)
+	@$(MAKE) --no-print-directory sdk || echo "warning: the Voice SDK bundle was not built" \
+	  "(npm missing or offline): the panel answers 404 at /sdk/twilio.min.js until \`make sdk\`"
 	$(BIN)/appliance run
+
+sdk: $(SDK)
+
+$(SDK): web/sdk/package.json web/sdk/package-lock.json
+	cd web/sdk && npm ci --no-audit --no-fund --loglevel=error
+	cp web/sdk/node_modules/@twilio/voice-sdk/dist/twilio.min.js $(SDK).tmp
+	mv $(SDK).tmp $(SDK)
 
 # The fast tests of `make check`: pure cores, parsers and in-process units (no daemon, no browser).
 UNIT_TESTS := tests/sms/test_codec.py tests/sms/test_pdu.py tests/twiml tests/store \
@@ -45,7 +58,7 @@ UNIT_TESTS := tests/sms/test_codec.py tests/sms/test_pdu.py tests/twiml tests/st
 	tests/oncall/test_rotation.py tests/oncall/test_supportplan.py tests/clients/test_tokens.py tests/clients/test_pstream.py
 
 # The whole suite: lint, types, import contracts, every test (daemon, browser, Node, deployment).
-test: $(TEST_STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) deps lint typecheck
+test: $(TEST_STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) $(SDK) deps lint typecheck
 	$(BIN)/pytest -q
 
 # The panel's screenshots in docs/panel/ (docs/panel.md), retaken by the accessibility pass;
@@ -87,4 +100,5 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules \
+	  web/sdk/node_modules $(SDK)

@@ -37,6 +37,7 @@ from web import (
     security,
     subscribers,
     ussd,
+    voicesdk,
     webhooks,
     welcome,
 )
@@ -90,6 +91,8 @@ def create_app(daemon: Appliance, test_config: dict[str, Any] | None = None) -> 
         live,
         backup,
         certificate,
+        voicesdk,
     ):
         app.register_blueprint(module.bp)
+    voicesdk.warn_if_missing(app)
     return app

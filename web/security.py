@@ -9,11 +9,11 @@ import secrets
 from flask import Flask, Response, abort, redirect, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from web import certificate, welcome
+from web import certificate, voicesdk, welcome
 
 LOGGER = logging.getLogger(__name__)
 
-OPEN_ENDPOINTS = {"auth.login", "auth.setup", "static", *certificate.OPEN}
+OPEN_ENDPOINTS = {"auth.login", "auth.setup", "static", *certificate.OPEN, *voicesdk.OPEN}
 # Documents for webhook clients, not people: no session, so neither sign-in nor CSRF.
 PUBLIC_ENDPOINTS = welcome.PUBLIC
 CSRF_FIELD = "csrf_token"

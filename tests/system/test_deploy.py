@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -137,12 +138,15 @@ def _release_archive(dest: Path, version: str) -> Path:
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         if "__pycache__" in info.name or info.name.endswith(".pyc"):
             return None
+        # What git archive leaves out (.gitignore): npm's files and the bundle `make sdk` made.
+        if "/node_modules" in info.name or info.name.endswith("/sdk/twilio.min.js"):
+            return None
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
         return info
 
     with tarfile.open(archive, "w:gz") as tar:
-        for name in ("pyproject.toml", "README.md", "appliance", "firmware_config", "docs"):
+        for name in ("pyproject.toml", "README.md", "appliance", "web", "firmware_config", "docs"):
             tar.add(ROOT / name, arcname=f"appliance-{version}/{name}", filter=keep)
     return archive
 
@@ -218,6 +222,20 @@ def test_playbook_converges_on_bookworm_and_a_second_run_changes_nothing(tmp_pat
     assert rv.returncode == 0, rv.stderr
     assert vault.read_text().startswith("$ANSIBLE_VAULT")
     cas = sorted(str(p) for p in Path("/usr/local/share/ca-certificates").glob("*.crt"))
+    # The controller has no npm registry here: the bundle is a fixture file the role takes as
+    # built (as after `make sdk`).  Your own HTTPS pair, made by the appliance's certificate code.
+    bundle = tmp_path / "twilio.min.js"
+    bundle.write_text("/* the Voice SDK bundle (a fixture) */ window.Twilio = {};\n")
+    pair = tmp_path / "pair"
+    pair.mkdir()
+    made = subprocess.run(
+        [sys.executable, "-m", "appliance.system.certmaker", str(pair), str(time.time()), "pi.lan"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         f"""---
@@ -232,6 +250,9 @@ appliance:
     appliance_extra_ca_certificates: {cas}
     appliance_gpio_uart: true
     appliance_firewall: true
+    appliance_sdk_bundle: {bundle}
+    appliance_tls_cert: {pair / "server.crt"}
+    appliance_tls_key: {pair / "server.key"}
 """
     )
     # The example inventory's group_vars apply to the test host, as they would to a Pi.
@@ -305,6 +326,52 @@ appliance:
         )
         assert rv.returncode == 0 and name not in rv.stdout + rv.stderr, rv.stdout + rv.stderr
     assert "Type=notify" in unit.read_text()
+    # The SDK bundle is where the installed panel serves /sdk/twilio.min.js from.
+    rv = subprocess.run(
+        [
+            "chroot",
+            str(target),
+            "/opt/appliance/current/venv/bin/python",
+            "-c",
+            "from web import voicesdk; print(voicesdk.BUNDLE)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert rv.returncode == 0, rv.stderr
+    served = target / rv.stdout.strip().lstrip("/")
+    assert served.read_bytes() == bundle.read_bytes()
+    assert oct(served.stat().st_mode & 0o777) == "0o644"
+    # Your own certificate and key, copied with restrictive modes and set in the config; the
+    # appliance accepts the pair (tls.material checks the key belongs to the certificate).
+    assert (cfg.tls_cert, cfg.tls_key) == (
+        "/etc/appliance/tls/server.crt",
+        "/etc/appliance/tls/server.key",
+    )
+    tls_dir = etc / "appliance" / "tls"
+    assert (tls_dir / "server.crt").read_bytes() == (pair / "server.crt").read_bytes()
+    assert (tls_dir / "server.key").read_bytes() == (pair / "server.key").read_bytes()
+    assert oct((tls_dir / "server.key").stat().st_mode & 0o777) == "0o640"
+    assert oct(tls_dir.stat().st_mode & 0o777) == "0o750"
+    rv = subprocess.run(
+        [
+            "chroot",
+            str(target),
+            "/opt/appliance/current/venv/bin/python",
+            "-c",
+            "from appliance import config; from appliance.system import tls;"
+            " m = tls.material(config.load('/etc/appliance/appliance.toml', environ={}));"
+            " print(m.cert, m.ca)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert rv.returncode == 0, rv.stderr
+    assert rv.stdout.split() == ["/etc/appliance/tls/server.crt", "None"], rv.stdout
     shutil.rmtree(target)  # 0.6 GB; kept only when the test fails, for a look inside
     if COLD:
         shutil.rmtree(pristine)
