@@ -17,9 +17,7 @@ import json
 import logging
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, current_app, request, url_for
-
-from appliance.voice import phonesounds
+from flask import Blueprint, Flask, Response, current_app, request, send_file, url_for
 
 LOGGER = logging.getLogger(__name__)
 bp = Blueprint("voicesdk", __name__, url_prefix="/sdk")
@@ -53,15 +51,17 @@ def _public(rv: Response) -> Response:
 @bp.get("/twilio.min.js")
 def bundle() -> Response:
     path = bundle_path(current_app)
-    try:
-        body = path.read_bytes()
-    except OSError:
+    if not path.is_file():
         return Response(MISSING + "\n", status=404, mimetype="text/plain")
-    return _public(Response(body, mimetype="text/javascript"))
+    # Streamed from the file, with ETag and Last-Modified: a reload asks "changed?" only.
+    rv = send_file(path, mimetype="text/javascript", conditional=True, max_age=MAX_AGE)
+    return _public(rv)
 
 
 @bp.get("/sounds/<file>")
 def sound(file: str) -> Response:
+    from appliance.voice import phonesounds  # late: numpy only once a page asks for a sound
+
     name = file.removesuffix(".wav")
     if name == file or name not in phonesounds.DURATIONS:
         known = ", ".join(f"{n}.wav" for n in phonesounds.NAMES)
@@ -74,6 +74,8 @@ def sound(file: str) -> Response:
 @bp.get("/sounds.json")
 def sounds() -> Response:
     """The Device's ``sounds`` option: each SDK sound name and its URL on this appliance."""
+    from appliance.voice import phonesounds  # late: numpy only once a page asks for a sound
+
     base = request.host_url.rstrip("/")
     urls = {
         key: base + url_for("voicesdk.sound", file=f"{name}.wav")

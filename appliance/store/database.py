@@ -8,10 +8,9 @@ That is what "stored durably before it is deleted from the modem" and
 "on disk before the HTTP reply" rest on.  Readers use their own connection per
 thread; WAL lets them read while the writer writes.
 
-Portability: the SQL sticks to types and statements PostgreSQL also has
-(TEXT, INTEGER, REAL -> double precision, ``ON CONFLICT ... DO NOTHING``,
-``INTEGER PRIMARY KEY`` -> ``BIGSERIAL``); only the connection set-up below is
-SQLite-specific.  The schema and its named migrations are :mod:`appliance.store.migrations`;
+Portability: the SQL sticks mostly to statements PostgreSQL also has (``ON CONFLICT``
+with its target); a PostgreSQL store would have to rewrite the DDL's ``REAL`` (single
+precision there) and ``INTEGER PRIMARY KEY``: docs/design.md's fleet plan lists the rest.  The schema and its named migrations are :mod:`appliance.store.migrations`;
 the writer thread applies the missing ones before it takes any work.
 """
 

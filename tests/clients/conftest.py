@@ -3,10 +3,13 @@ the official twilio library, and WebSocket clients of wss://127.0.0.1:<https_por
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,6 +21,33 @@ from appliance.daemon import Daemon
 from appliance.store import apikeys
 
 APP = "AP" + "ab" * 16
+
+
+@contextlib.contextmanager
+def static_site(files: dict[str, tuple[bytes, str]]) -> Iterator[str]:
+    """A plain HTTP site on 127.0.0.1 serving ``files`` (path -> body and content type), 404
+    for anything else: the other origin a browser phone's page comes from."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body, kind = files.get(self.path, (b"not found", "text/plain"))
+            self.send_response(200 if self.path in files else 404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass

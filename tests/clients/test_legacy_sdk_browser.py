@@ -12,11 +12,9 @@ registration works without them.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from playwright.sync_api import Page, Route, sync_playwright
 from twilio.jwt.client import ClientCapabilityToken
 
 from appliance import sids
+from tests.clients.conftest import static_site
 from tests.clients.test_signalling_browser import browser_page
 from tests.conftest import wait_for
 
@@ -53,25 +52,8 @@ window.setup = (token, chunderw) => {
 def site() -> Iterator[str]:
     assert SDK.exists(), "the SDK comes from npm: `make test` runs npm ci in tests/node"
     files = {"/": (PAGE, "text/html"), "/twilio.min.js": (SDK.read_bytes(), "text/javascript")}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body, kind = files.get(self.path, (b"not found", "text/plain"))
-            self.send_response(200 if self.path in files else 404)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with static_site(files) as url:
+        yield url
 
 
 def capability(account_sid: str, auth_token: str, name: str | None = "alice", **kw: Any) -> str:

@@ -11,11 +11,8 @@ so the SDK's cross-origin fetches of the sounds also check the routes' CORS head
 from __future__ import annotations
 
 import re
-import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ import pytest
 from playwright.sync_api import Route, sync_playwright
 
 from appliance.voice import phonesounds
+from tests.clients.conftest import static_site
 from tests.clients.test_signalling_browser import browser_page
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,30 +46,6 @@ window.durations = async (urls) => {{
 </script>"""
 
 
-def page_server(html: str) -> Iterator[str]:
-    body = html.encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/" else 404)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def documented_sounds() -> dict[str, str]:
     """The ``sounds: {...}`` object docs/clients.md gives: option name -> file name."""
     doc = (ROOT / "docs/clients.md").read_text()
@@ -95,32 +69,28 @@ def test_the_sdk_from_the_appliance_takes_every_sound_from_the_appliance(phones)
             blocked.append(route.request.url)
             route.abort()
 
-    pages = page_server(PAGE.format(base=base))
-    site = next(pages)
-    try:
-        with sync_playwright() as pw:
-            page = browser_page(pw, port)
-            page.on("request", lambda r: requested.append(r.url))
-            page.on("response", lambda r: responses.setdefault(r.url, r))
-            page.route("**/*", only_loopback)
-            page.goto(site)
-            assert page.evaluate("typeof Twilio.Device") == "function"
-            sounds = page.evaluate("([t, c]) => start(t, c)", [p.token(), f"127.0.0.1:{port}"])
-            # The SDK preloads each sound (a muted play) as the Device is made.
-            wanted = set(sounds.values())
-            end = time.monotonic() + 20
-            while not wanted <= set(requested) and time.monotonic() < end:
-                page.wait_for_timeout(100)  # Playwright delivers its events meanwhile
-            page.wait_for_timeout(500)  # and any request that would go elsewhere
-            durations = page.evaluate("(urls) => durations(urls)", sounds)
-            statuses = {
-                u: (r.status, r.headers.get("content-type"))
-                for u, r in responses.items()
-                if u in wanted
-            }
-            page.context.browser.close()
-    finally:
-        next(pages, None)
+    page_html = PAGE.format(base=base).encode()
+    with static_site({"/": (page_html, "text/html")}) as site, sync_playwright() as pw:
+        page = browser_page(pw, port)
+        page.on("request", lambda r: requested.append(r.url))
+        page.on("response", lambda r: responses.setdefault(r.url, r))
+        page.route("**/*", only_loopback)
+        page.goto(site)
+        assert page.evaluate("typeof Twilio.Device") == "function"
+        sounds = page.evaluate("([t, c]) => start(t, c)", [p.token(), f"127.0.0.1:{port}"])
+        # The SDK preloads each sound (a muted play) as the Device is made.
+        wanted = set(sounds.values())
+        end = time.monotonic() + 20
+        while not wanted <= set(requested) and time.monotonic() < end:
+            page.wait_for_timeout(100)  # Playwright delivers its events meanwhile
+        page.wait_for_timeout(500)  # and any request that would go elsewhere
+        durations = page.evaluate("(urls) => durations(urls)", sounds)
+        statuses = {
+            u: (r.status, r.headers.get("content-type"))
+            for u, r in responses.items()
+            if u in wanted
+        }
+        page.context.browser.close()
 
     assert not blocked, blocked
     assert f"{base}/sdk/twilio.min.js" in requested
