@@ -132,13 +132,7 @@ class Policies:
         if policy_id == DEFAULT_ID and values["name"] != DEFAULT_NAME:
             raise RotationError("name", "The default policy keeps its name")
         if values["name"] != current["name"]:
-            used = self.numbers_using(current["name"])
-            if used:
-                raise RotationError(
-                    "name",
-                    f"The Voice URL of {', '.join(used)} names policy {current['name']!r}:"
-                    " change it first",
-                )
+            self._refuse_if_named_by_numbers(current["name"], "name")
 
         def fn(conn: sqlite3.Connection) -> None:
             self._unique(conn, values["name"], policy_id)
@@ -152,6 +146,14 @@ class Policies:
         self.store.write(fn)
         return self.get(policy_id)
 
+    def _refuse_if_named_by_numbers(self, name: str, field: str) -> None:
+        """A RotationError on ``field`` if a number's Voice URL names policy ``name``."""
+        used = self.numbers_using(name)
+        if used:
+            raise RotationError(
+                field, f"The Voice URL of {', '.join(used)} names policy {name!r}: change it first"
+            )
+
     def delete(self, policy_id: int) -> bool:
         """Remove a policy; False when there is none.  The default policy, one an open alert
         runs under, and one a number's Voice URL names are refused (a RotationError)."""
@@ -160,13 +162,7 @@ class Policies:
             return False
         if policy_id == DEFAULT_ID:
             raise RotationError("policy", "The default policy cannot be deleted")
-        used = self.numbers_using(current["name"])
-        if used:
-            raise RotationError(
-                "policy",
-                f"The Voice URL of {', '.join(used)} names policy {current['name']!r}:"
-                " change it first",
-            )
+        self._refuse_if_named_by_numbers(current["name"], "policy")
 
         def fn(conn: sqlite3.Connection) -> int:
             open_alerts = conn.execute(
