@@ -18,7 +18,6 @@ its caller) ends the bridge, and a flow of its own runs the new TwiML on the leg
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -29,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from appliance import logs, sids
 from appliance.errors import CommandRejected
-from appliance.voice import call
+from appliance.voice import call, restupdate
 from appliance.voice.call import CallLeg, Step
+from appliance.voice.restupdate import ends, is_redirect
 from appliance.voice.session import CallSession
 
 if TYPE_CHECKING:
@@ -89,32 +89,7 @@ def new_child_row(
 def read_update(phone: Phone, sid: str, *, keep_redirect: bool = False) -> dict[str, Any]:
     """The REST update written to the child call's ``calls.control`` ({} if none), cleared
     unless it is a redirect and ``keep_redirect`` (the flow taking the leg over reads it)."""
-
-    def fn(conn: sqlite3.Connection) -> dict[str, Any]:
-        row = conn.execute("SELECT control FROM calls WHERE sid = ?", (sid,)).fetchone()
-        if row is None or not row["control"]:
-            return {}
-        try:
-            update = json.loads(row["control"])
-        except ValueError:
-            update = None
-        if not isinstance(update, dict):
-            update = {}
-        if not (keep_redirect and is_redirect(update)):
-            conn.execute("UPDATE calls SET control = NULL WHERE sid = ?", (sid,))
-        return update
-
-    return phone.store.write(fn)
-
-
-def ends(update: dict[str, Any]) -> bool:
-    """Does the REST ``update`` end the call (``Status=canceled`` or ``completed``)?"""
-    return update.get("status") in (call.CANCELED, call.COMPLETED)
-
-
-def is_redirect(update: dict[str, Any]) -> bool:
-    """Does the REST ``update`` give the call new TwiML (``Url`` or ``Twiml``)?"""
-    return not ends(update) and bool(update.get("url") or update.get("twiml"))
+    return restupdate.take(phone.store, sid, keep_redirect=keep_redirect) or {}
 
 
 def hang_up_by_rest(parent: CallSession, phone: Phone, leg: CallLeg) -> None:

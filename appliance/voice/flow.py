@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance import logs
 from appliance.errors import StoreClosed
-from appliance.voice import call, dial, timeline
+from appliance.voice import call, dial, restupdate, timeline
 from appliance.voice.call import CallLeg, Step
 from appliance.voice.callwatch import CONNECT_TIMEOUT
 from appliance.voice.channel import CallEnded
@@ -292,16 +292,9 @@ class CallFlow:
 
     def _take_control(self) -> Any:
         self.channel.control_pending.clear()
-        row = self.documents.row()
-        if not row["control"]:
-            return None
-        self.ctx.store.write(
-            lambda conn: conn.execute("UPDATE calls SET control = NULL WHERE sid = ?", (self.sid,))
-        )
-        try:
-            update = json.loads(row["control"])
-        except ValueError:
-            return None
+        update = restupdate.take(self.ctx.store, self.sid)
+        if update is None:
+            raise CallEnded()
         if update.get("status") in (call.COMPLETED, call.CANCELED):
             self.session.hangup()
         if update.get("twiml"):
