@@ -62,6 +62,10 @@ class StoreClosed(ApplianceError):
     """The store was used after close()."""
 
 
+class StreamRefused(ApplianceError):
+    """A Media Stream cannot be started on this call (the message says why and what to do)."""
+
+
 class TokenError(ApplianceError):
     """A browser phone's token was refused (:mod:`appliance.clients.tokens`).
 

@@ -18,6 +18,7 @@ from flask import Response, jsonify, request
 
 from appliance.api import call_parameters as form
 from appliance.api.common import PREFIX, ApiError, bp, daemon, form_value, not_found, rfc2822
+from appliance.errors import StreamRefused
 from appliance.twiml.stream import TRACKS, Parameter, Stream
 from appliance.voice.engine import CallNotLive, StreamNameTaken
 
@@ -144,6 +145,8 @@ def stream_create(account_sid: str, call_sid: str) -> Response:
         state = daemon().voice.start_stream(call_sid, spec)
     except CallNotLive:
         raise _not_live(_call_status(call_sid)) from None
+    except StreamRefused as exc:
+        raise ApiError(400, 20001, exc.message) from None
     except StreamNameTaken:
         raise ApiError(
             400, 20001, f"A stream named {spec.name!r} is already in progress on this call."

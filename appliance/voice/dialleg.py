@@ -27,7 +27,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from appliance import logs, sids
-from appliance.errors import CommandRejected
+from appliance.errors import CommandRejected, StreamRefused
 from appliance.voice import call, restupdate
 from appliance.voice.call import CallLeg, Step
 from appliance.voice.restupdate import ends, is_redirect
@@ -151,7 +151,10 @@ class ChildHandle:
         threading.Thread(target=self._on_control, name="dial leg update", daemon=True).start()
 
     def start_stream(self, spec: Stream) -> StreamState | None:
-        return None
+        raise StreamRefused(
+            "This call is a leg dialled by <Dial>: this appliance starts Media Streams only on"
+            " a call that runs its own TwiML. Start it on the parent call instead."
+        )
 
     def wake(self) -> None:
         self._wake()

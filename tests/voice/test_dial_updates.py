@@ -1,6 +1,7 @@
 """REST updates of a <Dial>'s child call (Twilio parity): Status=completed hangs up an
 answered leg and the parent's <Dial> ends completed; Status=canceled ends one ringing leg
-while the others keep ringing; redirecting a dialled leg is refused with a clear 400."""
+while the others keep ringing; redirecting a dialled leg, or starting a Media Stream on it,
+is refused with a clear 400."""
 
 from __future__ import annotations
 
@@ -74,6 +75,11 @@ def test_hanging_up_the_answered_child_ends_the_dial_completed_and_the_parent_go
         alice = callee(host, ALICE)
         assert alice.wait_state("active", timeout=15)
         wait_for(lambda: status_of(d, leg["sid"]) == "in-progress", timeout=10)
+        # A Media Stream is started on the call that runs TwiML, not on a dialled leg.
+        with pytest.raises(TwilioRestException) as refused:
+            client_for(d).calls(str(leg["sid"])).streams.create(url="wss://127.0.0.1:9/bot")
+        assert refused.value.status == 400 and "dialled by <Dial>" in refused.value.msg
+        assert "parent call" in refused.value.msg
         updated = client_for(d).calls(str(leg["sid"])).update(status="completed")
         assert updated.status == "completed" and updated.parent_call_sid == parent
         dialed = webapp.wait(15, path="/dialed")
