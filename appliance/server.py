@@ -101,6 +101,21 @@ def check_https(config: Config) -> None:
             raise https_port_error(config, e) from None
 
 
+def route_errors(server: wsgi.Server, name: str) -> None:
+    """Send cheroot's own messages to the ``appliance.server`` logger, so that they take the
+    log's key=value format (journald, ``log_file``) instead of bare lines on stderr.
+
+    cheroot writes per-connection noise (a client that drops its TLS handshake, plain HTTP
+    into the HTTPS port) at its default level, INFO: that goes to DEBUG, so a port scanner
+    does not fill the journal. Its warnings and errors keep their level and traceback."""
+
+    def error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        level = logging.DEBUG if level <= logging.INFO else level
+        LOGGER.log(level, "%s server: %s", name, msg, exc_info=traceback)
+
+    server.error_log = error_log  # type: ignore[method-assign]
+
+
 class LazySSLAdapter(BuiltinSSLAdapter):
     """cheroot's TLS adapter, set up at the first HTTPS connection rather than at start.
 
@@ -143,6 +158,7 @@ class Server:
             server_name="appliance",
         )
         self.httpd.shutdown_timeout = 2
+        route_errors(self.httpd, "http")
         self._thread: threading.Thread | None = None
         # The same app over TLS on https_port (browser phones need a secure context); a bad
         # tls_cert/tls_key pair fails here, before the banner, in one line naming the setting.
@@ -159,6 +175,7 @@ class Server:
         self.https.gateway = signalgateway.gateway(self.hub)
         self.https.ssl_adapter = LazySSLAdapter(str(self.tls.cert), str(self.tls.key))
         self.https.shutdown_timeout = 2
+        route_errors(self.https, "https")
         self._https_thread: threading.Thread | None = None
 
     def start(self) -> None:

@@ -8,9 +8,11 @@ or a sender with a newline cannot split a line or forge one) and the file to its
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import socket
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -232,6 +234,22 @@ def test_a_modem_lost_and_recovered_says_why(
     sim.modems["modem1"].replug()
     recovered = fields(lines.wait("INFO", "modem.modem", "modem recovered", timeout=30))
     assert recovered["reason"] and int(recovered["down_s"]) >= 0
+
+
+def test_the_http_servers_own_messages_take_the_log_format(
+    make_daemon: Callable[..., Daemon], lines: Lines
+) -> None:
+    # cheroot writes its messages to stderr by default; plain HTTP sent into the HTTPS port
+    # is one it logs (per connection, so at DEBUG here: a scanner must not fill the journal).
+    d = make_daemon()
+    assert d.server is not None
+    with socket.create_connection(("127.0.0.1", d.server.https_port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        with contextlib.suppress(OSError):  # cheroot may answer 400 or just close
+            sock.recv(4096)
+    message = lines.wait("DEBUG", "server", "https server:", "plain HTTP")
+    assert "127.0.0.1" in message
+    assert_well_formed(lines, secrets=(d.account.auth_token,), bodies=())
 
 
 # -- the formatter ----------------------------------------------------------------------------
