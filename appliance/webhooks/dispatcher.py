@@ -39,7 +39,7 @@ from appliance.store.database import Row, Store
 from appliance.twiml import messaging
 from appliance.webhooks.client import WebhookClient
 from appliance.webhooks.cookies import COOKIE_IDLE_SECONDS
-from appliance.webhooks.joblog import log_entry
+from appliance.webhooks.joblog import log_entry, sent_params
 from appliance.webhooks.origins import OriginSlots, origin
 from appliance.webhooks.smsflow import MAX_REPLIES, Outcome, conversation, run_sms
 
@@ -248,14 +248,13 @@ class Dispatcher:
         created: list[str] = []
 
         def fn(conn: sqlite3.Connection) -> None:
-            request = json.dumps(params, sort_keys=True)
             for result, code, message in outcome.log:
                 log_entry(
                     conn,
                     job,
                     url=result.url,
                     method=result.method,
-                    request=request,
+                    request=json.dumps(sent_params(result, params), sort_keys=True),
                     status=result.status,
                     response=result.body,
                     code=code,

@@ -134,3 +134,13 @@ def log_entry(
             now,
         ),
     )
+
+
+def sent_params(result: WebhookResult, params: dict[str, str]) -> dict[str, str]:
+    """The parameters ``result``'s request carried, as the request inspector logs them: the
+    job's, with what that request added (a fallback's ``ErrorCode`` and ``ErrorUrl``)."""
+    sent = dict(params)
+    for key, values in result.request_params.items():
+        if values:
+            sent[key] = values[-1]
+    return sent

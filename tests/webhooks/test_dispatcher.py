@@ -21,6 +21,7 @@ from appliance.sms.outbox import Outbox
 from appliance.sms.statuscallback import queue_status_callback
 from appliance.store import migrations
 from appliance.store.database import Store
+from appliance.webhooks import debugger
 from appliance.webhooks.client import Timeouts, WebhookClient
 from appliance.webhooks.dispatcher import Dispatcher
 from tests.conftest import NUMBER, PHONE, wait_for
@@ -325,3 +326,27 @@ def test_one_origin_still_uses_its_slots_in_parallel(tmp_path: Path, webapp: Web
         assert peak[0] == 2
     finally:
         h.close()
+
+
+def test_the_fallbacks_logged_request_has_its_error_and_a_replay_sends_them(
+    harness: Harness, webapp: WebApp
+):
+    # The fallback is sent the primary's ErrorCode and ErrorUrl (Twilio); the request
+    # inspector must show what was sent, and a replay of that entry send the same.
+    webapp.routes["/sms"] = lambda req: (500, "text/plain", b"down")
+    webapp.routes["/fallback"] = twiml("<Response/>")
+    job = harness.job(webapp.url("/sms"), fallback=webapp.url("/fallback"))
+    assert harness.finished(job) == "done"
+    primary, fallback = harness.log(job)
+    assert "ErrorCode" not in json.loads(primary["request"])
+    logged = json.loads(fallback["request"])
+    assert logged["ErrorCode"] == "11200" and logged["ErrorUrl"] == webapp.url("/sms")
+    assert logged["Body"] == "hi"
+    sent = webapp.to("/fallback")[0].flat
+    assert {k: sent[k] for k in ("ErrorCode", "ErrorUrl")} == {
+        k: logged[k] for k in ("ErrorCode", "ErrorUrl")
+    }
+    debugger.replay(harness.store, harness.dispatcher.client, fallback["id"])
+    wait_for(lambda: len(webapp.to("/fallback")) == 2, timeout=5)
+    replayed = webapp.to("/fallback")[1].flat
+    assert replayed["ErrorCode"] == "11200" and replayed["ErrorUrl"] == webapp.url("/sms")
