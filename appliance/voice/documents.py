@@ -165,6 +165,9 @@ class Documents:
                 result.error_message or "HTTP retrieval failure",
             )
         ctype = (result.content_type or "").split(";")[0].strip().lower()
+        if result.truncated and not ctype.startswith("audio/"):
+            kb = len(result.body) // 1024
+            return None, 11750, f"TwiML response body too large: more than {kb} kB"
         if ctype == "text/plain":
             text = result.body.decode("utf-8", "replace")
             return PlainText(text, result.url), None, None

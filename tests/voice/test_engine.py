@@ -190,6 +190,33 @@ def test_failing_voice_url_uses_fallback_then_apologises(
     assert codes == [11200, 12300]
 
 
+def test_a_voice_answer_over_64_kb_is_11750_and_the_fallback_runs(
+    sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
+) -> None:
+    # Twilio refuses TwiML over 64 kB as "response body too large" (11750); the cut body must
+    # not be parsed and reported as a parse failure (12100).
+    d = voice_daemon()
+    huge = b"<Response><Say>" + b"x" * (100 * 1024) + b"</Say></Response>"
+    webapp.routes["/voice"] = lambda req: (200, "text/xml", huge)
+    webapp.routes["/fallback"] = twiml("<Response><Hangup/></Response>")
+    d.store.write(
+        lambda conn: conn.execute(
+            "UPDATE numbers SET voice_fallback_url = ? WHERE modem = 'modem1'",
+            (webapp.url("/fallback"),),
+        )
+    )
+    remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
+    sid = webapp.wait(15, path="/voice").param("CallSid")
+    fb = webapp.wait(15, path="/fallback")
+    assert fb.param("ErrorCode") == "11750" and fb.param("ErrorUrl") == webapp.url("/voice")
+    assert remote.wait_state("ended", timeout=20)
+    rows = d.store.read(
+        "SELECT error_code, error_message FROM webhook_log WHERE call_sid = ? ORDER BY id", (sid,)
+    )
+    assert [r["error_code"] for r in rows] == [11750, None]
+    assert "too large" in rows[0]["error_message"]
+
+
 def test_redirect_loop_is_bounded(
     sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
 ) -> None:
