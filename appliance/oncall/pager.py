@@ -15,8 +15,9 @@ An alert opens under an escalation policy (:mod:`appliance.oncall.policies`; ``d
 unless the post names one): the policy's schedules fix the chain, and the alert records
 the policy's id, whose repeat, ACK and ring times every later step uses.
 
-A firing alert whose fingerprint is already open is a repeat (Alertmanager re-posts every
-``repeat_interval``): counted, not paged.  ``resolved`` closes it and tells the people paged.
+A firing alert whose fingerprint is already open under the same policy is a repeat
+(Alertmanager re-posts every ``repeat_interval``): counted, not paged; under another policy
+it is that team's own alert.  ``resolved`` closes the policy's alert and tells the people paged.
 A paged person's ``ACK``/``RESOLVE`` reply is handled by :mod:`appliance.oncall.replies`.
 """
 
@@ -95,8 +96,9 @@ class Pager:
         woken: set[tuple[str, str]],
     ) -> dict[str, Any]:
         row = conn.execute(
-            "SELECT * FROM oncall_alerts WHERE fingerprint = ? AND status <> 'resolved'",
-            (alert.fingerprint,),
+            "SELECT * FROM oncall_alerts"
+            " WHERE policy_id = ? AND fingerprint = ? AND status <> 'resolved'",
+            (policy["id"], alert.fingerprint),
         ).fetchone()
         if alert.status == "resolved":
             if row is None:

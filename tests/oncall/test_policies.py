@@ -111,6 +111,24 @@ def test_each_policy_pages_its_own_people_with_its_own_timings(sim, make_daemon)
     assert [a["policy"] for a in rv.json()["alerts"]] == ["it", "shop"]
     wait_for(lambda: any("DiskFull" in t for t in texts_to(sim, CAROL)))
     wait_for(lambda: any("PrinterJam" in t for t in texts_to(sim, ALICE)))
+    # One alert routed to two receivers (two teams): each team's is its own alert, paged,
+    # not a repeat of the other's; resolving one leaves the other open.
+    disk = {"labels": {"alertname": "DiskFull", "instance": "nas"}, "fingerprint": "a1"}
+    rv = requests.post(f"{base(d)}/alerts?policy=shop", json={"status": "firing", "alerts": [disk]},
+                       auth=auth, timeout=10)  # fmt: skip
+    assert rv.status_code == 201 and rv.json()["alerts"][0]["outcome"] == "paged", rv.text
+    wait_for(lambda: any("DiskFull" in t for t in texts_to(sim, ALICE)))
+    rv = requests.post(f"{base(d)}/alerts?policy=it", json={"status": "firing", "alerts": [disk]},
+                       auth=auth, timeout=10)  # fmt: skip
+    assert rv.json()["alerts"][0]["outcome"] == "repeat"  # IT's own, posted again
+    resolved = {"status": "resolved", "alerts": [dict(disk, status="resolved")]}
+    rv = requests.post(f"{base(d)}/alerts?policy=it", json=resolved, auth=auth, timeout=10)
+    assert rv.json()["alerts"][0]["outcome"] == "resolved"
+    still = d.store.read(
+        "SELECT p.name FROM oncall_alerts a JOIN oncall_policies p ON p.id = a.policy_id"
+        " WHERE a.fingerprint = 'a1' AND a.status <> 'resolved'"
+    )
+    assert [r["name"] for r in still] == ["shop"]
     # An unknown policy, by form, label or query: 400, nothing opened.
     count = d.store.read_one("SELECT COUNT(*) FROM oncall_alerts")[0]
     for kw in (

@@ -15,6 +15,7 @@ import sqlite3
 import time
 
 from appliance.store.migrations import (
+    alertsperpolicy,
     applications,
     compose,
     contacts,
@@ -41,6 +42,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     *contacts.STEPS,
     *oncallpolicy.STEPS,
     *oncallpolicies.STEPS,
+    *alertsperpolicy.STEPS,
 )
 
 
