@@ -163,18 +163,21 @@ def test_caller_hangs_up_mid_say(
     wait_for(lambda: not d.voice.phones["modem1"].flows, timeout=10)
 
 
+def set_fallback(d: Daemon, url: str) -> None:
+    d.store.write(
+        lambda conn: conn.execute(
+            "UPDATE numbers SET voice_fallback_url = ? WHERE modem = 'modem1'", (url,)
+        )
+    )
+
+
 def test_failing_voice_url_uses_fallback_then_apologises(
     sim: SimulatorHost, webapp: WebApp, voice_daemon: Callable[..., Daemon]
 ) -> None:
     d = voice_daemon()
     webapp.routes["/voice"] = lambda req: (500, "text/plain", b"boom")
     webapp.routes["/fallback"] = lambda req: (200, "application/json", b"{}")
-    d.store.write(
-        lambda conn: conn.execute(
-            "UPDATE numbers SET voice_fallback_url = ? WHERE modem = 'modem1'",
-            (webapp.url("/fallback"),),
-        )
-    )
+    set_fallback(d, webapp.url("/fallback"))
     remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
     sid = webapp.wait(15, path="/voice").param("CallSid")
     fb = webapp.wait(15, path="/fallback")
@@ -199,12 +202,7 @@ def test_a_voice_answer_over_64_kb_is_11750_and_the_fallback_runs(
     huge = b"<Response><Say>" + b"x" * (100 * 1024) + b"</Say></Response>"
     webapp.routes["/voice"] = lambda req: (200, "text/xml", huge)
     webapp.routes["/fallback"] = twiml("<Response><Hangup/></Response>")
-    d.store.write(
-        lambda conn: conn.execute(
-            "UPDATE numbers SET voice_fallback_url = ? WHERE modem = 'modem1'",
-            (webapp.url("/fallback"),),
-        )
-    )
+    set_fallback(d, webapp.url("/fallback"))
     remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
     sid = webapp.wait(15, path="/voice").param("CallSid")
     fb = webapp.wait(15, path="/fallback")
