@@ -10,7 +10,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 # The Voice JavaScript SDK's browser bundle the panel serves at /sdk/twilio.min.js (from npm,
 # pinned in web/sdk/package-lock.json; git-ignored, never committed).
 SDK := web/sdk/twilio.min.js
-DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 alsa-utils chromium debootstrap gammu smstools
+DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 alsa-utils chromium debootstrap gammu smstools postgresql
 
 .PHONY: run sdk test check test-deploy lint typecheck bench deps clean screenshots
 
@@ -32,6 +32,8 @@ deps:
 	  if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
 	  case "$$missing" in *smstools*) (systemctl disable --now smstools || service smstools stop) \
+	    >/dev/null 2>&1 || true;; esac; \
+	  case "$$missing" in *postgresql*) (systemctl disable --now postgresql || service postgresql stop) \
 	    >/dev/null 2>&1 || true;; esac; \
 	fi
 
@@ -67,7 +69,7 @@ screenshots: $(TEST_STAMP) $(NODE_STAMP) deps
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/web/test_accessibility.py
 
 # The inner loop (under 3 minutes): lint, types, import contracts and the unit tests.
-check: $(TEST_STAMP) lint typecheck
+check: $(TEST_STAMP) deps lint typecheck
 	$(BIN)/pytest -q $(UNIT_TESTS)
 
 # Ansible and ansible-lint for deploy/ansible (the `deploy` extra, pinned).

@@ -31,6 +31,7 @@ from appliance.sms.outbox import Outbox
 from appliance.sms.statuscallback import queue_status_callback
 from appliance.store.account import Account
 from appliance.store.database import Row, Store
+from appliance.store.engines import open_store
 from appliance.store.retention import Retention
 from appliance.system.metrics import Metrics
 from appliance.system.service import Service
@@ -47,7 +48,7 @@ class Daemon:
     def __init__(self, config: Config, *, http: bool = True) -> None:
         self.config = config
         preflight(config, http=http)
-        self.store = Store(config.db_path)
+        self.store: Store = open_store(config)
         self.account = Account(self.store)
         logs.secret(self.account.auth_token)
         if config.metrics_token:

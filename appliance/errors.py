@@ -66,6 +66,16 @@ class StreamRefused(ApplianceError):
     """A Media Stream cannot be started on this call (the message says why and what to do)."""
 
 
+class StoreError(ApplianceError):
+    """The store cannot start: ``database_url`` is wrong, its server does not answer or
+    refuses us, or the schema is newer than this code.  The message is one line and never
+    contains the password."""
+
+
+class SchemaNewer(StoreError):
+    """The database has migrations this appliance does not know (a newer version wrote it)."""
+
+
 class TokenError(ApplianceError):
     """A browser phone's token was refused (:mod:`appliance.clients.tokens`).
 

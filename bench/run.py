@@ -365,6 +365,12 @@ def main() -> int:
     results.update(_ratios().alternate())
     print(f"  {results['ratios']}", flush=True)
     write_doc(results)
+    # The store on PostgreSQL (issue 16): printed, not in docs/benchmarks.md (no target yet).
+    print("running api on PostgreSQL against a psycopg ceiling ...", flush=True)
+    from bench import pgstore  # late: imports psycopg
+
+    pg = pgstore.bench()
+    print(f"  {pgstore.summary(pg)}", flush=True)
     return 0
 
 

@@ -16,6 +16,9 @@ from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from tests.webapp import WebApp
 
+# The `engine` fixture (SQLite and a real PostgreSQL) and its session server: tests/pg.py.
+pytest_plugins = ["tests.pg"]
+
 # Daemons started as processes from a test's own config file serve HTTPS on any free port,
 # not the default 8443, which two test runs (or a real appliance) would share.
 os.environ.setdefault("APPLIANCE_HTTPS_PORT", "0")

@@ -679,14 +679,14 @@ def test_config_prints_a_loadable_file(tmp_path):
 def test_panel_password_from_standard_input(tmp_path):
     from werkzeug.security import check_password_hash
 
-    from appliance.store.database import Store
+    from appliance.store.database import SqliteStore
 
     cfg = sim_config(tmp_path, 1)
     rv = appliance(cfg, "panel-password", stdin="short\n")
     assert rv.returncode == 1 and "at least 8" in rv.stderr
     rv = appliance(cfg, "panel-password", stdin="correct horse battery\n")
     assert rv.returncode == 0 and "panel password set" in rv.stdout
-    store = Store(config.load(cfg, environ={}).db_path)
+    store = SqliteStore(config.load(cfg, environ={}).db_path)
     try:
         assert check_password_hash(
             store.setting("panel_password_hash") or "", "correct horse battery"

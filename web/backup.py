@@ -57,7 +57,7 @@ class Download:
 
 @bp.get("/")
 def index() -> str:
-    return render_template("backup.html")
+    return render_template("backup.html", postgres=daemon().store.dialect.name == "postgresql")
 
 
 @bp.post("/download")
@@ -65,6 +65,8 @@ def download() -> Response:
     if not is_admin():
         abort(403)
     d = daemon()
+    if d.store.dialect.name == "postgresql":
+        abort(409)  # the page says: pg_dump (a snapshot here is SQLite's online backup)
     data_dir = d.config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".backup-", dir=data_dir))

@@ -57,7 +57,7 @@ def index() -> str:
     d = daemon()
     p = page()
     f = filters.Filter.parse(request.args)
-    where, params = f.where(filters.CALLS, alias="c")
+    where, params = f.where(filters.CALLS, alias="c", like=daemon().store.dialect.like)
     rows = d.store.read(
         "SELECT c.*, (SELECT COUNT(*) FROM recordings r WHERE r.call_sid = c.sid) AS recordings"  # noqa: S608
         f" FROM calls c WHERE {where} ORDER BY c.date_created DESC LIMIT ? OFFSET ?",
@@ -77,8 +77,10 @@ def index() -> str:
 def export_csv() -> BaseResponse:
     """The calls matching the filter as CSV, streamed."""
     f = filters.Filter.parse(request.args)
-    where, params = f.where(filters.CALLS)
-    rows = export.keyset_rows(daemon().store, "SELECT rowid AS _key, * FROM calls", where, params)
+    where, params = f.where(filters.CALLS, like=daemon().store.dialect.like)
+    store = daemon().store
+    key = store.dialect.rowkey("calls")
+    rows = export.keyset_rows(store, f"SELECT {key} AS _key, * FROM calls", where, params, key)
     return export.csv_response("calls.csv", CSV_COLUMNS, rows, FREE_TEXT)
 
 

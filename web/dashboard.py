@@ -172,8 +172,10 @@ def radio_hours(
 ) -> list[dict[str, Any]]:
     """``radio_history`` by ``step`` seconds over ``days``: mean, lowest and highest CSQ,
     % of polls registered."""
-    rows = daemon().store.read(
-        "SELECT CAST(bucket / ? AS INTEGER) * ? AS hour, SUM(samples) AS samples,"
+    store = daemon().store
+    hour = store.dialect.floor_div("bucket", "?")
+    rows = store.read(
+        f"SELECT {hour} * ? AS hour, SUM(samples) AS samples,"
         " SUM(signal_sum) AS signal_sum, SUM(signal_n) AS signal_n, MIN(signal_min) AS low,"
         " MAX(signal_max) AS high, SUM(registered) AS registered FROM radio_history"
         " WHERE modem = ? AND bucket >= ? GROUP BY hour ORDER BY hour",

@@ -129,19 +129,24 @@ class Filter:
         pairs.update({k: str(v) for k, v in extra.items() if v not in (None, "")})
         return urlencode(pairs)
 
-    def where(self, cols: Columns, alias: str = "") -> tuple[str, list[Any]]:
-        """``(sql, params)``: the conditions joined by AND (``1 = 1`` when there are none)."""
+    def where(self, cols: Columns, alias: str = "", like: str = "LIKE") -> tuple[str, list[Any]]:
+        """``(sql, params)``: the conditions joined by AND (``1 = 1`` when there are none).
+
+        ``like`` is the store's case-insensitive LIKE (``store.dialect.like``: PostgreSQL's
+        LIKE is case-sensitive, SQLite's is not for ASCII)."""
         p = f"{alias}." if alias else ""
         if self.errors:
             return "1 = 0", []  # a filter the user mistyped matches nothing (the form says why)
         clauses: list[str] = []
         params: list[Any] = []
         if self.q and cols.text:
-            clauses.append("(" + " OR ".join(f"{p}{c} LIKE ? ESCAPE '\\'" for c in cols.text) + ")")
+            clauses.append(
+                "(" + " OR ".join(f"{p}{c} {like} ? ESCAPE '\\'" for c in cols.text) + ")"
+            )
             params.extend([_like(self.q)] * len(cols.text))
         if self.number and cols.numbers:
             clauses.append(
-                "(" + " OR ".join(f"{p}{c} LIKE ? ESCAPE '\\'" for c in cols.numbers) + ")"
+                "(" + " OR ".join(f"{p}{c} {like} ? ESCAPE '\\'" for c in cols.numbers) + ")"
             )
             params.extend([_like(self.number)] * len(cols.numbers))
         if self.direction and cols.direction:

@@ -110,14 +110,15 @@ def limit(http_threads: int) -> int:
 
 def versions(store: Store) -> dict[str, dict[str, Any]]:
     """What the pages watch, one small dict per topic (compared as a whole)."""
+    rowkey = store.dialect.rowkey("calls")
     row = store.read_one(
         "SELECT (SELECT MAX(seq) FROM messages) AS message_seq,"  # noqa: S608 - RECENT is ours
         f" (SELECT MAX(date_updated) FROM (SELECT date_updated FROM messages ORDER BY seq DESC"
-        f"  LIMIT {RECENT})) AS message_updated,"
+        f"  LIMIT {RECENT}) AS recent_messages) AS message_updated,"
         " (SELECT MAX(at) FROM conversation_reads) AS read_at,"
-        " (SELECT MAX(rowid) FROM calls) AS call_rowid,"
-        f" (SELECT MAX(date_updated) FROM (SELECT date_updated FROM calls ORDER BY rowid DESC"
-        f"  LIMIT {RECENT})) AS call_updated,"
+        f" (SELECT MAX({rowkey}) FROM calls) AS call_rowid,"
+        f" (SELECT MAX(date_updated) FROM (SELECT date_updated FROM calls ORDER BY {rowkey} DESC"
+        f"  LIMIT {RECENT}) AS recent_calls) AS call_updated,"
         " (SELECT MAX(id) FROM webhook_log) AS webhook_id,"
         " (SELECT MAX(updated) FROM modem_health) AS health_updated"
     )

@@ -55,7 +55,7 @@ def index() -> str:
     d = daemon()
     p = page()
     f = filters.Filter.parse(request.args)
-    where, params = f.where(filters.MESSAGES)
+    where, params = f.where(filters.MESSAGES, like=daemon().store.dialect.like)
     heads = d.store.read(
         "SELECT party, modem, MAX(seq) AS last, COUNT(*) AS n FROM ("  # noqa: S608 - fixed columns
         " SELECT CASE WHEN direction = 'inbound' THEN from_number ELSE to_number END AS party,"
@@ -126,7 +126,7 @@ def listing() -> str:
     d = daemon()
     p = page()
     f = filters.Filter.parse(request.args)
-    where, params = f.where(filters.MESSAGES)
+    where, params = f.where(filters.MESSAGES, like=daemon().store.dialect.like)
     rows = d.store.read(
         f"SELECT * FROM messages WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608
         (*params, PAGE_SIZE + 1, p * PAGE_SIZE),
@@ -145,7 +145,7 @@ def listing() -> str:
 def export_csv() -> BaseResponse:
     """The messages matching the filter as CSV, streamed."""
     f = filters.Filter.parse(request.args)
-    where, params = f.where(filters.MESSAGES)
+    where, params = f.where(filters.MESSAGES, like=daemon().store.dialect.like)
     rows = export.keyset_rows(
         daemon().store, "SELECT seq AS _key, * FROM messages", where, params, key="seq"
     )

@@ -85,7 +85,7 @@ def export_csv(list_id: int) -> BaseResponse:
     if daemon().panel.subscribers.get_list(list_id) is None:
         abort(404)
     f = filters.Filter.parse(request.args)
-    where, params = f.where(filters.SUBSCRIBERS)
+    where, params = f.where(filters.SUBSCRIBERS, like=daemon().store.dialect.like)
     rows = export.keyset_rows(
         daemon().store,
         "SELECT id AS _key, * FROM subscribers",

@@ -93,7 +93,7 @@ def index() -> str:
 
 
 def _where(f: filters.Filter, show_all: bool) -> tuple[str, list[Any]]:
-    where, params = f.where(filters.WEBHOOKS)
+    where, params = f.where(filters.WEBHOOKS, like=daemon().store.dialect.like)
     if not show_all:
         where = f"error_code IS NOT NULL AND {where}"
     return where, params

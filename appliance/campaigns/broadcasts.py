@@ -65,7 +65,7 @@ class Broadcasts:
             lambda conn: int(
                 conn.execute(
                     "INSERT INTO broadcasts (name, list_id, modem, kind, content, schedule, timezone,"
-                    " enabled, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " enabled, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
                     (
                         spec.name,
                         spec.list_id,
@@ -78,7 +78,7 @@ class Broadcasts:
                         now,
                         now,
                     ),
-                ).lastrowid
+                ).fetchone()[0]
                 or 0
             )
         )
@@ -187,9 +187,9 @@ class Broadcasts:
             lambda conn: int(
                 conn.execute(
                     "INSERT INTO broadcast_runs (broadcast_id, reason, attempt, state, total, started)"
-                    " VALUES (?,?,?,'rendering',?,?)",
+                    " VALUES (?,?,?,'rendering',?,?) RETURNING id",
                     (b["id"], reason, attempt, len(audience), started),
-                ).lastrowid
+                ).fetchone()[0]
                 or 0
             )
         )

@@ -37,9 +37,10 @@ class SubscriberImports:
         job = self.store.write(
             lambda conn: int(
                 conn.execute(
-                    "INSERT INTO subscriber_imports (list_id, state, total, started) VALUES (?,?,?,?)",
+                    "INSERT INTO subscriber_imports (list_id, state, total, started) VALUES (?,?,?,?)"
+                    " RETURNING id",
                     (list_id, "running", max(0, len(rows) - 1), time.time()),
-                ).lastrowid
+                ).fetchone()[0]
                 or 0
             )
         )

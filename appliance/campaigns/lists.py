@@ -16,7 +16,6 @@ from typing import Any
 from appliance.campaigns.imports import SubscriberImports
 from appliance.campaigns.keywords import Keywords, check_keyword
 from appliance.campaigns.subscribers import MAX_NAME, Subscriber, SubscriberError, upsert
-from appliance.sms import optout
 from appliance.sms.outbox import Outbox
 from appliance.store.database import Row, Store
 
@@ -27,7 +26,6 @@ class Subscribers:
     def __init__(self, store: Store, outbox: Outbox | None = None) -> None:
         self.store = store
         self.outbox = outbox
-        store.write(optout.ensure_table)  # audience queries join on it
         self.keywords = Keywords(store, outbox)
         self.imports = SubscriberImports(store)
 
@@ -60,10 +58,10 @@ class Subscribers:
                     )
             cur = conn.execute(
                 "INSERT INTO subscriber_lists (name, modem, join_keyword, leave_keyword, created)"
-                " VALUES (?,?,?,?,?)",
+                " VALUES (?,?,?,?,?) RETURNING id",
                 (name, modem, join, leave, time.time()),
             )
-            return int(cur.lastrowid or 0)
+            return int(cur.fetchone()[0])
 
         return self.store.write(fn)
 

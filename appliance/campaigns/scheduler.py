@@ -181,7 +181,7 @@ class PanelScheduler:
         self.retry_delay = retry_delay
         self.attempts = attempts
         self.signal_interval = signal_interval
-        self.key = str(store.path.resolve())
+        self.key = store.key
         self.scheduler = BackgroundScheduler(
             jobstores={"default": StoreJobStore(store), "memory": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(4)},

@@ -72,10 +72,10 @@ class Templates:
             self._check_name(conn, t.name, None)
             cur = conn.execute(
                 "INSERT INTO message_templates (name, body, date_created, date_updated)"
-                " VALUES (?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?) RETURNING id",
                 (t.name, t.body, now, now),
             )
-            return int(cur.lastrowid or 0)
+            return int(cur.fetchone()[0])
 
         return self.store.write(fn)
 

@@ -13,9 +13,9 @@ def cmd_apikey(args: argparse.Namespace) -> int:
     """API keys for Basic auth as ``SK…:secret``; the secret is printed once, at creation."""
     cfg = config.load(args.config)
     from appliance.store import apikeys
-    from appliance.store.database import Store
+    from appliance.store.engines import open_store
 
-    store = Store(cfg.db_path)
+    store = open_store(cfg)
     try:
         if args.apikey_command == "create":
             key, secret = apikeys.create(store, args.name or "")

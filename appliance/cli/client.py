@@ -25,9 +25,9 @@ API_TIMEOUT = 30.0  # seconds the daemon has to answer one REST call
 def credentials(cfg: Config) -> tuple[str, str]:
     """The AccountSid and AuthToken, read from the store."""
     from appliance.store.account import Account
-    from appliance.store.database import Store
+    from appliance.store.engines import open_store
 
-    store = Store(cfg.db_path)
+    store = open_store(cfg)
     try:
         account = Account(store)
         return account.sid, account.auth_token

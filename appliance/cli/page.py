@@ -45,9 +45,9 @@ def _offline(cfg: config.Config, alert: paging.AlertIn, policy: str) -> dict[str
     from appliance.oncall.rotation import RotationError
     from appliance.sms.outbox import Outbox
     from appliance.store.account import Account
-    from appliance.store.database import Store
+    from appliance.store.engines import open_store
 
-    store = Store(cfg.db_path)
+    store = open_store(cfg)
     try:
         account = Account(store)
         account.seed_numbers(cfg)

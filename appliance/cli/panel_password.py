@@ -12,7 +12,7 @@ def cmd_panel_password(args: argparse.Namespace) -> int:
     """Set the panel password: typed twice at a terminal, or one line on standard input."""
     import getpass
 
-    from appliance.store.database import Store
+    from appliance.store.engines import open_store
     from web.auth import set_password
 
     if sys.stdin.isatty():
@@ -23,7 +23,7 @@ def cmd_panel_password(args: argparse.Namespace) -> int:
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     cfg = config.load(args.config)
-    store = Store(cfg.db_path)
+    store = open_store(cfg)
     try:
         set_password(store, password)
     except ValueError as e:

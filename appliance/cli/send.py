@@ -24,9 +24,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     tried, source = daemon_url(cfg)
     from appliance.sms.outbox import Outbox
     from appliance.store.account import Account
-    from appliance.store.database import Store
+    from appliance.store.engines import open_store
 
-    store = Store(cfg.db_path)
+    store = open_store(cfg)
     try:
         account = Account(store)
         account.seed_numbers(cfg)

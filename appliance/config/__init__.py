@@ -69,6 +69,7 @@ class Config:
     """Every setting, loaded and frozen."""
 
     data_dir: Path
+    database_url: str
     http_host: str
     http_port: int
     http_threads: int

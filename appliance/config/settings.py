@@ -21,6 +21,12 @@ class Setting(NamedTuple):
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "var", "Directory for the database, recordings and simulator ports"),
+    Setting(
+        "database_url",
+        "",
+        "PostgreSQL database instead of data_dir's SQLite file (postgresql://user:password@host"
+        "/db; needs the `fleet` extra); empty: SQLite",
+    ),
     Setting("http_host", "127.0.0.1", "Address the HTTP server (REST API, panel) listens on"),
     Setting("http_port", 8080, "Port of the HTTP server"),
     Setting(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from appliance.errors import CommandRejected
 from appliance.store.database import Store
+from appliance.store.dialect import SQLITE, Dialect
 
 LOGGER = logging.getLogger(__name__)
 
@@ -128,15 +129,16 @@ def add_to_history(conn: sqlite3.Connection, modem: str, now: float, reading: Re
     """Count one poll into its 5-minute bucket of ``radio_history`` (kept 30 days)."""
     known = reading.signal is not None and reading.signal != 99  # 99: "not known"
     signal = reading.signal if known else None
+    d: Dialect = getattr(conn, "dialect", SQLITE)
     conn.execute(
         "INSERT INTO radio_history (modem, bucket, samples, signal_n, signal_sum, signal_min,"
         " signal_max, registered, registration, operator) VALUES (?,?,1,?,?,?,?,?,?,?)"
         " ON CONFLICT (modem, bucket) DO UPDATE SET samples = radio_history.samples + 1,"
         " signal_n = radio_history.signal_n + excluded.signal_n,"
         " signal_sum = radio_history.signal_sum + excluded.signal_sum,"
-        " signal_min = COALESCE(MIN(radio_history.signal_min, excluded.signal_min),"
+        f" signal_min = COALESCE({d.least}(radio_history.signal_min, excluded.signal_min),"
         "  radio_history.signal_min, excluded.signal_min),"
-        " signal_max = COALESCE(MAX(radio_history.signal_max, excluded.signal_max),"
+        f" signal_max = COALESCE({d.greatest}(radio_history.signal_max, excluded.signal_max),"
         "  radio_history.signal_max, excluded.signal_max),"
         " registered = radio_history.registered + excluded.registered,"
         " registration = COALESCE(excluded.registration, radio_history.registration),"

@@ -77,10 +77,11 @@ class Directory:
             if conn.execute("SELECT 1 FROM oncall_people WHERE phone = ?", (e164,)).fetchone():
                 raise RotationError("phone", f"{e164} is already someone's number")
             cur = conn.execute(
-                "INSERT INTO oncall_people (name, phone, client, created) VALUES (?,?,?,?)",
+                "INSERT INTO oncall_people (name, phone, client, created) VALUES (?,?,?,?)"
+                " RETURNING id",
                 (name, e164, client, time.time()),
             )
-            return int(cur.lastrowid or 0)
+            return int(cur.fetchone()[0])
 
         person = self.person(self.store.write(fn))
         assert person is not None
@@ -144,11 +145,11 @@ class Directory:
                 raise RotationError("name", f"There is already a schedule named {name}")
             cur = conn.execute(
                 "INSERT INTO oncall_schedules (name, timezone, days, anchor, handover_time, layer,"
-                " people, created) VALUES (?,?,?,?,?,?,?,?)",
+                " people, created) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
                 (name, tz, days, anchor.isoformat(), handover.isoformat("seconds"), layer,
                  json.dumps(ids), time.time()),
             )  # fmt: skip
-            return int(cur.lastrowid or 0)
+            return int(cur.fetchone()[0])
 
         new = self.store.write(fn)
         return next(s for s in self.schedules() if s["id"] == new)
@@ -211,10 +212,11 @@ class Directory:
 
         def fn(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
-                "INSERT INTO oncall_overrides (person_id, starts, ends, created) VALUES (?,?,?,?)",
+                "INSERT INTO oncall_overrides (person_id, starts, ends, created) VALUES (?,?,?,?)"
+                " RETURNING id",
                 (int(person), a, b, time.time()),
             )
-            return int(cur.lastrowid or 0)
+            return int(cur.fetchone()[0])
 
         return int(self.store.write(fn))
 

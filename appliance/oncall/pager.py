@@ -113,11 +113,12 @@ class Pager:
             return {"id": row["id"], "fingerprint": alert.fingerprint, "outcome": "repeat"}
         cur = conn.execute(
             "INSERT INTO oncall_alerts (fingerprint, source, body, severity, status, chain, step,"
-            " next_at, created, updated, policy_id) VALUES (?,?,?,?,'open',?,0,?,?,?,?)",
+            " next_at, created, updated, policy_id) VALUES (?,?,?,?,'open',?,0,?,?,?,?)"
+            " RETURNING id",
             (alert.fingerprint, alert.source, alert.body, alert.severity, json.dumps(chain),
              now if chain else None, now, now, policy["id"]),
         )  # fmt: skip
-        alert_id = int(cur.lastrowid or 0)
+        alert_id = int(cur.fetchone()[0])
         logs.event(
             LOGGER, logging.WARNING, "alert opened", alert=alert_id, severity=alert.severity,
             source=alert.source, paged=len(chain), policy=policy["name"],

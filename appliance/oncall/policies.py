@@ -110,11 +110,11 @@ class Policies:
                 raise RotationError("name", f"At most {MAX_POLICIES} escalation policies")
             cur = conn.execute(
                 "INSERT INTO oncall_policies (name, ring_timeout, ack_timeout, repeat,"
-                " default_person_id, schedules, created) VALUES (?,?,?,?,?,?,?)",
+                " default_person_id, schedules, created) VALUES (?,?,?,?,?,?,?) RETURNING id",
                 (values["name"], values["ring_timeout"], values["ack_timeout"], values["repeat"],
                  values["default_person"], json.dumps(values["schedules"]), time.time()),
             )  # fmt: skip
-            return int(cur.lastrowid or 0)
+            return int(cur.fetchone()[0])
 
         made = self.get(self.store.write(fn))
         assert made is not None

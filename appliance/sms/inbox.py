@@ -78,8 +78,6 @@ class Inbox:
         self._number_of = number_of
         self.reassembly_timeout = reassembly_timeout
         self.opt_out = optout.Policy() if opt_out is None else opt_out
-        if self.opt_out.enabled:
-            store.write(optout.ensure_table)  # before any reader looks for it
         self.listeners: list[Callable[[], None]] = []
         # Told (conn, modem, number, sender, text, now) first, in the message's transaction;
         # one that returns True has handled it: no opt-out keyword, no webhook (on-call ACKs).

@@ -20,8 +20,8 @@ fails with 21610 instead (:func:`opted_out_at`; the outbox compares it with
 the message's creation time, so the confirmation queued with the STOP, and
 the exempt replies queued after it, still go out).
 
-The table is created on first use with ``CREATE TABLE IF NOT EXISTS`` (no
-migration needed; compatible with adding one later with the same DDL).
+The table is the migration 0017's (:mod:`appliance.store.migrations.optouts`); until then it
+was created on first use, with the same DDL, so a box upgraded after an opt-out keeps its rows.
 """
 
 from __future__ import annotations
@@ -33,15 +33,6 @@ import time
 
 from appliance.config import Config
 from appliance.store.database import Store
-
-TABLE_DDL = (
-    "CREATE TABLE IF NOT EXISTS opt_outs ("
-    " phone_number TEXT NOT NULL,"  # ours (E.164), the number that received the keyword
-    " sender TEXT NOT NULL,"  # who opted out
-    " opted_out_at REAL NOT NULL,"
-    " keyword TEXT NOT NULL,"  # what they sent, upper-cased ("STOP", "QUIT")
-    " PRIMARY KEY (phone_number, sender))"
-)
 
 UNSUBSCRIBED_CODE = 21610
 UNSUBSCRIBED_MESSAGE = "Attempt to send to unsubscribed recipient"
@@ -123,15 +114,6 @@ class Policy:
         return self.help_text
 
 
-def ensure_table(conn: sqlite3.Connection) -> None:
-    """Create ``opt_outs`` if needed (inside the caller's write transaction)."""
-    conn.execute(TABLE_DDL)
-
-
-def _missing_table(e: sqlite3.OperationalError) -> bool:
-    return "no such table" in str(e) and "opt_outs" in str(e)
-
-
 def is_opted_out(conn_or_store: sqlite3.Connection | Store, number: str, recipient: str) -> bool:
     """Whether ``recipient`` has opted out of messages from our ``number``.
 
@@ -139,27 +121,17 @@ def is_opted_out(conn_or_store: sqlite3.Connection | Store, number: str, recipie
     follows) or on a :class:`Store` (its per-thread read connection).
     """
     sql = "SELECT 1 FROM opt_outs WHERE phone_number = ? AND sender = ?"
-    try:
-        if isinstance(conn_or_store, Store):
-            return conn_or_store.read_one(sql, (number, recipient)) is not None
-        return conn_or_store.execute(sql, (number, recipient)).fetchone() is not None
-    except sqlite3.OperationalError as e:
-        if _missing_table(e):  # nobody has opted out yet on this database
-            return False
-        raise
+    if isinstance(conn_or_store, Store):
+        return conn_or_store.read_one(sql, (number, recipient)) is not None
+    return conn_or_store.execute(sql, (number, recipient)).fetchone() is not None
 
 
 def opted_out_at(conn: sqlite3.Connection, number: str, recipient: str) -> float | None:
     """When ``recipient`` opted out of our ``number`` (epoch), or None if they have not."""
-    try:
-        row = conn.execute(
-            "SELECT opted_out_at FROM opt_outs WHERE phone_number = ? AND sender = ?",
-            (number, recipient),
-        ).fetchone()
-    except sqlite3.OperationalError as e:
-        if _missing_table(e):
-            return None
-        raise
+    row = conn.execute(
+        "SELECT opted_out_at FROM opt_outs WHERE phone_number = ? AND sender = ?",
+        (number, recipient),
+    ).fetchone()
     return None if row is None else float(row[0])
 
 
@@ -167,7 +139,6 @@ def opt_out(
     conn: sqlite3.Connection, number: str, sender: str, keyword: str, now: float | None = None
 ) -> None:
     """Record that ``sender`` opted out of ``number`` (idempotent; keeps the latest keyword/time)."""
-    ensure_table(conn)
     conn.execute(
         "INSERT INTO opt_outs (phone_number, sender, opted_out_at, keyword) VALUES (?,?,?,?)"
         " ON CONFLICT (phone_number, sender) DO UPDATE SET opted_out_at = excluded.opted_out_at,"
@@ -178,7 +149,6 @@ def opt_out(
 
 def opt_in(conn: sqlite3.Connection, number: str, sender: str) -> bool:
     """Remove the opt-out of ``sender`` for ``number``; True if there was one."""
-    ensure_table(conn)
     cur = conn.execute(
         "DELETE FROM opt_outs WHERE phone_number = ? AND sender = ?", (number, sender)
     )

@@ -8,10 +8,12 @@ That is what "stored durably before it is deleted from the modem" and
 "on disk before the HTTP reply" rest on.  Readers use their own connection per
 thread; WAL lets them read while the writer writes.
 
-Portability: the SQL sticks mostly to statements PostgreSQL also has (``ON CONFLICT``
-with its target); a PostgreSQL store would have to rewrite the DDL's ``REAL`` (single
-precision there) and ``INTEGER PRIMARY KEY``: docs/design.md's fleet plan lists the rest.  The schema and its named migrations are :mod:`appliance.store.migrations`;
-the writer thread applies the missing ones before it takes any work.
+Two implementations share :class:`Store`'s interface: :class:`SqliteStore` (this module, the
+default) and ``PgStore`` (:mod:`appliance.store.pg`, when ``database_url`` is set; psycopg is
+imported only then).  :func:`appliance.store.engines.open_store` picks one.  The domain writes SQLite's SQL; the
+PostgreSQL store translates it (:mod:`appliance.store.dialect`).  The schema and its named
+migrations are :mod:`appliance.store.migrations`; the store applies the missing ones before it
+takes any work.
 """
 
 from __future__ import annotations
@@ -24,14 +26,60 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from appliance.errors import StoreClosed
+from appliance.store.dialect import SQLITE, Dialect
 from appliance.store.migrations import migrate
 
 T = TypeVar("T")
 MAX_BATCH = 64  # writes committed together when they queue up (group commit)
 Row = sqlite3.Row
+
+
+class Cursor(Protocol):
+    """What a statement returns, on either engine."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int = ...) -> list[Any]: ...
+
+
+class Conn(Protocol):
+    """A write transaction's connection, on either engine: SQLite's SQL, translated by the
+    PostgreSQL one (:attr:`dialect` says which)."""
+
+    dialect: Dialect
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+class SqliteConn(sqlite3.Connection):
+    """``sqlite3.Connection`` with the :class:`Conn` protocol's ``dialect`` (nothing else)."""
+
+    dialect = SQLITE
+
+
+def redact_url(text: str, url: str) -> str:
+    """``text`` with ``url``'s password masked wherever it appears (an error message may
+    quote the connection string)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if not password:
+        at = url.rfind("@")
+        colon = url.find(":", url.find("//") + 2)
+        password = url[colon + 1 : at] if 0 <= colon < at else None
+    return text.replace(password, "***") if password else text
 
 
 class _Waiter:
@@ -89,10 +137,59 @@ class _Reader:
 
 
 class Store:
+    """The interface the domain uses, whichever engine is underneath."""
+
+    dialect: Dialect = SQLITE
+    # Names this database among others (the scheduler's key); the PostgreSQL URL's password
+    # is never in it.
+    key: str = ""
+    on_commit: Callable[[float], None] | None = None
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        raise NotImplementedError
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    def read(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def snapshot(self, dest: Path | str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def read_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Row | None:
+        rows = self.read(sql, params)
+        return rows[0] if rows else None
+
+    # -- settings --------------------------------------------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        row = self.read_one("SELECT value FROM settings WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    def ensure_setting(self, key: str, make: Callable[[], str]) -> str:
+        """Return the setting, creating it with ``make()`` on first use."""
+
+        def fn(conn: sqlite3.Connection) -> str:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return str(row[0])
+            value = make()
+            conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (key, value))
+            return value
+
+        return self.write(fn)
+
+
+class SqliteStore(Store):
     """SQLite database with a single writer thread."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self.key = str(self.path.resolve())
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._local = threading.local()
@@ -108,7 +205,13 @@ class Store:
         ready.result()
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=30,
+            factory=SqliteConn,
+        )
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -159,7 +262,7 @@ class Store:
         caller hears the outcome only after the COMMIT is on disk.
         """
         if len(work) == 1:  # alone: its transaction is its savepoint (two statements fewer)
-            Store._commit_one(conn, *work[0])
+            SqliteStore._commit_one(conn, *work[0])
             return
         outcomes: list[tuple[bool, Any]] = []
         try:
@@ -237,10 +340,6 @@ class Store:
             self._readers.add(reader)
         return reader.conn.execute(sql, params).fetchall()
 
-    def read_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Row | None:
-        rows = self.read(sql, params)
-        return rows[0] if rows else None
-
     def snapshot(self, dest: Path | str) -> None:
         """A consistent copy of the database in ``dest`` (SQLite's online backup API).
 
@@ -267,22 +366,3 @@ class Store:
         self._thread.join(10)
         for reader in list(self._readers):  # every thread's, not only the closing thread's
             reader.conn.close()
-
-    # -- settings --------------------------------------------------------------------------
-
-    def setting(self, key: str) -> str | None:
-        row = self.read_one("SELECT value FROM settings WHERE key = ?", (key,))
-        return None if row is None else str(row[0])
-
-    def ensure_setting(self, key: str, make: Callable[[], str]) -> str:
-        """Return the setting, creating it with ``make()`` on first use."""
-
-        def fn(conn: sqlite3.Connection) -> str:
-            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-            if row is not None:
-                return str(row[0])
-            value = make()
-            conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (key, value))
-            return value
-
-        return self.write(fn)

@@ -106,11 +106,13 @@ def _simple(store: Store, table: str, column: str, cutoff: float, where: str = "
 
 
 def _radio_history(cutoff: float) -> Callable[[sqlite3.Connection], int]:
-    """One batch of radio buckets older than ``cutoff`` (keyed by modem and bucket, no id)."""
+    """One batch of radio buckets older than ``cutoff`` (keyed by modem and bucket, no id:
+    deleted by that key, as PostgreSQL has no rowid)."""
 
     def batch(conn: sqlite3.Connection) -> int:
         return conn.execute(
-            "DELETE FROM radio_history WHERE rowid IN (SELECT rowid FROM radio_history"
+            "DELETE FROM radio_history WHERE (modem, bucket) IN (SELECT modem, bucket"
+            " FROM radio_history"
             f" WHERE bucket < ? ORDER BY bucket LIMIT {BATCH})",
             (cutoff,),
         ).rowcount
@@ -120,11 +122,12 @@ def _radio_history(cutoff: float) -> Callable[[sqlite3.Connection], int]:
 
 def _support_steps(cutoff: float) -> Callable[[sqlite3.Connection], int]:
     """One batch of ``oncall_support_steps`` rows older than ``cutoff`` whose call has ended
-    or was deleted (keyed by call and step: deleted by rowid).  A live call's rows stay."""
+    or was deleted (keyed by call and step).  A live call's rows stay."""
 
     def batch(conn: sqlite3.Connection) -> int:
         return conn.execute(
-            "DELETE FROM oncall_support_steps WHERE rowid IN (SELECT s.rowid"
+            "DELETE FROM oncall_support_steps WHERE (call_sid, step) IN"
+            " (SELECT s.call_sid, s.step"
             " FROM oncall_support_steps AS s LEFT JOIN calls AS c ON c.sid = s.call_sid"
             f" WHERE s.at < ? AND (c.sid IS NULL OR c.status IN ({_marks(len(FINAL_CALL))}))"
             f" ORDER BY s.at LIMIT {BATCH})",

@@ -62,7 +62,7 @@ def log_result(
         "INSERT INTO webhook_log (job_id, message_sid, call_sid, url, method, request, status,"
         " response, error_code, error_message, at, response_headers, duration, requested_url,"
         " requested_method, body_truncated, replay_of, source)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
         (
             job_id,
             message_sid,
@@ -84,7 +84,7 @@ def log_result(
             source,
         ),
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
 def log_entry(

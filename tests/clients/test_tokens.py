@@ -19,13 +19,15 @@ from appliance.errors import CLIENT_ERRORS, TokenError
 from appliance.store import apikeys
 from appliance.store.account import Account
 from appliance.store.database import Store
+from tests.pg import Engine, make_store
 
 APP = "AP" + "ab" * 16
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    s = Store(tmp_path / "appliance.sqlite3")
+def store(engine: Engine, tmp_path) -> Iterator[Store]:
+    """On SQLite and on PostgreSQL (tests/pg.py)."""
+    s = make_store(engine, tmp_path, "appliance.sqlite3")
     yield s
     s.close()
 

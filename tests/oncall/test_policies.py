@@ -21,9 +21,10 @@ import requests
 
 from appliance.oncall.directory import Directory
 from appliance.store import migrations
-from appliance.store.database import Store
+from appliance.store.database import SqliteStore
 from tests.conftest import wait_for
 from tests.oncall.test_paging import ALICE, BOB, admin, base, texts_to
+from tests.pg import Engine, make_store
 
 CAROL = "+14155550133"
 
@@ -294,7 +295,7 @@ def test_the_migration_keeps_an_existing_boxs_policy(tmp_path: Path, monkeypatch
         assert conn.execute("SELECT policy_id FROM oncall_alerts").fetchone()[0] == 1
     finally:
         conn.close()
-    store = Store(path)
+    store = SqliteStore(path)
     try:
         directory = Directory(store)
         assert directory.policy() == {"ring_timeout": 33, "ack_timeout": 90.0, "repeat": 4,
@@ -307,8 +308,10 @@ def test_the_migration_keeps_an_existing_boxs_policy(tmp_path: Path, monkeypatch
 
 
 @pytest.mark.parametrize("name", ["", "default"])
-def test_blank_or_default_names_the_default_policy(tmp_path: Path, name: str) -> None:
-    store = Store(tmp_path / "s.sqlite3")
+def test_blank_or_default_names_the_default_policy(
+    engine: Engine, tmp_path: Path, name: str
+) -> None:
+    store = make_store(engine, tmp_path)
     try:
         assert Directory(store).policies.require(name)["id"] == 1
     finally:

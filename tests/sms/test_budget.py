@@ -17,13 +17,15 @@ from appliance.sms.statuscallback import queue_status_callback
 from appliance.store.account import Account
 from appliance.store.database import Store
 from tests.conftest import NUMBER, PHONE
+from tests.pg import Engine, make_store
 
 ACCOUNT = "AC" + "0" * 32
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "appliance.sqlite3")
+def store(engine: Engine, tmp_path: Path) -> Iterator[Store]:
+    """On SQLite and on PostgreSQL (tests/pg.py)."""
+    s = make_store(engine, tmp_path, "appliance.sqlite3")
     s.write(
         lambda c: c.execute(
             "INSERT INTO numbers (sid, modem, phone_number, friendly_name, date_created,"

@@ -9,8 +9,8 @@ import pytest
 from appliance import config
 from appliance.sms import optout
 from appliance.sms.outbox import Outbox, OutboxError
-from appliance.store.database import Store
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.pg import Engine, make_store
 from tests.webapp import twiml
 
 OTHER = "+14155550177"
@@ -237,10 +237,10 @@ def test_classify():
     assert optout.parse_keywords("['stop', 'Arret']") == {"STOP", "ARRET"}
 
 
-def test_is_opted_out_on_a_store_and_a_connection(tmp_path):
-    store = Store(tmp_path / "db.sqlite3")
+def test_is_opted_out_on_a_store_and_a_connection(engine: Engine, tmp_path):
+    store = make_store(engine, tmp_path, "db.sqlite3")
     try:
-        # No table yet: nobody has opted out.
+        # Nobody has opted out yet.
         assert optout.is_opted_out(store, NUMBER, PHONE) is False
         assert store.write(lambda conn: optout.is_opted_out(conn, NUMBER, PHONE)) is False
         store.write(lambda conn: optout.opt_out(conn, NUMBER, PHONE, "STOP"))
@@ -337,8 +337,8 @@ class _Recorder:
         self.rows.append((row["sid"], row["status"], row["error_code"]))
 
 
-def test_claim_fails_a_message_queued_before_stop_and_takes_the_next(tmp_path):
-    store = Store(tmp_path / "db.sqlite3")
+def test_claim_fails_a_message_queued_before_stop_and_takes_the_next(engine: Engine, tmp_path):
+    store = make_store(engine, tmp_path, "db.sqlite3")
     try:
         outbox = Outbox(store, lambda: "AC" + "0" * 32)
         seen = _Recorder()

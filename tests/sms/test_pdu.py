@@ -24,7 +24,7 @@ from appliance.sms.pdu import (
     status_category,
     tpdu_length,
 )
-from appliance.store.database import Store
+from appliance.store.database import SqliteStore
 
 TEXTBOOK_DELIVER = "07911326040000F0040B911346610089F60000208062917314480CC8F71D14969741F977FD07"
 TEXTBOOK_SUBMIT = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37"
@@ -391,7 +391,7 @@ def test_operator_missed_call_alert_with_udl_30_octets_short() -> None:
 def test_inbox_stores_a_pdu_with_trailing_octets_and_warns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+    store = SqliteStore(tmp_path / "db.sqlite3")
     try:
         outbox = Outbox(store, lambda: "AC" + "0" * 32)
         number = {"phone_number": "+15005550006", "sms_url": ""}  # no webhook job

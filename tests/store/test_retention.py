@@ -12,6 +12,7 @@ from appliance.store import retention
 from appliance.store.database import Store
 from appliance.store.retention import DAY, Policy, Retention, purge
 from tests.conftest import wait_for
+from tests.pg import Engine, make_store
 
 NOW = 1_800_000_000.0
 OLD = NOW - 400 * DAY  # older than every default
@@ -19,8 +20,9 @@ RECENT = NOW - 1 * DAY
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = Store(tmp_path / "data" / "appliance.sqlite3")
+def store(engine: Engine, tmp_path: Path):
+    """On SQLite and on PostgreSQL (tests/pg.py)."""
+    s = make_store(engine, tmp_path / "data", "appliance.sqlite3")
     yield s
     s.close()
 

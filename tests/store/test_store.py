@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from appliance.store.database import Store
+from appliance.store.database import SqliteStore
 
 
 def test_a_failing_write_rolls_back_alone_even_when_committed_with_others(tmp_path):
-    store = Store(tmp_path / "s.sqlite3")
+    store = SqliteStore(tmp_path / "s.sqlite3")
     store.write(lambda c: c.execute("CREATE TABLE t (v INTEGER UNIQUE)"))
     gate = threading.Event()
     blocker = store.submit(lambda c: gate.wait(5))  # holds the writer so the next ones queue up
@@ -42,7 +42,7 @@ def test_a_failing_write_rolls_back_alone_even_when_committed_with_others(tmp_pa
 
 
 def test_a_failing_write_alone_rolls_back_and_the_next_one_commits(tmp_path):
-    store = Store(tmp_path / "s.sqlite3")
+    store = SqliteStore(tmp_path / "s.sqlite3")
     store.write(lambda c: c.execute("CREATE TABLE t (v INTEGER UNIQUE)"))
 
     def bad(c: sqlite3.Connection) -> None:
@@ -58,7 +58,7 @@ def test_a_failing_write_alone_rolls_back_and_the_next_one_commits(tmp_path):
 
 def test_queries_by_creation_date_still_use_an_index(tmp_path):
     """0013 dropped messages_created: the date queries must still be index searches."""
-    store = Store(tmp_path / "s.sqlite3")
+    store = SqliteStore(tmp_path / "s.sqlite3")
     for sql in (
         "SELECT sid FROM messages WHERE date_created < 1",
         "SELECT MIN(date_created) FROM messages WHERE status IN ('queued', 'sending')",
@@ -87,7 +87,7 @@ def test_read_connections_close_with_their_thread_and_with_the_store(tmp_path):
     collection; close() closes those of threads still running (a daemon stopped in a long
     process must give its descriptors back)."""
     path = tmp_path / "a.sqlite3"
-    store = Store(path)
+    store = SqliteStore(path)
     gc.disable()  # what is closed must be closed by the store, not by a collection
     try:
 

@@ -22,6 +22,7 @@ from appliance.system import tallies
 from appliance.system.tallies import Tallies, store_tallies
 from appliance.voice import audio
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.pg import Engine, make_store
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "scraper-token-4f9c2d1e8b7a"
@@ -204,10 +205,12 @@ def _seed(store: Store, now: float, n: int, sid_prefix: str) -> None:
     store.write(fn)
 
 
-def test_counters_survive_a_restart_and_never_drop_when_retention_purges(tmp_path: Path):
+def test_counters_survive_a_restart_and_never_drop_when_retention_purges(
+    engine: Engine, tmp_path: Path
+):
     day = tallies.DAY
     clock = [1_700_000_000.0]
-    store = Store(tmp_path / "a.sqlite3")
+    store = make_store(engine, tmp_path, "a.sqlite3")
     try:
         _seed(store, clock[0], 3, "SMa")
         counter = Tallies(store, store_tallies(retention_messages_days=1), lambda: clock[0])
@@ -245,10 +248,10 @@ def test_counters_survive_a_restart_and_never_drop_when_retention_purges(tmp_pat
         store.close()
 
 
-def test_failed_parts_wait_for_messages_that_may_still_fail(tmp_path: Path):
+def test_failed_parts_wait_for_messages_that_may_still_fail(engine: Engine, tmp_path: Path):
     """The unsent-parts tally counts by creation, so its checkpoint waits for a queued message."""
     clock = [1_700_000_000.0]
-    store = Store(tmp_path / "a.sqlite3")
+    store = make_store(engine, tmp_path, "a.sqlite3")
     try:
         store.write(
             lambda conn: conn.execute(

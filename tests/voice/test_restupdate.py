@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from appliance.store.database import Store
+from appliance.store.database import SqliteStore as Store
 from appliance.voice import restupdate
 
 

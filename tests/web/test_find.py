@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from appliance import sids
-from appliance.store.database import Store
+from appliance.store.database import SqliteStore
 from tests.conftest import NUMBER, PHONE
 from tests.web.test_panel import PASSWORD, Panel
 from web import live
@@ -236,7 +236,7 @@ def test_backup_restores_into_a_fresh_data_dir(panel: Panel, tmp_path: Path) -> 
         tar.extractall(fresh, filter="data")
     assert "appliance.sqlite3" in names and "recordings/RE1.wav" in names
     assert (fresh / "recordings" / "RE1.wav").read_bytes() == b"RIFF....WAVE"
-    store = Store(fresh / "appliance.sqlite3")
+    store = SqliteStore(fresh / "appliance.sqlite3")
     try:
         assert store.read_one("SELECT body FROM messages WHERE sid = ?", (sid,))[0] == "keep me"
         assert store.setting("panel_password_hash") is not None

@@ -196,7 +196,7 @@ def test_cli_sets_the_panel_password(tmp_path, monkeypatch, capsys):
     from werkzeug.security import check_password_hash
 
     from appliance import cli
-    from appliance.store.database import Store
+    from appliance.store.database import SqliteStore
 
     conf = tmp_path / "a.toml"
     conf.write_text(f'data_dir = "{tmp_path / "data"}"\n')
@@ -205,7 +205,7 @@ def test_cli_sets_the_panel_password(tmp_path, monkeypatch, capsys):
     assert "at least 8" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert cli.main(["--config", str(conf), "panel-password"]) == 0
-    store = Store(tmp_path / "data" / "appliance.sqlite3")
+    store = SqliteStore(tmp_path / "data" / "appliance.sqlite3")
     try:
         assert check_password_hash(store.setting("panel_password_hash"), PASSWORD)
     finally:

@@ -20,11 +20,12 @@ from appliance.sids import idempotency_token
 from appliance.sms.outbox import Outbox
 from appliance.sms.statuscallback import queue_status_callback
 from appliance.store import migrations
-from appliance.store.database import Store
+from appliance.store.database import SqliteStore
 from appliance.webhooks import debugger
 from appliance.webhooks.client import Timeouts, WebhookClient
 from appliance.webhooks.dispatcher import Dispatcher
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.pg import Engine, make_store
 from tests.webapp import Request, WebApp, twiml
 
 ACCOUNT = "AC" + "0" * 32
@@ -35,8 +36,12 @@ FAST = Timeouts(connect=1.0, read=2.0, total=2.0, retries=0)
 class Harness:
     """A store with one number, an outbox and a running dispatcher."""
 
-    def __init__(self, tmp_path: Path, **kwargs: Any) -> None:
-        self.store = Store(tmp_path / "appliance.sqlite3")
+    def __init__(self, tmp_path: Path, engine: Engine | None = None, **kwargs: Any) -> None:
+        self.store = (
+            SqliteStore(tmp_path / "appliance.sqlite3")
+            if engine is None
+            else make_store(engine, tmp_path, "appliance.sqlite3")
+        )
         self.store.write(
             lambda c: c.execute(
                 "INSERT INTO numbers (sid, modem, phone_number, friendly_name, date_created,"
@@ -69,13 +74,12 @@ class Harness:
         p = {"From": PHONE, "To": NUMBER, "Body": "hi", "MessageSid": sid, **(params or {})}
         now = time.time()
         job_id: int = self.store.write(
-            lambda c: (
-                c.execute(
-                    "INSERT INTO webhook_jobs (kind, message_sid, url, method, fallback_url, params,"
-                    " token, state, next_attempt_at, created) VALUES (?,?,?,'POST',?,?,?,'pending',?,?)",
-                    (kind, sid, url, fallback, json.dumps(p), idempotency_token(), now, now),
-                ).lastrowid
-            )
+            lambda c: c.execute(
+                "INSERT INTO webhook_jobs (kind, message_sid, url, method, fallback_url, params,"
+                " token, state, next_attempt_at, created) VALUES (?,?,?,'POST',?,?,?,'pending',?,?)"
+                " RETURNING id",
+                (kind, sid, url, fallback, json.dumps(p), idempotency_token(), now, now),
+            ).fetchone()[0]
         )
         self.dispatcher.wake()
         return job_id
@@ -96,8 +100,9 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(tmp_path)
+def harness(engine: Engine, tmp_path: Path) -> Iterator[Harness]:
+    """On SQLite and on PostgreSQL (tests/pg.py); the timing tests below stay on SQLite."""
+    h = Harness(tmp_path, engine)
     yield h
     h.close()
 

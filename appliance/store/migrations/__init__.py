@@ -1,8 +1,12 @@
 """The named migrations of the store's schema, and the runner that applies the missing ones.
 
 Each migration is a name and a script of ``;``-separated statements, applied once, in
-order, each in its own ``BEGIN IMMEDIATE`` ... ``COMMIT`` and recorded in the
-``migrations`` table.  Migrations are forward-only; a new one is appended, never
+order, each in its own transaction and recorded in the ``migrations`` table.  The script is
+one text for both engines (:meth:`~appliance.store.dialect.Dialect.ddl` translates its column
+types for PostgreSQL) or ``{"sqlite": ..., "postgresql": ...}`` where translation is not enough.
+On PostgreSQL every step first takes an advisory lock, so two nodes starting together apply
+it once.  A ``migrations`` row this code does not know means a newer appliance wrote the
+database: the store refuses to start (:class:`~appliance.errors.SchemaNewer`).  Migrations are forward-only; a new one is appended, never
 edited: each feature adds its own module to this package (one ``STEPS`` tuple, named
 ``NNNN_what``) and appends it to :data:`MIGRATIONS` below.
 The SQL sticks to what PostgreSQL also has (see :mod:`appliance.store.database`).
@@ -11,9 +15,12 @@ The SQL sticks to what PostgreSQL also has (see :mod:`appliance.store.database`)
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
+from collections.abc import Mapping
+from typing import Any
 
+from appliance.errors import SchemaNewer
+from appliance.store.dialect import SQLITE, Dialect
 from appliance.store.migrations import (
     alertsperpolicy,
     applications,
@@ -24,14 +31,16 @@ from appliance.store.migrations import (
     oncall,
     oncallpolicies,
     oncallpolicy,
+    optouts,
     radiohistory,
     webhookdebug,
 )
 
 LOGGER = logging.getLogger(__name__)
+LOCK_KEY = 0x4150504C  # "APPL": pg_advisory_xact_lock's key for the migrations
 
 # In order of application; a name is applied once, whatever module holds it.
-MIGRATIONS: tuple[tuple[str, str], ...] = (
+MIGRATIONS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
     *initial.STEPS,
     *compose.STEPS,
     *webhookdebug.STEPS,
@@ -42,23 +51,64 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     *contacts.STEPS,
     *oncallpolicy.STEPS,
     *oncallpolicies.STEPS,
+    *optouts.STEPS,
     *alertsperpolicy.STEPS,
 )
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations ``conn``'s database has not had yet (``conn`` is in autocommit)."""
+def script(sql: str | Mapping[str, str], dialect: Dialect) -> list[str]:
+    """A step's statements in ``dialect``."""
+    text = sql if isinstance(sql, str) else sql[dialect.name]
+    return [dialect.ddl(s) for s in text.split(";") if s.strip()]
+
+
+def check_known(done: set[str]) -> None:
+    """Refuse a database that has migrations this code does not know."""
+    known = [name for name, _sql in MIGRATIONS]
+    unknown = sorted(done - set(known))
+    if unknown:
+        raise SchemaNewer(
+            f"the database has migrations {', '.join(unknown)}; this appliance knows up to"
+            f" {known[-1]}: it was written by a newer appliance, so upgrade this one"
+        )
+
+
+def migrate(conn: Any) -> None:
+    """Apply the migrations ``conn``'s database has not had yet (``conn`` is in autocommit;
+    a ``sqlite3.Connection`` or the PostgreSQL store's connection, with ``dialect``)."""
+    dialect: Dialect = getattr(conn, "dialect", SQLITE)
+    pg = dialect is not SQLITE
+    begin = "BEGIN" if pg else "BEGIN IMMEDIATE"
+
+    def locked() -> None:
+        conn.execute(begin)
+        if pg:  # serialises the nodes of a fleet that start together
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (LOCK_KEY,))
+
+    locked()
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+        dialect.ddl(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+        )
     )
     done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+    conn.execute("COMMIT")
+    check_known(done)
     for name, sql in MIGRATIONS:
         if name in done:
             continue
-        LOGGER.info("applying migration %s", name)
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in sql.split(";"):
-            if statement.strip():
+        locked()
+        try:
+            if pg and conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("COMMIT")  # another node applied it meanwhile
+                continue
+            LOGGER.info("applying migration %s", name)
+            for statement in script(sql, dialect):
                 conn.execute(statement)
-        conn.execute("INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, time.time()))
-        conn.execute("COMMIT")
+            conn.execute(
+                "INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, time.time())
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

@@ -6,10 +6,9 @@ run under, so a restart carries on under it."""
 
 from __future__ import annotations
 
-STEPS: tuple[tuple[str, str], ...] = (
-    (
-        "0016_oncall_policies",
-        """
+from collections.abc import Mapping
+
+SQL = """
         CREATE TABLE oncall_policies (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
@@ -27,6 +26,15 @@ STEPS: tuple[tuple[str, str], ...] = (
         DROP TABLE oncall_policy;
         ALTER TABLE oncall_alerts ADD COLUMN policy_id INTEGER NOT NULL DEFAULT 1;
         ALTER TABLE oncall_support_steps ADD COLUMN policy_id INTEGER NOT NULL DEFAULT 1;
-        """,
-    ),
+        """
+
+# PostgreSQL: the copy above gives id 1 explicitly, which an identity column's sequence does
+# not see, so the next policy would collide with it; the sequence is moved past it.
+PG_SEQUENCE = """;
+        SELECT setval(pg_get_serial_sequence('oncall_policies', 'id'),
+            COALESCE((SELECT MAX(id) FROM oncall_policies), 0) + 1, false)
+        """
+
+STEPS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
+    ("0016_oncall_policies", {"sqlite": SQL, "postgresql": SQL + PG_SEQUENCE}),
 )

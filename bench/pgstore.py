@@ -1,0 +1,212 @@
+"""REST create on PostgreSQL (issue 16, slice 1): the appliance against a psycopg ceiling.
+
+Both sides run against one PostgreSQL server with fsync on (tests/pg.py's ``PgServer``), each in
+a database of its own:
+
+* the ceiling is bench/ceiling.py's minimal WSGI app on cheroot (16 threads, its own process)
+  with the SQLite INSERT replaced by one INSERT and commit on a pooled psycopg connection per
+  request: no auth, routing, validation or store;
+* the appliance is ``appliance run`` with ``database_url`` set, driven by the same wrk command.
+
+The ratio is printed; its target (REST create ≥ 0.8× the ceiling) belongs to the fleet's last
+slice (docs/design.md), so this module only measures.  ``python -m bench.pgstore [seconds]``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import ceiling  # noqa: E402
+
+ROUNDS = 3
+
+
+def wsgi_app(url: str) -> Callable[..., Iterable[bytes]]:
+    """The ceiling's app with one durable psycopg INSERT per request."""
+    from psycopg_pool import ConnectionPool
+
+    from appliance.store.dialect import POSTGRES
+
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url, min_size=ceiling.THREADS, max_size=ceiling.THREADS, open=True
+    )
+    with pool.connection() as conn:
+        for statement in ceiling.SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(POSTGRES.ddl(statement))
+    insert = POSTGRES.sql(
+        "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number,"
+        " body, status, num_segments, status_callback, status_callback_method,"
+        " date_created, date_updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    )
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] != "POST":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            return [b"ok"]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        form = urllib.parse.parse_qs(environ["wsgi.input"].read(length).decode())
+        to, from_, body = form["To"][0], form["From"][0], form["Body"][0]
+        sid = "SM" + uuid.uuid4().hex
+        now = time.time()
+        with pool.connection() as conn:  # commits on leaving: durable before the answer
+            conn.execute(
+                insert,
+                (sid, ceiling.ACCOUNT, "outbound-api", "modem1", from_, to, body, "queued", 1)
+                + (None, "POST", now, now),
+            )
+        out = (
+            f'{{"sid": "{sid}", "status": "queued", "to": "{to}", "from": "{from_}",'
+            f' "body": "{body}", "account_sid": "{ceiling.ACCOUNT}", "num_segments": "1"}}'
+        ).encode()
+        start_response(
+            "201 Created",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(out)))],
+        )
+        return [out]
+
+    return app
+
+
+def serve(url: str, port: int, threads: int) -> None:
+    from cheroot import wsgi
+
+    wsgi.Server(("127.0.0.1", port), wsgi_app(url), numthreads=threads).safe_start()
+
+
+def _count(url: str) -> float:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT COUNT(*) FROM messages").fetchone()
+        return float(row[0]) if row else 0.0
+
+
+def bench_ceiling(url: str, seconds: float, connections: int = 8) -> dict[str, float]:
+    from bench.run import wrk_post
+    from tests.daemonproc import free_port
+
+    with tempfile.TemporaryDirectory() as tdir:
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.pgstore", "serve", url, str(port), str(ceiling.THREADS)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            ceiling._wait_http(f"http://127.0.0.1:{port}/health", proc)
+            result = wrk_post(
+                Path(tdir),
+                f"http://127.0.0.1:{port}{ceiling.PREFIX}/{ceiling.ACCOUNT}/Messages.json",
+                f"{ceiling.ACCOUNT}:token",
+                seconds,
+                connections,
+            )
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    result["stored"] = _count(url)
+    return result
+
+
+def bench_appliance(url: str, seconds: float, connections: int = 8) -> dict[str, float]:
+    import psycopg
+
+    from bench.run import NUMBER, sim_host, wrk_post
+    from tests.daemonproc import DaemonProcess, free_port
+
+    with tempfile.TemporaryDirectory() as tdir:
+        tmp = Path(tdir)
+        sim = sim_host(tmp, 3.0)
+        port = free_port()
+        cfg = tmp / "appliance.toml"
+        cfg.write_text(
+            f'data_dir = "{tmp / "data"}"\ndatabase_url = "{url}"\nhttp_port = {port}\n'
+            'https_port = 0\nhttp_threads = 16\napi_rate_limit = 0.0\nlog_level = "WARNING"\n'
+            f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\n'
+            f'port = "{sim.modems["modem1"].port_path}"\n'
+        )
+        daemon = DaemonProcess(cfg, port)
+        daemon.start()
+        try:
+            daemon.wait_ready()
+            with psycopg.connect(url) as conn:
+                settings = dict(conn.execute("SELECT key, value FROM settings").fetchall())
+            sid, token = settings["account_sid"], settings["auth_token"]
+            result = wrk_post(
+                tmp,
+                f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}/Messages.json",
+                f"{sid}:{token}",
+                seconds,
+                connections,
+            )
+        finally:
+            daemon.terminate()
+            sim.stop()
+    result["stored"] = _count(url)
+    return result
+
+
+def bench(seconds: float = 10.0, rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
+    """``rounds`` of ceiling then appliance, each in a fresh database; medians and the ratio."""
+    from tests.pg import PgServer
+
+    server = PgServer(fsync=True)
+    runs: dict[str, list[dict[str, float]]] = {"pg_ceiling": [], "pg_api": []}
+    try:
+        for i in range(rounds):
+            for name, fn in (("pg_ceiling", bench_ceiling), ("pg_api", bench_appliance)):
+                url = server.new_database()
+                print(f"  round {i + 1}/{rounds}: {name} ...", flush=True)
+                runs[name].append(fn(url, seconds))
+                print(f"    {runs[name][-1]}", flush=True)
+                server.drop(url)
+    finally:
+        server.stop()
+    out = {
+        name: {k: statistics.median(r[k] for r in values) for k in values[0]}
+        for name, values in runs.items()
+    }
+    out["ratios"] = {
+        "pg_api_throughput": out["pg_api"]["per_second"] / out["pg_ceiling"]["per_second"],
+        "pg_api_p99": out["pg_api"]["p99_ms"] / out["pg_ceiling"]["p99_ms"],
+    }
+    return out
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["serve"]:
+        serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        return 0
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    r = bench(seconds)
+    for name, figures in r.items():
+        print(name, {k: round(v, 3) for k, v in figures.items()})
+    print(summary(r))
+    return 0
+
+
+def summary(r: dict[str, dict[str, float]]) -> str:
+    q = r["ratios"]
+    return (
+        f"REST create on PostgreSQL: {q['pg_api_throughput']:.2f}× the psycopg one-insert ceiling"
+        f" ({r['pg_api']['per_second']:.0f}/s against {r['pg_ceiling']['per_second']:.0f}/s),"
+        f" p99 {q['pg_api_p99']:.2f}× (the fleet's target, slice 7: ≥ 0.8×)"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
