@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The runtime alone (`make run`); the test extra on top of it (test, check, lint, typecheck, bench).
+# The runtime with the webrtc extra (`make run`; browser phone calls, skipped by its marker on
+# 32-bit ARM); the test extra on top of it (test, check, lint, typecheck, bench).
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DEPLOY_STAMP := $(VENV)/.installed-deploy
@@ -17,12 +18,12 @@ DEB_PACKAGES := espeak-ng sox libsox-fmt-mp3 alsa-utils chromium debootstrap gam
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[webrtc]'
 	touch $(STAMP)
 
 # pytest, mypy, ruff, import-linter, hypothesis, schemathesis, playwright, twilio (the `test` extra).
 $(TEST_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,webrtc]'
 	touch $(TEST_STAMP)
 
 # Debian packages the tests use (installed only when running as root and missing).
@@ -57,7 +58,8 @@ UNIT_TESTS := tests/sms/test_codec.py tests/sms/test_pdu.py tests/twiml tests/st
 	tests/voice/test_playback.py tests/voice/test_recorder.py tests/voice/test_tts.py \
 	tests/voice/test_audio.py tests/voice/test_mulaw.py tests/modem/test_probe.py \
 	tests/modem/test_ussd.py::TestCodec tests/twimlets/test_twimlets.py tests/test_docs.py \
-	tests/oncall/test_rotation.py tests/oncall/test_supportplan.py tests/clients/test_tokens.py tests/clients/test_pstream.py
+	tests/oncall/test_rotation.py tests/oncall/test_supportplan.py tests/clients/test_tokens.py tests/clients/test_pstream.py \
+	tests/clients/test_offer.py tests/clients/test_invitation.py
 
 # The whole suite: lint, types, import contracts, every test (daemon, browser, Node, deployment).
 test: $(TEST_STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) $(SDK) deps lint typecheck
@@ -74,7 +76,7 @@ check: $(TEST_STAMP) deps lint typecheck
 
 # Ansible and ansible-lint for deploy/ansible (the `deploy` extra, pinned).
 $(DEPLOY_STAMP): $(TEST_STAMP) pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,deploy]'
+	$(BIN)/pip install --quiet -e '.[test,webrtc,deploy]'
 	touch $(DEPLOY_STAMP)
 
 # twilio-node (pinned in tests/node/package-lock.json) for tests/api/test_node_client.py.

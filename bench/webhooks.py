@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 from appliance import config  # noqa: E402
 from appliance.sids import idempotency_token  # noqa: E402
 from appliance.sms.outbox import Outbox  # noqa: E402
-from appliance.store.database import Store  # noqa: E402
+from appliance.store.database import SqliteStore as Store  # noqa: E402
 from appliance.webhooks.client import Timeouts, WebhookClient  # noqa: E402
 from appliance.webhooks.dispatcher import Dispatcher  # noqa: E402
 from tests.webapp import Request, WebApp  # noqa: E402

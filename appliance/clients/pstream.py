@@ -14,8 +14,10 @@ identity and remaining ``ttl``), ``ready`` (registered), ``offline`` (unregister
 (``payload.error.code`` / ``.message``, with ``callsid`` when it concerns a call), ``hangup``
 and ``close`` (the SDK drops the stream and stops reconnecting).
 
-This module parses and checks what a browser sends (:func:`parse`), builds what the server
-sends, maps token failures to the codes the SDK turns into its documented errors
+This module parses and checks what a browser sends (:func:`parse`; an outgoing call's
+``twilio.params`` with :func:`connect_params`, a ``reconnect`` token with
+:func:`reconnect_token`), builds what the server sends (calls: :func:`invite`,
+:func:`ringing`, :func:`answer`, :func:`cancel`, :func:`hangup`), maps token failures to the codes the SDK turns into its documented errors
 (:func:`token_error`), rate-limits a connection (:class:`RateLimit`) and keeps the
 registration table, identity → live connections (:class:`Registrations`).
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import urllib.parse
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
@@ -52,6 +55,17 @@ TOKEN_EXPIRED = 31205
 RATE_EXCEEDED = 31206
 NOT_FOUND = 31404
 UNAVAILABLE = 31480
+PARAMETER_TOO_LONG = 31103  # the SDK's MaxParameterLengthExceededError
+RECONNECT_REFUSED = 31209  # the SDK's ReconnectAttemptError
+BUSY = 31486
+DECLINED = 31603
+MEDIA_FAILED = 53405  # the SDK's MediaErrors.ConnectionError (a failed reinvite)
+
+MAX_PARAMS = 40  # custom parameters of one call (connect() params, <Parameter>s)
+MAX_PARAM_NAME, MAX_PARAM_VALUE = 256, 800
+MAX_PARAMS_TEXT = 64 * 1024
+MAX_RECONNECT = 256  # characters of a reconnect token (the appliance makes ~43)
+API_VERSION = "2010-04-01"
 
 _DTMF = re.compile(r"[0-9A-Da-d*#wW]+")
 
@@ -174,6 +188,122 @@ def hangup(callsid: str, code: int | None = None, message: str = "") -> str:
     if code is not None:
         payload["error"] = {"code": code, "message": message}
     return encode("hangup", payload)
+
+
+def invite(
+    callsid: str,
+    sdp: str,
+    *,
+    account_sid: str,
+    caller: str,
+    to: str,
+    params: Mapping[str, str] | None = None,
+    reconnect: str | None = None,
+) -> str:
+    """Rings a browser (device.ts, _onSignalingInvite): the SDK's Call takes ``parameters``
+    as ``call.parameters`` and the URL-encoded ``Params`` as ``call.customParameters``."""
+    parameters = {
+        "CallSid": callsid,
+        "AccountSid": account_sid,
+        "From": caller,
+        "To": to,
+        "ApiVersion": API_VERSION,
+        "Params": urllib.parse.urlencode(dict(params or {}), quote_via=urllib.parse.quote),
+    }
+    payload: dict[str, Any] = {"callsid": callsid, "sdp": sdp, "parameters": parameters}
+    if reconnect is not None:
+        payload["reconnect"] = reconnect
+    return encode("invite", payload)
+
+
+def ringing(callsid: str, sdp: str | None = None) -> str:
+    """An outgoing call rings; with ``sdp`` it has early media (the SDK reads the server's SDP
+    once, from the first ``ringing`` or ``answer`` that has one; call.ts _onAnswerOrRinging)."""
+    payload: dict[str, Any] = {"callsid": callsid}
+    if sdp is not None:
+        payload["sdp"] = sdp
+    return encode("ringing", payload)
+
+
+def answer(callsid: str, sdp: str | None = None, reconnect: str | None = None) -> str:
+    """An outgoing call is answered (its SDP unless ``ringing`` carried it); to a device that
+    answered an incoming call, the confirmation.  ``reconnect`` lets the SDK re-attach the
+    call after a dropped socket (call.ts, _onAnswer)."""
+    payload: dict[str, Any] = {"callsid": callsid}
+    if sdp is not None:
+        payload["sdp"] = sdp
+    if reconnect is not None:
+        payload["reconnect"] = reconnect
+    return encode("answer", payload)
+
+
+def cancel(callsid: str) -> str:
+    """Stops a ringing incoming call (the only message a pending call heeds: call.ts)."""
+    return encode("cancel", {"callsid": callsid})
+
+
+def connect_params(payload: Mapping[str, Any]) -> dict[str, str]:
+    """The custom parameters of an outgoing ``invite``: ``twilio.params``, a URL-encoded
+    string (``connect({params})``, made with encodeURIComponent).  At most
+    :data:`MAX_PARAMS` pairs, names of at most 256 characters and values of at most 800, else
+    31103; a malformed ``twilio`` object is 31100."""
+    twilio = payload.get("twilio", {})
+    if twilio is None:
+        twilio = {}
+    if not isinstance(twilio, dict):
+        raise ProtocolError("The invite message's twilio field is not a JSON object")
+    text = twilio.get("params", "")
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise ProtocolError("The invite message's twilio.params is not a URL-encoded string")
+    if len(text) > MAX_PARAMS_TEXT:
+        raise ProtocolError(
+            f"The call's parameters are {len(text)} characters long (at most {MAX_PARAMS_TEXT})",
+            PARAMETER_TOO_LONG,
+        )
+    try:
+        pairs = urllib.parse.parse_qsl(
+            text, keep_blank_values=True, strict_parsing=False, errors="strict"
+        )
+    except (ValueError, UnicodeError):
+        raise ProtocolError("The invite message's twilio.params is not URL-encoded") from None
+    if len(pairs) > MAX_PARAMS:
+        raise ProtocolError(
+            f"The call has {len(pairs)} parameters (at most {MAX_PARAMS})", PARAMETER_TOO_LONG
+        )
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if not name:
+            raise ProtocolError("A call parameter has an empty name")
+        if len(name) > MAX_PARAM_NAME:
+            raise ProtocolError(
+                f"A call parameter's name is {len(name)} characters long"
+                f" (at most {MAX_PARAM_NAME})",
+                PARAMETER_TOO_LONG,
+            )
+        if len(value) > MAX_PARAM_VALUE:
+            raise ProtocolError(
+                f"The call parameter {name[:40]!r} is {len(value)} characters long"
+                f" (at most {MAX_PARAM_VALUE})",
+                PARAMETER_TOO_LONG,
+            )
+        params[name] = value
+    return params
+
+
+def reconnect_token(payload: Mapping[str, Any]) -> str | None:
+    """The ``reconnect`` token of an ``invite`` that re-attaches a call (None: a new call)."""
+    value = payload.get("reconnect")
+    if value is None or value is False or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_RECONNECT or not value.isprintable():
+        raise ProtocolError(
+            "The invite message's reconnect token is not a short string",
+            RECONNECT_REFUSED,
+            payload.get("callsid") if isinstance(payload.get("callsid"), str) else None,
+        )
+    return value
 
 
 def token_error(code: int) -> int:

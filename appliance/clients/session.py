@@ -5,7 +5,9 @@ messages by :class:`~appliance.clients.connection.Connection`) and answers them 
 :class:`Link`; the registration table lives in a :class:`Registry` (the hub).  ``listen``
 checks the token and answers ``connected``; ``register`` answers ``ready`` or ``offline``;
 a refused or expired token is answered with the SDK's code, then ``close``.  Calls are not
-signalled yet: an ``invite`` is hung up with 31480, other call messages get 31404.
+signalled yet: an ``invite`` is hung up with 31480 (its message says the ``webrtc`` extra is
+needed when it is not installed: :func:`~appliance.clients.medialoop.missing`), other call
+messages get 31404.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from appliance import logs
-from appliance.clients import pstream
+from appliance.clients import medialoop, pstream
 from appliance.errors import TokenError
 
 if TYPE_CHECKING:
@@ -244,14 +246,9 @@ class Session:
                 )
             )
             return
-        logs.event(
-            LOGGER,
-            logging.INFO,
-            "client call refused",
-            connection=self.number,
-            why="calls are not available yet",
-        )
-        self.link.push(pstream.hangup(callsid, pstream.UNAVAILABLE, INVITE_REFUSAL))
+        why = medialoop.missing() or INVITE_REFUSAL
+        logs.event(LOGGER, logging.INFO, "client call refused", connection=self.number, why=why)
+        self.link.push(pstream.hangup(callsid, pstream.UNAVAILABLE, why))
 
     def _on_hangup(self, message: pstream.Message) -> None:
         pass  # no call of this session is live: hanging up one that ended is harmless

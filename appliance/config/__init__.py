@@ -12,6 +12,7 @@ a modem's settings by ``APPLIANCE_MODEM_<MODEM NAME>_<KEY>``
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -77,6 +78,7 @@ class Config:
     tls_cert: str
     tls_key: str
     client_connections: int
+    webrtc_addresses: str
     public_url: str
     log_level: str
     log_file: str
@@ -161,6 +163,11 @@ class Config:
         return self.data_dir / Path(self.stream_ca_file.strip()).expanduser()
 
     @property
+    def webrtc_address_list(self) -> tuple[str, ...]:
+        """``webrtc_addresses`` as IP addresses (checked by :func:`load`); empty: the host's."""
+        return tuple(a for a in re.split(r"[,\s]+", self.webrtc_addresses) if a)
+
+    @property
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.http_host}:{self.http_port}"
 
@@ -242,6 +249,7 @@ def load(
             value, where = env[envname], envname
         values[s.name] = _coerce(s, value, where)
     values["data_dir"] = Path(values["data_dir"])
+    _check_addresses(values["webrtc_addresses"])
 
     modem_tables = raw.get("modems") or [{}]
     if not isinstance(modem_tables, list):
@@ -288,6 +296,17 @@ def load(
             raise ConfigError(f"modem {m.name}: sms_method must be GET or POST")
         _check_balance(m)
     return Config(**values, modems=tuple(modems), source=source)
+
+
+def _check_addresses(text: str) -> None:
+    for item in (a for a in re.split(r"[,\s]+", text) if a):
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(
+                f"webrtc_addresses: {item!r} is not an IP address (write the host's LAN"
+                " addresses, comma-separated, e.g. 192.168.1.20; empty: all of them)"
+            ) from None
 
 
 def _check_balance(m: ModemConfig) -> None:

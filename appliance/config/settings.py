@@ -55,6 +55,12 @@ SETTINGS: tuple[Setting, ...] = (
         " holds an HTTPS worker thread, on top of http_threads; more are refused",
     ),
     Setting(
+        "webrtc_addresses",
+        "",
+        "Addresses (comma-separated IPs) the appliance offers browser phones as WebRTC host"
+        " candidates; empty: every non-loopback address of the host",
+    ),
+    Setting(
         "public_url", "", "Base URL apps use to reach this appliance (default http://host:port)"
     ),
     Setting(

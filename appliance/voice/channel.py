@@ -109,16 +109,15 @@ class CallChannel:
         """Start the call's audio: the 20 ms clock on the phone's audio port, DTMF detection."""
         from appliance.voice.audio import Media
         from appliance.voice.dtmf import DigitMerger, DtmfDetector
-        from appliance.voice.ports import open_audio_port
 
         self.check()
         self.phone.run(self.phone.enable_audio, timeout=30)
-        if not self.phone.audio_port:
+        port = self.phone.open_audio()  # the line's: a modem's audio port, a browser's WebRTC
+        if port is None:
             LOGGER.warning("call %s: no audio port configured; audio verbs are silent", self.sid)
             return
         self._merger = DigitMerger()
         self._detector = DtmfDetector()
-        port = open_audio_port(self.phone.audio_port)
         media = Media(port)
         media.add_listener(self._on_frame)
         media.start()

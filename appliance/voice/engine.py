@@ -6,7 +6,9 @@ touch a modem.  Media Streams started and stopped through the REST API (the Stre
 resource) go through :meth:`VoiceEngine.start_stream` and :meth:`VoiceEngine.stop_stream`:
 open streams live in memory, with their call.  Each modem has a :class:`appliance.voice.phone.Phone` in its own
 thread that places queued calls and answers inbound ones; each live call has a
-:class:`appliance.voice.flow.CallFlow` thread that fetches and runs its TwiML.
+:class:`appliance.voice.flow.CallFlow` thread that fetches and runs its TwiML.  Browser phones
+will add one more line (:attr:`VoiceEngine.client_line`, a :class:`~appliance.voice.line.Line`
+the daemon hands in): stop, control, redirects and streams reach every line's calls.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from appliance.voice.phone import FlowHandle, Phone
 
 if TYPE_CHECKING:
     from appliance.twiml.stream import Stream
+    from appliance.voice.line import Line
     from appliance.voice.mediastream import StreamState
 
 
@@ -37,6 +40,16 @@ class VoiceEngine:
     def __init__(self) -> None:
         self.phones: dict[str, Phone] = {}
         self.flow_factory: Callable[[Phone, CallLeg], FlowHandle] | None = None
+        # the browser phones' line (docs/design.md, "Browser phone calls"): None until the
+        # daemon wires it; never among `phones`, so a <Dial> never claims it as a modem
+        self.client_line: Line | None = None
+
+    def lines(self) -> list[Line]:
+        """Every line calls run on: the modems' phones, then the client line."""
+        out: list[Line] = list(self.phones.values())
+        if self.client_line is not None:
+            out.append(self.client_line)
+        return out
 
     def wake(self, modem: str) -> None:
         """A call was queued on ``modem`` (``calls.status = 'queued'``): place it when idle."""
@@ -46,7 +59,7 @@ class VoiceEngine:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Shutting down: every live call is hung up and its flow thread ends."""
-        flows = [flow for phone in self.phones.values() for flow in list(phone.flows.values())]
+        flows = [flow for line in self.lines() for flow in list(line.flows.values())]
         for flow in flows:
             flow.stop()
         deadline = time.monotonic() + timeout
@@ -55,8 +68,8 @@ class VoiceEngine:
 
     def control(self, call_sid: str) -> None:
         """``calls.control`` of ``call_sid`` was written (redirect, or end the call)."""
-        for phone in self.phones.values():
-            flow = phone.flows.get(call_sid)
+        for line in self.lines():
+            flow = line.flows.get(call_sid)
             if flow is not None:
                 flow.control()
                 return
@@ -73,8 +86,8 @@ class VoiceEngine:
         return flow is not None
 
     def _flow(self, call_sid: str) -> FlowHandle | None:
-        for phone in self.phones.values():
-            flow = phone.flows.get(call_sid)
+        for line in self.lines():
+            flow = line.flows.get(call_sid)
             if flow is not None:
                 return flow
         return None

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from appliance.modem.profiles import VoiceProfile
     from appliance.twiml.stream import Stream
     from appliance.voice.mediastream import StreamState
+    from appliance.voice.ports import AudioPort
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,7 +70,10 @@ class Switchboard(Protocol):
 
 
 class Phone:
-    """Call control for one modem; every method runs on that modem's thread."""
+    """Call control for one modem (a :class:`~appliance.voice.line.Line`); every method runs
+    on that modem's thread."""
+
+    can_conference = True  # the network holds one call and joins another (AT+CHLD)
 
     def __init__(
         self,
@@ -88,12 +92,24 @@ class Phone:
         self.account_sid = account_sid
         self.audio_port = audio_port
         self.on_job = on_job
-        self.records = CallRecords(store, modem, account_sid, on_job)
+        self.records = CallRecords(store, modem.name, modem.cfg.number, account_sid, on_job)
         self.legs: dict[str, CallLeg] = {}
         self.flows: dict[str, FlowHandle] = {}
         self.handset = Handset(modem, voice)
         self.watch = CallWatch(self.handset, self.legs, self._after)
         engine.phones[modem.name] = self
+
+    @property
+    def name(self) -> str:
+        return self.modem.name
+
+    def open_audio(self) -> AudioPort | None:
+        """The modem's audio port for a call (its ``audio_port`` setting), or None without one."""
+        if not self.audio_port:
+            return None
+        from appliance.voice.ports import open_audio_port  # late: only calls need it
+
+        return open_audio_port(self.audio_port)
 
     # -- modem thread: life cycle -------------------------------------------------------------
 

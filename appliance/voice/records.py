@@ -1,7 +1,10 @@
-"""One modem's calls in the store: the rows its phone writes and the status callbacks it queues.
+"""One line's calls in the store: the rows its phone writes and the status callbacks it queues.
 
-Every method runs on the modem's thread (through its :class:`appliance.voice.phone.Phone`);
-the call flows and the REST API read the same ``calls`` rows.
+A *line* is what calls are made on: a modem (its name, e.g. ``modem1``, and its SIM's number),
+or, for browser phones, ``client`` (docs/design.md, "Browser phone calls").  The ``calls.modem``
+column holds the line's name.  Every method runs on the line's thread (for a modem, through
+its :class:`appliance.voice.phone.Phone`); the call flows and the REST API read the same
+``calls`` rows.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from appliance import sids
 from appliance.store.database import Row, Store
@@ -17,31 +19,30 @@ from appliance.voice import call
 from appliance.voice.call import CallEvent, CallLeg
 from appliance.voice.callbacks import call_params, enqueue_status, rfc2822
 
-if TYPE_CHECKING:
-    from appliance.modem.modem import Modem
-
 
 class CallRecords:
-    """The ``calls`` rows of one modem, and the numbering of their status callbacks."""
+    """The ``calls`` rows of one line, and the numbering of their status callbacks."""
 
     def __init__(
         self,
         store: Store,
-        modem: Modem,
+        line: str,
+        number: str,
         account_sid: Callable[[], str],
         on_job: Callable[[], None],
     ) -> None:
         self.store = store
-        self.modem = modem
+        self.line = line  # calls.modem: a modem's name, or "client"
+        self.number = number  # the line's own number (a SIM's), when the numbers row is gone
         self.account_sid = account_sid
         self.on_job = on_job
         self._sequence: dict[str, int] = {}
 
     def stale(self) -> list[Row]:
-        """Rows this modem left ringing or in progress."""
+        """Rows this line left ringing or in progress."""
         return self.store.read(
             "SELECT sid, status FROM calls WHERE modem = ? AND status IN ('ringing', 'in-progress')",
-            (self.modem.name,),
+            (self.line,),
         )
 
     def insert_incoming(self, sid: str, event: CallEvent) -> None:
@@ -50,7 +51,7 @@ class CallRecords:
         number = self.store.read_one(
             "SELECT phone_number, voice_url, voice_method, voice_fallback_url, voice_fallback_method,"
             " status_callback, status_callback_method FROM numbers WHERE modem = ?",
-            (self.modem.name,),
+            (self.line,),
         )
 
         def fn(conn: sqlite3.Connection) -> None:
@@ -61,10 +62,10 @@ class CallRecords:
                 " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'completed')",
                 (
                     sid,
-                    self.modem.name,
+                    self.line,
                     "inbound",
                     event.number or "",
-                    number["phone_number"] if number else self.modem.cfg.number,
+                    number["phone_number"] if number else self.number,
                     call.RINGING,
                     now,
                     now,
@@ -89,10 +90,10 @@ class CallRecords:
                 " date_updated, end_time) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     sid,
-                    self.modem.name,
+                    self.line,
                     "inbound",
                     event.number or "",
-                    self.modem.cfg.number,
+                    self.number,
                     call.BUSY,
                     now,
                     now,
@@ -102,11 +103,11 @@ class CallRecords:
         )
 
     def claim_queued(self) -> Row | None:
-        """The oldest call the REST API queued on this modem, now ringing; None if none."""
+        """The oldest call the REST API queued on this line, now ringing; None if none."""
         row = self.store.read_one(
             "SELECT * FROM calls WHERE modem = ? AND status = 'queued' AND direction = 'outbound-api'"
             " ORDER BY date_created, sid LIMIT 1",
-            (self.modem.name,),
+            (self.line,),
         )
         if row is None:
             return None

@@ -4,8 +4,11 @@ token codes, the rate limit and the registration table."""
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appliance.clients import pstream
 from appliance.clients.pstream import ProtocolError, RateLimit, Registrations, parse
@@ -120,3 +123,116 @@ def test_the_registration_table():
     assert table.unregister("laptop") == "alice" and table.devices("alice") == ()
     assert "alice" not in list(table)
     assert table.unregister("laptop") is None
+
+
+# -- calls: the builders and the checks of an invite's parameters and reconnect token
+
+
+def test_the_call_builders_have_the_shapes_the_sdk_reads():
+    invite = json.loads(
+        pstream.invite(
+            "CA1",
+            "v=0\r\n",
+            account_sid="AC1",
+            caller="+447700900123",
+            to="client:alice",
+            params={"ticket": "42 & up", "é": "ü"},
+            reconnect="tok",
+        )
+    )
+    assert invite["type"] == "invite" and invite["version"] == "1.6"
+    payload = invite["payload"]
+    assert payload["callsid"] == "CA1" and payload["sdp"] == "v=0\r\n"
+    assert payload["reconnect"] == "tok"
+    assert payload["parameters"] == {
+        "CallSid": "CA1",
+        "AccountSid": "AC1",
+        "From": "+447700900123",
+        "To": "client:alice",
+        "ApiVersion": "2010-04-01",
+        # the SDK decodes Params with decodeURIComponent (util.ts queryToJson)
+        "Params": "ticket=42%20%26%20up&%C3%A9=%C3%BC",
+    }
+    assert json.loads(pstream.ringing("CA1"))["payload"] == {"callsid": "CA1"}
+    assert json.loads(pstream.ringing("CA1", "v=0"))["payload"] == {"callsid": "CA1", "sdp": "v=0"}
+    assert json.loads(pstream.answer("CA1", "v=0", "r"))["payload"] == {
+        "callsid": "CA1",
+        "sdp": "v=0",
+        "reconnect": "r",
+    }
+    assert json.loads(pstream.answer("CA1"))["payload"] == {"callsid": "CA1"}
+    assert json.loads(pstream.cancel("CA1")) == {
+        "type": "cancel",
+        "version": "1.6",
+        "payload": {"callsid": "CA1"},
+    }
+
+
+def test_connect_params_decode_what_the_sdk_encodes():
+    # call.ts: encodeURIComponent(name)=encodeURIComponent(value) joined by &
+    text = "To=%2B15551234&note=caf%C3%A9%20au%20lait&empty="
+    assert pstream.connect_params({"twilio": {"params": text}}) == {
+        "To": "+15551234",
+        "note": "café au lait",
+        "empty": "",
+    }
+    assert pstream.connect_params({"twilio": {}}) == {}
+    assert pstream.connect_params({}) == {}
+    assert pstream.connect_params({"twilio": {"params": "To=bob"}}) == {"To": "bob"}  # 1.x
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({"twilio": "To=1"}, 31100),
+        ({"twilio": {"params": {"To": "1"}}}, 31100),
+        ({"twilio": {"params": "=1"}}, 31100),
+        ({"twilio": {"params": "To=%FF"}}, 31100),
+        ({"twilio": {"params": "&".join(f"p{i}=1" for i in range(41))}}, 31103),
+        ({"twilio": {"params": "n" * 257 + "=1"}}, 31103),
+        ({"twilio": {"params": "To=" + "x" * 801}}, 31103),
+        ({"twilio": {"params": "To=" + "x" * 70000}}, 31103),
+    ],
+)
+def test_bad_connect_params_get_a_code(payload, code):
+    with pytest.raises(ProtocolError) as e:
+        pstream.connect_params(payload)
+    assert e.value.code == code and e.value.message
+
+
+def test_reconnect_tokens():
+    assert pstream.reconnect_token({"callsid": "CA1"}) is None
+    assert pstream.reconnect_token({"callsid": "CA1", "reconnect": ""}) is None
+    assert pstream.reconnect_token({"callsid": "CA1", "reconnect": "abc-_"}) == "abc-_"
+    for bad in (12, "x" * 257, "a\nb", {"t": 1}):
+        with pytest.raises(ProtocolError) as e:
+            pstream.reconnect_token({"callsid": "CA1", "reconnect": bad})
+        assert e.value.code == 31209 and e.value.callsid == "CA1"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.lists(st.tuples(st.text(max_size=20), st.text(max_size=20)), max_size=45).map(
+            lambda pairs: "&".join(f"{quote(a)}={quote(b)}" for a, b in pairs)
+        ),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+            ),
+            max_leaves=8,
+        ),
+    )
+)
+def test_connect_params_never_crash(value):
+    """Whatever a page sends as twilio.params: parameters, or a ProtocolError with a code."""
+    try:
+        params = pstream.connect_params({"twilio": {"params": value}})
+    except ProtocolError as e:
+        assert e.code in (31100, 31103) and e.message
+    else:
+        assert len(params) <= pstream.MAX_PARAMS
+        assert all(0 < len(k) <= 256 and len(v) <= 800 for k, v in params.items())

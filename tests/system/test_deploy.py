@@ -308,14 +308,16 @@ appliance:
             "/opt/appliance/current/venv/bin/python",
             "-c",
             "from appliance.modem import profiles; from appliance.system import service;"
-            " from appliance.store import retention; print(profiles.load('sim7600').name)",
+            " from appliance.store import retention; print(profiles.load('sim7600').name);"
+            # the webrtc extra (browser phone calls) is installed on a 64-bit target
+            " from appliance.clients import medialoop; print(medialoop.missing())",
         ],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert rv.returncode == 0 and rv.stdout.strip() == "SIMCom SIM7600", rv.stderr
+    assert rv.returncode == 0 and rv.stdout.split() == ["SIMCom", "SIM7600", "None"], rv.stderr
     for name in ("appliance.service", "appliance-firewall.service"):
         rv = subprocess.run(
             ["systemd-analyze", "verify", f"--root={target}", f"/etc/systemd/system/{name}"],

@@ -1,39 +1,82 @@
 """What an idle appliance keeps in memory: the heavy libraries load only when used.
 
-numpy (call audio, tones) loads when a call starts and cryptography only in the child that
-makes certificates; the idle figure itself is measured in bench/ (docs/benchmarks.md).
+numpy (call audio, tones) loads when a call starts, cryptography only in the child that
+makes certificates, and aiortc (the webrtc extra: av, pylibsrtp, FFmpeg) when a browser call
+starts; the idle figure itself is measured in bench/ (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import json
+import ssl
 from pathlib import Path
 
+import pytest
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import VoiceGrant
+from websockets.sync.client import connect
+
+from appliance import config
+from appliance.cli.client import credentials
 from appliance.sim.host import SimulatorHost
+from appliance.store import apikeys
+from appliance.store.database import SqliteStore as Store
 from tests.conftest import NUMBER
 from tests.daemonproc import DaemonProcess, free_port
 
-# Shared objects of the libraries an idle appliance must not have loaded.
-HEAVY = {"numpy": "_multiarray_umath", "cryptography": "cryptography"}
+# Shared objects of the libraries an idle appliance must not have loaded.  aiortc itself is
+# pure Python, but importing it loads av's and pylibsrtp's extensions (and FFmpeg's libraries).
+WEBRTC = {"av": "/av/", "aiortc (pylibsrtp)": "pylibsrtp"}
+HEAVY = {"numpy": "_multiarray_umath", "cryptography": "cryptography", **WEBRTC}
 
 
-def test_an_idle_appliance_loads_neither_numpy_nor_cryptography(
-    tmp_path: Path, sim: SimulatorHost
+def _register_a_phone(cfg: config.Config) -> None:
+    """A browser phone's listen and register over wss://, as the SDK sends them."""
+    store = Store(cfg.db_path)
+    try:
+        key, secret = apikeys.create(store, "footprint")
+    finally:
+        store.close()
+    account_sid, _ = credentials(cfg)
+    token = AccessToken(account_sid, key.sid, secret, identity="alice")
+    token.add_grant(VoiceGrant(incoming_allow=True))
+    tls = ssl.create_default_context(cafile=str(cfg.data_dir / "tls" / "ca.crt"))
+    with connect(f"wss://127.0.0.1:{cfg.https_port}/signal", ssl=tls, open_timeout=10) as ws:
+        for kind, payload in (
+            ("listen", {"token": str(token.to_jwt())}),
+            ("register", {"media": {"audio": True}}),
+        ):
+            ws.send(json.dumps({"type": kind, "version": "1.6", "payload": payload}))
+            while (text := ws.recv(timeout=10)) == "\n":
+                pass
+            assert json.loads(text)["type"] == {"listen": "connected", "register": "ready"}[kind]
+
+
+def test_an_idle_appliance_loads_neither_numpy_nor_cryptography_nor_aiortc(
+    tmp_path: Path, sim: SimulatorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the simulator outside it, as a real modem is (the in-process simulator has its
-    own audio side, which uses numpy)."""
+    own audio side, which uses numpy), and a browser phone registered."""
+    monkeypatch.delenv("APPLIANCE_HTTPS_PORT", raising=False)  # the file's https_port rules
     port = free_port()
-    cfg = tmp_path / "appliance.toml"
-    cfg.write_text(
-        f'data_dir = "{tmp_path / "data"}"\nhttp_port = {port}\nhttps_port = 0\n'
+    path = tmp_path / "appliance.toml"
+    path.write_text(
+        f'data_dir = "{tmp_path / "data"}"\nhttp_port = {port}\nhttps_port = {free_port()}\n'
         f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\n'
         f'port = "{sim.modems["modem1"].port_path}"\n'
     )
-    proc = DaemonProcess(cfg, port, log=tmp_path / "daemon.log")
+    proc = DaemonProcess(path, port, log=tmp_path / "daemon.log")
     proc.start()
     try:
         proc.wait_ready(60)
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
         loaded = [name for name, marker in HEAVY.items() if marker in maps]
         assert loaded == [], f"loaded at start-up: {loaded}"
+        # a registered phone that makes no call needs no media stack (its token check may
+        # load cryptography: PyJWT imports it when installed)
+        _register_a_phone(config.load(path, environ={}))
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        loaded = [name for name, marker in WEBRTC.items() if marker in maps]
+        assert loaded == [], f"loaded by a registration: {loaded}"
     finally:
         assert proc.terminate() == 0
