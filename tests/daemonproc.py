@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -24,8 +25,16 @@ def free_port() -> int:
 class DaemonProcess:
     """Start, wait for, kill or stop a daemon; its output goes to ``log`` (or nowhere)."""
 
-    def __init__(self, config_path: Path, port: int, log: Path | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        port: int,
+        log: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``env`` is added to this process's environment for the daemon."""
         self.config_path, self.port, self.log = config_path, port, log
+        self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -36,6 +45,7 @@ class DaemonProcess:
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env} if self.env else None,
             )
         finally:
             if self.log:

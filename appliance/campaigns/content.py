@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import requests
+import urllib3.exceptions
 
 from appliance.campaigns.lists import Subscribers
 from appliance.campaigns.spec import fill
@@ -30,8 +30,10 @@ from appliance.errors import ApplianceError
 from appliance.store.database import Row
 from appliance.twiml import messaging
 from appliance.webhooks import signature
+from appliance.webhooks.transport import Pools, failure_text
 
-URL_TIMEOUT = (5.0, 10.0)
+URL_TIMEOUT = (5.0, 10.0)  # connect, read (seconds)
+USER_AGENT = "TwilioProxy/1.1"  # the URL is requested like a webhook
 
 
 class RunFailed(ApplianceError):
@@ -73,7 +75,7 @@ class Renderer:
         self.weather = weather
         self._auth_token = auth_token
         self._number_of = number_of
-        self.session = requests.Session()
+        self.pools = Pools()  # connections kept per origin between subscribers
 
     def render(self, b: Row, subs: list[Row]) -> list[Rendered]:
         """Every subscriber's messages.  Raises :class:`RunFailed` if the source is down."""
@@ -95,17 +97,23 @@ class Renderer:
             "BroadcastId": str(b["id"]),
         }
         url = b["content"]
-        headers = {"X-Twilio-Signature": signature.signature(self._auth_token(), url, params)}
+        headers = {
+            "X-Twilio-Signature": signature.signature(self._auth_token(), url, params),
+            "User-Agent": USER_AGENT,
+        }
+        connect, read = URL_TIMEOUT
         try:
-            rv = self.session.post(url, data=params, headers=headers, timeout=URL_TIMEOUT)
-        except requests.RequestException as e:
-            raise RunFailed(f"{url}: {type(e).__name__}: {e}") from None
-        if rv.status_code >= 500:
-            raise RunFailed(f"{url}: HTTP {rv.status_code}")
-        if rv.status_code != 200:
-            return Rendered(sub, [], f"HTTP {rv.status_code} from the content URL")
+            rv = self.pools.fetch(
+                "POST", url, form=params, headers=headers, connect=connect, read=read
+            )
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+            raise RunFailed(f"{url}: {failure_text(e)}") from None
+        if rv.status >= 500:
+            raise RunFailed(f"{url}: HTTP {rv.status}")
+        if rv.status != 200:
+            return Rendered(sub, [], f"HTTP {rv.status} from the content URL")
         try:
-            doc = messaging.parse(rv.content, rv.headers.get("Content-Type"), base_url=url)
+            doc = messaging.parse(rv.body, rv.headers.get("Content-Type"), base_url=url)
         except messaging.TwimlError as e:
             return Rendered(sub, [], f"TwiML error {e.code}: {e.message}")
         bodies = [m.body for m in doc.messages if m.body]

@@ -9,13 +9,16 @@ needed.  :func:`describe` (no I/O) turns a forecast into the text of one SMS.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
+import urllib3.exceptions
 
 from appliance.errors import ApplianceError
+from appliance.webhooks.transport import Pools, failure_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -143,17 +146,18 @@ class WeatherClient:
     def __init__(self, forecast_base: str, geocoding_base: str) -> None:
         self.forecast_base = forecast_base.rstrip("/")
         self.geocoding_base = geocoding_base.rstrip("/")
-        self.session = requests.Session()
+        self.pools = Pools()  # connections kept between runs
 
     def _get(self, url: str, params: dict[str, str]) -> Any:
+        connect, read = TIMEOUT
         try:
-            rv = self.session.get(url, params=params, timeout=TIMEOUT)
-        except requests.RequestException as e:
-            raise WeatherError(f"{url}: {type(e).__name__}: {e}") from None
-        if rv.status_code != 200:
-            raise WeatherError(f"{url}: HTTP {rv.status_code}: {rv.text[:200]}")
+            rv = self.pools.fetch("GET", f"{url}?{urlencode(params)}", connect=connect, read=read)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+            raise WeatherError(f"{url}: {failure_text(e)}") from None
+        if rv.status != 200:
+            raise WeatherError(f"{url}: HTTP {rv.status}: {rv.text()[:200]}")
         try:
-            return rv.json()
+            return json.loads(rv.body)
         except ValueError:
             raise WeatherError(f"{url}: the answer is not JSON") from None
 

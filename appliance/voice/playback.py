@@ -8,8 +8,10 @@ import subprocess
 import time
 from collections.abc import Iterator
 
-import requests
 import urllib3
+import urllib3.exceptions
+
+from appliance.webhooks.transport import Pools, failure_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -98,38 +100,45 @@ def decode_audio(body: bytes, content_type: str = "", url: str = "") -> bytes:
     return decode(body, kind, url)
 
 
-def fetch_audio(
-    url: str, *, timeout: float = 10.0, session: requests.Session | None = None
-) -> bytes:
-    """GET ``url`` and return its audio as 8 kHz S16LE mono PCM.
+def fetch_audio(url: str, *, timeout: float = 10.0, pools: Pools | None = None) -> bytes:
+    """GET ``url`` (redirects followed, at most 30) and return its audio as 8 kHz S16LE mono PCM.
 
     Raises AudioFetchError for a bad URL, a network error, a non-2xx status, a body
     over ``MAX_BYTES``, a download slower than ``timeout`` overall, or a body that is
-    not WAV/MP3 (or another format sox reads and the Content-Type names).
+    not WAV/MP3 (or another format sox reads and the Content-Type names).  ``pools``
+    keeps connections between fetches; without it, the fetch has its own.
     """
     if not url.lower().startswith(("http://", "https://")):
         raise AudioFetchError(url, "only http and https URLs can be played")
-    http = session or requests
+    http = pools or Pools()
     deadline = time.monotonic() + timeout
     try:
-        resp = http.get(url, timeout=timeout, stream=True, headers={"User-Agent": USER_AGENT})
-    except requests.RequestException as exc:
-        raise AudioFetchError(url, f"fetch failed: {exc.__class__.__name__}: {exc}") from exc
+        resp = http.urlopen(
+            "GET",
+            url,
+            headers={"User-Agent": USER_AGENT},
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            redirects=30,
+        )
+    except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        if pools is None:
+            http.close()
+        raise AudioFetchError(url, f"fetch failed: {failure_text(exc)}") from exc
     try:
-        if not 200 <= resp.status_code < 300:
-            raise AudioFetchError(url, f"fetch failed: HTTP {resp.status_code}")
+        if not 200 <= resp.status < 300:
+            raise AudioFetchError(url, f"fetch failed: HTTP {resp.status}")
         content_type = resp.headers.get("Content-Type", "")
         length = resp.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > MAX_BYTES:
             raise AudioFetchError(url, f"audio too large: {length} bytes")
         body = bytearray()
-        # requests' timeout is per socket read; read1 returns after each read, so a
+        # The read timeout is per socket read; read1 returns after each read, so a
         # server that drips bytes still meets the overall deadline.
         try:
             while True:
                 if time.monotonic() > deadline:
                     raise AudioFetchError(url, f"fetch timed out after {timeout:g} s")
-                chunk = resp.raw.read1(65536, decode_content=True)
+                chunk = resp.read1(65536, decode_content=True)
                 if not chunk:
                     break
                 body += chunk
@@ -139,6 +148,9 @@ def fetch_audio(
             raise AudioFetchError(url, f"fetch failed: {exc.__class__.__name__}: {exc}") from exc
     finally:
         resp.close()
+        resp.release_conn()
+        if pools is None:
+            http.close()
     return decode_audio(bytes(body), content_type, url)
 
 

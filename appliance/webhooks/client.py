@@ -18,10 +18,13 @@ What a request looks like on the wire (headers, signature, body) is
 * Response bodies are read up to ``max_body`` bytes; a longer body is cut to
   ``max_body`` bytes and flagged ``truncated=True`` (Twilio's 11750 "response body too
   large" situation; deciding what to do about it is the caller's job).
-* Cookies: a ``requests`` cookie jar (RFC 6265 rules from :mod:`http.cookiejar`) is
-  loaded from / saved to a JSON string so the caller can keep one jar per From/To pair
+* Cookies: a cookie jar (:mod:`http.cookiejar`'s rules) is loaded from / saved to a JSON
+  string so the caller can keep one jar per From/To pair
   in its database, expiring it after :data:`COOKIE_IDLE_SECONDS` of inactivity
   (:mod:`appliance.webhooks.cookies`).
+* Connections (:mod:`appliance.webhooks.transport`, urllib3): TLS verified against the
+  system's CAs (and ``ca_file``), the environment's proxies, one pool per origin for the
+  hops of one request, closed when it ends.
 
 The other names of this module are re-exported from :mod:`appliance.webhooks.signature`,
 :mod:`appliance.webhooks.cookies`, :mod:`appliance.webhooks.timeouts`,
@@ -31,6 +34,7 @@ The other names of this module are re-exported from :mod:`appliance.webhooks.sig
 from __future__ import annotations
 
 import http.client
+import http.cookiejar
 import json
 import logging
 import time
@@ -38,17 +42,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-import requests
+import urllib3
 
 from appliance import logs
 from appliance.sids import idempotency_token
 from appliance.webhooks.cookies import (
     COOKIE_IDLE_SECONDS,
     MAX_COOKIES,
+    cookie_request,
     deserialize_cookies,
     serialize_cookies,
+    store_cookies,
 )
-from appliance.webhooks.deadline import DEADLINE, DeadlineAdapter, TotalTimeout
+from appliance.webhooks.deadline import DEADLINE, TotalTimeout
 from appliance.webhooks.failures import (
     HTTP_BAD_HOST_NAME,
     HTTP_CONNECTION_FAILURE,
@@ -63,7 +69,8 @@ from appliance.webhooks.failures import (
 from appliance.webhooks.result import WebhookResult
 from appliance.webhooks.signature import ParamValue, param_values, signature
 from appliance.webhooks.timeouts import RETRY_POLICIES, Timeouts, parse_overrides
-from appliance.webhooks.wire import check_url, prepare
+from appliance.webhooks.transport import Pools
+from appliance.webhooks.wire import check_url, prepare, strip_userinfo
 
 __all__ = [
     "COOKIE_IDLE_SECONDS",
@@ -117,8 +124,8 @@ class WebhookClient:
     """Makes Twilio-style webhook requests; one instance can be shared by threads.
 
     ``auth_token`` may be a callable so that a rotated token is picked up on the next
-    request.  ``session_factory`` is called once per :meth:`request`; the session gets
-    a deadline-aware adapter mounted for http:// and https://.
+    request.  Each :meth:`request` has its own connection pools (:class:`Pools`), closed
+    when it returns; ``ca_file`` (PEM) is a private CA trusted besides the system's.
     """
 
     def __init__(
@@ -129,14 +136,14 @@ class WebhookClient:
         user_agent: str = DEFAULT_USER_AGENT,
         max_body: int = DEFAULT_MAX_BODY,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
-        session_factory: Callable[[], requests.Session] = requests.Session,
+        ca_file: str | None = None,
     ) -> None:
         self._auth_token = auth_token
         self.timeouts = timeouts
         self.user_agent = user_agent
         self.max_body = max_body
         self.max_redirects = max_redirects
-        self._session_factory = session_factory
+        self.ca_file = ca_file
         # Told of every finished request (params as given, result), e.g. to time it (metrics).
         self.observers: list[Callable[[Mapping[str, ParamValue], WebhookResult], None]] = []
 
@@ -171,15 +178,11 @@ class WebhookClient:
         jar = deserialize_cookies(cookies)
 
         attempts = 0
-        session = self._session_factory()
+        pools = Pools(ca_file=self.ca_file)
         try:
-            session.cookies = jar
-            adapter = DeadlineAdapter(max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
             while True:
                 attempts += 1
-                attempt = self._attempt(session, target, verb, pairs, token, timeouts, deadline)
+                attempt = self._attempt(pools, jar, target, verb, pairs, token, timeouts, deadline)
                 if (
                     attempt.error_code is not None
                     and attempts <= timeouts.retries
@@ -189,7 +192,7 @@ class WebhookClient:
                     continue
                 break
         finally:
-            session.close()
+            pools.close()
 
         result = WebhookResult(
             url=attempt.final_url,
@@ -219,7 +222,8 @@ class WebhookClient:
 
     def _attempt(
         self,
-        session: requests.Session,
+        pools: Pools,
+        jar: http.cookiejar.CookieJar,
         url: str,
         method: str,
         pairs: list[tuple[str, str]],
@@ -235,25 +239,25 @@ class WebhookClient:
             for hop in range(self.max_redirects + 1):
                 attempt.final_url, attempt.final_method = current_url, current_method
                 attempt.status, attempt.content_type, attempt.headers = None, None, {}
-                response = self._send(
-                    session, current_url, current_method, pairs if send_params else [],
+                sent_url, response = self._send(
+                    pools, jar, current_url, current_method, pairs if send_params else [],
                     token, timeouts, deadline,
                 )  # fmt: skip
                 try:
-                    attempt.status = response.status_code
+                    attempt.status = response.status
                     attempt.headers = dict(response.headers)
                     attempt.content_type = response.headers.get("Content-Type")
                     location = response.headers.get("Location")
-                    if response.status_code in _REDIRECT_STATUSES and location:
+                    if response.status in _REDIRECT_STATUSES and location:
                         if hop == self.max_redirects:
                             raise Failure(
                                 HTTP_TOO_MANY_REDIRECTS,
                                 f"HTTP too many redirects: more than {self.max_redirects}",
                             )
-                        next_url = urljoin(response.url, location.strip()).partition("#")[0]
+                        next_url = urljoin(sent_url, location.strip()).partition("#")[0]
                         check_url(next_url)
                         attempt.redirects.append(next_url)
-                        if response.status_code not in (307, 308):
+                        if response.status not in (307, 308):
                             current_method = "GET"
                         if current_method == "GET":
                             send_params = False
@@ -261,8 +265,9 @@ class WebhookClient:
                         continue
                     attempt.body, attempt.truncated = self._read_body(response)
                 finally:
-                    response.close()
-                status = response.status_code
+                    response.close()  # not reused: a cut body may be left on the socket
+                    response.release_conn()
+                status = response.status
                 if not 200 <= status < 300:
                     reason = response.reason or http.client.responses.get(status, "")
                     attempt.error_code = HTTP_RETRIEVAL_FAILURE
@@ -288,16 +293,17 @@ class WebhookClient:
 
     def _send(
         self,
-        session: requests.Session,
+        pools: Pools,
+        jar: http.cookiejar.CookieJar,
         url: str,
         method: str,
         pairs: list[tuple[str, str]],
         token: str,
         timeouts: Timeouts,
         deadline: float,
-    ) -> requests.Response:
+    ) -> tuple[str, urllib3.BaseHTTPResponse]:
+        """One hop: the URL as sent (user info kept) and the response, its body unread."""
         prepared = prepare(
-            session,
             url,
             method,
             pairs,
@@ -308,16 +314,24 @@ class WebhookClient:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TotalTimeout("total timeout exceeded")
-        settings = session.merge_environment_settings(prepared.url, {}, True, None, None)
-        return session.send(
-            prepared,
-            allow_redirects=False,
-            timeout=(min(timeouts.connect, remaining), min(timeouts.read, remaining)),
-            **settings,
+        judged = cookie_request(jar, strip_userinfo(prepared.url))
+        cookie = judged.unredirected_hdrs.get("Cookie")
+        if cookie:
+            prepared.headers["Cookie"] = cookie
+        response = pools.urlopen(
+            method,
+            prepared.url,
+            headers=prepared.headers,
+            body=prepared.body,
+            timeout=urllib3.Timeout(
+                connect=min(timeouts.connect, remaining), read=min(timeouts.read, remaining)
+            ),
         )
+        store_cookies(jar, judged, response)
+        return prepared.url, response
 
-    def _read_body(self, response: requests.Response) -> tuple[bytes, bool]:
-        raw = response.raw
+    def _read_body(self, response: urllib3.BaseHTTPResponse) -> tuple[bytes, bool]:
+        raw = response
         limit = self.max_body
         chunks: list[bytes] = []
         size = 0

@@ -1,19 +1,26 @@
 """Cookie jars of webhook conversations, serialised to JSON for the database.
 
-A ``requests`` cookie jar (RFC 6265 rules from :mod:`http.cookiejar`) is loaded from /
-saved to a JSON string so the caller can keep one jar per From/To pair in its
-database, expiring it after :data:`COOKIE_IDLE_SECONDS` of inactivity.
+A cookie jar (:class:`http.cookiejar.CookieJar`, its default policy) is loaded from / saved
+to a JSON string so the caller can keep one jar per From/To pair in its database, expiring
+it after :data:`COOKIE_IDLE_SECONDS` of inactivity.  :func:`cookie_request` and
+:func:`store_cookies` are the jar's two uses around one HTTP exchange.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
 import json
+import urllib.request
 from typing import Any
 
-import requests.cookies
-
-__all__ = ["COOKIE_IDLE_SECONDS", "MAX_COOKIES", "deserialize_cookies", "serialize_cookies"]
+__all__ = [
+    "COOKIE_IDLE_SECONDS",
+    "MAX_COOKIES",
+    "cookie_request",
+    "deserialize_cookies",
+    "serialize_cookies",
+    "store_cookies",
+]
 
 #: Twilio keeps cookies per From/To pair and forgets them after 4 h without traffic.
 COOKIE_IDLE_SECONDS = 4 * 3600
@@ -57,9 +64,9 @@ def serialize_cookies(jar: http.cookiejar.CookieJar) -> str:
     return json.dumps(items[:MAX_COOKIES], sort_keys=True, separators=(",", ":"))
 
 
-def deserialize_cookies(data: str | None) -> requests.cookies.RequestsCookieJar:
+def deserialize_cookies(data: str | None) -> http.cookiejar.CookieJar:
     """Inverse of :func:`serialize_cookies`; ``None``, ``""`` or garbage → empty jar."""
-    jar = requests.cookies.RequestsCookieJar()
+    jar = http.cookiejar.CookieJar()
     if not data:
         return jar
     try:
@@ -80,3 +87,19 @@ def deserialize_cookies(data: str | None) -> requests.cookies.RequestsCookieJar:
         jar.set_cookie(cookie)
     jar.clear_expired_cookies()
     return jar
+
+
+def cookie_request(jar: http.cookiejar.CookieJar, url: str) -> urllib.request.Request:
+    """What the jar knows of a request to ``url`` (give it without user info): its
+    ``Cookie`` header, when the jar has cookies for ``url``, is in ``unredirected_hdrs``."""
+    request = urllib.request.Request(url)
+    jar.add_cookie_header(request)
+    return request
+
+
+def store_cookies(
+    jar: http.cookiejar.CookieJar, request: urllib.request.Request, response: Any
+) -> None:
+    """Keep the ``Set-Cookie`` headers of ``response`` (an object with ``info()`` whose
+    result has ``get_all``, as urllib3's responses have) the jar accepts for ``request``."""
+    jar.extract_cookies(response, request)

@@ -1,10 +1,10 @@
 """Deadline-aware sockets: a total wall-clock budget for a whole HTTP request.
 
 Connect and read timeouts bound each socket operation; they do not stop a server
-that trickles its headers or body one byte at a time.  :class:`DeadlineAdapter`
-mounts connection pools whose sockets check the deadline in :data:`DEADLINE` on
-every ``recv()`` (no threads, no signals) and raise :class:`TotalTimeout` once it
-has passed.
+that trickles its headers or body one byte at a time.  The connection pools of
+:data:`POOL_CLASSES` (urllib3's, per scheme; :mod:`appliance.webhooks.transport` uses
+them) make sockets that check the deadline in :data:`DEADLINE` on every ``recv()``
+(no threads, no signals) and raise :class:`TotalTimeout` once it has passed.
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ import socket
 import time
 from typing import Any, cast
 
-import requests.adapters
-import urllib3
 import urllib3.connection
 import urllib3.connectionpool
 
-__all__ = ["DEADLINE", "DeadlineAdapter", "TotalTimeout"]
+__all__ = ["DEADLINE", "POOL_CLASSES", "TotalTimeout"]
 
 #: Monotonic deadline of the request running in this context (None: no total limit).
 DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -108,21 +106,8 @@ class _DeadlineHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
     ConnectionCls = _DeadlineHTTPSConnection
 
 
-_POOL_CLASSES: dict[str, type[urllib3.connectionpool.HTTPConnectionPool]] = {
+#: urllib3's ``pool_classes_by_scheme`` for a ``PoolManager`` or ``ProxyManager``.
+POOL_CLASSES: dict[str, type[urllib3.connectionpool.HTTPConnectionPool]] = {
     "http": _DeadlineHTTPPool,
     "https": _DeadlineHTTPSPool,
 }
-
-
-class DeadlineAdapter(requests.adapters.HTTPAdapter):
-    """HTTPAdapter whose connections honour the context's total deadline."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.PoolManager:
-        manager: urllib3.PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if type(manager) is urllib3.ProxyManager:  # leave SOCKS managers alone
-            manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
-        return manager

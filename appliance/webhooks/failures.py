@@ -24,8 +24,6 @@ import socket
 import time
 from collections.abc import Iterator
 
-import requests
-import urllib3
 import urllib3.exceptions
 
 from appliance.webhooks.deadline import TotalTimeout
@@ -83,9 +81,7 @@ def _detail(exc: BaseException) -> str:
     for inner in _chain(exc):
         if isinstance(inner, OSError) and inner.strerror:
             text = inner.strerror
-        elif str(inner) and not isinstance(
-            inner, (requests.RequestException, urllib3.exceptions.HTTPError)
-        ):
+        elif str(inner) and not isinstance(inner, urllib3.exceptions.HTTPError):
             text = str(inner)
     return text
 
@@ -102,16 +98,14 @@ def classify(exc: BaseException, deadline: float, timeouts: Timeouts, answered: 
         return Failure(HTTP_BAD_HOST_NAME, f"HTTP bad host name: {text}")
     if _find(exc, urllib3.exceptions.NewConnectionError):  # refused, unreachable, ...
         return Failure(HTTP_CONNECTION_FAILURE, f"HTTP connection failure: {text}", "ct")
-    if isinstance(exc, requests.exceptions.ConnectTimeout) or _find(
-        exc, urllib3.exceptions.ConnectTimeoutError
-    ):
+    if _find(exc, urllib3.exceptions.ConnectTimeoutError):
         return Failure(
             HTTP_CONNECTION_FAILURE,
             f"HTTP connection failure: connect timeout ({timeouts.connect:g} s)"
             + (f", total timeout of {timeouts.total:g} s exceeded" if out_of_time else ""),
             "ct",
         )
-    if _find(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
+    if _find(exc, urllib3.exceptions.SSLError):
         return Failure(TLS_HANDSHAKE_ERROR, f"SSL/TLS handshake error: {text}")
     if out_of_time:
         return Failure(
@@ -121,11 +115,7 @@ def classify(exc: BaseException, deadline: float, timeouts: Timeouts, answered: 
         )
     if _find(
         exc,
-        (
-            requests.exceptions.ReadTimeout,
-            urllib3.exceptions.ReadTimeoutError,
-            TimeoutError,
-        ),
+        (urllib3.exceptions.ReadTimeoutError, TimeoutError),
     ):
         return Failure(
             HTTP_RETRIEVAL_FAILURE,
@@ -142,12 +132,10 @@ def classify(exc: BaseException, deadline: float, timeouts: Timeouts, answered: 
             urllib3.exceptions.DecodeError,
             urllib3.exceptions.InvalidChunkLength,
             urllib3.exceptions.InvalidHeader,
-            requests.exceptions.ContentDecodingError,
-            requests.exceptions.ChunkedEncodingError,
         ),
     ) and not _find(exc, http.client.RemoteDisconnected):
         return Failure(HTTP_PROTOCOL_VIOLATION, f"HTTP protocol violation: {text}")
-    if _find(exc, (requests.exceptions.InvalidURL, urllib3.exceptions.LocationParseError)):
+    if _find(exc, urllib3.exceptions.LocationParseError):
         return Failure(INVALID_URL_FORMAT, f"Invalid URL format: {text}")
     if not answered and _find(exc, (ConnectionError, OSError, urllib3.exceptions.ProtocolError)):
         return Failure(HTTP_CONNECTION_FAILURE, f"HTTP connection failure: {text}")

@@ -70,6 +70,29 @@ def test_queries_by_creation_date_still_use_an_index(tmp_path):
     store.close()
 
 
+def test_sent_dates_and_message_references_use_their_partial_indexes(tmp_path):
+    """0020: messages_date_sent and segments_mr hold only rows whose column is set, and the
+    queries that compare the column still search them; a queued message adds no key."""
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    for sql, index in (
+        (
+            "SELECT COUNT(*) FROM messages WHERE date_sent >= ? AND date_sent < ?",
+            "messages_date_sent",
+        ),
+        (
+            "SELECT s.message_sid FROM segments s JOIN messages m ON m.sid = s.message_sid"
+            " WHERE m.modem = ? AND s.mr = ? AND s.state = 'sent' AND s.reported_at IS NULL",
+            "segments_mr",
+        ),
+    ):
+        plan = " ".join(r[3] for r in store.read("EXPLAIN QUERY PLAN " + sql, ("m", 7)))
+        assert f"INDEX {index} " in plan, (sql, plan)
+    for name in ("messages_date_sent", "segments_mr"):
+        sql = store.read_one("SELECT sql FROM sqlite_master WHERE name = ?", (name,))
+        assert sql is not None and "IS NOT NULL" in sql[0], name
+    store.close()
+
+
 def _open_files(path) -> int:
     """Descriptors of this process open on ``path`` (the database file itself)."""
     count = 0

@@ -2,13 +2,16 @@
 
 numpy (call audio, tones) loads when a call starts, cryptography only in the child that
 makes certificates, and aiortc (the webrtc extra: av, pylibsrtp, FFmpeg) when a browser call
-starts; the idle figure itself is measured in bench/ (docs/benchmarks.md).
+starts; requests (and its charset_normalizer, certifi) not at all: the appliance's HTTP
+client is urllib3 (appliance/webhooks/transport.py).  The idle figure itself is measured in
+bench/ (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import json
 import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,19 @@ from tests.daemonproc import DaemonProcess, free_port
 # pure Python, but importing it loads av's and pylibsrtp's extensions (and FFmpeg's libraries).
 WEBRTC = {"av": "/av/", "aiortc (pylibsrtp)": "pylibsrtp"}
 HEAVY = {"numpy": "_multiarray_umath", "cryptography": "cryptography", **WEBRTC}
+# Packages an idle appliance must not have imported (requests is a test tool only).
+ABSENT = {"numpy", "cryptography", "requests", "charset_normalizer", "certifi", "aiortc", "av"}
+
+
+def imported(log: str) -> set[str]:
+    """Top-level packages in the ``-X importtime`` lines of ``log``."""
+    names = set()
+    for line in log.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                names.add(name.split(".")[0])
+    return names
 
 
 def _register_a_phone(cfg: config.Config) -> None:
@@ -52,11 +68,12 @@ def _register_a_phone(cfg: config.Config) -> None:
             assert json.loads(text)["type"] == {"listen": "connected", "register": "ready"}[kind]
 
 
-def test_an_idle_appliance_loads_neither_numpy_nor_cryptography_nor_aiortc(
+def test_an_idle_appliance_loads_no_numpy_cryptography_aiortc_or_requests(
     tmp_path: Path, sim: SimulatorHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the simulator outside it, as a real modem is (the in-process simulator has its
-    own audio side, which uses numpy), and a browser phone registered."""
+    own audio side, which uses numpy), and a browser phone registered.  Every import the
+    daemon makes is in its log (``PYTHONPROFILEIMPORTTIME``)."""
     monkeypatch.delenv("APPLIANCE_HTTPS_PORT", raising=False)  # the file's https_port rules
     port = free_port()
     path = tmp_path / "appliance.toml"
@@ -65,13 +82,18 @@ def test_an_idle_appliance_loads_neither_numpy_nor_cryptography_nor_aiortc(
         f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\n'
         f'port = "{sim.modems["modem1"].port_path}"\n'
     )
-    proc = DaemonProcess(path, port, log=tmp_path / "daemon.log")
+    log = tmp_path / "daemon.log"
+    proc = DaemonProcess(path, port, log=log, env={"PYTHONPROFILEIMPORTTIME": "1"})
     proc.start()
     try:
         proc.wait_ready(60)
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
         loaded = [name for name, marker in HEAVY.items() if marker in maps]
         assert loaded == [], f"loaded at start-up: {loaded}"
+        time.sleep(2)  # the first sweep and health poll
+        names = imported(log.read_text(errors="replace"))
+        assert "urllib3" in names and "flask" in names  # the log does list imports
+        assert names & ABSENT == set(), f"imported while idle: {sorted(names & ABSENT)}"
         # a registered phone that makes no call needs no media stack (its token check may
         # load cryptography: PyJWT imports it when installed)
         _register_a_phone(config.load(path, environ={}))

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
 from appliance.voice import tones
 from appliance.voice.playback import AudioFetchError, fetch_audio, repeat, sniff
+from appliance.webhooks.transport import Pools
 
 
 def dominant_hz(pcm: bytes) -> float:
@@ -75,6 +75,12 @@ def server(media_files: dict[str, bytes]) -> Iterator[str]:
         def do_GET(self) -> None:
             if self.path == "/slow":
                 time.sleep(3)
+            if self.path == "/moved":  # a CDN's redirect
+                self.send_response(302)
+                self.send_header("Location", "/tel.wav")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if self.path == "/drip":
                 self.send_response(200)
                 self.send_header("Content-Type", "audio/wav")
@@ -115,9 +121,17 @@ def test_wav_and_mp3_become_8khz_pcm(server: str, path: str) -> None:
     assert dominant_hz(pcm) == pytest.approx(440, abs=3)
 
 
-def test_with_a_session(server: str) -> None:
-    with requests.Session() as s:
-        assert len(fetch_audio(server + "/tel.wav", timeout=10, session=s)) == 16000
+def test_with_shared_pools(server: str) -> None:
+    pools = Pools()
+    try:
+        assert len(fetch_audio(server + "/tel.wav", timeout=10, pools=pools)) == 16000
+        assert len(fetch_audio(server + "/tel.wav", timeout=10, pools=pools)) == 16000
+    finally:
+        pools.close()
+
+
+def test_a_redirect_is_followed(server: str) -> None:
+    assert len(fetch_audio(server + "/moved", timeout=10)) == 16000
 
 
 def test_ulaw_by_content_type(server: str) -> None:
@@ -142,7 +156,7 @@ def test_bad_bodies_are_clear_errors(server: str, path: str, message: str) -> No
 
 def test_slow_server_times_out(server: str) -> None:
     start = time.monotonic()
-    with pytest.raises(AudioFetchError, match="fetch failed: (ReadTimeout|ConnectionError)"):
+    with pytest.raises(AudioFetchError, match="fetch failed: (ReadTimeoutError|ProtocolError)"):
         fetch_audio(server + "/slow", timeout=0.5)
     assert time.monotonic() - start < 2.5
 
@@ -155,7 +169,9 @@ def test_dripping_server_hits_the_overall_deadline(server: str) -> None:
 
 
 def test_unreachable_and_bad_urls() -> None:
-    with pytest.raises(AudioFetchError, match="fetch failed: ConnectionError"):
+    with pytest.raises(
+        AudioFetchError, match="fetch failed: NewConnectionError: .*Connection refused"
+    ):
         fetch_audio("http://127.0.0.1:9/x.wav", timeout=2)
     with pytest.raises(AudioFetchError, match="only http and https"):
         fetch_audio("file:///etc/passwd", timeout=2)

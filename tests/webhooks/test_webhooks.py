@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import http.cookiejar
 import json
 import shutil
 import socket
@@ -17,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import requests
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 from werkzeug.datastructures import MultiDict
 
@@ -699,6 +699,13 @@ def test_cookies_respect_path_and_expiry(server: Server) -> None:
     assert jar is None
 
 
+def _cookie(name: str, value: str, expires: int | None = None) -> http.cookiejar.Cookie:
+    return http.cookiejar.Cookie(
+        0, name, value, None, False, "example.com", True, False, "/", True,
+        False, expires, expires is None, None, None, {},
+    )  # fmt: skip
+
+
 def test_cookie_serialization_helpers() -> None:
     assert wh.COOKIE_IDLE_SECONDS == 4 * 3600
     assert len(wh.deserialize_cookies(None)) == 0
@@ -706,8 +713,8 @@ def test_cookie_serialization_helpers() -> None:
     assert len(wh.deserialize_cookies('{"a": 1}')) == 0
     assert len(wh.deserialize_cookies('[{"name": "missing fields"}, 3]')) == 0
     jar = wh.deserialize_cookies(None)
-    jar.set("a", "1", domain="example.com", path="/")
-    jar.set("old", "x", domain="example.com", path="/", expires=1)  # long expired
+    jar.set_cookie(_cookie("a", "1"))
+    jar.set_cookie(_cookie("old", "x", expires=1))  # long expired
     data = wh.serialize_cookies(jar)
     again = wh.deserialize_cookies(data)
     assert [(c.name, c.value, c.domain) for c in again] == [("a", "1", "example.com")]
@@ -717,7 +724,7 @@ def test_cookie_serialization_helpers() -> None:
 def test_cookie_jar_is_capped() -> None:
     jar = wh.deserialize_cookies(None)
     for i in range(wh.MAX_COOKIES + 20):
-        jar.set(f"c{i:03d}", "v", domain="example.com", path="/")
+        jar.set_cookie(_cookie(f"c{i:03d}", "v"))
     assert len(json.loads(wh.serialize_cookies(jar))) == wh.MAX_COOKIES
 
 
@@ -829,16 +836,6 @@ def tls_server(certificate: tuple[str, str]) -> Iterator[Server]:
         yield app
 
 
-def trusting(cert: str) -> Callable[[], requests.Session]:
-    def factory() -> requests.Session:
-        session = requests.Session()
-        session.trust_env = False  # else REQUESTS_CA_BUNDLE would override verify
-        session.verify = cert
-        return session
-
-    return factory
-
-
 def test_https_untrusted_certificate_is_11220(tls_server: Server) -> None:
     tls_server.routes["/sms"] = ok_twiml
     result, _ = client().request(tls_server.url("/sms"), "POST", INBOUND)
@@ -850,9 +847,7 @@ def test_https_success_is_signed_over_the_https_url(
     tls_server: Server, certificate: tuple[str, str]
 ) -> None:
     tls_server.routes["/sms"] = ok_twiml
-    result, _ = client(session_factory=trusting(certificate[0])).request(
-        tls_server.url("/sms?q=1"), "POST", INBOUND
-    )
+    result, _ = client(ca_file=certificate[0]).request(tls_server.url("/sms?q=1"), "POST", INBOUND)
     assert result.ok, result.error_message
     (seen,) = tls_server.seen
     assert seen.url.startswith("https://127.0.0.1:")
@@ -876,7 +871,7 @@ def test_https_trickling_body_hits_the_total_timeout(
     started = time.monotonic()
     result, _ = client(
         timeouts=Timeouts(connect=1, read=0.5, total=0.8, retries=0),
-        session_factory=trusting(certificate[0]),
+        ca_file=certificate[0],
     ).request(tls_server.url("/trickle"), "POST", INBOUND)
     assert time.monotonic() - started < 1.5
     assert result.error_code == 11200

@@ -32,6 +32,7 @@ from appliance.store.migrations import (
     oncallpolicies,
     oncallpolicy,
     optouts,
+    partialindexes,
     radiohistory,
     webhookdebug,
 )
@@ -53,6 +54,7 @@ MIGRATIONS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
     *oncallpolicies.STEPS,
     *optouts.STEPS,
     *alertsperpolicy.STEPS,
+    *partialindexes.STEPS,
 )
 
 
