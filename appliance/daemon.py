@@ -120,6 +120,8 @@ class Daemon:
         self.panel = PanelServices(
             config, self.store, self.outbox, self.inbox, self.account
         )  # subscribers, broadcasts, their scheduler
+        # The database back after an outage (PostgreSQL): everything that waits looks now.
+        self.store.outage.listeners.append(self._store_back)
         self.server: Any = None
         if http:
             from appliance.server import Server
@@ -187,6 +189,14 @@ class Daemon:
         modem = self.modems.get(name)
         if modem is not None:
             modem.wake()
+
+    def _store_back(self) -> None:
+        """The database answers again: the modems sweep and send, the webhook workers and
+        the on-call thread look (they also retry on their own, each second or so)."""
+        for modem in self.modems.values():
+            modem.wake()
+        self.dispatcher.store_back()
+        self.oncall.wake()
 
     def _status_callback(self, conn: sqlite3.Connection, row: Row) -> None:
         """The outbox's hook: queue a message's status callback; a queued job wakes a worker.

@@ -76,6 +76,21 @@ class SchemaNewer(StoreError):
     """The database has migrations this appliance does not know (a newer version wrote it)."""
 
 
+class StoreUnavailable(Exception):
+    """The database server cannot be reached now, or it dropped the connection (PostgreSQL):
+    nothing of the operation is stored.  It passes when the server answers again
+    (:mod:`appliance.store.outage`); the REST API answers 503 meanwhile.
+
+    Not an :class:`ApplianceError` on purpose: about twenty handlers turn those into the
+    caller's fault (a 400, a form error), and an outage is nobody's input."""
+
+    code = 20503  # the appliance's 20000 + HTTP status pattern (20003, 20404, 20429, 20500)
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class TokenError(ApplianceError):
     """A browser phone's token was refused (:mod:`appliance.clients.tokens`).
 

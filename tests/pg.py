@@ -60,6 +60,7 @@ class PgServer:
         self.data = self.root / "data"
         self.port = _free_port()
         self._as: list[str] = []
+        self.running = False
         if os.geteuid() == 0:
             shutil.chown(self.root, "nobody", "nogroup")
             self._as = ["runuser", "-u", "nobody", "--"]
@@ -67,10 +68,8 @@ class PgServer:
         options = f"-k {self.root} -h 127.0.0.1 -p {self.port} -c max_connections=300"
         if not fsync:  # store-level tests: nothing here measures durability
             options += " -F -c full_page_writes=off -c synchronous_commit=off"
-        self._run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w",
-            "start",
-        )  # fmt: skip
+        self._options = options
+        self.resume()
         self._names = itertools.count(1)
         self.admin = self.url("postgres")
         self._sql("CREATE DATABASE appliance_template")
@@ -105,9 +104,23 @@ class PgServer:
     def drop(self, url: str) -> None:
         self._sql(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
 
+    def pause(self) -> None:
+        """Stop the server as an administrator would (``pg_ctl stop -m fast``: sessions are
+        ended, the data stays); :meth:`resume` starts it again on the same port."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.running = False
+
+    def resume(self) -> None:
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", self._options,
+            "-w", "start",
+        )  # fmt: skip
+        self.running = True
+
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+            if self.running:
+                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Blueprint, Response, abort, current_app, request, session
 
+from appliance.errors import StoreUnavailable
 from web.helpers import daemon
 
 if TYPE_CHECKING:
@@ -189,7 +190,24 @@ def stream(
     feed: Feed | None = None,
     unread: Callable[[dict[str, Any]], int] | None = None,
 ) -> Generator[str, None, None]:
-    """The event stream's body: a hello with every topic, then each change, then bye."""
+    """The event stream's body: a hello with every topic, then each change, then bye (also
+    when the database becomes unreachable: the page's next stream finds it back)."""
+    try:
+        yield from _changes(store, poll, lifetime, heartbeat, stopping, since, feed, unread)
+    except StoreUnavailable:
+        yield event("bye", {})
+
+
+def _changes(
+    store: Store,
+    poll: float,
+    lifetime: float,
+    heartbeat: float,
+    stopping: threading.Event,
+    since: dict[str, dict[str, Any]] | None,
+    feed: Feed | None,
+    unread: Callable[[dict[str, Any]], int] | None,
+) -> Generator[str, None, None]:
     now = versions(store)
     seen = now if since is None else {**now, **since}
     yield f"retry: {RETRY_MS}\n\n" + event("hello", now)

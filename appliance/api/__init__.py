@@ -9,12 +9,14 @@ The OpenAPI document is served without auth at ``/2010-04-01/openapi.json``;
 the admin surface (:mod:`appliance.api.admin`) and the Account take the AuthToken
 only, never an API key (docs/api.md, "Who may call what").
 A created message is on disk (committed by the store's writer) before the 201
-goes out.
+goes out.  While the database is unreachable (PostgreSQL) every request that needs it is
+answered 503 with error 20503 and ``Retry-After``, and ``/health`` says why.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -45,9 +47,11 @@ from appliance.api.common import (
     is_api_key,
     key_refused,
     too_large,
+    unavailable,
 )
 from appliance.api.fastlane import fast_lane
 from appliance.api.openapi import spec
+from appliance.errors import StoreUnavailable
 from appliance.store.apikeys import Verifier
 from appliance.system import health as condition
 
@@ -129,11 +133,21 @@ def create_app(d: Appliance) -> Flask:
         ``ready`` is readiness (the daemon serves and every modem is connected), which a
         network outage does not take away.
         """
-        rows = condition.health_rows(d.store)
+        database: dict[str, Any] = {"ok": True}
+        try:
+            rows = condition.health_rows(d.store)
+            queued = d.store.read_one(
+                "SELECT COUNT(*) FROM messages WHERE status IN ('queued', 'sending')"
+            )
+        except StoreUnavailable as e:  # the modems' live state still tells something
+            rows, queued = {}, None
+            since = d.store.outage.since
+            database = {
+                "ok": False,
+                "reason": e.message,
+                "down_s": None if since is None else round(time.time() - since, 1),
+            }
         conditions = condition.assess_all(d.modems, d.store, rows)
-        queued = d.store.read_one(
-            "SELECT COUNT(*) FROM messages WHERE status IN ('queued', 'sending')"
-        )
         modems = []
         for c in conditions:
             row = dict(rows.get(c.modem) or {"modem": c.modem})
@@ -145,13 +159,14 @@ def create_app(d: Appliance) -> Flask:
                 reason=c.reason,
             )
             modems.append(row)
-        ok = bool(conditions) and all(c.healthy for c in conditions)
+        ok = bool(conditions) and all(c.healthy for c in conditions) and database["ok"]
         body = {
             "ok": ok,
             "status": "ok" if ok else "degraded",
             "ready": bool(conditions) and all(c.state == "ready" for c in conditions),
             "modems": modems,
-            "queue_depth": queued[0] if queued else 0,
+            "database": database,
+            "queue_depth": queued[0] if queued else (None if not database["ok"] else 0),
         }
         rv = jsonify(body)
         rv.status_code = 200 if ok else 503
@@ -174,6 +189,10 @@ def create_app(d: Appliance) -> Flask:
     @app.errorhandler(405)
     def not_allowed(_e: Exception) -> Response:
         return error_response(405, 20004, "Method not allowed")
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(_e: StoreUnavailable) -> Response:
+        return unavailable()  # the store logged the outage once; no traceback per request
 
     @app.errorhandler(Exception)
     def crashed(e: Exception) -> Response:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from appliance.store.outage import RETRY_AFTER
+
 if TYPE_CHECKING:
     from appliance.store.account import Account
     from appliance.store.apikeys import Verifier
@@ -78,6 +80,24 @@ def error_response(status: int, code: int, message: str) -> Response:
     rv.status_code = status
     if status == 401:
         rv.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+    return rv
+
+
+UNAVAILABLE = (
+    "Service unavailable: the appliance's database cannot be reached, so nothing was stored;"
+    " try again later"
+)
+
+
+def unavailable_body() -> dict[str, Any]:
+    """The answer while the database is unreachable (503, 20503; nothing was stored)."""
+    return error_body(503, 20503, UNAVAILABLE)
+
+
+def unavailable() -> Response:
+    """:func:`unavailable_body` with ``Retry-After``."""
+    rv = error_response(503, 20503, UNAVAILABLE)
+    rv.headers["Retry-After"] = str(RETRY_AFTER)
     return rv
 
 

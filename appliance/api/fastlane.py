@@ -27,9 +27,16 @@ from urllib.parse import parse_qsl
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
-from appliance.api.common import MAX_BODY_BYTES, ApiError, error_body, verified_user
+from appliance.api.common import (
+    MAX_BODY_BYTES,
+    ApiError,
+    error_body,
+    unavailable_body,
+    verified_user,
+)
 from appliance.api.messages import checked_create, message_json
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, StoreUnavailable
+from appliance.store.outage import RETRY_AFTER
 
 if TYPE_CHECKING:
     from appliance.system.runtime import Appliance
@@ -50,6 +57,12 @@ def fast_lane(app: Flask, d: Appliance) -> WsgiApp:
     limiter = app.config["RATE_LIMITER"]
 
     def lane(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return plain(environ, start_response)
+        except StoreUnavailable:  # an API key's lookup or the write: nothing was stored
+            return _json(start_response, 503, unavailable_body(), retry_after=RETRY_AFTER)
+
+    def plain(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST" or "HTTP_TRANSFER_ENCODING" in environ:
             return flask_app(environ, start_response)
         match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
@@ -82,13 +95,19 @@ def fast_lane(app: Flask, d: Appliance) -> WsgiApp:
             return _json(start_response, e.status, error_body(e.status, e.code, e.message))
         return _json(start_response, 201, message_json(row))
 
-    def _json(start_response: StartResponse, status: int, obj: dict[str, Any]) -> list[bytes]:
+    def _json(
+        start_response: StartResponse,
+        status: int,
+        obj: dict[str, Any],
+        *,
+        retry_after: int | None = None,
+    ) -> list[bytes]:
         """The answer as the route's ``jsonify`` writes it (compact, sorted, a newline)."""
         body = (app.json.dumps(obj, separators=(",", ":")) + "\n").encode()
-        start_response(
-            f"{status} {HTTP_STATUS_CODES[status].upper()}",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-        )
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        if retry_after is not None:
+            headers.append(("Retry-After", str(retry_after)))
+        start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", headers)
         return [body]
 
     return lane

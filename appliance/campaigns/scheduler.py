@@ -19,7 +19,7 @@ import logging
 import pickle
 import sqlite3
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -31,6 +31,7 @@ from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetim
 
 from appliance.campaigns.content import RunFailed
 from appliance.campaigns.spec import BroadcastError, cron_trigger
+from appliance.errors import StoreUnavailable
 from appliance.store.database import Store
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ LOGGER = logging.getLogger(__name__)
 
 SIGNAL_KEEP = 14 * 86400.0  # seconds of signal-strength history kept for the chart
 KEYWORD_INTERVAL = 2.0  # seconds between looks for join/leave keywords (also woken by the inbox)
+OUTAGE_LOOK = 5.0  # seconds between looks at the job store while the database is unreachable
 
 # Schedulers by database path: persistent jobs name a module function and the path, not objects.
 _INSTANCES: dict[str, PanelScheduler] = {}
@@ -75,16 +77,22 @@ class StoreJobStore(BaseJobStore):  # type: ignore[misc]
         return self._reconstitute(row[0]) if row else None
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
-        return self._jobs(
-            "WHERE next_run_time IS NOT NULL AND next_run_time <= ?",
-            (datetime_to_utc_timestamp(now),),
-        )
+        try:
+            return self._jobs(
+                "WHERE next_run_time IS NOT NULL AND next_run_time <= ?",
+                (datetime_to_utc_timestamp(now),),
+            )
+        except StoreUnavailable:  # logged once by the store: due jobs run when it is back
+            return []
 
     def get_next_run_time(self) -> datetime | None:
-        row = self.store.read_one(
-            "SELECT next_run_time FROM scheduler_jobs WHERE next_run_time IS NOT NULL"
-            " ORDER BY next_run_time LIMIT 1"
-        )
+        try:
+            row = self.store.read_one(
+                "SELECT next_run_time FROM scheduler_jobs WHERE next_run_time IS NOT NULL"
+                " ORDER BY next_run_time LIMIT 1"
+            )
+        except StoreUnavailable:  # look again soon (APScheduler would warn every 10 s)
+            return datetime.now(UTC) + timedelta(seconds=OUTAGE_LOOK)
         return utc_timestamp_to_datetime(row[0]) if row else None
 
     def get_all_jobs(self) -> list[Job]:
@@ -306,10 +314,18 @@ class PanelScheduler:
             job.modify(next_run_time=datetime.now().astimezone())
 
     def _keywords(self) -> None:
-        self.subscribers.process_inbound()
+        if not self.store.available:
+            return  # the database is unreachable: the next tick after it is back
+        try:
+            self.subscribers.process_inbound()
+        except StoreUnavailable:
+            pass
 
     def sample_signal(self) -> None:
-        """Copy each modem's current signal into ``signal_samples`` (for the chart)."""
+        """Copy each modem's current signal into ``signal_samples`` (for the chart); a
+        sample is skipped while the database is unreachable."""
+        if not self.store.available:
+            return
         now = time.time()
 
         def fn(conn: sqlite3.Connection) -> None:
@@ -320,7 +336,10 @@ class PanelScheduler:
             )
             conn.execute("DELETE FROM signal_samples WHERE at < ?", (now - SIGNAL_KEEP,))
 
-        self.store.write(fn)
+        try:
+            self.store.write(fn)
+        except StoreUnavailable:
+            pass
 
 
 class PanelServices:

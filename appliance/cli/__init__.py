@@ -44,7 +44,7 @@ from appliance.cli import (
     ussd,
 )
 from appliance.cli.failures import RUNTIME, USAGE, exit_status, one_line
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, StoreUnavailable
 
 # In the order ``appliance --help`` lists them.
 COMMANDS = (run, status, send, page, account, at, ussd, sim, apikey, panel_password, probe, config)
@@ -114,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `appliance sim outbox | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return RUNTIME
+    except StoreUnavailable as e:  # the PostgreSQL server went away during the command
+        print(f"appliance: {one_line(e.message)}; try again once it answers", file=sys.stderr)
         return RUNTIME
     except sqlite3.Error as e:  # the store: a data_dir of another user, a full disk
         if args.traceback:

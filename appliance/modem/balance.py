@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from appliance import logs
-from appliance.errors import ApplianceError, ModemError
+from appliance.errors import ApplianceError, ModemError, StoreUnavailable
 from appliance.modem import ussd
 from appliance.modem.ussdsession import UssdReply
 from appliance.sids import idempotency_token
@@ -120,6 +120,8 @@ class BalanceMonitor:
                         else:
                             due = now + WAIT_FOR_CONNECT
                     wake = min(wake, due)
+                except StoreUnavailable:  # the store logged the outage: check when it is back
+                    wake = min(wake, now + RETRY_AFTER_FAILURE)
                 except Exception:  # noqa: BLE001 - the schedule must outlive one bad check
                     logs.event(
                         LOGGER, logging.ERROR, "balance check error", modem=name, exc_info=True

@@ -23,6 +23,13 @@ drop the connection; the loop reconnects with exponential backoff, whatever
 the port's new ``/dev/ttyUSBn`` number, because it opens a stable path.  What is
 said on the port once it is open, and what the log says of the connection coming and
 going, is :mod:`~appliance.modem.connection`'s.
+
+When the database is unreachable (:class:`~appliance.errors.StoreUnavailable`, PostgreSQL
+only) the loop neither stores nor sends: an SMS stays in the modem's storage (its ``+CMTI``
+is let go; ``AT+CMGD`` only ever follows a commit), queued messages wait, and an outcome
+the journal could not take is kept (:class:`~appliance.modem.sender.Sender`).  Jobs (the AT
+console, USSD) still run.  Once the database answers, the journal is settled, storage is
+swept and the queue looked at, without a restart.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from typing import Any, TypeVar
 
 from appliance import logs
 from appliance.config import Config, ModemConfig
-from appliance.errors import ModemError, ModemGone, ModemTimeout
+from appliance.errors import ModemError, ModemGone, ModemTimeout, StoreUnavailable
 from appliance.modem import atcodec, connection, health
 from appliance.modem.attap import AtTap
 from appliance.modem.callhandler import CallHandler
@@ -57,6 +64,7 @@ T = TypeVar("T")
 MAX_RECONNECT_DELAY = 60.0  # seconds between reconnect attempts, at most
 TIMEOUTS_BEFORE_RESET = 2  # consecutive command timeouts that mean "the modem hung"
 UNREACHABLE_REPORT_INTERVAL = 60.0  # seconds between ERROR lines while the port is missing/wrong
+STORE_RETRY = 1.0  # seconds between turns while the database is unreachable
 
 
 class Modem:
@@ -91,6 +99,8 @@ class Modem:
         self._next_sweep = 0.0
         self._next_health = 0.0
         self._timeouts = 0
+        self._away = False  # the database is unreachable: wait for it (_store_away)
+        self._settle = True  # the journal to settle before the next send (start, outages)
         self._pins = connection.PinGuard(store, self.name)
         self._log = connection.ConnectionLog(
             self.name, port, cfg.simulated, UNREACHABLE_REPORT_INTERVAL
@@ -150,11 +160,19 @@ class Modem:
     # -- the loop ----------------------------------------------------------------------------
 
     def _run(self) -> None:
-        self.outbox.recover(self.name)  # the journal logs each message failed with 30008
+        try:
+            self._settle_journal()  # the journal logs each message failed with 30008
+        except StoreUnavailable:
+            pass  # settled in the first turn the database answers
         delay = self.settings.reconnect_delay
         while not self._stopping:
             if self.driver is None:
-                if self._connect():
+                try:
+                    connected = self._connect()
+                except StoreUnavailable:  # a PIN's guard lives in the store: wait for it
+                    self._idle(STORE_RETRY)
+                    continue
+                if connected:
                     delay = self.settings.reconnect_delay
                 else:
                     # wake for the next report too: an ERROR line every minute while it lasts
@@ -162,7 +180,15 @@ class Modem:
                     delay = min(delay * 2, MAX_RECONNECT_DELAY)
                     continue
             try:
-                self._turn()
+                if self._away:
+                    self._store_away()
+                else:
+                    self._turn()
+            except StoreUnavailable as e:  # the store logged the outage once
+                LOGGER.debug("%s: waiting for the database: %s", self.name, e)
+                self._away = self._settle = True
+                self._next_sweep = 0.0  # SMS that came meanwhile are on the SIM: sweep then
+                self.sender.look_now()
             except ModemGone as e:
                 self._drop(f"port gone: {e}")
             except ModemTimeout as e:
@@ -187,7 +213,35 @@ class Modem:
         self.state = "stopped"
         self._record_health()
 
+    def _settle_journal(self) -> None:
+        """Before the first send, and once the database is back: record what the sender
+        kept, then settle messages left ``sending`` (a crash, or a claim whose commit the
+        outage made uncertain) if none is being sent here."""
+        self.sender.flush()
+        if self.sender.idle:
+            self.outbox.recover(self.name)
+        self._settle = False
+
+    def _store_away(self) -> None:
+        """Wait up to :data:`STORE_RETRY` for the database.  SMS URCs are let go (the message
+        stays in storage; the sweep takes it later); jobs and other URCs are handled."""
+        end = time.monotonic() + STORE_RETRY
+        while not self._stopping and not self.store.available:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                kind, payload = self._events.get(timeout=left)
+            except queue.Empty:
+                return
+            if kind == "urc" and self.receiver.is_sms(payload):
+                continue
+            self._handle(kind, payload)
+        self._away = False
+
     def _turn(self) -> None:
+        if self._settle:
+            self._settle_journal()
         now = time.monotonic()
         deadlines = [self._next_sweep, self._next_health]
         if self._can_send():

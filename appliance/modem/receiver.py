@@ -58,6 +58,12 @@ class Receiver:
             return True
         return False
 
+    @staticmethod
+    def is_sms(urc: atcodec.Urc) -> bool:
+        """Whether ``urc`` is one :meth:`on_urc` takes (an SMS or a status report)."""
+        line = urc.line
+        return atcodec.parse_storage_urc(line) is not None or line.startswith(("+CMT:", "+CDS:"))
+
     def take(self, memory: str, index: int, pdu_hex: str | None, source: str) -> None:
         """Read (unless given), store, then delete one SMS from modem storage."""
         switched = memory != self.profile.storage

@@ -5,6 +5,11 @@ by a long outbound queue.  A part the modem refuses, or whose fate is unknown (a
 timeout after the PDU went out), is reported to the outbox, which decides on retries;
 a part whose prompt never came is requeued whole.  Everything here runs on the modem's
 thread.
+
+What the modem did is recorded before anything else is sent: if the database is unreachable
+when a part's outcome is to be written (:class:`~appliance.errors.StoreUnavailable`), the
+outcome is kept (:meth:`Sender.flush`) and written first once it answers, so a part that went
+out is never sent again because its ``sent`` was not stored.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Callable
 
 from appliance import logs
 from appliance.config import Config
-from appliance.errors import CommandRejected, ModemGone, ModemTimeout
+from appliance.errors import CommandRejected, ModemGone, ModemTimeout, StoreUnavailable
 from appliance.modem.driver import Driver
 from appliance.modem.profiles import Profile
 from appliance.sms.outbox import Claimed, Outbox
@@ -46,6 +51,7 @@ class Sender:
         self._current: Claimed | None = None
         self._rate_ready = 0.0  # monotonic time the rate limit allows the next part
         self._queue_check = 0.0  # monotonic time to look at an empty queue again
+        self._unrecorded: Callable[[], None] | None = None  # an outcome the store did not take
 
     def due(self) -> float:
         """Monotonic time of the next :meth:`send_part`."""
@@ -55,14 +61,37 @@ class Sender:
         """Something may have been queued (or wake-ups were missed): look at once."""
         self._queue_check = 0.0
 
+    @property
+    def idle(self) -> bool:
+        """No message is being sent and every outcome is recorded."""
+        return self._current is None and self._unrecorded is None
+
+    def flush(self) -> None:
+        """Write the outcome the database could not take when it happened (it raises
+        :class:`~appliance.errors.StoreUnavailable` again while the database is away)."""
+        if self._unrecorded is not None:
+            self._unrecorded()
+            self._unrecorded = None
+
+    def _record(self, outcome: Callable[[], None]) -> None:
+        """Write ``outcome`` now, or keep it for :meth:`flush` if the database is away."""
+        self._unrecorded = outcome
+        self.flush()
+
     def requeue(self) -> None:
-        """The connection dropped: the message being sent goes back to the queue."""
-        if self._current is not None:
-            self.outbox.requeue(self._current.sid)
-            self._current = None
+        """The connection dropped: the message being sent goes back to the queue.  With the
+        database away it stays this sender's, and goes on after the reconnection."""
+        try:
+            self.flush()
+            if self._current is not None:
+                self.outbox.requeue(self._current.sid)
+                self._current = None
+        except StoreUnavailable:
+            pass
 
     def send_part(self) -> None:
         now = time.monotonic()
+        self.flush()  # what the modem did before comes first
         if self._current is None:
             self._current = self.outbox.claim(self.name, time.time())
             if self._current is None:
@@ -90,32 +119,42 @@ class Sender:
             )
         except CommandRejected as e:
             self._current = None
-            status = self.outbox.part_refused(
-                msg.sid, part, e.error, self.settings.outbound_retry_limit
-            )
-            logs.event(
-                LOGGER,
-                logging.WARNING,
-                "message part refused",
-                sid=msg.sid,
-                modem=self.name,
-                part=part,
-                error=str(e),
-                then=status,  # queued (retried later) or failed
-            )
+            error, cms = str(e), e.error
+
+            def refused() -> None:
+                status = self.outbox.part_refused(
+                    msg.sid, part, cms, self.settings.outbound_retry_limit
+                )
+                logs.event(
+                    LOGGER,
+                    logging.WARNING,
+                    "message part refused",
+                    sid=msg.sid,
+                    modem=self.name,
+                    part=part,
+                    error=error,
+                    then=status,  # queued (retried later) or failed
+                )
+
+            self._record(refused)
             return
         except (ModemTimeout, ModemGone) as e:
             self._current = None
             if getattr(e, "prompt_only", False):
-                self.outbox.requeue(msg.sid)
+                self._record(lambda: self.outbox.requeue(msg.sid))
             else:
-                self.outbox.part_unknown(msg.sid, part, str(e))
+                reason = str(e)
+                self._record(lambda: self.outbox.part_unknown(msg.sid, part, reason))
             raise
         self._answered()
-        self.outbox.part_sent(msg.sid, part, mr, len(msg.segments))
-        if part == len(msg.segments):
-            self._current = None  # the journal logged "message sent"
-        else:
-            self._current = Claimed(
-                msg.sid, msg.modem, msg.to_number, msg.body, msg.segments, part + 1
-            )
+
+        def sent() -> None:
+            self.outbox.part_sent(msg.sid, part, mr, len(msg.segments))
+            if part == len(msg.segments):
+                self._current = None  # the journal logged "message sent"
+            else:
+                self._current = Claimed(
+                    msg.sid, msg.modem, msg.to_number, msg.body, msg.segments, part + 1
+                )
+
+        self._record(sent)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from appliance.errors import StoreUnavailable
 from appliance.oncall.directory import Directory
 from appliance.oncall.handover import Handovers
 from appliance.oncall.pager import Pager
@@ -61,6 +62,8 @@ class OnCall:
                 now = time.time()
                 due = [t for t in (self.pager.next_due(), self.handovers.next_at(now)) if t]
                 delay = min([MAX_SLEEP, *(t - now for t in due)])
+            except StoreUnavailable:  # the store logged it; paging resumes when it is back
+                delay = 1.0
             except Exception:  # noqa: BLE001 - logged; the thread must keep paging
                 if self._stop.is_set():
                     return

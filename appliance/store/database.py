@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from appliance.errors import StoreClosed
 from appliance.store.dialect import SQLITE, Dialect
 from appliance.store.migrations import migrate
+from appliance.store.outage import Outage
 
 T = TypeVar("T")
 MAX_BATCH = 64  # writes committed together when they queue up (group commit)
@@ -144,6 +145,12 @@ class Store:
     # is never in it.
     key: str = ""
     on_commit: Callable[[float], None] | None = None
+    # Whether the database answers (appliance.store.outage); only PostgreSQL's ever goes down.
+    outage: Outage
+
+    @property
+    def available(self) -> bool:
+        return not self.outage.down
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
         raise NotImplementedError
@@ -195,6 +202,7 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._closed = False
+        self.outage = Outage()  # never begins: a file has no server to lose
         # Told each commit's duration in seconds, on the writer thread (the metrics' histogram).
         self.on_commit: Callable[[float], None] | None = None
         ready: Future[None] = Future()

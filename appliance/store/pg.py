@@ -15,6 +15,14 @@ only when ``database_url`` is set, so a single box's idle memory does not grow.
 * Start-up failures (a wrong URL, the server unreachable, a refused password, a server with
   ``fsync = off``) are one-line :class:`~appliance.errors.StoreError`; the password never
   appears in a message or a log.
+* After start-up, a server that stops answering or drops the connection (a lost connection,
+  an administrator's shutdown, a pool time-out) is an outage (:mod:`appliance.store.outage`):
+  the call fails with :class:`~appliance.errors.StoreUnavailable`, every later call fails the
+  same way at once, and a prober thread tries the server every second.  When it answers, the
+  pool is replaced by a fresh one (the old one's reconnect back-off could keep callers waiting
+  past the time-out) and the outage ends.  A write cut by the outage may or may not have
+  committed: the callers that must know (the inbox, the send journal, the webhook outcome)
+  re-run idempotent writes or look first.
 """
 
 from __future__ import annotations
@@ -30,18 +38,27 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg.errors
 from psycopg.types.numeric import FloatLoader
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed
 
-from appliance.errors import StoreClosed, StoreError
+from appliance.errors import StoreClosed, StoreError, StoreUnavailable
 from appliance.store.database import Store, redact_url
 from appliance.store.dialect import POSTGRES
 from appliance.store.migrations import migrate
+from appliance.store.outage import Outage
 
 LOGGER = logging.getLogger(__name__)
+# The pool warns at every reconnect attempt while the server is away; the outage's two lines
+# (appliance.store.outage) say it once.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 T = TypeVar("T")
 RETRIES = 3  # re-runs of a write after a serialization failure or a deadlock
 CONNECT_TIMEOUT = 5  # seconds, for the first connection and for a pooled one
 POOL_SIZE = 8
+PROBE_INTERVAL = 1.0  # seconds between tries of a server that stopped answering
+# SQLSTATE classes that mean the server is gone or cannot serve: connection exceptions (08),
+# an administrator's or a crash's shutdown, or start-up (57P01-57P03), insufficient
+# resources (53: out of connections, disk full).  Without a SQLSTATE the client lost the line.
+UNREACHABLE_STATES = ("08", "57P", "53")
 REPLACEMENT = "\ufffd"
 nul_replaced = 0  # text parameters whose NUL characters were replaced (a metric's source)
 _nul_lock = threading.Lock()
@@ -129,9 +146,20 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET synchronous_commit = on")
 
 
+def unreachable(e: BaseException) -> bool:
+    """Whether ``e`` means the server cannot be reached (rather than a refused statement)."""
+    if not isinstance(e, psycopg.OperationalError):
+        return False  # PoolTimeout and PoolClosed are OperationalErrors without a SQLSTATE
+    return e.sqlstate is None or e.sqlstate.startswith(UNREACHABLE_STATES)
+
+
+def one_line(e: BaseException, url: str) -> str:
+    """The driver's message in one line, the password masked."""
+    return redact_url(" ".join(str(e).split()) or type(e).__name__, url)
+
+
 def _connect_error(url: str, e: Exception) -> StoreError:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return StoreError(f"database_url: cannot use the PostgreSQL database: {redact_url(text, url)}")
+    return StoreError(f"database_url: cannot use the PostgreSQL database: {one_line(e, url)}")
 
 
 class PgStore(Store):
@@ -169,10 +197,21 @@ class PgStore(Store):
                 migrate(PgConn(first))
         except psycopg.Error as e:
             raise _connect_error(url, e) from None
-        self._pool: ConnectionPool[Any] = ConnectionPool(
-            url,
+        self._pool_size = pool_size
+        self.outage = Outage()
+        self._prober: threading.Thread | None = None
+        self._stop = threading.Event()
+        try:
+            self._pool = self._open_pool()
+        except Exception as e:  # noqa: BLE001 - a PoolTimeout: the server went away meanwhile
+            raise _connect_error(url, e) from None
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store submit")
+
+    def _open_pool(self) -> ConnectionPool[Any]:
+        pool: ConnectionPool[Any] = ConnectionPool(
+            self._url,
             min_size=1,
-            max_size=pool_size,
+            max_size=self._pool_size,
             kwargs={"autocommit": True, "row_factory": row_factory},
             configure=_configure,
             timeout=CONNECT_TIMEOUT,
@@ -180,25 +219,60 @@ class PgStore(Store):
             open=False,
         )
         try:
-            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
-        except Exception as e:  # noqa: BLE001 - a PoolTimeout: the server went away meanwhile
-            raise _connect_error(url, e) from None
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store submit")
+            pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except BaseException:
+            pool.close(timeout=1)
+            raise
+        return pool
+
+    # -- outages ---------------------------------------------------------------------------
+
+    def _lost(self, e: BaseException) -> StoreUnavailable:
+        """``e`` said the server is unreachable: begin the outage (once), start probing."""
+        if self.outage.begin(one_line(e, self._url)) and not self._closed:
+            self._prober = threading.Thread(target=self._probe, name="store prober", daemon=True)
+            self._prober.start()
+        return self.outage.error()
+
+    def _probe(self) -> None:
+        """Try the server until it answers; then a fresh pool, and the outage ends."""
+        while not self._stop.wait(PROBE_INTERVAL):
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT):
+                    pass
+                pool = self._open_pool()
+            except Exception:  # noqa: BLE001 - still away (or away again): try on
+                continue
+            old, self._pool = self._pool, pool
+            old.close(timeout=1)  # its waiting callers get PoolClosed and retry on the new one
+            self.outage.end()
+            return
 
     def write(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(conn)`` in a transaction on this thread; return once committed."""
         if self._closed:
             raise StoreClosed("the store is closed")
+        self.outage.check()
         for attempt in range(RETRIES + 1):
             started = time.monotonic()
-            try:
-                with self._write_lock, self._pool.connection() as raw:
-                    with raw.transaction():
+            with self._write_lock:
+                self.outage.check()  # found while this call waited for the lock
+                pool = self._pool
+                try:
+                    with pool.connection() as raw, raw.transaction():
                         result = fn(PgConn(raw))
-            except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
-                if attempt == RETRIES:
+                except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                    if attempt == RETRIES:
+                        raise
+                    continue
+                except PoolClosed:
+                    if pool is not self._pool:
+                        continue  # replaced after an outage while this call waited: no SQL ran
+                    raise self._lost_or_closed() from None
+                except psycopg.OperationalError as e:
+                    if unreachable(e):
+                        raise self._lost(e) from None
                     raise
-                continue
             if self.on_commit is not None:
                 try:
                     self.on_commit(time.monotonic() - started)
@@ -217,9 +291,26 @@ class PgStore(Store):
         """Run a query on a pooled autocommit connection."""
         if self._closed:
             raise StoreClosed("the store is closed")
-        with self._pool.connection() as raw:
-            rows: list[Any] = raw.execute(POSTGRES.sql(sql), _params(params)).fetchall()
-            return rows
+        self.outage.check()
+        while True:
+            pool = self._pool
+            try:
+                with pool.connection() as raw:
+                    rows: list[Any] = raw.execute(POSTGRES.sql(sql), _params(params)).fetchall()
+                    return rows
+            except PoolClosed:
+                if pool is not self._pool:
+                    continue  # replaced after an outage while this call waited
+                raise self._lost_or_closed() from None
+            except psycopg.OperationalError as e:
+                if unreachable(e):
+                    raise self._lost(e) from None
+                raise
+
+    def _lost_or_closed(self) -> Exception:
+        if self._closed:
+            return StoreClosed("the store is closed")
+        return self.outage.error()
 
     def snapshot(self, dest: Path | str) -> None:
         raise StoreError("the database is PostgreSQL: back it up with pg_dump")
@@ -228,5 +319,8 @@ class PgStore(Store):
         if self._closed:
             return
         self._closed = True
+        self._stop.set()
+        if self._prober is not None:
+            self._prober.join(CONNECT_TIMEOUT + 1)
         self._executor.shutdown(wait=True)
         self._pool.close()

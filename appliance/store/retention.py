@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.errors import StoreClosed
+from appliance.errors import StoreClosed, StoreUnavailable
 from appliance.store.database import Store
 
 LOGGER = logging.getLogger(__name__)
@@ -314,5 +314,7 @@ class Retention:
                 self.run_once()
             except StoreClosed:
                 return
+            except StoreUnavailable:  # the store logged the outage; the next pass purges
+                continue
             except Exception:  # noqa: BLE001 - a failed purge must not stop the next one
                 LOGGER.exception("retention purge failed; retrying in %.0f s", self.interval)

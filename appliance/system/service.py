@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING
 
-from appliance.errors import ModemError
+from appliance.errors import ModemError, StoreUnavailable
 from appliance.system import health
 
 if TYPE_CHECKING:
@@ -155,7 +155,12 @@ def store_probe(store: Store) -> Callable[[float], str | None]:
         )
 
     def ask(timeout: float) -> str | None:
-        store.submit(write).result(timeout)
+        try:
+            store.submit(write).result(timeout)
+        except StoreUnavailable:
+            # The database server is away (PostgreSQL): the store answered, and a restart would
+            # not bring the server back; /health and STATUS= say it.
+            pass
         return None
 
     return ask
@@ -243,6 +248,8 @@ class Service:
             health.summary(c, rows.get(c.modem))
             for c in health.assess_all(self.modems, self.store, rows)
         ]
+        if not self.store.available:
+            parts.insert(0, "database unreachable")
         return "; ".join(parts) or "no modems"
 
     def _run(self) -> None:

@@ -21,10 +21,18 @@ a job only with a slot of the job's origin (:mod:`appliance.webhooks.origins`), 
 hanging app holds at most ``per_origin`` workers.  Jobs about one SID (a message's or a
 call's status callbacks, in order) never overtake each other: a job waits while an
 earlier job of its SID is pending or running.
+
+The database away (:class:`~appliance.errors.StoreUnavailable`, PostgreSQL only): idle
+workers wait for it; a worker that made its request keeps the outcome and commits it once
+the database answers (looking first whether a commit cut by the outage landed after all, so
+replies are queued once); a job claimed but not yet requested goes back to ``pending``.
+When the database is back, :meth:`Dispatcher.store_back` also frees jobs whose claim the
+outage made uncertain (``running`` in the table, held by no worker here).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -33,14 +41,14 @@ import time
 from collections.abc import Callable
 
 from appliance import logs
-from appliance.errors import InvalidNumber
-from appliance.sms.outbox import Outbox, OutboxError
+from appliance.errors import StoreUnavailable
+from appliance.sms.outbox import Outbox
 from appliance.store.database import Row, Store
-from appliance.twiml import messaging
 from appliance.webhooks.client import WebhookClient
 from appliance.webhooks.cookies import COOKIE_IDLE_SECONDS
 from appliance.webhooks.joblog import log_entry, sent_params
 from appliance.webhooks.origins import OriginSlots, origin
+from appliance.webhooks.settlement import log_outcome, queue_reply
 from appliance.webhooks.smsflow import MAX_REPLIES, Outcome, conversation, run_sms
 
 __all__ = ["MAX_REPLIES", "STATUS_ATTEMPTS", "Dispatcher", "Outcome"]
@@ -50,6 +58,7 @@ STATUS_ATTEMPTS = 3  # status callbacks, tries in all: Twilio does not retry the
 WAIT_FOR_SLOT = 1.0  # seconds an idle worker sleeps when due jobs wait for a busy origin
 CLAIM_BATCH = 64  # candidate jobs read at a time while looking for one whose origin is free
 MAX_EXCLUDED_URLS = 500  # URLs of full origins left out in SQL (the rest are skipped row by row)
+STORE_WAIT = 1.0  # seconds a worker waits for an unreachable database before looking again
 
 
 class Dispatcher:
@@ -80,6 +89,8 @@ class Dispatcher:
         self._stopping = False
         self._changes = 0  # bumped (under _wake) when a job is queued or finishes
         self._threads: list[threading.Thread] = []
+        self._held: set[int] = set()  # ids of the jobs this process's workers hold (claimed)
+        self._held_lock = threading.Lock()
 
     def start(self) -> None:
         self.store.write(
@@ -105,15 +116,41 @@ class Dispatcher:
             self._changes += 1
             self._wake.notify()
 
+    def store_back(self) -> None:
+        """The database answers again: free the jobs an uncertain claim left ``running``
+        (none of this process's workers holds them), and let every worker look."""
+
+        def fn(conn: sqlite3.Connection) -> None:
+            with self._held_lock:
+                held = sorted(self._held)
+            marks = ",".join("?" * len(held))
+            conn.execute(
+                "UPDATE webhook_jobs SET state = 'pending', attempts = attempts - 1"
+                " WHERE state = 'running'" + (f" AND id NOT IN ({marks})" if held else ""),
+                held,
+            )
+
+        try:
+            self.store.write(fn)
+        except StoreUnavailable:
+            pass  # away again: the next recovery does it
+        with self._wake:
+            self._changes += 1
+            self._wake.notify_all()
+
     def _run(self) -> None:
         while True:
             with self._wake:
                 if self._stopping:
                     return
                 seen = self._changes
-            job, key, blocked = self._claim()
-            if job is None:
-                self._idle(seen, blocked)
+            try:
+                job, key, blocked = self._claim()
+                if job is None:
+                    self._idle(seen, blocked)
+                    continue
+            except StoreUnavailable:
+                self.store.outage.wait(STORE_WAIT)
                 continue
             with self._wake:
                 self._wake.notify()  # there may be more due jobs: another idle worker looks
@@ -128,13 +165,30 @@ class Dispatcher:
                     sid=job["message_sid"],
                     exc_info=True,
                 )
-                self._postpone(int(job["id"]))
+                self._until_stored(functools.partial(self._postpone_job, int(job["id"])))
             finally:
+                with self._held_lock:
+                    self._held.discard(int(job["id"]))
                 self.slots.release(key)
                 with self._wake:
                     # A slot is free and later jobs of this SID may run: one idle worker looks.
                     self._changes += 1
                     self._wake.notify()
+
+    def _until_stored(self, write: Callable[[bool], None]) -> None:
+        """Run ``write`` until the database takes it; ``write(True)`` on the tries after an
+        outage cut one (which may have committed: the write looks first).  Given up only when
+        the dispatcher stops: the job is then ``running``, and the next start repeats it."""
+        again = False
+        while True:
+            try:
+                write(again)
+                return
+            except StoreUnavailable:
+                again = True
+                if self._stopping:
+                    return
+                self.store.outage.wait(STORE_WAIT)
 
     def _idle(self, seen: int, blocked: bool) -> None:
         """Sleep until a job is queued or finishes, or the next retry is due."""
@@ -150,6 +204,9 @@ class Dispatcher:
                 self._wake.wait(WAIT_FOR_SLOT)
             else:
                 self._wake.wait(min(delay, 1.0))
+
+    def _postpone_job(self, job_id: int, _again: bool) -> None:
+        self._postpone(job_id)  # re-runnable: the same values again
 
     def _postpone(self, job_id: int) -> None:
         def fn(conn: sqlite3.Connection) -> None:
@@ -204,13 +261,19 @@ class Dispatcher:
                     "UPDATE webhook_jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?",
                     (chosen["id"],),
                 )
+                with self._held_lock:  # before the commit: store_back must not free it
+                    self._held.add(int(chosen["id"]))
+                    held.append(int(chosen["id"]))
             return chosen, blocked
 
+        held: list[int] = []
         try:
             job, blocked = self.store.write(fn)
         except BaseException:
             for key in taken:
                 self.slots.release(key)
+            with self._held_lock:
+                self._held.difference_update(held)
             raise
         return job, (taken[0] if taken else ""), blocked
 
@@ -218,11 +281,24 @@ class Dispatcher:
 
     def _process(self, job: Row) -> None:
         params: dict[str, str] = json.loads(job["params"])
-        if job["kind"] == "sms":
-            outcome = self._sms(job, params)
-        else:
-            outcome = self._status(job, params)
-        self._commit(job, params, outcome)
+        try:
+            if job["kind"] == "sms":
+                outcome = self._sms(job, params)
+            else:
+                outcome = self._status(job, params)
+        except StoreUnavailable:  # before the request: give the job back, untried
+            self._until_stored(lambda _again: self._give_back(int(job["id"])))
+            return
+        self._until_stored(lambda again: self._commit(job, params, outcome, again))
+
+    def _give_back(self, job_id: int) -> None:
+        self.store.write(
+            lambda conn: conn.execute(
+                "UPDATE webhook_jobs SET state = 'pending', attempts = attempts - 1"
+                " WHERE id = ? AND state = 'running'",
+                (job_id,),
+            )
+        )
 
     def _sms(self, job: Row, params: dict[str, str]) -> Outcome:
         row = self.store.read_one(
@@ -241,13 +317,24 @@ class Dispatcher:
         outcome.log.append((result, result.error_code, result.error_message))
         return outcome
 
-    def _commit(self, job: Row, params: dict[str, str], outcome: Outcome) -> None:
+    def _commit(
+        self, job: Row, params: dict[str, str], outcome: Outcome, again: bool = False
+    ) -> None:
+        """Record the outcome; ``again``: an earlier try was cut by an outage, so it commits
+        only if that one did not (the job is still ``running`` with this try's count)."""
         now = time.time()
         limit = self.attempts if job["kind"] == "sms" else STATUS_ATTEMPTS
         tried = int(job["attempts"]) + 1  # the row was read before the claim counted this try
         created: list[str] = []
 
-        def fn(conn: sqlite3.Connection) -> None:
+        def fn(conn: sqlite3.Connection) -> bool:
+            created.clear()  # re-run after a serialization failure
+            if again:
+                row = conn.execute(
+                    "SELECT state, attempts FROM webhook_jobs WHERE id = ?", (job["id"],)
+                ).fetchone()
+                if row is None or row["state"] != "running" or int(row["attempts"]) != tried:
+                    return False  # the cut commit landed
             for result, code, message in outcome.log:
                 log_entry(
                     conn,
@@ -275,7 +362,9 @@ class Dispatcher:
             if outcome.success:
                 conn.execute("UPDATE webhook_jobs SET state = 'done' WHERE id = ?", (job["id"],))
                 for verb in outcome.replies:
-                    sid = self._reply(conn, job, params, verb, now)
+                    sid = queue_reply(
+                        conn, self.outbox, self.modem_for_number, job, params, verb, now
+                    )
                     if sid:
                         created.append(sid)
             elif outcome.retry and tried < limit:
@@ -286,106 +375,12 @@ class Dispatcher:
                 )
             else:
                 conn.execute("UPDATE webhook_jobs SET state = 'failed' WHERE id = ?", (job["id"],))
+            return True
 
-        self.store.write(fn)
-        self._log(job, outcome, tried, limit)
+        if not self.store.write(fn):
+            return
+        log_outcome(job, outcome, tried, limit, self.backoff)
         for sid in created:
             row = self.store.read_one("SELECT modem FROM messages WHERE sid = ?", (sid,))
             if row is not None:
                 self.outbox.wake(row["modem"])
-
-    def _log(self, job: Row, outcome: Outcome, tried: int, limit: int) -> None:
-        """TwiML errors and warnings (the client logged the requests), then what became of the job."""
-        sid = job["message_sid"]
-        for result, code, message in outcome.log:
-            if code is not None and code != result.error_code:
-                logs.event(
-                    LOGGER,
-                    logging.WARNING,
-                    "webhook TwiML problem",
-                    sid=sid,
-                    url=result.url,
-                    error_code=code,
-                    error=message,
-                )
-        if outcome.success:
-            return
-        kind = "status callback" if job["kind"] == "status" else "webhook"
-        if outcome.retry and tried < limit:
-            logs.event(
-                LOGGER,
-                logging.INFO,
-                f"{kind} retry scheduled",
-                sid=sid,
-                attempt=tried,
-                of=limit,
-                in_s=round(self.backoff * 2 ** (tried - 1), 1),
-            )
-        else:
-            last = outcome.log[-1] if outcome.log else None
-            logs.event(
-                LOGGER,
-                logging.ERROR,
-                f"{kind} given up",
-                sid=sid,
-                url=job["url"],
-                attempts=tried,
-                error_code=last[1] if last else None,
-                error=last[2] if last else None,
-            )
-
-    def _reply(
-        self,
-        conn: sqlite3.Connection,
-        job: Row,
-        params: dict[str, str],
-        verb: messaging.Message,
-        now: float,
-    ) -> str | None:
-        """Queue one <Message> reply; record a Twilio error instead when it cannot be sent."""
-        from_number = verb.from_ or params["To"]
-        to = verb.to or params["From"]
-        error: tuple[int, str] | None = None
-        modem = self.modem_for_number(from_number)
-        if modem is None:
-            error = (
-                21606,
-                f"The From phone number {from_number} is not a number of this appliance",
-            )
-        else:
-            try:
-                return self.outbox.insert(
-                    conn,
-                    modem=modem,
-                    from_number=from_number,
-                    to=to,
-                    body=verb.body,
-                    direction="outbound-reply",
-                    status_callback=verb.action,
-                    status_callback_method=verb.method,
-                )
-            except (OutboxError, InvalidNumber) as e:
-                error = (e.code or 30008, e.message)
-        logs.event(
-            LOGGER,
-            logging.WARNING,
-            "reply not sent",
-            sid=job["message_sid"],
-            from_=from_number,
-            to=to,
-            error_code=error[0],
-            error=error[1],
-        )
-        log_entry(
-            conn,
-            job,
-            url=job["url"],
-            method=job["method"],
-            request="<Message>",
-            status=None,
-            response=None,
-            code=error[0],
-            message=error[1],
-            now=now,
-        )
-        return None
