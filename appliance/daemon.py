@@ -15,9 +15,10 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from appliance import logs
 from appliance.config import Config, checks
@@ -38,6 +39,9 @@ from appliance.system.service import Service
 from appliance.voice.engine import VoiceEngine
 from appliance.webhooks.client import Timeouts, WebhookClient
 from appliance.webhooks.dispatcher import Dispatcher
+
+if TYPE_CHECKING:
+    from appliance.voice.context import Context
 
 LOGGER = logging.getLogger(__name__)
 
@@ -160,6 +164,7 @@ class Daemon:
             stream_ca_file=self.config.stream_ca_path,
         )
         self.voice.flow_factory = lambda phone, leg: CallFlow(phone, leg, ctx)
+        self._wire_clients(ctx)
         for m in self.config.modems:
             audio = m.audio_port
             if not audio and m.simulated and self.simulator is not None:
@@ -176,6 +181,31 @@ class Daemon:
                 audio,
                 self.dispatcher.wake,
             )
+
+    def _wire_clients(self, ctx: Context) -> None:
+        """Browser phones' calls: the client line in the engine, and the one media loop
+        thread, which starts (importing aiortc) only at the first browser call."""
+        from appliance.clients.calls import ClientCalls
+        from appliance.clients.line import ClientCall, ClientLine
+        from appliance.clients.medialoop import MediaLoop
+        from appliance.voice.call import CallLeg
+        from appliance.voice.flow import CallFlow
+        from appliance.voice.phone import Phone
+
+        self.media = MediaLoop(self.config.webrtc_address_list)
+        line = ClientLine(self.store, lambda: self.account.sid, self.dispatcher.wake, self.media)
+        self.voice.client_line = line
+
+        def flow(found: ClientCall, leg: CallLeg, first: Mapping[str, str]) -> CallFlow:
+            # A browser call is the Line its flow runs on.  CallFlow is still typed on a
+            # modem's Phone: it uses only the Line part of it, and the verbs that need a
+            # modem are skipped on a browser leg (flow.MODEM_VERBS).
+            made = CallFlow(cast(Phone, found), leg, ctx)
+            made.documents.first_params = dict(first)
+            return made
+
+        self.client_line = line
+        self.client_calls = ClientCalls(line, self.store, flow)
 
     def base_url(self) -> str:
         """Where apps reach this appliance (recording URLs): public_url, else the bound port."""
@@ -220,6 +250,7 @@ class Daemon:
         if self.simulator is not None:
             self.simulator.start()
         self.dispatcher.start()
+        self.client_line.start()  # browser calls a crash left open end
         for modem in self.modems.values():
             modem.start()
         self.balance.start()
@@ -252,6 +283,7 @@ class Daemon:
             self.retention.stop()
         self.balance.stop()
         self.voice.stop()  # live calls are hung up while the modems still run
+        self.media.stop()  # browser calls' media (if one ever started)
         for modem in self.modems.values():
             modem.stop()
         self.dispatcher.stop()

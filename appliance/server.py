@@ -166,6 +166,7 @@ class Server:
         # Browser phones' signalling sockets (wss://…/signal) each hold an HTTPS worker thread:
         # client_connections threads of their own, beyond which the hub refuses sockets.
         self.hub = Hub(daemon.store, daemon.account, daemon.config.client_connections)
+        self.hub.calls = getattr(daemon, "client_calls", None)  # calls from browsers
         self.https = wsgi.Server(
             (host, daemon.config.https_port),
             self.httpd.wsgi_app,

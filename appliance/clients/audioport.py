@@ -64,6 +64,11 @@ class WebRtcAudioPort:
     def read(self, size: int, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
         with self._in_cond:
+            if self.closed and not self._in:
+                # nothing will come: wait as a silent port does, so a reader loop that has
+                # not stopped yet does not spin (a reader waiting at close() returns at once)
+                self._in_cond.wait(max(0.0, timeout))
+                return b""
             while not self._in and not self.closed:
                 left = deadline - time.monotonic()
                 if left <= 0:

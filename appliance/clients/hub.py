@@ -29,6 +29,7 @@ from appliance.clients.connection import Connection
 from appliance.clients.session import Session
 
 if TYPE_CHECKING:
+    from appliance.clients.calls import ClientCalls
     from appliance.clients.tokens import Tokens
     from appliance.store.account import Account
     from appliance.store.database import Store
@@ -56,6 +57,8 @@ class Hub:
         self._registrations = pstream.Registrations()
         self._ids = itertools.count(1)
         self._stopping = False
+        # calls from browsers (the daemon wires them: appliance.clients.calls); None: refused
+        self.calls: ClientCalls | None = None
 
     @property
     def tokens(self) -> Tokens:
@@ -91,6 +94,8 @@ class Hub:
             with self._lock:
                 self._live.pop(conn, None)
                 identity = self._registrations.unregister(session)
+            if self.calls is not None:
+                self.calls.dropped(session)  # its calls end: none is left in progress
             conn.dispose()
             if identity is not None:
                 logs.event(

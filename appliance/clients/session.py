@@ -4,10 +4,11 @@ A :class:`Session` reads the messages of one signalling socket (already split in
 messages by :class:`~appliance.clients.connection.Connection`) and answers them through its
 :class:`Link`; the registration table lives in a :class:`Registry` (the hub).  ``listen``
 checks the token and answers ``connected``; ``register`` answers ``ready`` or ``offline``;
-a refused or expired token is answered with the SDK's code, then ``close``.  Calls are not
-signalled yet: an ``invite`` is hung up with 31480 (its message says the ``webrtc`` extra is
-needed when it is not installed: :func:`~appliance.clients.medialoop.missing`), other call
-messages get 31404.
+a refused or expired token is answered with the SDK's code, then ``close``.  Calls from the
+browser (``invite``, then its ``hangup`` and ``dtmf``) go to the registry's
+:class:`~appliance.clients.calls.ClientCalls`; without one (a server built without a voice
+engine) an ``invite`` is hung up with 31480.  ``answer``, ``reject``, ``reinvite`` and
+``message`` get 31404: the appliance does not ring browsers yet.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from appliance.clients import medialoop, pstream
 from appliance.errors import TokenError
 
 if TYPE_CHECKING:
+    from appliance.clients.calls import ClientCalls
     from appliance.clients.tokens import ClientGrant, Tokens
 
 LOGGER = logging.getLogger(__name__)
@@ -27,10 +29,7 @@ LOGGER = logging.getLogger(__name__)
 POLICY_VIOLATION = 1008  # WebSocket close code after a refused token
 REGISTER_BURST, REGISTER_RATE = 5, 0.2  # register messages: 5 at once, then one per 5 s
 MESSAGE_BURST, MESSAGE_RATE = 100, 20.0  # any message: 100 at once, then 20 a second
-INVITE_REFUSAL = (
-    "Calls from a browser are not available on this appliance yet: signalling registers"
-    " browser phones, media and call routing come next"
-)
+INVITE_REFUSAL = "Calls from a browser are not available on this server (no voice engine)"
 
 
 class Link(Protocol):
@@ -48,6 +47,9 @@ class Registry(Protocol):
 
     @property
     def tokens(self) -> Tokens: ...
+
+    @property
+    def calls(self) -> ClientCalls | None: ...
 
     def clock(self) -> float: ...
 
@@ -246,12 +248,23 @@ class Session:
                 )
             )
             return
-        why = medialoop.missing() or INVITE_REFUSAL
-        logs.event(LOGGER, logging.INFO, "client call refused", connection=self.number, why=why)
-        self.link.push(pstream.hangup(callsid, pstream.UNAVAILABLE, why))
+        calls = self.registry.calls
+        if calls is None:
+            why = medialoop.missing() or INVITE_REFUSAL
+            logs.event(LOGGER, logging.INFO, "client call refused", connection=self.number, why=why)
+            self.link.push(pstream.hangup(callsid, pstream.UNAVAILABLE, why))
+            return
+        calls.invite(self, self.grant, message)
 
     def _on_hangup(self, message: pstream.Message) -> None:
-        pass  # no call of this session is live: hanging up one that ended is harmless
+        calls = self.registry.calls
+        if calls is not None:  # hanging up a call that ended (or never was) is harmless
+            calls.hangup(self, message.callsid or "")
+
+    def _on_dtmf(self, message: pstream.Message) -> None:
+        calls = self.registry.calls
+        if calls is None or not calls.dtmf(self, message.callsid or "", message.payload["dtmf"]):
+            self._no_call(message)
 
     def _no_call(self, message: pstream.Message) -> None:
         self.refuse(
@@ -262,7 +275,7 @@ class Session:
             )
         )
 
-    _on_answer = _on_reject = _on_dtmf = _on_reinvite = _on_message = _no_call
+    _on_answer = _on_reject = _on_reinvite = _on_message = _no_call
 
     def _token_refused(self, e: TokenError) -> None:
         was = self.registry.unregister(self)

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from appliance import logs
@@ -74,6 +75,9 @@ class Documents:
         self.url = ""  # where the current document came from: the default action URL
         self._cookies: str | None = None
         self._count = 0
+        # Parameters only the first request carries, under the standard ones (a browser's
+        # call: ApplicationSid and its connect params; appliance.clients.calls)
+        self.first_params: dict[str, str] = {}
 
     def row(self) -> Row:
         """The call's row; :class:`CallEnded` if it is gone."""
@@ -90,12 +94,21 @@ class Documents:
         if not url:
             self.event("error", 11200, "no Voice URL configured for this number")
             return None
-        return self.fetch(url, row["method"] or "POST", {}, status=status)
+        return self.fetch(
+            url, row["method"] or "POST", {}, status=status, defaults=self.first_params
+        )
 
     def fetch(
-        self, url: str, method: str, extra: dict[str, str], *, status: str | None = None
+        self,
+        url: str,
+        method: str,
+        extra: dict[str, str],
+        *,
+        status: str | None = None,
+        defaults: Mapping[str, str] | None = None,
     ) -> Any:
-        """Request TwiML (the fallback URL if that fails); None if both fail."""
+        """Request TwiML (the fallback URL if that fails); None if both fail.  ``defaults`` go
+        under the call's standard parameters, ``extra`` over them."""
         self._count += 1
         if self._count > self.ctx.max_documents:
             self.event(
@@ -103,7 +116,8 @@ class Documents:
             )
             return None
         row = self.row()
-        params = call_params(row, self.ctx.account_sid(), status or self.leg.status)
+        params = dict(defaults or {})
+        params.update(call_params(row, self.ctx.account_sid(), status or self.leg.status))
         params.update(extra)
         url = self.absolute(url)
         result, self._cookies = self.ctx.client.request(url, method, params, cookies=self._cookies)

@@ -275,6 +275,8 @@ class DtmfDetector:
 class DigitMerger:
     """Merge in-band and modem-reported digits so each key press counts once.
 
+    ``modem`` (a URC) and ``signal`` (a browser's ``dtmf`` message) are out-of-band sources.
+
     A digit from one source is a duplicate when the other source reported the same
     digit within ``window`` seconds and that report has not been matched yet.
     """
@@ -288,8 +290,8 @@ class DigitMerger:
 
         ``at`` is the monotonic time the digit was seen (default: now).
         """
-        if source not in ("inband", "modem"):
-            raise ValueError(f"unknown DTMF source {source!r} (inband or modem)")
+        if source not in ("inband", "modem", "signal"):
+            raise ValueError(f"unknown DTMF source {source!r} (inband, modem or signal)")
         if at is None:
             at = time.monotonic()
         horizon = at - 10 * self.window

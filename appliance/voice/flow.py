@@ -63,6 +63,11 @@ VERBS: dict[str, VerbHandler] = {  # by the lower-cased class name of the parsed
 }
 
 
+# Verbs that need a modem (its SIM, its AT commands or its audio_port setting): a browser
+# leg (appliance.clients.line) skips them with an error event until browser <Dial> lands.
+MODEM_VERBS = frozenset({"dial", "sms", "message", "start", "stop", "connect"})
+
+
 class CallFlow:
     """Runs one call's TwiML on its own thread."""
 
@@ -310,6 +315,11 @@ class CallFlow:
             self.session.answer_now()
         name = type(verb).__name__
         handler = VERBS.get(name.lower())
+        if name.lower() in MODEM_VERBS and getattr(self.phone, "modem", None) is None:
+            self.documents.event(
+                "error", 12200, f"<{name}> is not supported on a browser call yet; skipped"
+            )
+            return None
         if handler is None:
             self.documents.event(
                 "error", 12200, f"<{name}> is not supported on this appliance; skipped"

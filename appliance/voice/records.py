@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from appliance import sids
 from appliance.store.database import Row, Store
@@ -79,6 +79,39 @@ class CallRecords:
             )
 
         self.store.write(fn)
+
+    def insert_call(
+        self,
+        sid: str,
+        *,
+        direction: str,
+        from_number: str,
+        to_number: str,
+        status: str,
+        webhooks: Mapping[str, str],
+    ) -> None:
+        """A call no modem line started (a browser's), with the webhooks it runs: ``url``,
+        ``method``, ``fallback_url``, ``fallback_method``, ``status_callback`` and
+        ``status_callback_method`` (a TwiML App's, for a browser)."""
+        now = time.time()
+        names = (
+            "url",
+            "method",
+            "fallback_url",
+            "fallback_method",
+            "status_callback",
+            "status_callback_method",
+        )
+        values = [str(webhooks.get(n) or ("POST" if n.endswith("method") else "")) for n in names]
+        self.store.write(
+            lambda conn: conn.execute(
+                "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
+                " date_created, date_updated, url, method, fallback_url, fallback_method,"
+                " status_callback, status_callback_method, status_callback_events) VALUES"
+                " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'completed')",
+                (sid, self.line, direction, from_number, to_number, status, now, now, *values),
+            )
+        )
 
     def insert_rejected(self, event: CallEvent) -> None:
         """A waiting call that was turned away as busy: logged, never run."""

@@ -1,5 +1,5 @@
-"""The webrtc extra's probe and the media loop: a browser's invite without the extra is hung
-up with 31480 saying so, and probing never imports aiortc (idle memory)."""
+"""The webrtc extra's probe and the media loop: a browser's invite without the extra is refused
+with 31480 saying so, and probing never imports aiortc (idle memory)."""
 
 from __future__ import annotations
 
@@ -23,14 +23,17 @@ def test_an_invite_without_the_webrtc_extra_is_hung_up_with_31480_naming_it(phon
         monkeypatch.setitem(sys.modules, "aiortc", None)
         send(ws, "invite", callsid="TJS1", sdp="v=0\r\n", twilio={"params": "To=bob"})
         msg = receive(ws)
-        assert msg["type"] == "hangup" and msg["payload"]["callsid"] == "TJS1"
+        assert msg["type"] == "error" and msg["payload"]["callsid"] == "TJS1"
         error = msg["payload"]["error"]
         assert error["code"] == 31480 and "webrtc extra" in error["message"]
-        # with the extra installed the refusal is the one of today (calls come next)
+        assert receive(ws) == {"type": "hangup", "version": "1.6", "payload": {"callsid": "TJS1"}}
+        # with the extra installed the next check is the token's Application (none here)
         monkeypatch.delitem(sys.modules, "aiortc")
         send(ws, "invite", callsid="TJS2", sdp="v=0\r\n", twilio={"params": "To=bob"})
         error = receive(ws)["payload"]["error"]
-        assert error["code"] == 31480 and "webrtc extra" not in error["message"]
+        assert error["code"] == 31001 and "webrtc extra" not in error["message"]
+        assert receive(ws)["type"] == "hangup"
+    assert not p.daemon.media.running  # refused invites never start the media loop
 
 
 def test_the_probe_and_a_daemon_with_a_registered_phone_import_no_aiortc_nor_av():

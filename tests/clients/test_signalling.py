@@ -177,11 +177,12 @@ def test_bad_input_gets_clear_errors_and_spares_other_connections(phones):
             msg = receive(ws)
             codes.append(msg["payload"]["error"]["code"] if msg["type"] == "error" else "ready")
         assert codes[:5] == ["ready"] * 5 and set(codes[5:]) == {31206}
-        # a call from the browser is hung up with "temporarily unavailable", not ignored
+        # a call to an Application that does not exist: an error, then a hang-up (31001)
         send(ws, "invite", callsid="TJ123", sdp="v=0\r\n", twilio={"params": "To=%2B15551234"})
         msg = receive(ws)
-        assert msg["type"] == "hangup" and msg["payload"]["callsid"] == "TJ123"
-        assert msg["payload"]["error"]["code"] == 31480
+        assert msg["type"] == "error" and msg["payload"]["callsid"] == "TJ123"
+        assert msg["payload"]["error"]["code"] == 31001
+        assert receive(ws)["payload"] == {"callsid": "TJ123"}
         send(ws, "dtmf", callsid="CA1", dtmf="12#")
         msg = receive(ws)
         assert msg["payload"]["error"]["code"] == 31404 and msg["payload"]["callsid"] == "CA1"

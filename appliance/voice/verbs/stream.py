@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 POLL = 0.05  # seconds between looks at the keys and the socket while connected
+NO_BROWSER_STREAMS = (
+    "streams of a call from a browser are not available yet; the stream was not opened"
+)
 NO_AUDIO = (
     "modem {modem} has no audio port (its audio_port setting is empty): a stream carries"
     " the call's audio from the modem, so none can be streamed; the stream was not opened"
@@ -101,6 +104,9 @@ def attach(session: CallSession, client: StreamClient, *, background: bool = Fal
     call's media stopped meanwhile).  ``background`` (``<Start>``, the REST API): connect
     on the stream's own thread and return at once, the stream ``in-progress``."""
     channel = session.channel
+    if getattr(channel.phone, "modem", None) is None:  # a browser's leg (appliance.clients)
+        client.fail(None, NO_BROWSER_STREAMS)
+        return False
     if not channel.phone.audio_port:
         client.fail(None, NO_AUDIO.format(modem=channel.phone.modem.name))
         return False

@@ -1,0 +1,208 @@
+"""Calls from browsers: a browser's ``invite`` becomes a ``calls`` row and a flow running the
+TwiML App's TwiML; its ``hangup`` and ``dtmf`` reach that call.
+
+:meth:`ClientCalls.invite` checks, in this order, what the SDK's ``Device.connect()`` sent
+(docs/clients.md, "Calls from a browser"): an outgoing grant in the token (31201), the
+``webrtc`` extra (31480), the token's Application (31001: unknown, or deleted since the token
+was minted), the number of browser calls at once (31480), ``twilio.params`` (31103 too long,
+31100 malformed) and the SDP (31100, :mod:`~appliance.clients.offer`).  A refusal is an
+``error`` carrying the browser's ``TJS…`` id (the Device raises it: 31201 as
+AuthenticationFailed) and then a plain ``hangup`` that ends the SDK's Call.
+
+A call that passes gets a row (``inbound``, From ``client:<identity>``, To the ``To``
+parameter, the App's VoiceUrl, fallback and StatusCallback), a
+:class:`~appliance.clients.line.ClientCall` on the client line, and a flow.  While the flow
+asks the VoiceUrl, the media loop (started here, at the first browser call) makes the
+appliance's answer SDP; the flow's answer sends it.  The first request adds
+``ApplicationSid``, the grant's ``outgoing.params`` and the page's connect params (grant
+params win over page params of the same name; Twilio's own names win over both).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from appliance import logs, sids
+from appliance.clients import medialoop, offer, pstream
+from appliance.clients.line import ClientCall, ClientLine, Device
+from appliance.errors import TokenError
+from appliance.voice import call
+from appliance.voice.call import CallLeg
+
+if TYPE_CHECKING:
+    from appliance.clients.tokens import ClientGrant
+    from appliance.store.database import Row, Store
+    from appliance.voice.phone import FlowHandle
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_CALLS = 4  # browser calls at once: the CPU budget of a Raspberry Pi (docs/design.md)
+DIGIT_PAUSE = 0.5  # seconds a "w" in sendDigits waits (the SDK's own pause)
+ANONYMOUS = "Anonymous"  # the identity of a token that has none (Twilio's client:Anonymous)
+
+FlowFactory = Callable[[ClientCall, CallLeg, Mapping[str, str]], "FlowHandle"]
+
+
+class ClientCalls:
+    """Routes the call messages of every browser socket to the client line's calls."""
+
+    def __init__(
+        self,
+        line: ClientLine,
+        store: Store,
+        flow_factory: FlowFactory,
+        limit: int = MAX_CALLS,
+    ) -> None:
+        self.line, self.store, self.flow_factory = line, store, flow_factory
+        self.limit = limit
+
+    def invite(self, device: Device, grant: ClientGrant, message: pstream.Message) -> None:
+        """A browser places a call (``Device.connect``)."""
+        tjs = message.callsid or ""
+        try:
+            placed = self._place(device, grant, message, tjs)
+        except pstream.ProtocolError as e:
+            logs.event(
+                LOGGER,
+                logging.INFO,
+                "client call refused",
+                connection=device.number,
+                code=e.code,
+                why=e.message,
+            )
+            device.push(pstream.error(e.code, e.message, tjs))
+            device.push(pstream.hangup(tjs))
+            return
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "client call placed",
+            sid=placed.sid,
+            connection=device.number,
+            from_=placed.leg.number,
+        )
+
+    def _place(
+        self, device: Device, grant: ClientGrant, message: pstream.Message, tjs: str
+    ) -> ClientCall:
+        from appliance.clients import tokens  # late: PyJWT and cryptography
+        from appliance.clients.audioport import WebRtcAudioPort
+        from appliance.clients.peer import Peer
+
+        payload = message.payload
+        if pstream.reconnect_token(payload) is not None:
+            raise pstream.ProtocolError(
+                "This call cannot be re-attached: reconnecting a call after a dropped socket"
+                " is not available yet",
+                pstream.RECONNECT_REFUSED,
+            )
+        try:
+            app_sid = grant.require_outgoing()
+        except TokenError as e:
+            raise pstream.ProtocolError(e.message, pstream.AUTHORIZATION) from None
+        why = medialoop.missing()
+        if why is not None:
+            raise pstream.ProtocolError(why, pstream.UNAVAILABLE)
+        try:
+            app = tokens.application(self.store, app_sid)
+        except TokenError as e:
+            raise pstream.ProtocolError(e.message, e.code) from None
+        if self.line.find(tjs, device) is not None:
+            raise pstream.ProtocolError(f"The call {tjs} is already placed")
+        if self.line.count() >= self.limit:
+            raise pstream.ProtocolError(
+                f"At most {self.limit} browser calls at once on this appliance",
+                pstream.UNAVAILABLE,
+            )
+        params = pstream.connect_params(payload)
+        checked = offer.check(str(payload["sdp"]))
+        try:
+            loop = self.line.media.start()
+        except RuntimeError as e:
+            raise pstream.ProtocolError(str(e), pstream.UNAVAILABLE) from None
+
+        caller = f"client:{grant.identity or ANONYMOUS}"
+        sid = sids.new("CA")
+        leg = CallLeg(sid, incoming=True, number=caller, status=call.RINGING)
+        leg.caller_id_seen = True  # a browser's identity is known from the first message
+        peer = Peer(WebRtcAudioPort(loop), name=sid)
+        found = ClientCall(self.line, device, tjs, leg, peer)
+        peer.on_end = found.media_ended
+        found.answer_sdp = self.line.media.submit(peer.answer(checked.sdp))  # while asking
+        try:
+            self._start(found, app, params, grant.params, app_sid)
+        except BaseException:
+            self.line.media.submit(peer.close())  # a store failure: no PeerConnection is left
+            raise
+        return found
+
+    def _start(
+        self,
+        found: ClientCall,
+        app: Row,
+        params: Mapping[str, str],
+        grant_params: Mapping[str, str],
+        app_sid: str,
+    ) -> None:
+        """The row, then the flow (which asks the App's VoiceUrl first)."""
+        sid, leg = found.sid, found.leg
+        self.line.records.insert_call(
+            sid,
+            direction="inbound",
+            from_number=str(leg.number),
+            to_number=params.get("To", ""),
+            status=call.RINGING,
+            webhooks={
+                "url": app["voice_url"],
+                "method": app["voice_method"],
+                "fallback_url": app["voice_fallback_url"],
+                "fallback_method": app["voice_fallback_method"],
+                "status_callback": app["status_callback"],
+                "status_callback_method": app["status_callback_method"],
+            },
+        )
+        first = {**params, **grant_params, "ApplicationSid": app_sid}
+        flow = self.line.add(found, lambda: self.flow_factory(found, leg, first))
+        flow.start()
+
+    def hangup(self, device: Device, callsid: str) -> None:
+        """The browser hung up (its CA sid, or its TJS id before ``answer``); an unknown or
+        ended call is ignored, as hanging up twice is harmless."""
+        found = self.line.find(callsid, device)
+        if found is not None:
+            self.line.released(found, "hung up by the browser")
+
+    def dtmf(self, device: Device, callsid: str, digits: str) -> bool:
+        """``sendDigits`` over signalling (the SDK's path without telephone-event): each key
+        goes to the call's flow as an out-of-band digit; ``w`` waits half a second.  False
+        when this socket has no such call."""
+        found = self.line.find(callsid, device)
+        if found is None:
+            return False
+        flow = self.line.flows.get(found.sid)
+        if flow is None:
+            return True
+        if "w" not in digits.lower():
+            for d in digits:
+                flow.digit(d.upper(), "signal")
+            return True
+
+        def paced() -> None:
+            for d in digits:
+                if d in "wW":
+                    time.sleep(DIGIT_PAUSE)
+                elif found.leg.live:
+                    flow.digit(d.upper(), "signal")
+
+        threading.Thread(target=paced, name=f"dtmf {found.sid[:10]}", daemon=True).start()
+        return True
+
+    def dropped(self, device: Device) -> None:
+        """The browser's socket closed: its calls end (reconnecting them comes later), so
+        none is left in progress."""
+        for found in self.line.of_device(device):
+            self.line.released(found, "socket closed")
