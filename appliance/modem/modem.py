@@ -50,6 +50,7 @@ from appliance.modem import atcodec, connection, health
 from appliance.modem.attap import AtTap
 from appliance.modem.callhandler import CallHandler
 from appliance.modem.driver import Driver
+from appliance.modem.mailbox import Mailbox
 from appliance.modem.profiles import Profile
 from appliance.modem.receiver import Receiver
 from appliance.modem.sender import Sender
@@ -92,7 +93,7 @@ class Modem:
         self.last_error: str | None = None
         self.driver: Driver | None = None
         self.tap = AtTap()  # the panel's AT monitor; kept across reconnections
-        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._events = Mailbox()
         self._wake_pending = False  # a "wake" is in _events (see wake)
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -225,19 +226,15 @@ class Modem:
     def _store_away(self) -> None:
         """Wait up to :data:`STORE_RETRY` for the database.  SMS URCs are let go (the message
         stays in storage; the sweep takes it later); jobs and other URCs are handled."""
-        end = time.monotonic() + STORE_RETRY
-        while not self._stopping and not self.store.available:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                kind, payload = self._events.get(timeout=left)
-            except queue.Empty:
-                return
-            if kind == "urc" and self.receiver.is_sms(payload):
-                continue
-            self._handle(kind, payload)
-        self._away = False
+
+        def back() -> bool:
+            return self._stopping or self.store.available
+
+        for kind, payload in self._events.within(STORE_RETRY, back):
+            if not (kind == "urc" and self.receiver.is_sms(payload)):
+                self._handle(kind, payload)
+        if back():
+            self._away = False
 
     def _turn(self) -> None:
         if self._settle:
@@ -285,15 +282,7 @@ class Modem:
 
     def _idle(self, seconds: float) -> None:
         """Wait while disconnected; still answer jobs (with an error) and stop requests."""
-        end = time.monotonic() + seconds
-        while not self._stopping:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                kind, payload = self._events.get(timeout=left)
-            except queue.Empty:
-                return
+        for kind, payload in self._events.within(seconds, lambda: self._stopping):
             if kind == "job":
                 payload[1].set_exception(
                     ModemError(f"modem {self.name} is not connected ({self.last_error})")
@@ -395,17 +384,7 @@ class Modem:
             except Exception:  # noqa: BLE001
                 pass
             self.driver = None
-        # Forget URCs of the old connection; the sweep after reconnecting catches up.
-        pending = []
-        while True:
-            try:
-                item = self._events.get_nowait()
-            except queue.Empty:
-                break
-            if item[0] in ("job", "stop", "wake"):
-                pending.append(item)
-        for item in pending:
-            self._events.put(item)
+        self._events.keep_only(("job", "stop", "wake"))  # forget the old connection's URCs
 
     def _command(self, cmd: str, timeout: float | None = None) -> list[str]:
         assert self.driver is not None
