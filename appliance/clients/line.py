@@ -31,7 +31,6 @@ from appliance import logs
 from appliance.clients import pstream
 from appliance.voice import call
 from appliance.voice.call import CallEvent, CallLeg, Step
-from appliance.voice.phone import EVENT_OF_STATUS
 from appliance.voice.records import CallRecords
 
 if TYPE_CHECKING:
@@ -268,10 +267,7 @@ class ClientLine:
         elif step.status == call.IN_PROGRESS:
             logs.event(LOGGER, logging.INFO, "client call answered", sid=leg.sid)
         flow = self.flows.get(leg.sid)
-        self.records.write_status(leg.sid, step.status, leg, error)
-        event = "completed" if step.ended_now else EVENT_OF_STATUS.get(step.status)
-        if event:
-            self.records.emit_callback(leg.sid, event, step.status)
+        self.records.record_step(leg, step, error)
         if step.ended_now:
             self.legs.pop(leg.sid, None)
             self.calls.pop(leg.sid, None)

@@ -41,10 +41,6 @@ CALLER_ID_SOURCES = frozenset({"CLIP", "CLCC", "ccinfo", "DSCI"})  # lines that 
 # The CallStatus of the "initiated" status callback: Twilio reports a status of its own for
 # it ("initiated: Twilio has dialed the call"), not the row's queued (docs/voice.md).
 INITIATED = "initiated"
-EVENT_OF_STATUS = {
-    call.RINGING: "ringing",
-    call.IN_PROGRESS: "answered",
-}
 
 
 class FlowHandle(Protocol):
@@ -331,10 +327,7 @@ class Phone:
         elif step.status in (call.RINGING, call.IN_PROGRESS):
             self._log_call(leg, "call ringing" if step.status == call.RINGING else "call answered")
         flow = self.flows.get(leg.sid)
-        self.records.write_status(leg.sid, step.status, leg, error)
-        event = "completed" if step.ended_now else EVENT_OF_STATUS.get(step.status)
-        if event:
-            self.records.emit_callback(leg.sid, event, step.status)
+        self.records.record_step(leg, step, error)
         if step.ended_now:
             self.watch.ended(leg)
             if leg.answered_at is not None:

@@ -16,8 +16,14 @@ from collections.abc import Callable, Mapping
 from appliance import sids
 from appliance.store.database import Row, Store
 from appliance.voice import call
-from appliance.voice.call import CallEvent, CallLeg
+from appliance.voice.call import CallEvent, CallLeg, Step
 from appliance.voice.callbacks import call_params, enqueue_status, rfc2822
+
+# The status callback event of each status a step reaches (an ended call's is "completed").
+EVENT_OF_STATUS = {
+    call.RINGING: "ringing",
+    call.IN_PROGRESS: "answered",
+}
 
 
 class CallRecords:
@@ -187,6 +193,13 @@ class CallRecords:
             )
 
         self.store.write(fn)
+
+    def record_step(self, leg: CallLeg, step: Step, error: tuple[int, str] | None = None) -> None:
+        """A change of ``leg`` on its row, and the status callback it calls for."""
+        self.write_status(leg.sid, step.status, leg, error)
+        event = "completed" if step.ended_now else EVENT_OF_STATUS.get(step.status)
+        if event:
+            self.emit_callback(leg.sid, event, step.status)
 
     def write_caller(self, leg: CallLeg) -> None:
         """The caller's number arrived after the row was written (RING before +CLIP)."""
