@@ -5,10 +5,15 @@ The appliance's figures are read as ratios to these, measured in the same run
 
 * REST ceiling: a minimal WSGI app on cheroot (as many threads as ``bench_api`` gives the
   daemon), in a process of its own like ``appliance run``.  Per request it parses the form,
-  INSERTs one row shaped like a ``messages`` row into SQLite (WAL, ``synchronous=FULL``,
-  as the store opens it) and commits (one fsync), then answers 201 with a JSON body shaped
-  like the Message resource.  No auth, routing, validation, group commit or writer thread.
+  does the same durable insert as the appliance (issue 12's definition of the ceiling): the
+  ``messages`` row and its ``segments`` row, in the appliance's own schema (its migrations run
+  once at set-up, so the tables carry the same indexes), WAL and ``synchronous=FULL`` as the
+  store opens it, one commit (one fsync); then it answers 201 with a JSON body shaped like
+  the Message resource.  No auth, routing, validation, group commit or writer thread.
   wrk drives it with ``bench_api``'s own command (:func:`bench.run.wrk_post`).
+* The bare-table REST ceiling (``schema="bare"``): the same app inserting one row into a
+  table with no secondary index (the ceiling of earlier runs); printed beside the other as
+  the stricter comparison, without a target.
 * Modem ceiling: ``AT+CMGS`` in PDU mode (the PDU the sender would build for the same body)
   straight down the simulated modem's pty (raw tty, ``os.read``/``os.write``), one message
   after another, each after one durable SQLite commit of its journal row.  Measured as
@@ -69,21 +74,42 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection set up as the store sets up its own: WAL, ``synchronous=FULL``."""
+def connect(path: Path, schema: str = "bare") -> sqlite3.Connection:
+    """A connection set up as the store sets up its own: WAL, ``synchronous=FULL``.
+
+    ``schema``: ``bare`` (the one-table :data:`SCHEMA`) or ``same`` (the appliance's
+    migrations, run here once, so the tables and indexes are the store's)."""
     conn = sqlite3.connect(path, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.executescript(SCHEMA)
+    if schema == "same":
+        from appliance.store.migrations import migrate
+
+        conn.isolation_level = None  # the runner manages its own transactions
+        migrate(conn)
+        conn.isolation_level = "DEFERRED"
+    else:
+        conn.executescript(SCHEMA)
     return conn
+
+
+# The appliance's insert for a one-part REST create (appliance/sms/outbox.py, insert_row).
+SAME_INSERT = (
+    "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number, body,"
+    " status, num_segments, status_callback, status_callback_method, send_at,"
+    " error_code, error_message, date_created, date_updated)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+SAME_PART = "INSERT INTO segments (message_sid, part, state) VALUES (?, 1, 'pending')"
 
 
 # -- the REST ceiling -------------------------------------------------------------------------
 
 
-def wsgi_app(db: Path) -> Callable[..., Iterable[bytes]]:
-    """The minimal app: parse, one durable INSERT, answer 201 with a Message-shaped body."""
-    conn = connect(db)
+def wsgi_app(db: Path, schema: str = "same") -> Callable[..., Iterable[bytes]]:
+    """The minimal app: parse, one durable insert, answer 201 with a Message-shaped body."""
+    conn = connect(db, schema)
+    same = schema == "same"
     lock = threading.Lock()  # one writer at a time, as SQLite allows
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -96,14 +122,23 @@ def wsgi_app(db: Path) -> Callable[..., Iterable[bytes]]:
         sid = "SM" + uuid.uuid4().hex
         now = time.time()
         with lock:
-            conn.execute(
-                "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number,"
-                " body, status, num_segments, status_callback, status_callback_method,"
-                " date_created, date_updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (sid, ACCOUNT, "outbound-api", "modem1", from_, to, body, "queued", 1)
-                + (None, "POST", now, now),
-            )
-            conn.commit()  # synchronous=FULL: on disk before the answer
+            if same:
+                conn.execute(
+                    SAME_INSERT,
+                    (sid, ACCOUNT, "outbound-api", "modem1", from_, to, body, "queued", 1)
+                    + (None, "POST", None, None, None, now, now),
+                )
+                conn.execute(SAME_PART, (sid,))
+                conn.commit()  # synchronous=FULL: on disk before the answer
+            else:
+                conn.execute(
+                    "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number,"
+                    " body, status, num_segments, status_callback, status_callback_method,"
+                    " date_created, date_updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (sid, ACCOUNT, "outbound-api", "modem1", from_, to, body, "queued", 1)
+                    + (None, "POST", now, now),
+                )
+                conn.commit()  # synchronous=FULL: on disk before the answer
         date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(now))
         out = json.dumps(
             {
@@ -138,15 +173,22 @@ def wsgi_app(db: Path) -> Callable[..., Iterable[bytes]]:
     return app
 
 
-def serve(db: Path, port: int, threads: int) -> None:
+def serve(db: Path, port: int, threads: int, schema: str = "same") -> None:
     """Run the minimal app on cheroot until killed (the process ``bench_api_ceiling`` starts)."""
     from cheroot import wsgi
 
-    server = wsgi.Server(("127.0.0.1", port), wsgi_app(db), numthreads=threads)
+    server = wsgi.Server(("127.0.0.1", port), wsgi_app(db, schema), numthreads=threads)
     server.safe_start()
 
 
-def bench_api_ceiling(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
+def bench_api_ceiling_bare() -> dict[str, float]:
+    """:func:`bench_api_ceiling` inserting into the one-table, index-free schema."""
+    return bench_api_ceiling(schema="bare")
+
+
+def bench_api_ceiling(
+    seconds: float = 15.0, connections: int = 8, schema: str = "same"
+) -> dict[str, float]:
     """The minimal app in its own process, driven by ``bench_api``'s wrk command."""
     from bench.run import wrk_post
     from tests.daemonproc import free_port
@@ -156,7 +198,7 @@ def bench_api_ceiling(seconds: float = 15.0, connections: int = 8) -> dict[str, 
         port = free_port()
         db = tmp / "ceiling.sqlite3"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.ceiling", str(db), str(port), str(THREADS)],
+            [sys.executable, "-m", "bench.ceiling", str(db), str(port), str(THREADS), schema],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -262,4 +304,4 @@ def bench_modem_ceiling(n: int = 2000) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    serve(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5])

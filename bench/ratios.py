@@ -32,6 +32,8 @@ PAIRS = (
     ("api", "ceiling_api", "per_second", "api_throughput"),
     ("api", "ceiling_api", "p99_ms", "api_p99"),
     ("api", "ceiling_api", "p50_ms", "api_p50"),
+    ("api", "ceiling_api_bare", "per_second", "api_throughput_bare"),
+    ("api", "ceiling_api_bare", "p99_ms", "api_p99_bare"),
     ("outbound_rate", "ceiling_modem", "per_second", "outbound_rate"),
 )
 
@@ -41,6 +43,7 @@ def alternate(rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
     order: tuple[tuple[str, Callable[[], dict[str, float]]], ...] = (
         ("ceiling_api", ceiling.bench_api_ceiling),
         ("api", bench_api),
+        ("ceiling_api_bare", ceiling.bench_api_ceiling_bare),
         ("ceiling_modem", ceiling.bench_modem_ceiling),
         ("outbound_rate", bench_outbound_rate),
     )
@@ -70,10 +73,11 @@ def _spread(q: dict[str, float], label: str) -> str:
 
 def rows(r: dict[str, dict[str, float]], ok: Callable[[bool], str]) -> list[tuple[str, ...]]:
     """The ratio table: measure, target, ratio, the appliance's figure, the ceiling's, verdict."""
-    q, api, capi, rate, cmodem = (
+    q, api, capi, bare, rate, cmodem = (
         r["ratios"],
         r["api"],
         r["ceiling_api"],
+        r["ceiling_api_bare"],
         r["outbound_rate"],
         r["ceiling_modem"],
     )
@@ -103,6 +107,22 @@ def rows(r: dict[str, dict[str, float]], ok: Callable[[bool], str]) -> list[tupl
             "(no target)",
         ),
         (
+            "REST create against a one-table insert: requests per second",
+            "—",
+            f"{q['api_throughput_bare']:.2f}× ({_spread(q, 'api_throughput_bare')})",
+            f"{api['per_second']:.0f}/s",
+            f"{bare['per_second']:.0f}/s",
+            "(stricter; no target)",
+        ),
+        (
+            "REST create against a one-table insert: p99 latency",
+            "—",
+            f"{q['api_p99_bare']:.2f}× ({_spread(q, 'api_p99_bare')})",
+            f"{api['p99_ms']:.1f} ms",
+            f"{bare['p99_ms']:.1f} ms",
+            "(stricter; no target)",
+        ),
+        (
             "Outbound, T = 0: messages per second",
             "—",
             f"{q['outbound_rate']:.2f}× ({_spread(q, 'outbound_rate')})",
@@ -116,12 +136,16 @@ def rows(r: dict[str, dict[str, float]], ok: Callable[[bool], str]) -> list[tupl
 def notes(r: dict[str, dict[str, float]]) -> list[str]:
     q = r["ratios"]
     return [
-        f"- Ratios: {q['rounds']:.0f} rounds of REST ceiling, REST, modem ceiling, outbound rate, in that order;",
-        "  each figure is the median of its rounds, each ratio the ratio of the medians (the range of",
-        "  the per-round ratios follows it). The REST ceiling (bench/ceiling.py) is a minimal WSGI app",
-        "  on cheroot with 16 threads in its own process: form parsing, one INSERT of a",
-        "  Message-shaped row and a commit (WAL, synchronous=FULL) per request, a Message-shaped JSON",
-        "  reply; no auth, routing, validation or writer thread; the same wrk command as the REST row.",
+        f"- Ratios: {q['rounds']:.0f} rounds of REST ceiling, REST, one-table REST ceiling, modem ceiling,",
+        "  outbound rate, in that order; each figure is the median of its rounds, each ratio the ratio",
+        "  of the medians (the range of the per-round ratios follows it). The REST ceiling",
+        "  (bench/ceiling.py) is a minimal WSGI app on cheroot with 16 threads in its own process:",
+        "  form parsing, the same durable insert as the appliance (its `messages` and `segments` rows,",
+        "  in the appliance's migrated schema with its indexes) and one commit (WAL, synchronous=FULL)",
+        "  per request, a Message-shaped JSON reply; no auth, routing, validation or writer thread;",
+        "  the same wrk command as the REST row. The one-table ceiling is the same app inserting one",
+        "  Message-shaped row into a table with no secondary index (the ceiling of runs before",
+        "  2026-12-07), shown as the stricter comparison.",
         "  The modem ceiling sends the same PDUs by `AT+CMGS` straight down the simulated modem's pty",
         "  (raw tty), one fsync'd SQLite commit before each; the appliance commits three times per",
         "  one-part message (claim, part started, part sent) and goes through the driver's reader thread.",
@@ -131,7 +155,14 @@ def notes(r: dict[str, dict[str, float]]) -> list[str]:
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS
     r = alternate(rounds)
-    for name in ("ceiling_api", "api", "ceiling_modem", "outbound_rate", "ratios"):
+    for name in (
+        "ceiling_api",
+        "api",
+        "ceiling_api_bare",
+        "ceiling_modem",
+        "outbound_rate",
+        "ratios",
+    ):
         print(name, {k: round(v, 3) for k, v in r[name].items()})
     for row in rows(r, lambda flag: "meets" if flag else "MISSES"):
         print(" | ".join(row))
