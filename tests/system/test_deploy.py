@@ -215,7 +215,11 @@ def test_playbook_converges_on_bookworm_and_a_second_run_changes_nothing(tmp_pat
     password = tmp_path / "vault-pass"
     password.write_text("correct horse battery staple\n")
     vault = tmp_path / "vault.yml"
-    vault.write_text('---\nvault_appliance_modem_pins:\n  modem1: "4321"\n')
+    # So does a fleet's database URL, with its password (the fleet extra follows from it).
+    vault.write_text(
+        '---\nvault_appliance_modem_pins:\n  modem1: "4321"\n'
+        'vault_appliance_database_url: "postgresql://appliance:s3cret@db.lan/appliance"\n'
+    )
     rv = _run(
         [_tool("ansible-vault"), "encrypt", "--vault-password-file", str(password), str(vault)]
     )
@@ -253,6 +257,7 @@ appliance:
     appliance_sdk_bundle: {bundle}
     appliance_tls_cert: {pair / "server.crt"}
     appliance_tls_key: {pair / "server.key"}
+    appliance_database_url: "{{{{ vault_appliance_database_url }}}}"
 """
     )
     # The example inventory's group_vars apply to the test host, as they would to a Pi.
@@ -291,6 +296,7 @@ appliance:
     toml = etc / "appliance" / "appliance.toml"
     cfg = config.load(toml, environ={})
     assert cfg.modems[0].pin == "4321" and cfg.modems[0].port == "/dev/gsm/sim7600-at"
+    assert cfg.database_url == "postgresql://appliance:s3cret@db.lan/appliance"
     assert oct(toml.stat().st_mode & 0o777) == "0o640"
     assert (etc / "udev/rules.d/90-appliance-modems.rules").read_text() == (
         ROOT / "firmware_config/udev/90-appliance-modems.rules"
@@ -310,14 +316,18 @@ appliance:
             "from appliance.modem import profiles; from appliance.system import service;"
             " from appliance.store import retention; print(profiles.load('sim7600').name);"
             # the webrtc extra (browser phone calls) is installed on a 64-bit target
-            " from appliance.clients import medialoop; print(medialoop.missing())",
+            " from appliance.clients import medialoop; print(medialoop.missing());"
+            # the fleet extra, since a database URL is set: the PostgreSQL store's driver
+            " import psycopg, psycopg_pool; print(psycopg.pq.version() > 0)",
         ],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert rv.returncode == 0 and rv.stdout.split() == ["SIMCom", "SIM7600", "None"], rv.stderr
+    assert rv.returncode == 0 and rv.stdout.split() == ["SIMCom", "SIM7600", "None", "True"], (
+        rv.stderr
+    )
     for name in ("appliance.service", "appliance-firewall.service"):
         rv = subprocess.run(
             ["systemd-analyze", "verify", f"--root={target}", f"/etc/systemd/system/{name}"],
