@@ -327,6 +327,16 @@ def bench_streams() -> dict[str, float]:
     return _streams().bench_streams()  # type: ignore[no-any-return]
 
 
+def _browsercall() -> Any:
+    from bench import browsercall  # late, like bench.panel
+
+    return browsercall
+
+
+def bench_browsercall() -> dict[str, float]:
+    return _browsercall().bench_browser()  # type: ignore[no-any-return]
+
+
 def _ratios() -> Any:
     from bench import ratios  # late, like bench.panel
 
@@ -356,6 +366,7 @@ def main() -> int:
         ("webhooks", bench_webhooks),
         ("streams", bench_streams),
         ("dialring", bench_dialring),
+        ("browsercall", bench_browsercall),
     ):
         print(f"running {name} ...", flush=True)
         results[name] = fn()
@@ -434,6 +445,7 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         *_webhooks().rows(r["webhooks"]),
         *_streams().rows(r["streams"]),
         *_dialring().rows(r["dialring"]),
+        *_browsercall().rows(r["browsercall"]),
     ]
     lines = [
         "# Benchmarks",
@@ -480,6 +492,7 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         *_webhooks().notes(r["webhooks"]),
         *_streams().notes(r["streams"]),
         *_dialring().notes(r["dialring"]),
+        *_browsercall().notes(r["browsercall"]),
         "",
         "The layout change of issue 10 (modules into packages, no behaviour change) was measured"
         " before and after in one sitting: docs/benchmarks-layout.md.",
