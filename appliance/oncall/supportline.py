@@ -62,7 +62,9 @@ class SupportLine:
         policy = self.policy(call_sid, policy_name)
         people = list(chain) if chain is not None else self.directory.chain(time.time(), policy)
         steps = supportplan.plan(people, int(policy["repeat"]))
-        phones = {p["id"]: p["phone"] for p in self.directory.people()}
+        everyone = self.directory.people()
+        phones = {p["id"]: p["phone"] for p in everyone}
+        clients = {p["id"]: p["client"] for p in everyone if p["client"]}
         while step < len(steps):
             ringing = [pid for pid in steps[step] if pid in phones]  # removed since: skipped
             if ringing:
@@ -73,6 +75,7 @@ class SupportLine:
                     int(policy["ring_timeout"]),
                     supportplan.action_url(path, step + 1, people, policy_name.strip()),
                     greet=step == 0,
+                    clients=[clients[p] for p in ringing if p in clients],
                 )
             step += 1
         self.pager.post(

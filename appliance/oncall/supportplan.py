@@ -10,6 +10,8 @@ whole plan ``repeat`` times.  Each step is one ``<Dial>`` whose ``action`` is th
 Every ``<Number>`` carries the whisper twimlet with ``HumanCheck``: the callee hears "Support
 line call. Press any key to accept." and the leg hangs up when no key is pressed, so a
 voicemail that picks up does not take the call (Twilio's documented screening pattern).
+A person with a client identity is also rung in their browser phones (a ``<Client>`` with the
+same whisper, in the same ``<Dial>``): phones first, then browsers, ten nouns at most.
 No I/O here.
 """
 
@@ -68,10 +70,15 @@ def document(body: str) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'
 
 
-def dial(phones: Sequence[str], ring: int, action: str, greet: bool) -> str:
-    """One step's TwiML: the greeting on the first step, then a ``<Dial>`` of ``phones``."""
+def dial(
+    phones: Sequence[str], ring: int, action: str, greet: bool, clients: Sequence[str] = ()
+) -> str:
+    """One step's TwiML: the greeting on the first step, then a ``<Dial>`` of ``phones`` and
+    the browser phones of ``clients`` (identities), :data:`MAX_PARALLEL` nouns at most."""
     whisper = quoteattr(whisper_url())
-    numbers = "".join(f"<Number url={whisper}>{escape(p)}</Number>" for p in phones)
+    nouns = [f"<Number url={whisper}>{escape(p)}</Number>" for p in phones]
+    nouns += [f"<Client url={whisper}>{escape(c)}</Client>" for c in clients]
+    numbers = "".join(nouns[:MAX_PARALLEL])
     greeting = f"<Say>{escape(GREETING)}</Say>" if greet else ""
     return document(f'{greeting}<Dial timeout="{ring}" action={quoteattr(action)}>{numbers}</Dial>')
 

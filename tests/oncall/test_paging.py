@@ -34,13 +34,14 @@ def texts_to(sim, to: str) -> list[str]:
     return [m.text for m in sim.network.outbox("modem1") if m.destination == to]
 
 
-def rota(d, ack_timeout: float = 600.0) -> tuple[int, int]:
-    """Alice and Bob, a weekly rotation that started today with Alice, and the policy."""
+def rota(d, ack_timeout: float = 600.0, clients: dict[str, str] | None = None) -> tuple[int, int]:
+    """Alice and Bob, a weekly rotation that started today with Alice, and the policy
+    (``clients``: a browser phone identity by name)."""
     auth = admin(d)
     ids = []
     for name, phone in (("Alice", ALICE), ("Bob", BOB)):
-        rv = requests.post(f"{base(d)}/oncall/people", data={"name": name, "phone": phone},
-                           auth=auth, timeout=10)  # fmt: skip
+        person = {"name": name, "phone": phone, "client": (clients or {}).get(name, "")}
+        rv = requests.post(f"{base(d)}/oncall/people", data=person, auth=auth, timeout=10)
         assert rv.status_code == 201, rv.text
         ids.append(rv.json()["id"])
     today = datetime.now(UTC).date()
@@ -274,6 +275,27 @@ def test_an_overrides_start_and_end_are_handovers_texted_once(sim, make_daemon):
     assert len([t for t in texts_to(sim, ALICE) if t.startswith("You are on call")]) == 1
     claims = d.store.read("SELECT schedule_id, person_id FROM oncall_handovers ORDER BY at")
     assert [tuple(r) for r in claims] == [(-1, 2), (-1, 1)]
+
+
+def test_the_support_number_rings_a_persons_browser_phones_beside_their_phone(sim, make_daemon):
+    """A person with a client identity is rung on their phone and in their browsers at once,
+    each leg with the whisper; someone without one only on the phone."""
+    d = make_daemon()
+    rota(d, clients={"Bob": "bob-desk"})
+    origin = f"http://127.0.0.1:{d.server.port}"
+    params = {"CallSid": "CA2", "From": "+14155550199", "To": "+15005550006"}
+    result, _ = d.client.request(f"{origin}/twimlets/oncall", "POST", params)
+    doc = ElementTree.fromstring(result.body)
+    assert [n.tag for n in doc.find("Dial")] == ["Number"]  # Alice: no browser phone
+    action = doc.find("Dial").get("action")
+    result, _ = d.client.request(origin + action, "POST", {**params, "DialCallStatus": "no-answer"})
+    dial = ElementTree.fromstring(result.body).find("Dial")
+    assert [(n.tag, n.text) for n in dial] == [("Number", BOB), ("Client", "bob-desk")]
+    assert dial.find("Client").get("url") == dial.find("Number").get("url")  # the whisper
+    action = dial.get("action")
+    result, _ = d.client.request(origin + action, "POST", {**params, "DialCallStatus": "no-answer"})
+    everyone = ElementTree.fromstring(result.body).find("Dial")
+    assert [n.text for n in everyone] == [ALICE, BOB, "bob-desk"]
 
 
 def test_the_support_number_dials_whoever_is_on_call_then_the_next_then_pages(sim, make_daemon):

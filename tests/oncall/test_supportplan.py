@@ -42,6 +42,22 @@ def test_dial_twiml_whispers_on_every_leg_and_carries_the_chain():
     assert ElementTree.fromstring(supportplan.hangup()).find("Hangup") is not None
 
 
+def test_people_with_a_client_identity_ring_in_their_browsers_too():
+    action = supportplan.action_url("/twimlets/oncall", 1, [1, 2])
+    doc = ElementTree.fromstring(
+        supportplan.dial(["+14155550111", "+14155550112"], 20, action, False, ["alice"])
+    )
+    dial = doc.find("Dial")
+    assert [n.tag for n in dial] == ["Number", "Number", "Client"]  # phones first
+    client = dial.find("Client")
+    assert client.text == "alice" and client.get("url") == dial.find("Number").get("url")
+    # ten nouns at most: every phone, then browsers while there is room
+    phones = [f"+1415555{i:04d}" for i in range(9)]
+    full = ElementTree.fromstring(supportplan.dial(phones, 20, action, False, ["a", "b"]))
+    assert [n.tag for n in full.find("Dial")] == ["Number"] * 9 + ["Client"]
+    assert full.find("Dial").find("Client").text == "a"
+
+
 def test_chain_parameter_and_step_texts():
     assert supportplan.parse_chain("3,1,2") == [3, 1, 2]
     for bad in ("", "1,x", "1;2", "-1", "１", ",".join(["1"] * 201)):
