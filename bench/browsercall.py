@@ -57,12 +57,15 @@ CONNECT_RUNS = 10
 CALL_SECONDS = 60.0
 CONNECT_TARGET_MS = 150.0  # issue 13: connect() to the App's webhook on loopback
 CPU_TARGET = 15.0  # % of one core per browser call
+GSM_TO_BROWSER_MS = 60.0  # issue 13: one-way audio latency added by the appliance
+BROWSER_TO_GSM_MS = 120.0  # (aiortc's receive jitter buffer holds about 80 ms of it)
 GAP_MS = 60.0  # a received-audio interval longer than this is a gap (three frames late)
 FRAME = 320  # bytes of one 20 ms frame of 8 kHz s16 mono
 
 
 @dataclass
 class Appliance:
+    sim: Any  # the SimulatorHost (its network places the GSM calls)
     daemon: DaemonProcess
     http: int
     https: int
@@ -85,12 +88,12 @@ class Appliance:
             answer: dict[str, Any] = json.loads(rv.read())
         return answer
 
-    def token(self, app_sid: str) -> str:
+    def token(self, app_sid: str = "") -> str:
         from twilio.jwt.access_token import AccessToken
         from twilio.jwt.access_token.grants import VoiceGrant
 
         token = AccessToken(self.account, self.key, self.secret, identity="alice")
-        token.add_grant(VoiceGrant(outgoing_application_sid=app_sid, incoming_allow=True))
+        token.add_grant(VoiceGrant(outgoing_application_sid=app_sid or None, incoming_allow=True))
         return str(token.to_jwt())
 
     def cpu(self) -> float:
@@ -99,20 +102,25 @@ class Appliance:
 
 
 @contextmanager
-def appliance() -> Iterator[Appliance]:
-    """``appliance run`` with HTTPS and browser phones on 127.0.0.1, an API key for tokens."""
+def appliance(voice_url: str = "") -> Iterator[Appliance]:
+    """``appliance run`` with HTTPS and browser phones on 127.0.0.1, an API key for tokens;
+    with ``voice_url``, the simulated modem's calls and audio port go to the daemon too."""
     import sqlite3
 
     with tempfile.TemporaryDirectory() as tdir:
         tmp = Path(tdir)
         sim = sim_host(tmp, 0.0)
+        modem = sim.modems["modem1"]
+        voice = (
+            f'voice_url = "{voice_url}"\naudio_port = "{modem.audio_path}"\n' if voice_url else ""
+        )
         http = free_port()
         cfg = tmp / "appliance.toml"
         cfg.write_text(  # https_port 0: a free port, found with ss
             f'data_dir = "{tmp / "data"}"\nhttp_port = {http}\nhttps_port = 0\n'
             'webrtc_addresses = "127.0.0.1"\nlog_level = "WARNING"\n'
             f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\n'
-            f'port = "{sim.modems["modem1"].port_path}"\n'
+            f'port = "{modem.port_path}"\n{voice}'
         )
         daemon = DaemonProcess(cfg, http)
         daemon.start()
@@ -130,6 +138,7 @@ def appliance() -> Iterator[Appliance]:
             with sqlite3.connect(tmp / "data" / "appliance.sqlite3") as db:
                 settings = dict(db.execute("SELECT key, value FROM settings").fetchall())
             yield Appliance(
+                sim,
                 daemon,
                 http,
                 https,
@@ -171,7 +180,7 @@ def tone_wav(hz: float, ms: int) -> bytes:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(8000)
-        w.writeframes(tones.beep(hz, ms, -10.0))
+        w.writeframes(tones.beep(ms, hz, -10.0))
     return buf.getvalue()
 
 
@@ -207,7 +216,7 @@ def bench_connect(runs: int = CONNECT_RUNS) -> dict[str, float]:
     arrived: dict[str, float] = {}
     webapp = WebApp()
 
-    def voice(req: Any) -> tuple[int, str, bytes]:
+    def voice(req: Any) -> Any:
         arrived[req.flat.get("Run", "")] = time.time() * 1000
         return twiml("<Response><Hangup/></Response>")(req)
 
@@ -284,7 +293,7 @@ def bench_call(seconds: float = CALL_SECONDS) -> dict[str, float]:
 
     browser.port._received = timed  # type: ignore[method-assign]
     stop = threading.Event()
-    mic = tones.beep(1200, 1000, -10.0)
+    mic = tones.beep(1000, 1200, -10.0)
 
     def speak() -> None:  # the browser's microphone: a 1.2 kHz tone, paced at 20 ms
         start, n = time.monotonic(), 0
@@ -368,6 +377,163 @@ def bench_call(seconds: float = CALL_SECONDS) -> dict[str, float]:
     }
 
 
+# -- one-way latency, GSM <-> browser --------------------------------------------------------
+
+
+def _ulaw_to_pcm(payload: bytes) -> bytes:
+    """G.711 mu-law to s16le (ITU-T G.711's decoding, as a formula)."""
+    import numpy as np
+
+    u = ~np.frombuffer(payload, dtype=np.uint8)
+    sign, exponent, mantissa = u & 0x80, (u >> 4) & 0x07, u & 0x0F
+    magnitude = ((mantissa.astype(np.int32) << 3) + 0x84) << exponent
+    pcm = np.where(sign != 0, 0x84 - magnitude, magnitude - 0x84)
+    return pcm.astype("<i2").tobytes()
+
+
+def bench_latency(bursts: int = 8) -> dict[str, float]:
+    """A simulated GSM caller's ``<Dial><Client>`` rings an aiortc browser, which answers;
+    then tone bursts each way, each burst's onset timed at both ends (see the notes)."""
+    from websockets.sync.client import connect
+
+    from appliance.clients import medialoop
+    from appliance.clients.audioport import WebRtcAudioPort
+    from appliance.clients.peer import Peer
+    from appliance.sim.party import RemoteParty, Silence
+    from tests.clients.audiocheck import goertzel_dbfs
+    from tests.clients.test_peer import as_the_sdk_sends_it
+
+    hz_gsm, hz_browser, on = 1000, 600, -30.0  # each side's tone; "heard" above this level
+    burst = tones.beep(300, hz_gsm, -10.0)  # 300 ms
+    webapp = WebApp()
+    webapp.routes["/voice"] = twiml("<Response><Dial><Client>alice</Client></Dial></Response>")
+    media = medialoop.MediaLoop(["127.0.0.1"])
+    loop = media.start()
+    browser = Peer(WebRtcAudioPort(loop), name="browser", codecs=("audio/PCMU",))
+    rtp: list[tuple[float, float]] = []  # (arrival, level of the GSM tone) per RTP packet
+    sent: list[tuple[float, bytes]] = []  # (handed to the encoder, frame) by the browser
+    next_frame = browser.port.next_frame
+
+    async def timed_frame() -> bytes:
+        frame = await next_frame()
+        sent.append((time.monotonic(), frame))
+        return frame
+
+    browser.port.next_frame = timed_frame  # type: ignore[method-assign]
+    gsm_to_browser: list[float] = []
+    browser_to_gsm: list[float] = []
+    try:
+        with appliance(webapp.url("/voice")) as a:
+            context = ssl.create_default_context(cafile=str(a.data / "tls" / "ca.crt"))
+            with connect(f"wss://127.0.0.1:{a.https}/signal", ssl=context, open_timeout=10) as ws:
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "listen",
+                            "version": "1.6",
+                            "payload": {"token": a.token(), "browserinfo": {}},
+                        }
+                    )
+                )
+                _receive(ws, "connected")
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "register",
+                            "version": "1.6",
+                            "payload": {"media": {"audio": True}},
+                        }
+                    )
+                )
+                _receive(ws, "ready")
+                caller = a.sim.network.incoming_call(
+                    "modem1", "+14155550100", party=RemoteParty([Silence(120)])
+                )
+                invite = _receive(ws, "invite")["payload"]
+                made = media.submit(browser.answer(invite["sdp"])).result(10)
+
+                def hook() -> None:  # each RTP packet as it arrives, before the jitter buffer
+                    assert browser.pc is not None
+                    receiver = next(
+                        t.receiver for t in browser.pc.getTransceivers() if t.kind == "audio"
+                    )
+                    handle = receiver._handle_rtp_packet
+
+                    async def timed(packet: Any, arrival_time_ms: int) -> None:
+                        pcm = _ulaw_to_pcm(packet.payload)
+                        rtp.append((time.monotonic(), goertzel_dbfs(pcm, hz_gsm)))
+                        await handle(packet, arrival_time_ms)
+
+                    receiver._handle_rtp_packet = timed
+
+                loop.call_soon_threadsafe(hook)
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "answer",
+                            "version": "1.6",
+                            "payload": {
+                                "callsid": invite["callsid"],
+                                "sdp": as_the_sdk_sends_it(made),
+                            },
+                        }
+                    )
+                )
+                end = time.monotonic() + 15
+                while browser.port.received < 8000 * 2:  # a second of audio: bridged
+                    if time.monotonic() > end:
+                        raise TimeoutError("the browser heard nothing from the bridge")
+                    time.sleep(0.05)
+                time.sleep(1.0)
+                for _ in range(bursts):
+                    # GSM -> browser: the tick that writes the burst's first frame to the pty
+                    started: list[float] = []
+                    caller.play(burst, on_start=lambda s=started: s.append(time.monotonic()))
+                    time.sleep(1.0)
+                    heard = [t for t, level in rtp if started and t >= started[0] and level > on]
+                    gsm_to_browser.append((heard[0] - started[0]) * 1000 if heard else float("nan"))
+                    # browser -> GSM: the burst's first frame handed to the encoder, to the
+                    # pty's first frame with the tone (the simulator's arrival times)
+                    mark = len(sent)
+                    browser.port.write(tones.beep(300, hz_browser, -10.0))
+                    time.sleep(1.0)
+                    first = next(
+                        (t for t, f in sent[mark:] if goertzel_dbfs(f, hz_browser) > on), None
+                    )
+                    times, pcm = caller.frame_times(), caller.heard()
+                    arrived = next(
+                        (
+                            t
+                            for i, t in enumerate(times)
+                            if first is not None
+                            and t >= first
+                            and goertzel_dbfs(pcm[i * FRAME : (i + 1) * FRAME], hz_browser) > on
+                        ),
+                        None,
+                    )
+                    browser_to_gsm.append(
+                        (arrived - first) * 1000
+                        if first is not None and arrived is not None
+                        else float("nan")
+                    )
+                caller.hangup()
+    finally:
+        media.submit(browser.close()).result(10)
+        media.stop()
+        webapp.close()
+    g2b = [x for x in gsm_to_browser if x == x]
+    b2g = [x for x in browser_to_gsm if x == x]
+    return {
+        "bursts": float(bursts),
+        "gsm_to_browser_ms": statistics.median(g2b) if g2b else float("nan"),
+        "gsm_to_browser_max_ms": max(g2b) if g2b else float("nan"),
+        "gsm_to_browser_missed": float(bursts - len(g2b)),
+        "browser_to_gsm_ms": statistics.median(b2g) if b2g else float("nan"),
+        "browser_to_gsm_max_ms": max(b2g) if b2g else float("nan"),
+        "browser_to_gsm_missed": float(bursts - len(b2g)),
+    }
+
+
 def _receive(ws: Any, kind: str) -> dict[str, Any]:
     end = time.monotonic() + 15
     while time.monotonic() < end:
@@ -390,15 +556,16 @@ def bench_browser() -> dict[str, float]:
     }
 
 
-def _split(r: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+def _split(r: dict[str, float]) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     return (
         {k[8:]: v for k, v in r.items() if k.startswith("connect_")},
         {k[5:]: v for k, v in r.items() if k.startswith("call_")},
+        {k[8:]: v for k, v in r.items() if k.startswith("latency_")},
     )
 
 
 def rows(r: dict[str, float]) -> list[tuple[str, str, str, str]]:
-    c, call = _split(r)
+    c, call, lat = _split(r)
 
     def ok(flag: bool) -> str:
         return "meets" if flag else "**misses**"
@@ -423,11 +590,30 @@ def rows(r: dict[str, float]) -> list[tuple[str, str, str, str]]:
             f"{call['missing_frames']:.0f} of {call['frames']:.0f} frames",
             ok(call["gaps"] == 0 and call["missing_frames"] == 0),
         ),
-    ]
+    ] + (
+        [
+            (
+                "Browser call: one-way latency added, GSM → browser (median)",
+                f"≤ {GSM_TO_BROWSER_MS:.0f} ms",
+                f"{lat['gsm_to_browser_ms']:.0f} ms (max {lat['gsm_to_browser_max_ms']:.0f};"
+                f" {lat['gsm_to_browser_missed']:.0f} of {lat['bursts']:.0f} bursts missed)",
+                ok(lat["gsm_to_browser_ms"] <= GSM_TO_BROWSER_MS),
+            ),
+            (
+                "Browser call: one-way latency added, browser → GSM (median)",
+                f"≤ {BROWSER_TO_GSM_MS:.0f} ms",
+                f"{lat['browser_to_gsm_ms']:.0f} ms (max {lat['browser_to_gsm_max_ms']:.0f};"
+                f" {lat['browser_to_gsm_missed']:.0f} of {lat['bursts']:.0f} bursts missed)",
+                ok(lat["browser_to_gsm_ms"] <= BROWSER_TO_GSM_MS),
+            ),
+        ]
+        if lat
+        else []
+    )
 
 
 def notes(r: dict[str, float]) -> list[str]:
-    c, call = _split(r)
+    c, call, lat = _split(r)
     return [
         f"- Browser calls (issue 13): `appliance run` in its own process with HTTPS and ICE on 127.0.0.1."
         f" connect() → webhook: {c['runs']:.0f} calls from headless Chromium with the official Voice SDK;",
@@ -439,7 +625,20 @@ def notes(r: dict[str, float]) -> list[str]:
         f"  its idle rate just before ({call['idle_pct']:.1f} %); gaps are timed where aiortc's jitter buffer"
         " hands the browser",
         f"  each frame ({call['frames']:.0f} received of {call['frames_expected']:.0f}).",
-    ]
+    ] + (
+        [
+            "  Latency: a simulated GSM caller's `<Dial><Client>` rings the aiortc browser, which answers"
+            f" (PCMU); {lat['bursts']:.0f} tone",
+            "  bursts each way. GSM → browser: from the simulator's 20 ms tick that writes a burst's first",
+            "  frame to the modem's audio pty to the first RTP packet with the tone reaching the browser,",
+            "  before its jitter buffer (the browser's own buffer is not the appliance's). Browser → GSM:",
+            "  from the browser's track handing the burst's first frame to its encoder to the simulator",
+            "  reading the first frame with the tone from the pty; this includes the appliance's aiortc",
+            "  receive jitter buffer (about 80 ms).",
+        ]
+        if lat
+        else []
+    )
 
 
 def main() -> int:

@@ -188,12 +188,14 @@ class SimCall:
         """The remote party hangs up."""
         self.network.remote_release(self, "remote-hangup")
 
-    def play(self, pcm: bytes) -> None:
-        """Queue downlink audio (8 kHz S16LE) after what is already queued."""
+    def play(self, pcm: bytes, on_start: Callable[[], None] | None = None) -> None:
+        """Queue downlink audio (8 kHz S16LE) after what is already queued; ``on_start`` is
+        called on the 20 ms tick that writes its first frame to the pty (a clock for
+        latency measurements)."""
         if self.stat == STAT_RELEASED:
             return
         with self._cond:
-            self._down.append(_Chunk(load_audio(pcm)))
+            self._down.append(_Chunk(load_audio(pcm), on_start=on_start))
 
     def send_digits(self, digits: str, on_ms: int = 100, off_ms: int = 100) -> None:
         """Press keys: tones in the downlink; the family's DTMF URC as each tone starts."""
