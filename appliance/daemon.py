@@ -41,6 +41,7 @@ from appliance.webhooks.client import Timeouts, WebhookClient
 from appliance.webhooks.dispatcher import Dispatcher
 
 if TYPE_CHECKING:
+    from appliance.clients.hub import Hub
     from appliance.voice.context import Context
 
 LOGGER = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class Daemon:
             from appliance.server import Server
 
             self.server = Server(self, config.http_host, config.http_port, config.http_threads)
+            self._wire_ringing(self.server.hub)
         self._stopped = threading.Event()
 
     def _simulated(self, name: str, family: str, number: str, pin: str) -> Path:
@@ -186,6 +188,7 @@ class Daemon:
         """Browser phones' calls: the client line in the engine, and the one media loop
         thread, which starts (importing aiortc) only at the first browser call."""
         from appliance.clients.calls import ClientCalls
+        from appliance.clients.directory import ClientRinging
         from appliance.clients.line import ClientCall, ClientLine
         from appliance.clients.medialoop import MediaLoop
         from appliance.voice.call import CallLeg
@@ -206,6 +209,18 @@ class Daemon:
 
         self.client_line = line
         self.client_calls = ClientCalls(line, self.store, flow)
+        # <Dial><Client> rings browsers: wired to the engine with the HTTPS server's hub
+        self.client_calls.ringing = ClientRinging(line, lambda: self.account.sid)
+
+    def _wire_ringing(self, hub: Hub) -> None:
+        """``<Dial><Client>`` rings the hub's registered browsers; without the webrtc extra
+        the engine has no client directory, and a ``<Client>`` is skipped with a warning."""
+        from appliance.clients import medialoop
+
+        ringing = self.client_calls.ringing
+        if ringing is not None and medialoop.missing() is None:
+            ringing.devices = hub.devices
+            self.voice.clients = ringing
 
     def base_url(self) -> str:
         """Where apps reach this appliance (recording URLs): public_url, else the bound port."""

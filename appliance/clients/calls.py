@@ -34,6 +34,7 @@ from appliance.voice import call
 from appliance.voice.call import CallLeg
 
 if TYPE_CHECKING:
+    from appliance.clients.directory import ClientRinging
     from appliance.clients.tokens import ClientGrant
     from appliance.store.database import Row, Store
     from appliance.voice.phone import FlowHandle
@@ -59,6 +60,8 @@ class ClientCalls:
     ) -> None:
         self.line, self.store, self.flow_factory = line, store, flow_factory
         self.limit = limit
+        # the browsers the appliance rings (<Dial><Client>: appliance.clients.ringing)
+        self.ringing: ClientRinging | None = None
 
     def invite(self, device: Device, grant: ClientGrant, message: pstream.Message) -> None:
         """A browser places a call (``Device.connect``)."""
@@ -201,8 +204,19 @@ class ClientCalls:
         threading.Thread(target=paced, name=f"dtmf {found.sid[:10]}", daemon=True).start()
         return True
 
+    def answer(self, device: Device, callsid: str, sdp: object) -> bool:
+        """The browser accepted a call the appliance rang it with; False for no such ring."""
+        return self.ringing is not None and self.ringing.answer(device, callsid, sdp)
+
+    def reject(self, device: Device, callsid: str) -> bool:
+        """The browser declined a call it was rung with (or its page closed); False for no
+        such ring."""
+        return self.ringing is not None and self.ringing.reject(device, callsid)
+
     def dropped(self, device: Device) -> None:
         """The browser's socket closed: its calls end (reconnecting them comes later), so
-        none is left in progress."""
+        none is left in progress, and it stops ringing."""
+        if self.ringing is not None:
+            self.ringing.dropped(device)
         for found in self.line.of_device(device):
             self.line.released(found, "socket closed")

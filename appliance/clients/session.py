@@ -5,10 +5,11 @@ messages by :class:`~appliance.clients.connection.Connection`) and answers them 
 :class:`Link`; the registration table lives in a :class:`Registry` (the hub).  ``listen``
 checks the token and answers ``connected``; ``register`` answers ``ready`` or ``offline``;
 a refused or expired token is answered with the SDK's code, then ``close``.  Calls from the
-browser (``invite``, then its ``hangup`` and ``dtmf``) go to the registry's
+browser (``invite``, then its ``hangup`` and ``dtmf``) and the browser's ``answer`` and
+``reject`` of a call the appliance rang it with (``<Dial><Client>``) go to the registry's
 :class:`~appliance.clients.calls.ClientCalls`; without one (a server built without a voice
-engine) an ``invite`` is hung up with 31480.  ``answer``, ``reject``, ``reinvite`` and
-``message`` get 31404: the appliance does not ring browsers yet.
+engine) an ``invite`` is hung up with 31480.  An ``answer`` for no ringing call, a
+``reinvite`` and a ``message`` get 31404; a ``reject`` of a call that ended is ignored.
 """
 
 from __future__ import annotations
@@ -275,7 +276,18 @@ class Session:
             )
         )
 
-    _on_answer = _on_reject = _on_reinvite = _on_message = _no_call
+    def _on_answer(self, message: pstream.Message) -> None:
+        calls = self.registry.calls
+        callsid = message.callsid or ""
+        if calls is None or not calls.answer(self, callsid, message.payload["sdp"]):
+            self._no_call(message)
+
+    def _on_reject(self, message: pstream.Message) -> None:
+        calls = self.registry.calls
+        if calls is not None:  # rejecting a call that was cancelled meanwhile is harmless
+            calls.reject(self, message.callsid or "")
+
+    _on_reinvite = _on_message = _no_call
 
     def _token_refused(self, e: TokenError) -> None:
         was = self.registry.unregister(self)

@@ -1,9 +1,10 @@
 """The ``<Dial>`` verb of voice TwiML and its ``<Number>`` noun: call out and bridge.
 
-A ``<Dial>`` holds either one number as text or up to ten ``<Number>`` nouns (Twilio's
-limit; more are skipped with a warning).  ``<Client>`` nouns are parsed (their identity
-is kept) but browser phones do not exist yet: the engine records a notification for each
-and does not ring them.  The other nouns Twilio has (``<Sip>``, ``<Conference>`` …) need
+A ``<Dial>`` holds either one number as text or up to ten ``<Number>`` and ``<Client>``
+nouns (Twilio's limit; more are skipped with a warning).  A ``<Client>`` names a browser
+phone's identity, as text or as ``<Identity>`` with ``<Parameter name value>`` children (the
+custom parameters its ``invite`` carries), and takes the ``<Number>``'s ``url``, ``method``
+and status callback attributes.  The other nouns Twilio has (``<Sip>``, ``<Conference>`` …) need
 more than a GSM modem and are skipped with a warning.  ``Dial answerOnBridge`` and
 ``Number statusCallbackEvent`` have no documented code and warn with 12200.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.twiml.reader import VerbReader, element_text
-from appliance.twiml.xmltree import local_name, xml_strip
+from appliance.twiml.xmltree import attributes, local_name, xml_strip
 
 __all__ = ["CODES", "RECORDING_EVENTS", "RING_TONES", "Client", "Dial", "Number", "dial"]
 
@@ -33,6 +34,8 @@ CODES: dict[tuple[str, str], int] = {
     ("Number", "statusCallbackMethod"): 13221,
     ("Number", "sendDigits"): 13222,
     ("Number", "number"): 13223,
+    ("Client", "method"): 13221,
+    ("Client", "statusCallbackMethod"): 13221,
 }
 
 _SEND_DIGITS = re.compile(r"^[0-9*#wW]+$")
@@ -96,6 +99,10 @@ _DIAL_IGNORED = frozenset(
     }
 )
 _NUMBER_IGNORED = frozenset({"byoc", "amdStatusCallback", "amdStatusCallbackMethod"})
+_CLIENT_KNOWN = frozenset(
+    {"url", "method", "statusCallback", "statusCallbackMethod", "statusCallbackEvent"}
+)
+MAX_CLIENT_PARAMETERS = 40  # custom parameters of one <Client> (the SDK's own limit)
 
 
 @dataclass(frozen=True)
@@ -113,9 +120,16 @@ class Number:
 
 @dataclass(frozen=True)
 class Client:
-    """A browser phone to ring (``<Client>``): parsed, not rung yet (no browser phones)."""
+    """A browser phone to ring (``<Client>``): every device registered as ``identity``.
+    ``parameters`` are the ``<Parameter>`` children (the call's ``customParameters``)."""
 
     identity: str
+    parameters: tuple[tuple[str, str], ...] = ()
+    url: str | None = None
+    method: str = "POST"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: tuple[str, ...] = ("completed",)
 
 
 @dataclass(frozen=True)
@@ -162,11 +176,9 @@ def dial(reader: VerbReader, element: Any) -> Dial | None:
             if parsed is not None:
                 numbers.append(parsed)
         elif name == "Client":
-            identity = _client_identity(child)
-            if identity:
-                clients.append(Client(identity))
-            else:
-                reader.warn("<Dial><Client> has no identity and was skipped")
+            client = _client(reader, child)
+            if client is not None:
+                clients.append(client)
         elif name in _UNSUPPORTED_NOUNS:
             reader.warn(f"<Dial><{name}> is not supported on this appliance and was skipped")
         else:
@@ -229,12 +241,55 @@ def dial(reader: VerbReader, element: Any) -> Dial | None:
     )
 
 
-def _client_identity(element: Any) -> str:
-    """``<Client>alice</Client>`` or ``<Client><Identity>alice</Identity></Client>``."""
+def _client(reader: VerbReader, element: Any) -> Client | None:
+    """``<Client>alice</Client>``, or ``<Client><Identity>alice</Identity><Parameter name=…
+    value=…/></Client>``; None (with a warning) without an identity."""
+    attrs = reader.attrs(element, _CLIENT_KNOWN)
+    identity = xml_strip(element.text or "")
+    parameters: list[tuple[str, str]] = []
     for child in element:
-        if local_name(child) == "Identity":
-            return element_text(child)
-    return xml_strip(element.text or "")
+        name = local_name(child)
+        if name == "Identity":
+            identity = element_text(child)
+        elif name == "Parameter":
+            values = attributes(child)
+            key = xml_strip(values.get("name", ""))
+            if not key:
+                reader.warn("<Client><Parameter> has no name and was ignored")
+            elif len(parameters) >= MAX_CLIENT_PARAMETERS:
+                reader.warn(
+                    f"<Client> carries at most {MAX_CLIENT_PARAMETERS} parameters; {key!r}"
+                    " was ignored"
+                )
+            else:
+                parameters.append((key, values.get("value", "")))
+        else:
+            reader.warn(f"unknown noun <{name}> inside <Client> was ignored")
+    if not identity:
+        reader.warn("<Dial><Client> has no identity and was skipped")
+        return None
+    return Client(
+        identity=identity,
+        parameters=tuple(parameters),
+        url=reader.url(attrs.get("url"), "<Client url>"),
+        method=reader.method(attrs, "Client"),
+        status_callback=reader.url(attrs.get("statusCallback"), "<Client statusCallback>"),
+        status_callback_method=reader.method(attrs, "Client", "statusCallbackMethod"),
+        status_callback_events=_call_events(reader, attrs, "Client"),
+    )
+
+
+def _call_events(reader: VerbReader, attrs: dict[str, str], where: str) -> tuple[str, ...]:
+    """``statusCallbackEvent`` of a ``<Number>`` or ``<Client>`` (default ``completed``)."""
+    events: tuple[str, ...] = ("completed",)
+    if "statusCallbackEvent" in attrs:
+        words = [w for w in _EVENT_SEPARATORS.split(attrs["statusCallbackEvent"]) if w]
+        valid = tuple(e for e in _CALL_EVENTS if e in words)
+        if not words or set(words) - set(_CALL_EVENTS):
+            reader.invalid(where, "statusCallbackEvent", attrs["statusCallbackEvent"], "completed")
+        if valid:
+            events = valid
+    return events
 
 
 def _dial_number(reader: VerbReader, text: str, where: str) -> str | None:
@@ -261,16 +316,7 @@ def _number(reader: VerbReader, element: Any) -> Number | None:
         if not _SEND_DIGITS.match(send_digits):
             reader.invalid("Number", "sendDigits", attrs["sendDigits"], None)
             send_digits = None
-    events: tuple[str, ...] = ("completed",)
-    if "statusCallbackEvent" in attrs:
-        words = [w for w in _EVENT_SEPARATORS.split(attrs["statusCallbackEvent"]) if w]
-        valid = tuple(e for e in _CALL_EVENTS if e in words)
-        if not words or set(words) - set(_CALL_EVENTS):
-            reader.invalid(
-                "Number", "statusCallbackEvent", attrs["statusCallbackEvent"], "completed"
-            )
-        if valid:
-            events = valid
+    events = _call_events(reader, attrs, "Number")
     return Number(
         number=number,
         send_digits=send_digits,

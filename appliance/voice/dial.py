@@ -20,7 +20,9 @@ There the numbers are tried one after the other (one line), and ``answerOnBridge
 cannot hold off the answer (a modem cannot dial beside a call it has not answered).
 
 A SIM presents its own number: ``callerId`` cannot be honoured (a warning is recorded).
-``<Client>`` nouns are not rung: browser phones do not exist yet (a call event says so).
+``<Client>`` nouns ring browser phones (the engine's ``clients`` directory, which needs no
+modem) in parallel with the numbers; without it (no HTTPS server or no ``webrtc`` extra)
+they are not rung, and a call event says so.
 """
 
 from __future__ import annotations
@@ -35,15 +37,21 @@ from appliance.voice import call, ringing
 from appliance.voice.bridge import Bridge
 from appliance.voice.call import CallLeg
 from appliance.voice.channel import CallEnded
-from appliance.voice.dialleg import ChildHandle, hang_up_by_rest, new_child_row, read_update
+from appliance.voice.dialleg import (
+    ChildHandle,
+    DialLeg,
+    hang_up_by_rest,
+    new_child_row,
+    read_update,
+)
 from appliance.voice.restupdate import ends
 
 # ringtones and dialrecording use numpy: imported when a <Dial> runs, so an idle appliance
 # never loads it (docs/benchmarks.md, idle memory).
 if TYPE_CHECKING:
     from appliance.voice.audio import Playback
-    from appliance.voice.dialleg import DialLeg
     from appliance.voice.dialrecording import DialRecording
+    from appliance.voice.line import ClientDirectory, RingLeg
     from appliance.voice.phone import Phone
     from appliance.voice.session import CallSession
 
@@ -76,21 +84,24 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
             13214,
             "Dial callerId is not honoured: a SIM card presents its own number",
         )
-    for client in getattr(verb, "clients", ()):
-        session.documents.event(
-            "warning",
-            None,
-            f"<Client>{client.identity}</Client> not rung: browser phones are not available"
-            " on this appliance yet (docs/voice.md)",
-        )
+    clients = list(getattr(verb, "clients", ()))
+    if clients and _directory(session) is None:
+        for client in clients:
+            session.documents.event(
+                "warning",
+                None,
+                f"<Client>{client.identity}</Client> not rung: browser phones are not available"
+                " on this appliance (docs/clients.md)",
+            )
+        clients = []
     nouns = _nouns(verb)
     from appliance.voice.dialrecording import DialRecording, wanted
 
     recording = DialRecording(session, verb) if wanted(verb) else None
     status, child_sid, duration = "failed", "", 0
     try:
-        if nouns:
-            status, child_sid, duration = _dial_nouns(session, verb, nouns, recording)
+        if nouns or clients:
+            status, child_sid, duration = _dial_nouns(session, verb, nouns, recording, clients)
         elif not getattr(verb, "clients", ()):
             session.documents.event("error", 13223, "Dial has no number to call")
     finally:
@@ -113,22 +124,39 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
     return session.documents.action(verb.action, verb.method, extra)
 
 
+def _directory(session: CallSession) -> ClientDirectory | None:
+    """What rings browsers (``<Client>``), if the appliance has it."""
+    return getattr(getattr(session.phone, "engine", None), "clients", None)
+
+
 def _dial_nouns(
-    session: CallSession, verb: Any, nouns: list[Any], recording: DialRecording | None
+    session: CallSession,
+    verb: Any,
+    nouns: list[Any],
+    recording: DialRecording | None,
+    clients: list[Any] | None = None,
 ) -> tuple[str, str, int]:
     timeout = float(getattr(verb, "timeout", 30) or 30)
-    phones = ringing.claim_phones(session, len(nouns))
-    if phones:
+    clients = clients or []
+    phones = ringing.claim_phones(session, len(nouns)) if nouns else []
+    if phones or clients:  # browsers need no modem: they ring beside the numbers
         try:
             if len(phones) < len(nouns):
                 skipped = ", ".join(_number(n) for n in nouns[len(phones) :])
+                rang = (
+                    f"rang the first {len(phones)} in document order"
+                    if phones
+                    else "rang only the <Client> nouns"
+                )
                 session.documents.event(
                     "warning",
                     None,
-                    f"only {len(phones)} free modem(s) for {len(nouns)} numbers: rang the first"
-                    f" {len(phones)} in document order; not dialled: {skipped}",
+                    f"only {len(phones)} free modem(s) for {len(nouns)} numbers: {rang};"
+                    f" not dialled: {skipped}",
                 )
-            return _ring_parallel(session, verb, nouns[: len(phones)], phones, timeout, recording)
+            return _ring_parallel(
+                session, verb, nouns[: len(phones)], phones, timeout, recording, clients
+            )
         finally:
             ringing.release_phones(phones)
     session.answer_now()  # one modem: it cannot dial beside an unanswered call
@@ -157,24 +185,34 @@ def _ring_parallel(
     phones: list[Phone],
     timeout: float,
     recording: DialRecording | None,
+    clients: list[Any] | None = None,
 ) -> tuple[str, str, int]:
     media = session.channel.media
     if recording is not None and recording.from_ringing:
         recording.start(media)
-    ringer = ringing.Ringer(session, list(zip(nouns, phones, strict=True)), timeout)
+    wake = session.channel.wake
+    legs: list[RingLeg] = [
+        DialLeg(session, phone, noun, timeout, wake)
+        for noun, phone in zip(nouns, phones, strict=True)
+    ]
+    directory = _directory(session)
+    if directory is not None:
+        legs += [directory.leg(session, client, timeout, wake) for client in clients or ()]
+    ringer = ringing.Ringer(session, legs, timeout)
     ringback: Playback | None = None
     if media is not None:  # the caller's call is answered: play the ringback ourselves
         from appliance.voice import ringtones
 
         ringback = media.play(ringtones.frames(ring_tone(verb, nouns)))
-    winner: DialLeg | None = None
+    winner: RingLeg | None = None
     try:
         winner = ringer.run()
     finally:
         if ringback is not None:
             ringback.cancel()
         # The losers' modems are free for another <Dial> while this one is bridged.
-        ringing.release_phones([p for p in phones if winner is None or p is not winner.phone])
+        kept = getattr(winner, "phone", None)
+        ringing.release_phones([p for p in phones if winner is None or p is not kept])
     if winner is None:
         status, sid = ringer.status()
         return status, sid, 0
@@ -185,7 +223,7 @@ def _ring_parallel(
 
 
 def _bridge(
-    session: CallSession, verb: Any, winner: DialLeg, recording: DialRecording | None
+    session: CallSession, verb: Any, winner: RingLeg, recording: DialRecording | None
 ) -> tuple[str, str, int]:
     session.answer_now()  # answerOnBridge: the caller's call is answered now
     media_a = session.channel.media

@@ -22,7 +22,7 @@ from appliance.voice.phone import FlowHandle, Phone
 
 if TYPE_CHECKING:
     from appliance.twiml.stream import Stream
-    from appliance.voice.line import Line
+    from appliance.voice.line import ClientDirectory, Line
     from appliance.voice.mediastream import StreamState
 
 
@@ -43,6 +43,8 @@ class VoiceEngine:
         # the browser phones' line (docs/design.md, "Browser phone calls"): None until the
         # daemon wires it; never among `phones`, so a <Dial> never claims it as a modem
         self.client_line: Line | None = None
+        # what rings browsers for <Dial><Client> (the daemon wires it); None: not rung
+        self.clients: ClientDirectory | None = None
 
     def lines(self) -> list[Line]:
         """Every line calls run on: the modems' phones, then the client line."""

@@ -10,7 +10,9 @@ daemon, the composition root, hands the engine its client line (:attr:`VoiceEngi
   call's channel use of a line: its name (``calls.modem``), the live legs and flows, running
   a function on its thread, answering and hanging up a leg, starting and opening its audio.
 * :class:`RingLeg`: one callee being rung by a ``<Dial>`` (``Ringer``): a ``<Number>`` on a
-  modem today, a ``<Client>`` later.
+  modem (:class:`~appliance.voice.dialleg.DialLeg`), or a ``<Client>``'s browsers.
+* :class:`ClientDirectory`: how a ``<Dial>`` makes the ring leg of a ``<Client>``
+  (:attr:`VoiceEngine.clients <appliance.voice.engine.VoiceEngine.clients>`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from appliance.voice.dialleg import DialLeg
     from appliance.voice.phone import FlowHandle, Phone
     from appliance.voice.ports import AudioPort
+    from appliance.voice.session import CallSession
 
 T = TypeVar("T")
 
@@ -64,6 +67,7 @@ class RingLeg(Protocol):
 
     noun: object  # the TwiML noun (<Number>, <Client>)
     leg: CallLeg
+    session: CallSession  # the callee's: its whisper runs there, its media is bridged
     ended_by_rest: bool
 
     @property
@@ -85,6 +89,27 @@ class RingLeg(Protocol):
     def close(self) -> None: ...
 
     def dial_status(self) -> str: ...
+
+    # the bridge (appliance.voice.dial): a REST redirect of the bridged leg may take it out
+    def bridge_started(self) -> None: ...
+
+    def leaving(self) -> bool: ...
+
+    def unbridge(self) -> bool: ...
+
+    def bridged_seconds(self) -> int: ...
+
+    def hand_over(self) -> None: ...
+
+
+class ClientDirectory(Protocol):
+    """The browser phones a ``<Dial><Client>`` rings (``appliance.clients`` provides it)."""
+
+    def leg(
+        self, parent: CallSession, noun: object, timeout: float, wake: Callable[[], None]
+    ) -> RingLeg:
+        """The ring leg of one ``<Client>`` noun for ``parent``'s caller (its row written)."""
+        ...
 
 
 if TYPE_CHECKING:  # mypy checks that today's modem classes keep these Protocols

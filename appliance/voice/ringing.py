@@ -1,8 +1,10 @@
-"""Parallel ringing: every ``<Number>`` of a ``<Dial>`` on its own free modem; the first ready wins.
+"""Parallel ringing: every ``<Number>`` of a ``<Dial>`` on its own free modem, every ``<Client>``
+on its browsers; the first ready wins.
 
 Each number gets a free modem (connected, with an audio port, no call, not claimed by
-another ``<Dial>``) and a thread (:class:`appliance.voice.dialleg.DialLeg`): all legs
-are dialled at once.  A leg is *ready* when its callee answers and, if the
+another ``<Dial>``) and a thread (:class:`appliance.voice.dialleg.DialLeg`); each
+``<Client>`` a ring leg from the engine's client directory (``appliance.clients.ringing``):
+all legs are dialled at once.  A leg is *ready* when its callee answers and, if the
 ``<Number>`` has ``sendDigits``, the keys have been sent, and, if it has ``url``, its
 whisper (:mod:`appliance.voice.whisper`) ended without hanging up.  The first ready
 leg wins; every other leg is hung up at once, in parallel (``canceled`` if it was still
@@ -19,14 +21,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from appliance import logs
 from appliance.voice.channel import CallEnded
-from appliance.voice.dialleg import DialLeg
 from appliance.voice.whisper import whisper
 
 if TYPE_CHECKING:
+    from appliance.voice.line import RingLeg
     from appliance.voice.phone import Phone
     from appliance.voice.session import CallSession
 
@@ -62,15 +65,14 @@ def release_phones(phones: list[Phone]) -> None:
 
 
 class Ringer:
-    """Rings ``pairs`` of (``<Number>``, modem) at once for ``session``'s caller."""
+    """Rings ``legs`` at once for ``session``'s caller (each made with ``session.channel.wake``
+    as its wake-up, so that the caller's thread hears of their events)."""
 
-    def __init__(
-        self, session: CallSession, pairs: list[tuple[Any, Phone]], timeout: float
-    ) -> None:
+    def __init__(self, session: CallSession, legs: Sequence[RingLeg], timeout: float) -> None:
         self.session = session
         self.timeout = timeout
-        self.legs = [DialLeg(session, phone, noun, timeout, self.wake) for noun, phone in pairs]
-        self.winner: DialLeg | None = None
+        self.legs = list(legs)
+        self.winner: RingLeg | None = None
         self.declined: set[str] = set()  # legs whose whisper hung up
         self.losers_down_at: float | None = None  # monotonic: every other leg hung up
         self._lock = threading.Lock()
@@ -82,7 +84,7 @@ class Ringer:
         self.session.channel.wake()
 
     # -- the caller's thread ----------------------------------------------------------------
-    def run(self) -> DialLeg | None:
+    def run(self) -> RingLeg | None:
         """Ring every leg; returns the winner (bridged by the caller), None if nobody won."""
         for leg in self.legs:
             t = threading.Thread(target=self._leg_main, args=(leg,), name=f"dial {leg.sid[:10]}")
@@ -104,7 +106,7 @@ class Ringer:
         self._hang_up_losers(winner)
         return winner
 
-    def _hang_up_losers(self, winner: DialLeg | None) -> None:
+    def _hang_up_losers(self, winner: RingLeg | None) -> None:
         losers = [leg for leg in self.legs if leg is not winner and leg.leg.live]
         threads = [threading.Thread(target=leg.hangup, daemon=True) for leg in losers]
         for t in threads:
@@ -151,7 +153,7 @@ class Ringer:
         return pick, ""
 
     # -- a leg's thread ---------------------------------------------------------------------
-    def _leg_main(self, leg: DialLeg) -> None:
+    def _leg_main(self, leg: RingLeg) -> None:
         won = False
         try:
             won = self._ring(leg)
@@ -166,7 +168,7 @@ class Ringer:
                     self._out.add(leg.sid)
                 self.wake()
 
-    def _ring(self, leg: DialLeg) -> bool:
+    def _ring(self, leg: RingLeg) -> bool:
         """Dial, wait for the answer, send the keys, whisper; True if this leg won."""
         if not leg.dial() or not leg.wait_answer(self._stop.is_set):
             return False

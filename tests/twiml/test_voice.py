@@ -371,10 +371,38 @@ def test_dial_with_no_number_is_skipped_with_13223():
     assert codes(d) == [13223, 12200, 13223]
 
 
-def test_dial_client_nouns_are_kept_for_the_engine_to_refuse():
+def test_dial_client_nouns_are_kept_for_the_engine():
     d = doc("<Dial><Client>alice</Client></Dial>")
     (dial,) = d.verbs
     assert dial.numbers == () and [c.identity for c in dial.clients] == ["alice"]
+
+
+def test_dial_client_identity_parameters_and_attributes():
+    d = doc(
+        '<Dial><Client url="/whisper" method="GET" statusCallback="/leg"'
+        ' statusCallbackMethod="GET" statusCallbackEvent="ringing answered">'
+        '<Identity> help desk </Identity><Parameter name="ticket" value="42 &amp; up"/>'
+        '<Parameter name="empty"/><Parameter value="no name"/><Sip>x</Sip></Client>'
+        '<Client statusCallbackEvent="sometimes" method="PUT">bob</Client>'
+        "<Client><Identity></Identity></Client></Dial>"
+    )
+    (dial,) = d.verbs
+    first, second = dial.clients
+    assert first.identity == "help desk"
+    assert first.parameters == (("ticket", "42 & up"), ("empty", ""))
+    assert (first.url, first.method) == ("https://app.example.com/whisper", "GET")
+    assert first.status_callback == "https://app.example.com/leg"
+    assert first.status_callback_method == "GET"
+    assert first.status_callback_events == ("ringing", "answered")
+    assert (second.identity, second.method, second.status_callback_events) == (
+        "bob",
+        "POST",
+        ("completed",),
+    )
+    messages = " ".join(w.message for w in d.warnings)
+    assert "no name" in messages and "<Sip> inside <Client>" in messages
+    assert "no identity" in messages and "statusCallbackEvent" in messages
+    assert 13221 in codes(d)  # Client method="PUT"
 
 
 def test_sms_warnings():
