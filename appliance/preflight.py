@@ -11,6 +11,7 @@ import json
 import os
 import socket
 
+from appliance.clients import identity
 from appliance.config import Config
 from appliance.errors import ApplianceError, ConfigError
 from appliance.modem import profiles
@@ -114,9 +115,20 @@ def _check_http_port(config: Config) -> None:
             ) from None
 
 
+def _check_panel_phone(config: Config) -> None:
+    why = identity.problem(config.panel_phone_identity)
+    if why is not None:
+        raise ConfigError(
+            f"panel_phone_identity {config.panel_phone_identity!r} is not a valid browser phone"
+            f" identity: {why}; {_where(config, 'panel_phone_identity')} to a name such as"
+            " panel or front-desk (no spaces, at most 256 characters)"
+        )
+
+
 def preflight(config: Config, *, http: bool = True) -> None:
     """Fail now, in one line naming the setting to change, rather than later or with a traceback."""
     _check_profiles(config)
+    _check_panel_phone(config)
     _check_data_dir(config)
     _check_not_running(config)
     if http:

@@ -30,8 +30,17 @@ from flask import Blueprint, Response, abort, request, send_file
 from appliance import logs
 from appliance import twimlets as catalog
 from appliance.api.common import daemon, error_response
+from appliance.clients import identity
 from appliance.errors import ApplianceError
-from appliance.twimlets import announcements, conference, dialing, menu, voicemail, whisper
+from appliance.twimlets import (
+    announcements,
+    conference,
+    dialing,
+    menu,
+    softphone,
+    voicemail,
+    whisper,
+)
 from appliance.twimlets.document import Answer
 from appliance.twimlets.php import Params
 from appliance.webhooks.signature import signature
@@ -93,6 +102,33 @@ def _view(name: str) -> Callable[[], Response]:
 
 for _name in catalog.NAMES:
     bp.add_url_rule(f"/{_name}", endpoint=_name, view_func=_view(_name), methods=["GET", "POST"])
+
+
+# -- The panel's phone -------------------------------------------------------------------------
+
+
+@bp.route("/softphone", methods=["GET", "POST"])
+def softphone_view() -> Response:
+    """The panel's phone's calls (the VoiceUrl of its TwiML App, docs/clients.md): ``To`` a
+    number dials it through a SIM with that SIM's number as caller ID, a name rings that
+    browser.  Only the appliance's own signed requests: it dials out on the SIM."""
+    if not signed_by_us():
+        logs.event(
+            LOGGER, logging.WARNING, "twimlet refused", twimlet="softphone",
+            reason="not signed by the appliance", client=request.remote_addr,
+        )  # fmt: skip
+        return error_response(403, 20003, "Only the appliance's own signed calls may use this")
+    to = Params.string(_params().request("To"))
+    return _reply(softphone.softphone(to, sim_number(), identity.problem))
+
+
+def sim_number() -> str:
+    """The first SIM's number (by modem name): the caller ID of the panel's phone."""
+    d = daemon()
+    row = d.store.read_one("SELECT phone_number FROM numbers ORDER BY modem")
+    if row is not None and row["phone_number"]:
+        return str(row["phone_number"])
+    return d.config.modems[0].number if d.config.modems else ""
 
 
 # -- Voicemail's notification --------------------------------------------------------------------

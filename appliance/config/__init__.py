@@ -118,6 +118,7 @@ class Config:
     broadcast_attempts: int
     panel_secure_cookie: bool
     panel_login_attempts: int
+    panel_phone_identity: str
     watchdog_grace: float
     retention_interval: float
     retention_messages_days: int

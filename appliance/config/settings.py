@@ -202,6 +202,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Failed panel sign-ins allowed per client address in 5 minutes before it must wait",
     ),
     Setting(
+        "panel_phone_identity",
+        "panel",
+        "Identity (client name) the panel's softphone registers under: <Dial><Client> with it"
+        " rings the panel; no spaces, at most 256 characters",
+    ),
+    Setting(
         "watchdog_grace",
         120.0,
         "Seconds a modem loop or the store writer may leave the watchdog probe unanswered before"

@@ -54,6 +54,7 @@ NON_TWILIO = {
     "/appliance/alerts/<name>": TOKEN,
     "/appliance/alerts/<name>/resolve": TOKEN,
     "/twimlets/oncall": SIGNED,
+    "/twimlets/softphone": SIGNED,  # the panel phone's TwiML App (docs/clients.md)
 }
 
 

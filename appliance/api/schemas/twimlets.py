@@ -144,6 +144,23 @@ def paths() -> dict[str, Any]:
             "get": _operation(name, summary, "get", moves),
             "post": _operation(name, summary, "post", moves),
         }
+    out["/twimlets/softphone"] = {
+        "parameters": [param("To", "query", "An E.164 number, client:<identity> or an identity")],
+        **{
+            method: {
+                "tags": ["Twimlets"],
+                "summary": "The panel's phone's calls: a number through the SIM (callerId the"
+                " SIM's number) or a browser; only the appliance's own signed requests",
+                "operationId": f"twimletSoftphone{method.capitalize()}",
+                "security": [],
+                "responses": {
+                    "200": {"description": "TwiML", "content": TWIML},
+                    "403": error("Not signed by the appliance (20003)"),
+                },
+            }
+            for method in ("get", "post")
+        },
+    }
     out["/twimlets/holdmusic/{name}"] = {
         "parameters": [param("name", "path", "A file of holdmusic_dir (.wav, .mp3, .ul)")],
         "get": {
