@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from appliance import logs
 from appliance.config import Config, checks
@@ -193,17 +193,17 @@ class Daemon:
         from appliance.clients.medialoop import MediaLoop
         from appliance.voice.call import CallLeg
         from appliance.voice.flow import CallFlow
-        from appliance.voice.phone import Phone
 
         self.media = MediaLoop(self.config.webrtc_address_list)
-        line = ClientLine(self.store, lambda: self.account.sid, self.dispatcher.wake, self.media)
+        line = ClientLine(
+            self.store, lambda: self.account.sid, self.dispatcher.wake, self.media, self.voice
+        )
         self.voice.client_line = line
 
         def flow(found: ClientCall, leg: CallLeg, first: Mapping[str, str]) -> CallFlow:
-            # A browser call is the Line its flow runs on.  CallFlow is still typed on a
-            # modem's Phone: it uses only the Line part of it, and the verbs that need a
-            # modem are skipped on a browser leg (flow.MODEM_VERBS).
-            made = CallFlow(cast(Phone, found), leg, ctx)
+            # A browser call is the Line its flow runs on; <Message> needs the call's own
+            # SIM and is skipped on it (flow.MODEM_VERBS), <Dial> claims a modem.
+            made = CallFlow(found, leg, ctx)
             made.documents.first_params = dict(first)
             return made
 

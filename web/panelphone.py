@@ -23,8 +23,6 @@ import sqlite3
 import threading
 import time
 
-import jwt
-
 from appliance import sids
 from appliance.clients import identity as client_identity
 from appliance.store import apikeys
@@ -114,4 +112,6 @@ def mint(creds: Credentials, account_sid: str, who: str, now: float | None = Non
         },
     }
     headers = {"typ": "JWT", "cty": "twilio-fpa;v=1"}
+    import jwt  # late: PyJWT loads cryptography, which an idle daemon never maps (tests/clients/test_https.py)
+
     return jwt.encode(claims, creds.secret, algorithm="HS256", headers=headers)

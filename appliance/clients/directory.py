@@ -1,7 +1,7 @@
 """The browsers a ``<Dial><Client>`` rings: the voice engine's client directory.
 
 :class:`ClientRinging` is :attr:`VoiceEngine.clients <appliance.voice.engine.VoiceEngine.clients>`
-(a :class:`~appliance.voice.line.ClientDirectory`): it makes the ring leg of each ``<Client>``
+(a :class:`~appliance.voice.ringleg.ClientDirectory`): it makes the ring leg of each ``<Client>``
 noun (:class:`~appliance.clients.ringing.ClientDialLeg`), keeps the rings in progress by call
 SID, and hands them the browsers' ``answer`` and ``reject`` and closed sockets
 (:class:`~appliance.clients.calls.ClientCalls` routes them here).  The registered devices of

@@ -11,7 +11,9 @@ signalling instead of URCs, and an audio port backed by WebRTC
   ``client``).  Its work runs inline under one lock (there is no modem thread to wait for).
 * :class:`ClientCall` is one browser call, and the line its flow runs on: answering sends
   ``answer`` with the appliance's SDP, hanging up sends ``hangup`` (with 31486 or 31603 for a
-  first ``<Reject>``), and its audio port is the call's WebRTC one.
+  first ``<Reject>``), and its audio port is the call's WebRTC one.  Early media (``<Dial
+  answerOnBridge>``) sends that SDP in ``ringing`` instead, so the browser hears the ringback
+  before the ``answer`` that comes at the bridge.
 
 A browser that hangs up, closes its socket or stops answering ICE consent releases its leg
 (:meth:`ClientLine.released`); the row ends completed after an answer, else as a caller who
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
     from appliance.clients.medialoop import MediaLoop
     from appliance.clients.peer import Peer
     from appliance.store.database import Store
-    from appliance.voice.phone import FlowHandle
+    from appliance.voice.line import Line
+    from appliance.voice.phone import FlowHandle, Switchboard
     from appliance.voice.ports import AudioPort
 
 LOGGER = logging.getLogger(__name__)
@@ -79,6 +82,11 @@ class ClientCall:
         self.legs = line.legs
         self.flows = line.flows
         self.browser_gone = False  # the browser hung up or its socket closed
+        self.sdp_sent = False  # in ``ringing`` (early media) or ``answer``
+
+    @property
+    def engine(self) -> Switchboard:
+        return self.line.engine
 
     def run(self, fn: Callable[[], T], timeout: float = 60.0) -> T:
         """Runs ``fn`` at once on the flow's thread: the line's own changes take its lock,
@@ -90,10 +98,38 @@ class ClientCall:
         URL was asked); the leg is in progress.  False if the call ended or the SDP failed."""
         if not leg.live:
             return False
+        sdp: str | None = None
+        if not self.sdp_sent:  # (early media sent it in ``ringing``)
+            sdp = self._sdp()
+            if sdp is None:
+                return False
+        if not leg.live:
+            return False
+        self.sdp_sent = True
+        self.line.apply(self, CallEvent("active", source="browser"), why="answered")
+        self.device.push(pstream.answer(self.sid, sdp))  # the row says in-progress already
+        return leg.live
+
+    def early_media(self, leg: CallLeg) -> bool:
+        """``<Dial answerOnBridge>``: ``ringing`` with the appliance's SDP, so the browser
+        plays the call's audio (the ringback) while the call rings; ``answer`` comes at the
+        bridge.  False if the call ended or the SDP failed (the call is then hung up)."""
+        if not leg.live or self.sdp_sent:
+            return self.sdp_sent and leg.live
+        sdp = self._sdp()
+        if sdp is None or not leg.live:
+            return False
+        self.sdp_sent = True
+        self.device.push(pstream.ringing(self.sid, sdp))
+        return True
+
+    def _sdp(self) -> str | None:
+        """The appliance's SDP; None if aiortc refused the offer or timed out: the browser
+        then gets ``hangup`` 31100 and the call fails."""
         try:
             if self.answer_sdp is None:
                 raise RuntimeError("no answer was started")
-            sdp = self.answer_sdp.result(ANSWER_TIMEOUT)
+            return self.answer_sdp.result(ANSWER_TIMEOUT)
         except Exception as e:  # noqa: BLE001 - aiortc refused the offer, or timed out
             logs.event(LOGGER, logging.WARNING, "client answer failed", sid=self.sid, error=str(e))
             self.device.push(
@@ -102,27 +138,25 @@ class ClientCall:
                 )
             )
             self.line.end(self, call.FAILED, error=(31100, "no answer SDP"), why="SDP failed")
-            return False
-        if not leg.live:
-            return False
-        self.line.apply(self, CallEvent("active", source="browser"), why="answered")
-        self.device.push(pstream.answer(self.sid, sdp))  # the row says in-progress already
-        return leg.live
+            return None
 
     def hangup(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
         """The appliance ends the call (the TwiML ended, ``<Hangup>``, ``<Reject>``, a REST
-        update, the daemon stopping): ``hangup`` to the browser, then the row."""
+        update, the daemon stopping): the row, then ``hangup`` to the browser (in that order:
+        a browser that closes its socket on the ``hangup`` must find the call already ended
+        with the appliance's status, not end it as a caller who gave up)."""
         if not leg.live:
             return
-        if not self.browser_gone:
-            if leg.answered_at is None and status == call.BUSY:  # <Reject reason="busy">
-                text = pstream.hangup(self.sid, pstream.BUSY, "Busy here")
-            elif leg.answered_at is None and status == call.NO_ANSWER:  # <Reject>
-                text = pstream.hangup(self.sid, pstream.DECLINED, "Declined")
-            else:
-                text = pstream.hangup(self.sid)
-            self.device.push(text)
+        if leg.answered_at is None and status == call.BUSY:  # <Reject reason="busy">
+            text = pstream.hangup(self.sid, pstream.BUSY, "Busy here")
+        elif leg.answered_at is None and status == call.NO_ANSWER:  # <Reject>
+            text = pstream.hangup(self.sid, pstream.DECLINED, "Declined")
+        else:
+            text = pstream.hangup(self.sid)
+        gone = self.browser_gone
         self.line.end(self, status, why="hung up by the appliance")
+        if not gone:
+            self.device.push(text)
 
     def enable_audio(self) -> bool:
         return True
@@ -153,9 +187,11 @@ class ClientLine:
         account_sid: Callable[[], str],
         on_job: Callable[[], None],
         media: MediaLoop,
+        engine: Switchboard,
     ) -> None:
         self.records = CallRecords(store, NAME, "", account_sid, on_job)
         self.media = media
+        self.engine = engine  # whose modems a browser's <Dial> claims
         self.legs: dict[str, CallLeg] = {}
         self.flows: dict[str, FlowHandle] = {}
         self.calls: dict[str, ClientCall] = {}  # by CA sid
@@ -177,6 +213,10 @@ class ClientLine:
         found = self.calls.get(leg.sid)
         if found is not None:
             found.hangup(leg, status)
+
+    def early_media(self, leg: CallLeg) -> bool:
+        found = self.calls.get(leg.sid)
+        return found.early_media(leg) if found is not None else False
 
     def enable_audio(self) -> bool:
         return True
@@ -285,3 +325,12 @@ class ClientLine:
             self.media.submit(found.peer.close())
         except RuntimeError:  # the loop closed meanwhile
             found.peer.port.close()
+
+
+if TYPE_CHECKING:  # mypy checks that a browser call and the client line are lines
+
+    def _a_client_call_is_a_line(found: ClientCall) -> Line:
+        return found
+
+    def _the_client_line_is_a_line(line: ClientLine) -> Line:
+        return line

@@ -1,14 +1,18 @@
-"""An audio bridge: 20 ms frames copied both ways between two calls' media (a two-modem Dial)."""
+"""An audio bridge: 20 ms frames copied both ways between two calls' media (a two-modem Dial),
+and the keys that cannot cross it as audio (:class:`KeyRelay`)."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from appliance.voice.audio import Media
+
+LOGGER = logging.getLogger(__name__)
 
 BRIDGE_DEPTH = 4  # frames (80 ms) buffered per direction before the oldest is dropped
 SILENCE = b"\x00" * 320
@@ -58,3 +62,44 @@ class Bridge:
             self._a.remove_listener(self._from_a)
             self._a.flush()
         self._b.remove_listener(self._from_b)
+
+
+class KeyRelay:
+    """Sends the keys a caller pressed out of band (a browser's signalling ``dtmf``: no tone
+    crosses the bridge) to the other leg, in order, on a thread of its own that starts at
+    the first key: ``send`` is the leg's ``sendDigits`` (``AT+VTS`` on a modem, so the far
+    network renders the tone; tones mixed into a GSM codec's audio are not reliable)."""
+
+    def __init__(self, send: Callable[[str], None], name: str) -> None:
+        self._send = send
+        self._name = name
+        self._keys: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def put(self, key: str) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._keys.put(key)
+
+    def stop(self) -> None:
+        """No more keys; those queued are dropped (the bridge is over)."""
+        with self._lock:
+            self._stopped = True
+            self._keys.put(None)
+
+    def _run(self) -> None:
+        while True:
+            key = self._keys.get()
+            if key is None or self._stopped:
+                return
+            try:
+                self._send(key)
+            except Exception as e:  # noqa: BLE001 - the leg ended: the keys have nowhere to go
+                LOGGER.info("%s: key not relayed (%s)", self._name, e or type(e).__name__)
+                return

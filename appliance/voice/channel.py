@@ -20,7 +20,7 @@ from appliance.voice.call import CallLeg, Step
 if TYPE_CHECKING:
     from appliance.voice.audio import Media, Playback
     from appliance.voice.dtmf import DigitMerger, DtmfDetector
-    from appliance.voice.phone import Phone
+    from appliance.voice.line import Line
 
 LOGGER = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class CallEnded(Exception):
 class CallChannel:
     """The audio and keys of one live call, and the condition its flow thread waits on."""
 
-    def __init__(self, phone: Phone, leg: CallLeg) -> None:
+    def __init__(self, phone: Line, leg: CallLeg) -> None:
         self.phone = phone
         self.leg = leg
         self.sid = leg.sid
@@ -44,6 +44,9 @@ class CallChannel:
         self.media: Media | None = None
         self.recorder_feed: Callable[[bytes], None] | None = None
         self.closers: list[Callable[[], None]] = []  # run before the media stops (Media Streams)
+        # While bridged by a <Dial>: where keys that came out of band (a browser's signalling
+        # ``dtmf``) go, since no tone of theirs passes through the bridge's audio.
+        self.relay: Callable[[str], None] | None = None
         self._closers_lock = threading.Lock()  # a REST stream adds its closer from an HTTP thread
         self._media_stopped = False
         self._merger: DigitMerger | None = None
@@ -67,6 +70,9 @@ class CallChannel:
         merger = self._merger
         if merger is not None and not merger.add(digit, source=source, at=time.monotonic()):
             return
+        relay = self.relay
+        if relay is not None and source == "signal":
+            relay(digit)
         self.digits.put(digit)
         self.wake()
 

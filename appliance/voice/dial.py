@@ -23,6 +23,12 @@ A SIM presents its own number: ``callerId`` cannot be honoured (a warning is rec
 ``<Client>`` nouns ring browser phones (the engine's ``clients`` directory, which needs no
 modem) in parallel with the numbers; without it (no HTTPS server or no ``webrtc`` extra)
 they are not rung, and a call event says so.
+
+A browser caller (a line that cannot hold and join: ``can_conference`` false) dials through
+a claimed modem only, never the one-modem hold-and-join.  Its ``callerId`` must be absent or
+a SIM's number, which picks that SIM's modem; any other value is error 13214 and
+``DialCallStatus=failed``.  The keys it sends as signalling cross the bridge by
+:class:`~appliance.voice.bridge.KeyRelay` (``AT+VTS`` on the callee's modem).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.sms.webhookparams import country
 from appliance.voice import call, ringing
-from appliance.voice.bridge import Bridge
+from appliance.voice.bridge import Bridge, KeyRelay
 from appliance.voice.call import CallLeg
 from appliance.voice.channel import CallEnded
 from appliance.voice.dialleg import (
@@ -51,8 +57,8 @@ from appliance.voice.restupdate import ends
 if TYPE_CHECKING:
     from appliance.voice.audio import Playback
     from appliance.voice.dialrecording import DialRecording
-    from appliance.voice.line import ClientDirectory, RingLeg
     from appliance.voice.phone import Phone
+    from appliance.voice.ringleg import ClientDirectory, RingLeg
     from appliance.voice.session import CallSession
 
 LOGGER = logging.getLogger(__name__)
@@ -78,12 +84,24 @@ def _number(noun: Any) -> str:
 
 def dial(session: CallSession, verb: Any, doc: Any) -> Any:
     """Run one ``<Dial>``; returns the action's document, or None to go on."""
-    if getattr(verb, "caller_id", None):
+    caller_id = str(getattr(verb, "caller_id", None) or "").strip()
+    sim: str | None = None  # the modem whose SIM has a browser caller's callerId
+    refused = False  # a browser caller's callerId is no SIM's number: nothing is dialled
+    if caller_id and session.modem is not None:
         session.documents.event(
             "warning",
             13214,
             "Dial callerId is not honoured: a SIM card presents its own number",
         )
+    elif caller_id:
+        sim = ringing.modem_numbered(session, caller_id)
+        refused = sim is None
+        if refused:
+            session.documents.event(
+                "error",
+                13214,
+                f"Dial callerId {caller_id} is not the number of a SIM on this appliance",
+            )
     clients = list(getattr(verb, "clients", ()))
     if clients and _directory(session) is None:
         for client in clients:
@@ -100,9 +118,9 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
     recording = DialRecording(session, verb) if wanted(verb) else None
     status, child_sid, duration = "failed", "", 0
     try:
-        if nouns or clients:
-            status, child_sid, duration = _dial_nouns(session, verb, nouns, recording, clients)
-        elif not getattr(verb, "clients", ()):
+        if (nouns or clients) and not refused:
+            status, child_sid, duration = _dial_nouns(session, verb, nouns, recording, clients, sim)
+        elif not nouns and not getattr(verb, "clients", ()):
             session.documents.event("error", 13223, "Dial has no number to call")
     finally:
         extra_recording = recording.save() if recording is not None else {}
@@ -135,10 +153,11 @@ def _dial_nouns(
     nouns: list[Any],
     recording: DialRecording | None,
     clients: list[Any] | None = None,
+    sim: str | None = None,
 ) -> tuple[str, str, int]:
     timeout = float(getattr(verb, "timeout", 30) or 30)
     clients = clients or []
-    phones = ringing.claim_phones(session, len(nouns)) if nouns else []
+    phones = ringing.claim_phones(session, len(nouns), only=sim) if nouns else []
     if phones or clients:  # browsers need no modem: they ring beside the numbers
         try:
             if len(phones) < len(nouns):
@@ -159,10 +178,15 @@ def _dial_nouns(
             )
         finally:
             ringing.release_phones(phones)
+    phone = session.modem
+    if phone is None or not session.phone.can_conference:  # a browser caller: no hold-and-join
+        which = f"modem {sim} (the callerId's SIM)" if sim else "modem"
+        session.documents.event("dial-refused", None, f"no free {which} to dial from")
+        return "failed", "", 0
     session.answer_now()  # one modem: it cannot dial beside an unanswered call
     result: tuple[str, str, int] = ("failed", "", 0)
     for noun in nouns:
-        result = _conference_one(session, verb, _number(noun), timeout, recording)
+        result = _conference_one(session, phone, verb, _number(noun), timeout, recording)
         if result[0] in ("completed", "answered", TRANSFERRED) or not session.leg.live:
             break
     return result
@@ -234,6 +258,8 @@ def _bridge(
         recording.start(media_a)
         recording.add_callee(media_a, media_b)
     bridge = Bridge(media_a, media_b)
+    relay = KeyRelay(winner.send_digits, f"keys {winner.sid[:10]}")
+    session.channel.relay = relay.put  # a browser caller's keys (signalling) to the callee
     winner.bridge_started()
     leaves, duration = False, 0
     try:
@@ -242,6 +268,8 @@ def _bridge(
         why = _wait(session, winner.leg, limit, star=star, leaving=winner.leaving)
         LOGGER.info("call %s: bridge to %s ended (%s)", session.sid, winner.sid, why)
     finally:
+        session.channel.relay = None
+        relay.stop()
         leaves = winner.unbridge()
         bridge.stop()
         if recording is not None:
@@ -307,12 +335,12 @@ def _dial_status(child: CallLeg) -> str:
 
 def _conference_one(
     session: CallSession,
+    phone: Phone,
     verb: Any,
     number: str,
     timeout: float,
     recording: DialRecording | None,
 ) -> tuple[str, str, int]:
-    phone = session.phone
     if not (phone.voice.hold and phone.voice.mpty):
         session.documents.event(
             "dial-refused", None, f"{phone.modem.name} cannot hold and join calls"

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from appliance.twiml.stream import Stream
     from appliance.voice.mediastream import StreamState
     from appliance.voice.phone import Phone
+    from appliance.voice.ringleg import RingLeg
 
 LOGGER = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def new_child_row(
                 sid,
                 phone.modem.name,
                 "outbound-dial",
-                ours["phone_number"] if ours else parent["to_number"],
+                ours["phone_number"] if ours else phone.modem.cfg.number or parent["to_number"],
                 number,
                 call.QUEUED,
                 now,
@@ -337,3 +338,10 @@ class DialLeg:
         if self.leg.status in (call.BUSY, call.NO_ANSWER, call.FAILED, call.CANCELED):
             return self.leg.status
         return "failed"
+
+
+if TYPE_CHECKING:  # mypy checks that a modem's leg keeps the RingLeg Protocol (here, not in
+    # line.py: line -> dialleg -> session -> line would be an import cycle in voice)
+
+    def _a_dial_leg_is_a_ring_leg(leg: DialLeg) -> RingLeg:
+        return leg

@@ -22,8 +22,9 @@ from appliance.voice.phone import FlowHandle, Phone
 
 if TYPE_CHECKING:
     from appliance.twiml.stream import Stream
-    from appliance.voice.line import ClientDirectory, Line
+    from appliance.voice.line import Line
     from appliance.voice.mediastream import StreamState
+    from appliance.voice.ringleg import ClientDirectory
 
 
 class CallNotLive(Exception):

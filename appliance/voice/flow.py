@@ -33,8 +33,8 @@ from appliance.voice.verbs import control, gather, message, prompts, record, str
 if TYPE_CHECKING:
     from appliance.twiml.stream import Stream
     from appliance.voice.context import Context
+    from appliance.voice.line import Line
     from appliance.voice.mediastream import StreamState
-    from appliance.voice.phone import Phone
 
 LOGGER = logging.getLogger(__name__)
 
@@ -63,9 +63,10 @@ VERBS: dict[str, VerbHandler] = {  # by the lower-cased class name of the parsed
 }
 
 
-# Verbs that need a modem (its SIM, its AT commands or its audio_port setting): a browser
-# leg (appliance.clients.line) skips them with an error event until browser <Dial> lands.
-MODEM_VERBS = frozenset({"dial", "sms", "message", "start", "stop", "connect"})
+# Verbs that need the call's own modem (its SIM): a browser leg (appliance.clients.line)
+# skips them with an error event.  <Dial> claims a modem of its own; streams carry the
+# browser's WebRTC audio.
+MODEM_VERBS = frozenset({"sms", "message"})
 
 
 class CallFlow:
@@ -73,7 +74,7 @@ class CallFlow:
 
     def __init__(
         self,
-        phone: Phone,
+        phone: Line,
         leg: CallLeg,
         ctx: Context,
         *,
@@ -202,6 +203,8 @@ class CallFlow:
                 verbs.pop(0)
             if verbs and _keeps_ringing(verbs[0]):
                 self.session.pending_answer = self._answer_and_listen
+                if self.phone.early_media(self.leg):  # a browser hears the ringback
+                    channel.start_media()
             else:
                 self._answer()
         else:
@@ -216,9 +219,11 @@ class CallFlow:
         self._execute(verbs, doc)
 
     def _answer_and_listen(self) -> None:
-        """Answer a call left ringing for ``<Dial answerOnBridge>``, then start its audio."""
+        """Answer a call left ringing for ``<Dial answerOnBridge>``, then start its audio
+        (unless it started with early media)."""
         self._answer()
-        self.channel.start_media()
+        if self.channel.media is None:
+            self.channel.start_media()
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -315,9 +320,12 @@ class CallFlow:
             self.session.answer_now()
         name = type(verb).__name__
         handler = VERBS.get(name.lower())
-        if name.lower() in MODEM_VERBS and getattr(self.phone, "modem", None) is None:
+        if name.lower() in MODEM_VERBS and self.session.modem is None:
             self.documents.event(
-                "error", 12200, f"<{name}> is not supported on a browser call yet; skipped"
+                "error",
+                12200,
+                "<Message> is not supported on a call from a browser (no SIM sends it,"
+                " and the caller is a client); skipped",
             )
             return None
         if handler is None:

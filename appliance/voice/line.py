@@ -7,12 +7,13 @@ daemon, the composition root, hands the engine its client line (:attr:`VoiceEngi
 <appliance.voice.engine.VoiceEngine.client_line>`).
 
 * :class:`Line`: what the engine's entry points (stop, control, redirect, streams) and a
-  call's channel use of a line: its name (``calls.modem``), the live legs and flows, running
-  a function on its thread, answering and hanging up a leg, starting and opening its audio.
-* :class:`RingLeg`: one callee being rung by a ``<Dial>`` (``Ringer``): a ``<Number>`` on a
-  modem (:class:`~appliance.voice.dialleg.DialLeg`), or a ``<Client>``'s browsers.
-* :class:`ClientDirectory`: how a ``<Dial>`` makes the ring leg of a ``<Client>``
-  (:attr:`VoiceEngine.clients <appliance.voice.engine.VoiceEngine.clients>`).
+  call's flow, session and channel use of a line: its name (``calls.modem``), the live legs
+  and flows, the engine (whose modems a ``<Dial>`` claims), running a function on its thread,
+  answering and hanging up a leg, early media, starting and opening its audio.  What only a
+  modem has (its SIM, AT commands, hold and join) is reached by narrowing to ``Phone``.
+
+The callee side of a ``<Dial>`` (``RingLeg``, ``ClientDirectory``) is in
+:mod:`appliance.voice.ringleg`: it names ``CallSession``, which is made on a ``Line``.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from appliance.voice.call import CallLeg
-    from appliance.voice.dialleg import DialLeg
-    from appliance.voice.phone import FlowHandle, Phone
+    from appliance.voice.phone import FlowHandle, Phone, Switchboard
     from appliance.voice.ports import AudioPort
-    from appliance.voice.session import CallSession
 
 T = TypeVar("T")
 
@@ -45,6 +44,11 @@ class Line(Protocol):
     #: caller never falls back to the one-modem hold-and-join ``<Dial>``.
     can_conference: bool
 
+    @property
+    def engine(self) -> Switchboard:
+        """The voice engine: its modems are what a ``<Dial>`` from this line claims."""
+        ...
+
     def run(self, fn: Callable[[], T], timeout: float = 60.0) -> T:
         """Run ``fn`` on the line's thread (from a flow thread) and return its result."""
         ...
@@ -52,6 +56,11 @@ class Line(Protocol):
     def answer(self, leg: CallLeg) -> bool: ...
 
     def hangup(self, leg: CallLeg, status: str = ...) -> None: ...
+
+    def early_media(self, leg: CallLeg) -> bool:
+        """Let a ringing caller hear the call's audio before the answer (``<Dial
+        answerOnBridge>``); False where the line cannot (a modem answers with ATA only)."""
+        ...
 
     def enable_audio(self) -> bool:
         """Start call audio where the line needs a command for it (on its thread)."""
@@ -62,60 +71,7 @@ class Line(Protocol):
         ...
 
 
-class RingLeg(Protocol):
-    """One callee a ``<Dial>`` rings, as :class:`appliance.voice.ringing.Ringer` drives it."""
-
-    noun: object  # the TwiML noun (<Number>, <Client>)
-    leg: CallLeg
-    session: CallSession  # the callee's: its whisper runs there, its media is bridged
-    ended_by_rest: bool
-
-    @property
-    def sid(self) -> str: ...
-
-    @property
-    def answered(self) -> bool: ...
-
-    def dial(self) -> bool: ...
-
-    def wait_answer(self, stop: Callable[[], bool]) -> bool: ...
-
-    def start_media(self) -> None: ...
-
-    def send_digits(self, digits: str) -> None: ...
-
-    def hangup(self, status: str | None = None) -> None: ...
-
-    def close(self) -> None: ...
-
-    def dial_status(self) -> str: ...
-
-    # the bridge (appliance.voice.dial): a REST redirect of the bridged leg may take it out
-    def bridge_started(self) -> None: ...
-
-    def leaving(self) -> bool: ...
-
-    def unbridge(self) -> bool: ...
-
-    def bridged_seconds(self) -> int: ...
-
-    def hand_over(self) -> None: ...
-
-
-class ClientDirectory(Protocol):
-    """The browser phones a ``<Dial><Client>`` rings (``appliance.clients`` provides it)."""
-
-    def leg(
-        self, parent: CallSession, noun: object, timeout: float, wake: Callable[[], None]
-    ) -> RingLeg:
-        """The ring leg of one ``<Client>`` noun for ``parent``'s caller (its row written)."""
-        ...
-
-
-if TYPE_CHECKING:  # mypy checks that today's modem classes keep these Protocols
+if TYPE_CHECKING:  # mypy checks that a modem's phone keeps the Protocol (a DialLeg: dialleg.py)
 
     def _a_phone_is_a_line(phone: Phone) -> Line:
         return phone
-
-    def _a_dial_leg_is_a_ring_leg(leg: DialLeg) -> RingLeg:
-        return leg

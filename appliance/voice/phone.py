@@ -299,6 +299,10 @@ class Phone:
         self.handset.release(leg, self.legs.values())
         self._after(leg, leg.end(status, time.monotonic()), why="hung up by the appliance")
 
+    def early_media(self, leg: CallLeg) -> bool:
+        """A modem cannot give a ringing caller audio: the network plays its ringing."""
+        return False
+
     def released(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
         """The network let go of ``leg`` on our request (a transfer): end it, no AT command."""
         self._after(leg, leg.end(status, time.monotonic()), why="transferred")

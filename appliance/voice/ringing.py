@@ -29,8 +29,8 @@ from appliance.voice.channel import CallEnded
 from appliance.voice.whisper import whisper
 
 if TYPE_CHECKING:
-    from appliance.voice.line import RingLeg
     from appliance.voice.phone import Phone
+    from appliance.voice.ringleg import RingLeg
     from appliance.voice.session import CallSession
 
 LOGGER = logging.getLogger(__name__)
@@ -42,8 +42,9 @@ _claimed: set[str] = set()  # modems a running <Dial> holds (names)
 _claim_lock = threading.Lock()
 
 
-def claim_phones(session: CallSession, wanted: int) -> list[Phone]:
-    """Up to ``wanted`` free modems other than the caller's, in the engine's order."""
+def claim_phones(session: CallSession, wanted: int, only: str | None = None) -> list[Phone]:
+    """Up to ``wanted`` free modems other than the caller's line, in the engine's order
+    (``only``: that modem alone, the one a browser caller's ``callerId`` names)."""
     out: list[Phone] = []
     with _claim_lock:
         for phone in session.phone.engine.phones.values():
@@ -52,10 +53,30 @@ def claim_phones(session: CallSession, wanted: int) -> list[Phone]:
             name = phone.modem.name
             if phone is session.phone or not phone.audio_port or name in _claimed:
                 continue
+            if only is not None and name != only:
+                continue
             if phone.modem.connected.is_set() and not any(leg.live for leg in phone.legs.values()):
                 _claimed.add(name)
                 out.append(phone)
     return out
+
+
+def modem_numbered(session: CallSession, number: str) -> str | None:
+    """The name of the modem whose SIM has ``number`` (its setting, or the Numbers resource),
+    compared without spaces or punctuation; None if no SIM here has it."""
+    want = _plain(number)
+    if not want:
+        return None
+    rows = session.ctx.store.read("SELECT phone_number, modem FROM numbers")
+    listed = {str(r["modem"]): _plain(str(r["phone_number"] or "")) for r in rows}
+    for name, phone in session.phone.engine.phones.items():
+        if want in (_plain(phone.modem.cfg.number or ""), listed.get(name)):
+            return name
+    return None
+
+
+def _plain(number: str) -> str:
+    return "".join(ch for ch in number if ch.isdigit() or ch == "+")
 
 
 def release_phones(phones: list[Phone]) -> None:

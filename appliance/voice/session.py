@@ -1,4 +1,8 @@
-"""One live call as its verbs see it: the phone, the leg, its channel and its documents."""
+"""One live call as its verbs see it: its line, the leg, its channel and its documents.
+
+The line (``phone``, for its history) is a :class:`~appliance.voice.line.Line`: a modem's
+:class:`~appliance.voice.phone.Phone`, or a browser call.  Verbs that need a modem narrow it
+with :func:`modem_of`."""
 
 from __future__ import annotations
 
@@ -11,16 +15,18 @@ from appliance.voice.documents import Documents
 
 if TYPE_CHECKING:
     from appliance.voice.context import Context
+    from appliance.voice.line import Line
     from appliance.voice.phone import Phone
 
 APOLOGY = "We're sorry, an application error has occurred. Goodbye."
 
 
 class CallSession:
-    """What a verb runs on: AT work through ``phone``, audio and keys through ``channel``,
-    next documents, the call's row and its events through ``documents``."""
+    """What a verb runs on: the line's work (AT commands on a modem) through ``phone``, audio
+    and keys through ``channel``, next documents, the call's row and its events through
+    ``documents``."""
 
-    def __init__(self, phone: Phone, leg: CallLeg, ctx: Context) -> None:
+    def __init__(self, phone: Line, leg: CallLeg, ctx: Context) -> None:
         self.phone = phone
         self.leg = leg
         self.ctx = ctx
@@ -40,6 +46,11 @@ class CallSession:
         if pending is not None:
             pending()
 
+    @property
+    def modem(self) -> Phone | None:
+        """The call's modem, or None for a call on another line (a browser's)."""
+        return modem_of(self.phone)
+
     def hangup(self) -> NoReturn:
         """End the call (on the modem thread); the flow stops here."""
         self.phone.run(lambda: self.phone.hangup(self.leg), timeout=30)
@@ -54,3 +65,10 @@ class CallSession:
         from appliance.voice import tts
 
         self.channel.play(tts.speak(APOLOGY), barge_in=False)
+
+
+def modem_of(line: Line) -> Phone | None:
+    """``line`` as a modem's phone, or None when it is another line (a browser call)."""
+    from appliance.voice.phone import Phone  # late: a modem's machinery
+
+    return line if isinstance(line, Phone) else None

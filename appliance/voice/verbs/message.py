@@ -12,6 +12,9 @@ LOGGER = logging.getLogger(__name__)
 
 
 def message(session: CallSession, verb: Any, doc: Any) -> Any:
+    modem = session.modem
+    if modem is None:  # a browser's call has no SIM to send from (the flow skips the verb)
+        return None
     row = session.documents.row()
     our = row["to_number"] if row["direction"] == "inbound" else row["from_number"]
     theirs = row["from_number"] if row["direction"] == "inbound" else row["to_number"]
@@ -20,7 +23,7 @@ def message(session: CallSession, verb: Any, doc: Any) -> Any:
     body = getattr(verb, "body", "") or ""
     try:
         sid = session.ctx.outbox.enqueue(
-            modem=session.phone.modem.name,
+            modem=modem.modem.name,
             from_number=from_,
             to=to,
             body=body,

@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 POLL = 0.05  # seconds between looks at the keys and the socket while connected
-NO_BROWSER_STREAMS = (
-    "streams of a call from a browser are not available yet; the stream was not opened"
-)
 NO_AUDIO = (
     "modem {modem} has no audio port (its audio_port setting is empty): a stream carries"
     " the call's audio from the modem, so none can be streamed; the stream was not opened"
@@ -100,15 +97,13 @@ def new_client(session: CallSession, stream: Any, *, bidirectional: bool) -> Str
 
 def attach(session: CallSession, client: StreamClient, *, background: bool = False) -> bool:
     """Connect ``client`` and have the call's end stop it; False if it is not streaming
-    (the modem has no audio port, or it could not connect: the error recorded; or the
+    (the call's modem has no audio port, or it could not connect: the error recorded; or the
     call's media stopped meanwhile).  ``background`` (``<Start>``, the REST API): connect
     on the stream's own thread and return at once, the stream ``in-progress``."""
     channel = session.channel
-    if getattr(channel.phone, "modem", None) is None:  # a browser's leg (appliance.clients)
-        client.fail(None, NO_BROWSER_STREAMS)
-        return False
-    if not channel.phone.audio_port:
-        client.fail(None, NO_AUDIO.format(modem=channel.phone.modem.name))
+    phone = session.modem  # None on a browser's call: its audio is the WebRTC leg's
+    if phone is not None and not phone.audio_port:
+        client.fail(None, NO_AUDIO.format(modem=phone.modem.name))
         return False
     if channel.media is None:  # a REST stream between the answer and the audio's start
         session.documents.event(
