@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from appliance import config
+from tests.daemonproc import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "deploy" / "ansible"
@@ -191,14 +192,25 @@ def _recap(output: str) -> dict[str, int]:
     return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups()), strict=True))
 
 
+def _stop_postgres(root: Path) -> None:
+    """Stop the cluster the appliance_db role started in the chroot (no systemd there)."""
+    subprocess.run(
+        ["chroot", str(root), "sh", "-c", "for d in /var/lib/postgresql/*/*; do"
+         " v=$(basename $(dirname $d)); runuser -u postgres --"
+         " /usr/lib/postgresql/$v/bin/pg_ctl -D $d stop -m immediate; done"],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="chroot and debootstrap need root")
 @pytest.mark.timeout(1500)
-def test_playbook_converges_on_bookworm_and_a_second_run_changes_nothing(tmp_path):
+def test_playbook_converges_on_bookworm_and_a_second_run_changes_nothing(tmp_path, request):
     if shutil.which("debootstrap") is None:
         pytest.fail("debootstrap is missing: `make deps` installs it (Debian package debootstrap)")
     pristine = _bookworm_root(tmp_path / "cold" if COLD else CACHE)
     target = tmp_path / "bookworm"
     subprocess.run(["cp", "-a", "--reflink=auto", str(pristine), str(target)], check=True)
+    request.addfinalizer(lambda: _stop_postgres(target))
     # Raspberry Pi OS boot files, as the image ships them, so the GPIO UART tasks run too.
     boot = target / "boot" / "firmware"
     boot.mkdir(parents=True)
@@ -215,10 +227,14 @@ def test_playbook_converges_on_bookworm_and_a_second_run_changes_nothing(tmp_pat
     password = tmp_path / "vault-pass"
     password.write_text("correct horse battery staple\n")
     vault = tmp_path / "vault.yml"
-    # So does a fleet's database URL, with its password (the fleet extra follows from it).
+    # So do the fleet's database password and URL: the same host is also the fleet's
+    # PostgreSQL server (the appliance_db role), on a free port, and the node points at it.
+    db_port = free_port()
+    db_url = f"postgresql://appliance:s3cret@127.0.0.1:{db_port}/appliance"
     vault.write_text(
         '---\nvault_appliance_modem_pins:\n  modem1: "4321"\n'
-        'vault_appliance_database_url: "postgresql://appliance:s3cret@db.lan/appliance"\n'
+        'vault_appliance_db_password: "s3cret"\n'
+        f'vault_appliance_database_url: "{db_url}"\n'
     )
     rv = _run(
         [_tool("ansible-vault"), "encrypt", "--vault-password-file", str(password), str(vault)]
@@ -241,13 +257,24 @@ def test_playbook_converges_on_bookworm_and_a_second_run_changes_nothing(tmp_pat
     )
     assert made.returncode == 0, made.stderr
     inventory = tmp_path / "hosts.yml"
+    # Root already, in a chroot: `su` (in every Debian) for become, not sudo (not installed).
     inventory.write_text(
         f"""---
+appliance_db:
+  hosts:
+    {target}:
+      ansible_connection: community.general.chroot
+      ansible_become_method: ansible.builtin.su
+      ansible_python_interpreter: /usr/bin/python3
+  vars:
+    appliance_db_port: {db_port}
+    appliance_db_listen: 127.0.0.1
+    appliance_db_clients: ["127.0.0.1/32"]
 appliance:
   hosts:
     {target}:
       ansible_connection: community.general.chroot
-      ansible_become: false
+      ansible_become_method: ansible.builtin.su
       ansible_python_interpreter: /usr/bin/python3
   vars:
     appliance_archive: {archive}
@@ -296,7 +323,7 @@ appliance:
     toml = etc / "appliance" / "appliance.toml"
     cfg = config.load(toml, environ={})
     assert cfg.modems[0].pin == "4321" and cfg.modems[0].port == "/dev/gsm/sim7600-at"
-    assert cfg.database_url == "postgresql://appliance:s3cret@db.lan/appliance"
+    assert cfg.database_url == db_url
     assert oct(toml.stat().st_mode & 0o777) == "0o640"
     assert (etc / "udev/rules.d/90-appliance-modems.rules").read_text() == (
         ROOT / "firmware_config/udev/90-appliance-modems.rules"
@@ -327,6 +354,29 @@ appliance:
     )
     assert rv.returncode == 0 and rv.stdout.split() == ["SIMCom", "SIM7600", "None", "True"], (
         rv.stderr
+    )
+    # The node reaches the fleet's database the role made: a SCRAM password over TCP, allowed
+    # by pg_hba; the store's migrations run there.
+    rv = subprocess.run(
+        [
+            "chroot",
+            str(target),
+            "/opt/appliance/current/venv/bin/python",
+            "-c",
+            "from appliance import config; from appliance.store.engines import open_store;"
+            " s = open_store(config.load('/etc/appliance/appliance.toml', environ={}));"
+            " print(type(s).__name__, s.read_one('SELECT COUNT(*) FROM messages')[0]); s.close()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rv.returncode == 0 and rv.stdout.split() == ["PgStore", "0"], rv.stdout + rv.stderr
+    conf = next((etc / "postgresql").glob("*/main"))
+    assert "password_encryption = scram-sha-256" in (conf / "conf.d/appliance.conf").read_text()
+    assert (
+        "host appliance appliance 127.0.0.1/32 scram-sha-256" in (conf / "pg_hba.conf").read_text()
     )
     for name in ("appliance.service", "appliance-firewall.service"):
         rv = subprocess.run(
@@ -384,6 +434,7 @@ appliance:
     )
     assert rv.returncode == 0, rv.stderr
     assert rv.stdout.split() == ["/etc/appliance/tls/server.crt", "None"], rv.stdout
+    _stop_postgres(target)
     shutil.rmtree(target)  # 0.6 GB; kept only when the test fails, for a look inside
     if COLD:
         shutil.rmtree(pristine)
