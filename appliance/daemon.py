@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance import logs
 from appliance.config import Config, checks
+from appliance.errors import StoreClosed, StoreUnavailable
 from appliance.modem import profiles
 from appliance.modem.balance import BalanceMonitor
 from appliance.modem.modem import Modem
@@ -33,6 +35,7 @@ from appliance.sms.statuscallback import queue_status_callback
 from appliance.store.account import Account
 from appliance.store.database import Row, Store
 from appliance.store.engines import open_store
+from appliance.store.fleet import OUTBOX_CHANNEL, Fleet, node_id
 from appliance.store.retention import Retention
 from appliance.system.metrics import Metrics
 from appliance.system.service import Service
@@ -53,7 +56,22 @@ class Daemon:
     def __init__(self, config: Config, *, http: bool = True) -> None:
         self.config = config
         preflight(config, http=http)
+        self.server: Any = None  # the HTTP server, made last (below)
+        me = node_id(config.data_dir)  # before the store: an unreadable id stops nothing open
         self.store: Store = open_store(config)
+        # This node's row, heartbeat and modem leases (docs/design.md, "A fleet on PostgreSQL").
+        self.fleet = Fleet(
+            self.store,
+            me,
+            config.node_name.strip() or socket.gethostname(),
+            self.base_url,
+            [m.name for m in config.modems],
+        )
+        try:  # first: a modem name another live node holds stops the start before any write
+            self.fleet.join()
+        except BaseException:
+            self.store.close()
+            raise
         self.account = Account(self.store)
         logs.secret(self.account.auth_token)
         if config.metrics_token:
@@ -96,6 +114,7 @@ class Daemon:
             attempts=config.webhook_attempts,
             backoff=config.webhook_backoff,
             max_redirects=config.max_redirects,
+            node=self.fleet.id,  # the owner of the jobs this node's workers hold (leases)
         )
         self.inbox.listeners.append(self.dispatcher.wake)
         self.voice = VoiceEngine()
@@ -127,7 +146,6 @@ class Daemon:
         )  # subscribers, broadcasts, their scheduler
         # The database back after an outage (PostgreSQL): everything that waits looks now.
         self.store.outage.listeners.append(self._store_back)
-        self.server: Any = None
         if http:
             from appliance.server import Server
 
@@ -230,10 +248,19 @@ class Daemon:
 
     def _wake_modem(self, name: str) -> None:
         """The outbox queued a message: its modem looks at the queue (the dispatcher is woken
-        by :meth:`_status_callback`, only when a job was queued)."""
+        by :meth:`_status_callback`, only when a job was queued).  Another node's modem (a
+        fleet): that node hears it (NOTIFY; nothing on SQLite)."""
         modem = self.modems.get(name)
         if modem is not None:
             modem.wake()
+        else:
+            self.store.announce(OUTBOX_CHANNEL, name)
+
+    def _heard(self, _channel: str, modem: str | None) -> None:
+        """Another node queued a message for ``modem`` (None: wake-ups may have been missed)."""
+        for name, m in self.modems.items():
+            if modem is None or name == modem:
+                m.wake()
 
     def _store_back(self) -> None:
         """The database answers again: the modems sweep and send, the webhook workers and
@@ -276,6 +303,10 @@ class Daemon:
                 busy = e.errno == errno.EADDRINUSE or "Address already in use" in str(e)
                 raise busy_port(self.config) if busy else e from None
             self._write_run_file()
+        self.fleet.beat()  # the bound URL
+        if self.store.dialect.name == "postgresql":  # a single box has nobody to tell
+            self.fleet.start()
+            self.store.listen((OUTBOX_CHANNEL,), self._heard)
         self.panel.start()
         self.oncall.start()
         self.retention = Retention.from_config(self.store, self.config)
@@ -289,6 +320,7 @@ class Daemon:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self.fleet.stop()
         self._remove_run_file()
         if self.server is not None:
             self.server.stop()
@@ -304,6 +336,10 @@ class Daemon:
         self.dispatcher.stop()
         if self.simulator is not None:
             self.simulator.stop()
+        try:
+            self.fleet.leave()  # this node's modem names free at once, its row says stopped
+        except (StoreUnavailable, StoreClosed) as e:
+            LOGGER.warning("could not record this node's stop (its leases run out): %s", e)
         self.store.close()
         LOGGER.info("appliance stopped")
 

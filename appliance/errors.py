@@ -76,6 +76,12 @@ class SchemaNewer(StoreError):
     """The database has migrations this appliance does not know (a newer version wrote it)."""
 
 
+class FleetError(ApplianceError):
+    """This node cannot take its place in the fleet (issue 16): a modem name of its
+    configuration is held by another live node, or data_dir's node id is unreadable.  One
+    line, naming the modem and the other node."""
+
+
 class StoreUnavailable(Exception):
     """The database server cannot be reached now, or it dropped the connection (PostgreSQL):
     nothing of the operation is stored.  It passes when the server answers again

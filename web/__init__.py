@@ -29,6 +29,7 @@ from web import (
     contacts,
     dashboard,
     errorpages,
+    fleet,
     live,
     messages,
     numbers,
@@ -72,6 +73,7 @@ def create_app(daemon: Appliance, test_config: dict[str, Any] | None = None) -> 
     live.init_app(app)
     atmonitor.init_app(app)  # the AT monitor's and the radio page's feeds on the live stream
     dashboard.init_app(app)
+    fleet.init_app(app)
     register_filters(app)
     for module in (
         auth,
@@ -92,6 +94,7 @@ def create_app(daemon: Appliance, test_config: dict[str, Any] | None = None) -> 
         welcome,
         live,
         backup,
+        fleet,
         certificate,
         voicesdk,
     ):

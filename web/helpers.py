@@ -29,7 +29,12 @@ def when(ts: float | None) -> str:
 def ago(ts: float | None) -> str:
     if ts is None:
         return "never"
-    seconds = max(0, int(time.time() - float(ts)))
+    return age(time.time() - float(ts))
+
+
+def age(elapsed: float) -> str:
+    """``elapsed`` seconds as ``12 s ago``, ``3 min ago``, ``2 h ago``, ``5 d ago``."""
+    seconds = max(0, int(elapsed))
     if seconds < 60:
         return f"{seconds} s ago"
     if seconds < 3600:
@@ -57,4 +62,5 @@ def page_url(n: int) -> str:
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["ago"] = ago
+    app.jinja_env.filters["age"] = age
     app.jinja_env.globals["page_url"] = page_url

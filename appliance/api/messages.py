@@ -248,9 +248,12 @@ def message_update(account_sid: str, sid: str) -> Response:
         raise ApiError(400, 20001, "Body can only be updated to an empty string (redaction).")
     now = time.time()
     callbacks = d.outbox.callbacks
+    # PostgreSQL: wait for a claim by the sending node (another node, maybe) to commit, and
+    # see its "sending", rather than cancel a message that is going out.
+    lock = d.store.dialect.lock
 
     def fn(conn: sqlite3.Connection) -> Row | None:
-        row = conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
+        row = conn.execute("SELECT * FROM messages WHERE sid = ?" + lock, (sid,)).fetchone()
         if row is None:
             return None
         if status == "canceled":

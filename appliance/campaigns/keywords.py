@@ -4,6 +4,12 @@ An inbound SMS whose first word is a list's join keyword ("WEATHER" or "WEATHER 
 adds the sender to the list (with the town, if given) and answers them; one equal to
 the leave keyword marks them as left.  Inbound messages are read once, in ``seq``
 order, from a cursor kept in the ``subscribers_inbound_seq`` setting.
+
+The cursor moves by compare-and-set, in the transaction that applies the keywords: nodes of a
+fleet (or two processes) that read the same cursor apply its messages once, the first to
+commit; the others' work rolls back with nothing written (each message would otherwise be
+answered once per node).  Still open on a fleet (docs/design.md, "Surprise 3"): with
+concurrent writers a lower ``seq`` can commit after a higher one the cursor has passed.
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ class Keywords:
     def process_inbound(self) -> int:
         """Apply join/leave keywords of inbound messages not seen yet; returns how many matched."""
         with self._lock:
-            cursor = int(self.store.setting("subscribers_inbound_seq") or 0)
+            seen = self.store.setting("subscribers_inbound_seq")
+            cursor = int(seen or 0)
             rows = self.store.read(
                 "SELECT seq, modem, from_number, to_number, body FROM messages"
                 " WHERE seq > ? AND direction = 'inbound' ORDER BY seq LIMIT 500",
@@ -62,36 +69,44 @@ class Keywords:
             last = self.store.read_one("SELECT COALESCE(MAX(seq), 0) FROM messages")
             if not rows:
                 if last and int(last[0]) > cursor:
-                    self._save_cursor(int(last[0]))
+                    self.store.write(lambda conn: self._move(conn, seen, int(last[0])))
                 return 0
             lists = self.store.read("SELECT * FROM subscriber_lists")
-            matched = 0
             now = time.time()
 
-            def fn(conn: sqlite3.Connection) -> int:
+            def fn(conn: sqlite3.Connection) -> int | None:
+                if not self._move(conn, seen, int(rows[-1]["seq"])):
+                    return None  # another node applied these first
                 n = 0
                 for msg in rows:
                     n += self._keyword(conn, lists, msg, now)
-                conn.execute(
-                    "INSERT INTO settings (key, value) VALUES ('subscribers_inbound_seq', ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(rows[-1]["seq"]),),
-                )
                 return n
 
-            matched = self.store.write(fn)
+            matched: int | None = self.store.write(fn)
+            if matched is None:
+                return 0
             if matched and self.outbox is not None:
                 for modem in {r["modem"] for r in rows}:
                     self.outbox.wake(modem)  # the keyword replies
             return matched
 
-    def _save_cursor(self, seq: int) -> None:
-        self.store.write(
-            lambda conn: conn.execute(
-                "INSERT INTO settings (key, value) VALUES ('subscribers_inbound_seq', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(seq),),
+    @staticmethod
+    def _move(conn: sqlite3.Connection, seen: str | None, seq: int) -> bool:
+        """Move the cursor from ``seen`` (as read) to ``seq``; False if it moved meanwhile.
+        The row stays locked to the commit, so a concurrent mover waits, then finds it moved."""
+        if seen is None:  # no cursor yet (the setting was removed): make it
+            return bool(
+                conn.execute(
+                    "INSERT INTO settings (key, value) VALUES ('subscribers_inbound_seq', ?)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    (str(seq),),
+                ).rowcount
             )
+        return bool(
+            conn.execute(
+                "UPDATE settings SET value = ? WHERE key = 'subscribers_inbound_seq' AND value = ?",
+                (str(seq), seen),
+            ).rowcount
         )
 
     def _keyword(self, conn: sqlite3.Connection, lists: Iterable[Row], msg: Row, now: float) -> int:

@@ -71,6 +71,7 @@ class Config:
 
     data_dir: Path
     database_url: str
+    node_name: str
     http_host: str
     http_port: int
     http_threads: int

@@ -27,6 +27,11 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL database instead of data_dir's SQLite file (postgresql://user:password@host"
         "/db; needs the `fleet` extra); empty: SQLite",
     ),
+    Setting(
+        "node_name",
+        "",
+        "This appliance's name in a fleet (the panel's fleet page, /health); empty: the host name",
+    ),
     Setting("http_host", "127.0.0.1", "Address the HTTP server (REST API, panel) listens on"),
     Setting("http_port", 8080, "Port of the HTTP server"),
     Setting(

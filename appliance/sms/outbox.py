@@ -295,6 +295,11 @@ class Outbox(SendJournal):
         return None if row is None or row[0] is None else float(row[0])
 
     def claim(self, modem: str, now: float) -> Claimed | None:
+        """The next due message of ``modem``, now ``sending``.  On PostgreSQL the row is locked
+        (``FOR UPDATE SKIP LOCKED``): a cancel on another node that holds it is skipped, and
+        one that comes later waits for this commit and finds it ``sending``."""
+        claim = self.store.dialect.claim
+
         def fn(conn: sqlite3.Connection) -> Claimed | None:
             conn.execute(
                 "UPDATE messages SET status = 'queued', date_updated = ? WHERE modem = ?"
@@ -304,7 +309,7 @@ class Outbox(SendJournal):
             while True:
                 row = conn.execute(
                     "SELECT * FROM messages WHERE modem = ? AND status = 'queued'"
-                    " AND COALESCE(next_attempt_at, 0) <= ? ORDER BY seq LIMIT 1",
+                    " AND COALESCE(next_attempt_at, 0) <= ? ORDER BY seq LIMIT 1" + claim,
                     (modem, now),
                 ).fetchone()
                 if row is None:

@@ -167,6 +167,14 @@ class Store:
     def close(self) -> None:
         raise NotImplementedError
 
+    def announce(self, channel: str, payload: str) -> None:
+        """Tell the other nodes of a fleet (PostgreSQL's NOTIFY); a single box has none."""
+
+    def listen(self, channels: tuple[str, ...], heard: Callable[[str, str | None], None]) -> None:
+        """Call ``heard(channel, payload)`` for what other nodes :meth:`announce` (on a thread
+        of the store's), and ``heard("", None)`` after a lost connection (what was announced
+        meanwhile is lost: look at everything).  A single box has nobody to hear."""
+
     def read_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Row | None:
         rows = self.read(sql, params)
         return rows[0] if rows else None
@@ -178,15 +186,21 @@ class Store:
         return None if row is None else str(row[0])
 
     def ensure_setting(self, key: str, make: Callable[[], str]) -> str:
-        """Return the setting, creating it with ``make()`` on first use."""
+        """Return the setting, creating it with ``make()`` on first use.
+
+        Nodes of a fleet starting together on a new database may both make it: the first
+        commit wins (``ON CONFLICT DO NOTHING``, then read back), so all share one AuthToken."""
 
         def fn(conn: sqlite3.Connection) -> str:
             row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
             if row is not None:
                 return str(row[0])
-            value = make()
-            conn.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (key, value))
-            return value
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, make()),
+            )
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            return str(row[0])
 
         return self.write(fn)
 

@@ -32,9 +32,13 @@ class Dialect:
     name: str  # "sqlite" or "postgresql" (also the key of a migration's per-dialect SQL)
     like: str  # case-insensitive LIKE for searches (SQLite's LIKE already ignores ASCII case)
     claim: str  # appended to a SELECT that claims rows for this transaction
+    lock: str  # appended to a SELECT whose rows this transaction will change (waits its turn)
     least: str  # the scalar minimum and maximum of two values
     greatest: str
     identity: bool  # tables have no rowid: keys come from ``INSERT ... RETURNING id``
+    # The database's clock in UNIX seconds (a fleet's leases are timed by one clock, the
+    # server's, not by each node's): SQLite's julianday, PostgreSQL's clock_timestamp().
+    now: str = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def sql(self, text: str) -> str:
         """``text`` with this dialect's placeholders (cached per string)."""
@@ -61,14 +65,18 @@ class Dialect:
         return f"FLOOR({numerator} / {denominator})"
 
 
-SQLITE = Dialect("sqlite", like="LIKE", claim="", least="MIN", greatest="MAX", identity=False)
+SQLITE = Dialect(
+    "sqlite", like="LIKE", claim="", lock="", least="MIN", greatest="MAX", identity=False
+)
 POSTGRES = Dialect(
     "postgresql",
     like="ILIKE",
     claim=" FOR UPDATE SKIP LOCKED",
+    lock=" FOR UPDATE",
     least="LEAST",
     greatest="GREATEST",
     identity=True,
+    now="EXTRACT(EPOCH FROM clock_timestamp())",
 )
 
 

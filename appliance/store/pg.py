@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
+from psycopg import sql as pgsql
 from psycopg.types.numeric import FloatLoader
 from psycopg_pool import ConnectionPool, PoolClosed
 
@@ -206,6 +207,7 @@ class PgStore(Store):
         except Exception as e:  # noqa: BLE001 - a PoolTimeout: the server went away meanwhile
             raise _connect_error(url, e) from None
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store submit")
+        self._listener: threading.Thread | None = None
 
     def _open_pool(self) -> ConnectionPool[Any]:
         pool: ConnectionPool[Any] = ConnectionPool(
@@ -315,6 +317,49 @@ class PgStore(Store):
     def snapshot(self, dest: Path | str) -> None:
         raise StoreError("the database is PostgreSQL: back it up with pg_dump")
 
+    # -- wake-ups between nodes ---------------------------------------------------------------
+
+    def announce(self, channel: str, payload: str) -> None:
+        """``NOTIFY channel, payload`` (after the caller's commit, so a node that hears it sees
+        the rows).  Lost while the database is away: the listeners' poll timers cover it."""
+        try:
+            self.read("SELECT pg_notify(?, ?)", (channel, payload))
+        except StoreUnavailable:
+            pass
+
+    def listen(self, channels: tuple[str, ...], heard: Callable[[str, str | None], None]) -> None:
+        """One thread with its own autocommit connection, ``LISTEN`` on ``channels``."""
+        self._listener = threading.Thread(
+            target=self._listen, args=(channels, heard), name="store listener", daemon=True
+        )
+        self._listener.start()
+
+    def _listen(self, channels: tuple[str, ...], heard: Callable[[str, str | None], None]) -> None:
+        again = False  # after a lost connection: announcements were missed
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+                ) as conn:
+                    for channel in channels:
+                        conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
+                    if again:
+                        self._tell(heard, "", None)
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._tell(heard, note.channel, note.payload)
+            except psycopg.Error:
+                pass
+            again = True
+            self._stop.wait(PROBE_INTERVAL)
+
+    @staticmethod
+    def _tell(heard: Callable[[str, str | None], None], channel: str, payload: str | None) -> None:
+        try:
+            heard(channel, payload)
+        except Exception:  # noqa: BLE001 - a listener's bug must not end the listening
+            LOGGER.exception("a wake-up's listener failed")
+
     def close(self) -> None:
         if self._closed:
             return
@@ -322,5 +367,7 @@ class PgStore(Store):
         self._stop.set()
         if self._prober is not None:
             self._prober.join(CONNECT_TIMEOUT + 1)
+        if self._listener is not None:
+            self._listener.join(CONNECT_TIMEOUT + 2)
         self._executor.shutdown(wait=True)
         self._pool.close()

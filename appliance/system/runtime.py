@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from appliance.sms.outbox import Outbox
     from appliance.store.account import Account
     from appliance.store.database import Store
+    from appliance.store.fleet import Fleet
     from appliance.system.metrics import Metrics
     from appliance.voice.engine import VoiceEngine
     from appliance.webhooks.client import WebhookClient
@@ -32,6 +33,8 @@ class Appliance(Protocol):
     def config(self) -> Config: ...
     @property
     def store(self) -> Store: ...
+    @property
+    def fleet(self) -> Fleet: ...  # this node's id and name (the fleet page, /health)
     @property
     def account(self) -> Account: ...
     @property

@@ -28,6 +28,11 @@ the database answers (looking first whether a commit cut by the outage landed af
 replies are queued once); a job claimed but not yet requested goes back to ``pending``.
 When the database is back, :meth:`Dispatcher.store_back` also frees jobs whose claim the
 outage made uncertain (``running`` in the table, held by no worker here).
+
+A fleet (nodes sharing PostgreSQL): any node takes any job, locking candidates with ``FOR
+UPDATE SKIP LOCKED`` and leasing the job to itself (``lease_owner``, ``lease_until``).  A dead
+node's job is taken over once its lease runs out (the request repeated with the same token);
+the outcome commit is fenced on this node's lease and try count, so replies are queued once.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ WAIT_FOR_SLOT = 1.0  # seconds an idle worker sleeps when due jobs wait for a bu
 CLAIM_BATCH = 64  # candidate jobs read at a time while looking for one whose origin is free
 MAX_EXCLUDED_URLS = 500  # URLs of full origins left out in SQL (the rest are skipped row by row)
 STORE_WAIT = 1.0  # seconds a worker waits for an unreachable database before looking again
+MAX_REQUEST = 15.0  # seconds: the longest total time of one request (Twilio's tt, at most 15 s)
+LEASE_MARGIN = 30.0  # seconds a job's lease outlasts the longest its requests can take
 
 
 class Dispatcher:
@@ -74,8 +81,15 @@ class Dispatcher:
         attempts: int = 5,
         backoff: float = 30.0,
         max_redirects: int = 10,
+        node: str = "",
+        lease: float | None = None,
     ) -> None:
+        """``node``: this node's id, owner of its workers' jobs; ``lease``: how long they hold
+        one (default: the SMS URL and its fallback through every redirect, plus a margin)."""
         self.store = store
+        self.node = node
+        total = max(MAX_REQUEST, client.timeouts.total)
+        self.lease = lease if lease is not None else 2 * (max_redirects + 1) * total + LEASE_MARGIN
         self.client = client
         self.outbox = outbox
         self.modem_for_number = modem_for_number
@@ -93,9 +107,14 @@ class Dispatcher:
         self._held_lock = threading.Lock()
 
     def start(self) -> None:
+        # The jobs a crash left running: on a fleet only this node's (another node's run out
+        # into the claims); a SQLite database has no other node, so all of them, as before.
+        fleet = bool(self.store.dialect.claim)
         self.store.write(
             lambda conn: conn.execute(
                 "UPDATE webhook_jobs SET state = 'pending' WHERE state = 'running'"
+                + (" AND (lease_owner = ? OR lease_owner IS NULL)" if fleet else ""),
+                (self.node,) if fleet else (),
             )
         )
         for i in range(self.workers):
@@ -126,8 +145,9 @@ class Dispatcher:
             marks = ",".join("?" * len(held))
             conn.execute(
                 "UPDATE webhook_jobs SET state = 'pending', attempts = attempts - 1"
-                " WHERE state = 'running'" + (f" AND id NOT IN ({marks})" if held else ""),
-                held,
+                " WHERE state = 'running' AND (lease_owner = ? OR lease_owner IS NULL)"
+                + (f" AND id NOT IN ({marks})" if held else ""),
+                (self.node, *held),
             )
 
         try:
@@ -211,8 +231,9 @@ class Dispatcher:
     def _postpone(self, job_id: int) -> None:
         def fn(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE webhook_jobs SET state = 'pending', next_attempt_at = ? WHERE id = ?",
-                (time.time() + self.backoff, job_id),
+                "UPDATE webhook_jobs SET state = 'pending', next_attempt_at = ? WHERE id = ?"
+                " AND state = 'running' AND lease_owner = ?",
+                (time.time() + self.backoff, job_id, self.node),
             )
 
         self.store.write(fn)
@@ -235,19 +256,27 @@ class Dispatcher:
             full = [r[0] for r in due if self.slots.full(origin(r[0]))][:MAX_EXCLUDED_URLS]
             blocked = bool(full)
             marks = ",".join("?" * len(full))
+            lock = self.store.dialect.claim  # PostgreSQL: FOR UPDATE SKIP LOCKED (other nodes)
             cursor = conn.execute(
+                # Due jobs, and running ones whose node's lease ran out (it died mid-request).
+                "SELECT * FROM webhook_jobs j WHERE (state = 'pending' AND next_attempt_at <= ?"
+                " OR state = 'running' AND lease_until < ?)"
                 # Jobs about one SID run in order (status callbacks must not overtake each other).
-                "SELECT * FROM webhook_jobs j WHERE state = 'pending' AND next_attempt_at <= ?"
                 " AND NOT EXISTS (SELECT 1 FROM webhook_jobs e WHERE e.message_sid = j.message_sid"
                 " AND e.id < j.id AND e.state IN ('pending', 'running'))"
                 + (f" AND url NOT IN ({marks})" if full else "")
-                + " ORDER BY id",
-                (now, *full),
+                + " ORDER BY id"
+                + (f" LIMIT {CLAIM_BATCH}{lock}" if lock else ""),
+                (now, now, *full),
             )
             chosen: Row | None = None
             try:
                 while chosen is None and (rows := cursor.fetchmany(CLAIM_BATCH)):
                     for row in rows:
+                        if row["state"] == "running":
+                            with self._held_lock:
+                                if int(row["id"]) in self._held:
+                                    continue  # a worker here still runs it (a slow app)
                         key = origin(row["url"])
                         if self.slots.acquire(key):
                             taken.append(key)
@@ -258,8 +287,9 @@ class Dispatcher:
                 cursor.close()
             if chosen is not None:
                 conn.execute(
-                    "UPDATE webhook_jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?",
-                    (chosen["id"],),
+                    "UPDATE webhook_jobs SET state = 'running', attempts = attempts + 1,"
+                    " lease_owner = ?, lease_until = ? WHERE id = ?",
+                    (self.node, now + self.lease, chosen["id"]),
                 )
                 with self._held_lock:  # before the commit: store_back must not free it
                     self._held.add(int(chosen["id"]))
@@ -295,8 +325,8 @@ class Dispatcher:
         self.store.write(
             lambda conn: conn.execute(
                 "UPDATE webhook_jobs SET state = 'pending', attempts = attempts - 1"
-                " WHERE id = ? AND state = 'running'",
-                (job_id,),
+                " WHERE id = ? AND state = 'running' AND lease_owner = ?",
+                (job_id, self.node),
             )
         )
 
@@ -320,8 +350,9 @@ class Dispatcher:
     def _commit(
         self, job: Row, params: dict[str, str], outcome: Outcome, again: bool = False
     ) -> None:
-        """Record the outcome; ``again``: an earlier try was cut by an outage, so it commits
-        only if that one did not (the job is still ``running`` with this try's count)."""
+        """Record the outcome, only while the job is still ``running`` under this node's lease
+        with this try's count (fencing): not if its lease ran out and another node took it,
+        nor, ``again`` (an earlier try was cut by an outage), if that one landed after all."""
         now = time.time()
         limit = self.attempts if job["kind"] == "sms" else STATUS_ATTEMPTS
         tried = int(job["attempts"]) + 1  # the row was read before the claim counted this try
@@ -329,12 +360,13 @@ class Dispatcher:
 
         def fn(conn: sqlite3.Connection) -> bool:
             created.clear()  # re-run after a serialization failure
-            if again:
-                row = conn.execute(
-                    "SELECT state, attempts FROM webhook_jobs WHERE id = ?", (job["id"],)
-                ).fetchone()
-                if row is None or row["state"] != "running" or int(row["attempts"]) != tried:
-                    return False  # the cut commit landed
+            # The fence, which also locks the row until the commit (no claim can take it now).
+            if not conn.execute(
+                "UPDATE webhook_jobs SET lease_until = lease_until WHERE id = ?"
+                " AND state = 'running' AND attempts = ? AND lease_owner = ?",
+                (job["id"], tried, self.node),
+            ).rowcount:
+                return False  # the cut commit landed, or another node took the job
             for result, code, message in outcome.log:
                 log_entry(
                     conn,
@@ -378,6 +410,14 @@ class Dispatcher:
             return True
 
         if not self.store.write(fn):
+            if not again:
+                logs.event(
+                    LOGGER,
+                    logging.WARNING,
+                    "webhook outcome dropped: the job's lease ran out and another node took it",
+                    job=job["id"],
+                    sid=job["message_sid"],
+                )
             return
         log_outcome(job, outcome, tried, limit, self.backoff)
         for sid in created:

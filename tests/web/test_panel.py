@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.error
@@ -339,3 +340,23 @@ def test_delivery_rate_with_one_day_of_data_is_a_dot_on_today(panel):
     assert float(cx) > charts.WIDTH - 5  # today: the right end
     labels = re.findall(r'class="axis">(\d\d [A-Z][a-z]{2})</text>', chart)
     assert len(labels) == 2 and labels[0] != labels[1]
+
+
+def test_a_single_box_is_a_fleet_of_one(panel: Panel) -> None:
+    """On SQLite the Fleet page answers (one node, this one, up, holding modem1) but is not in
+    the menu, and /health names the node (issue 16, slice 3)."""
+    d = panel.d
+    html = panel.client.get("/fleet/").get_data(as_text=True)
+    assert "1 of 1 node up" in html and "(this node)" in html and "modem1" in html
+    assert d.fleet.id in html
+    assert 'href="/fleet/"' not in panel.client.get("/").get_data(as_text=True)
+    assert d.server is not None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{d.server.port}/health", timeout=5) as rv:
+            body = rv.read()
+    except urllib.error.HTTPError as e:  # 503 while the modem is not registered yet
+        body = e.read()
+    health = json.loads(body)
+    assert health["node"] == {"id": d.fleet.id, "name": d.fleet.name}
+    assert health["fleet"]["up"] == 1
+    assert [n["modems"] for n in health["fleet"]["nodes"]] == [["modem1"]]

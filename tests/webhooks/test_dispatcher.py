@@ -20,7 +20,7 @@ from appliance.sids import idempotency_token
 from appliance.sms.outbox import Outbox
 from appliance.sms.statuscallback import queue_status_callback
 from appliance.store import migrations
-from appliance.store.database import SqliteStore
+from appliance.store.database import SqliteStore, Store
 from appliance.webhooks import debugger
 from appliance.webhooks.client import Timeouts, WebhookClient
 from appliance.webhooks.dispatcher import Dispatcher
@@ -37,15 +37,18 @@ class Harness:
     """A store with one number, an outbox and a running dispatcher."""
 
     def __init__(self, tmp_path: Path, engine: Engine | None = None, **kwargs: Any) -> None:
+        store: Store | None = kwargs.pop("store", None)  # a node of a fleet (test_fleet_jobs)
         self.store = (
-            SqliteStore(tmp_path / "appliance.sqlite3")
+            store
+            if store is not None
+            else SqliteStore(tmp_path / "appliance.sqlite3")
             if engine is None
             else make_store(engine, tmp_path, "appliance.sqlite3")
         )
         self.store.write(
             lambda c: c.execute(
                 "INSERT INTO numbers (sid, modem, phone_number, friendly_name, date_created,"
-                " date_updated) VALUES ('PN1', 'modem1', ?, 'n', 0, 0)",
+                " date_updated) VALUES ('PN1', 'modem1', ?, 'n', 0, 0) ON CONFLICT DO NOTHING",
                 (NUMBER,),
             )
         )

@@ -40,6 +40,39 @@ HEALTH = {
                 },
             },
         },
+        "node": {
+            "type": "object",
+            "description": "This appliance in its fleet (data_dir/node_id, node_name)",
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "name": {"type": "string"},
+            },
+        },
+        "fleet": {
+            "type": "object",
+            "nullable": True,
+            "description": "Every node that ran on this database (one on SQLite); null while"
+            " the database is unreachable",
+            "properties": {
+                "up": {"type": "integer", "description": "Nodes with a heartbeat within 30 s"},
+                "nodes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string", "format": "uuid"},
+                            "name": {"type": "string"},
+                            "url": {"type": "string"},
+                            "version": {"type": "string"},
+                            "state": {"type": "string", "enum": ["up", "lost", "stopped"]},
+                            "heartbeat_age_s": {"type": "number"},
+                            "modems": {"type": "array", "items": {"type": "string"}},
+                            "queue_depth": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
     },
 }
 

@@ -26,6 +26,7 @@ from appliance.store.migrations import (
     applications,
     compose,
     contacts,
+    fleet,
     initial,
     leaner,
     oncall,
@@ -55,6 +56,7 @@ MIGRATIONS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
     *optouts.STEPS,
     *alertsperpolicy.STEPS,
     *partialindexes.STEPS,
+    *fleet.STEPS,
 )
 
 

@@ -1,0 +1,328 @@
+"""The fleet's identity: this node's id, its heartbeat and its modems' leases (issue 16, slice 3).
+
+Every appliance is a *node*: a UUID kept in ``data_dir/node_id`` (made on first start, so a
+restart is the same node), and a row in ``nodes`` with its name, URL, version, start time and
+last heartbeat.  Each modem name is held by one node at a time: ``modem_owners`` says which,
+until when (``lease_until``).  :meth:`Fleet.join` takes the node's modems at start-up, in one
+transaction, and refuses (:class:`~appliance.errors.FleetError`, one line naming the modem and
+the other node) when another node's lease on one of them has not run out: two nodes
+configured with the same modem name would otherwise send each other's queue.  A node renews
+its leases with every heartbeat (:data:`HEARTBEAT`, 10 s; a lease lasts :data:`LEASE`, 30 s),
+so a node that died frees its modem names 30 s after its last heartbeat; a clean stop frees
+them at once (:meth:`Fleet.leave`).
+
+Times are the database's clock (:attr:`~appliance.store.dialect.Dialect.now`), so nodes whose
+clocks disagree still agree on a lease.  The same statements run on both engines.  The
+heartbeat thread runs only on PostgreSQL (the daemon starts it there): a single box on SQLite
+writes its row at start and at stop, and has nobody to tell it is alive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from appliance import __version__, logs
+from appliance.errors import FleetError, StoreClosed, StoreUnavailable
+from appliance.store.database import Store
+
+LOGGER = logging.getLogger(__name__)
+HEARTBEAT = 10.0  # seconds between a node's heartbeats (each renews its modems' leases)
+LEASE = 30.0  # seconds a heartbeat keeps a node's modem names, and counts it as up
+NODE_ID_FILE = "node_id"
+# NOTIFY channel: a message was queued for the modem named in the payload (on another node).
+OUTBOX_CHANNEL = "appliance_outbox"
+
+# Take a modem name, or renew it: only when it is free, already this node's, or its lease
+# has run out.  RETURNING says whether it was taken (a row) or held by another node (none);
+# on PostgreSQL two nodes taking a free name together are serialised by the conflict.
+_TAKE = """
+    INSERT INTO modem_owners (modem, node_id, lease_until) VALUES (?, ?, ?)
+    ON CONFLICT (modem) DO UPDATE SET node_id = excluded.node_id,
+        lease_until = excluded.lease_until
+    WHERE modem_owners.node_id = excluded.node_id OR modem_owners.lease_until < ?
+    RETURNING modem
+"""
+
+
+def node_id(data_dir: Path) -> str:
+    """This node's id: ``data_dir/node_id``, made (a random UUID) on first use."""
+    path = data_dir / NODE_ID_FILE
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise FleetError(f"the node id in {path} cannot be read ({e})") from None
+    if text:
+        try:
+            return str(uuid.UUID(text))
+        except ValueError:
+            raise FleetError(
+                f"{path} does not hold a node id (a UUID): remove the file and the appliance"
+                " makes a new one"
+            ) from None
+    made = str(uuid.uuid4())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(made + "\n", encoding="ascii")
+    os.replace(tmp, path)
+    return made
+
+
+def state(heartbeat: float, stopped: float | None, now: float) -> str:
+    """A node's state from its row: ``stopped`` (a clean stop after its last heartbeat),
+    ``up`` (a heartbeat within :data:`LEASE`) or ``lost`` (silent longer: killed, cut off)."""
+    if stopped is not None and stopped >= heartbeat:
+        return "stopped"
+    return "up" if now - heartbeat <= LEASE else "lost"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModemView:
+    """A modem name of the fleet: who holds it, until when, and its outbound queue."""
+
+    modem: str
+    node_id: str | None
+    node_name: str | None
+    lease_until: float | None
+    held: bool  # the lease has not run out
+    queued: int  # messages queued or being sent
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeView:
+    id: str
+    name: str
+    url: str
+    version: str
+    started: float
+    heartbeat: float
+    stopped: float | None
+    state: str
+    this: bool  # the node answering
+    heartbeat_age: float
+    modems: tuple[ModemView, ...]
+
+    @property
+    def queued(self) -> int:
+        return sum(m.queued for m in self.modems)
+
+
+@dataclasses.dataclass(frozen=True)
+class FleetView:
+    """The fleet as the database says it is now (the panel's fleet page, ``/health``)."""
+
+    now: float
+    nodes: tuple[NodeView, ...]
+    modems: tuple[ModemView, ...]  # every modem name, held or not, with a queue or a lease
+
+    @property
+    def up(self) -> int:
+        return sum(1 for n in self.nodes if n.state == "up")
+
+
+def health_fields(fleet: FleetView) -> dict[str, Any]:
+    """``/health``'s ``fleet``: how many nodes are up, and each node in a few fields."""
+    return {
+        "up": fleet.up,
+        "nodes": [
+            {
+                "id": n.id,
+                "name": n.name,
+                "url": n.url,
+                "version": n.version,
+                "state": n.state,
+                "heartbeat_age_s": round(n.heartbeat_age, 1),
+                "modems": [m.modem for m in n.modems],
+                "queue_depth": n.queued,
+            }
+            for n in fleet.nodes
+        ],
+    }
+
+
+def view(store: Store, this: str | None = None) -> FleetView:
+    """Every node and modem name, with its queue depth (``this``: the answering node's id,
+    up by definition, as a single box on SQLite writes no heartbeats)."""
+    now = float(store.read(f"SELECT {store.dialect.now}")[0][0])
+    nodes = store.read("SELECT * FROM nodes ORDER BY name, id")
+    owners = {r["modem"]: r for r in store.read("SELECT * FROM modem_owners")}
+    queued = {
+        r[0]: int(r[1])
+        for r in store.read(
+            "SELECT modem, COUNT(*) FROM messages WHERE status IN ('queued', 'sending')"
+            " GROUP BY modem"
+        )
+    }
+    names = {r["id"]: r["name"] for r in nodes}
+    modems = []
+    for modem in sorted(set(owners) | set(queued)):
+        o = owners.get(modem)
+        modems.append(
+            ModemView(
+                modem=modem,
+                node_id=None if o is None else o["node_id"],
+                node_name=None if o is None else names.get(o["node_id"]),
+                lease_until=None if o is None else float(o["lease_until"]),
+                held=o is not None and float(o["lease_until"]) >= now,
+                queued=queued.get(modem, 0),
+            )
+        )
+    out = []
+    for r in nodes:
+        heartbeat = float(r["heartbeat"])
+        stopped = None if r["stopped"] is None else float(r["stopped"])
+        out.append(
+            NodeView(
+                id=r["id"],
+                name=r["name"],
+                url=r["url"],
+                version=r["version"],
+                started=float(r["started"]),
+                heartbeat=heartbeat,
+                stopped=stopped,
+                state="up" if r["id"] == this else state(heartbeat, stopped, now),
+                this=r["id"] == this,
+                heartbeat_age=max(0.0, now - heartbeat),
+                modems=tuple(m for m in modems if m.node_id == r["id"] and m.held),
+            )
+        )
+    return FleetView(now, tuple(out), tuple(modems))
+
+
+class Fleet:
+    """This node's place in the fleet: its row, its modems' leases, its heartbeat thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        node_id: str,
+        name: str,
+        url: Callable[[], str],
+        modems: Sequence[str],
+        *,
+        interval: float = HEARTBEAT,
+        lease: float = LEASE,
+    ) -> None:
+        self.store, self.id, self.name, self.url = store, node_id, name, url
+        self.modems = tuple(modems)
+        self.interval, self.lease = interval, lease
+        self.lost: set[str] = set()  # modem names another node took while this one was away
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.joined = False
+
+    def _now(self, conn: Any) -> float:
+        return float(conn.execute(f"SELECT {self.store.dialect.now}").fetchone()[0])
+
+    def join(self) -> None:
+        """Write this node's row and take its modem names, or refuse (:class:`FleetError`,
+        nothing written) if another node's lease on one of them has not run out."""
+
+        def fn(conn: Any) -> None:
+            now = self._now(conn)
+            conn.execute(
+                "INSERT INTO nodes (id, name, url, version, started, heartbeat, stopped)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO UPDATE SET"
+                " name = excluded.name, url = excluded.url, version = excluded.version,"
+                " started = excluded.started, heartbeat = excluded.heartbeat, stopped = NULL",
+                (self.id, self.name, self.url(), __version__, now, now),
+            )
+            for modem in self.modems:
+                if conn.execute(_TAKE, (modem, self.id, now + self.lease, now)).fetchone():
+                    continue
+                raise FleetError(self._held(conn, modem, now))
+
+        self.store.write(fn)
+        self.joined = True
+
+    def _held(self, conn: Any, modem: str, now: float) -> str:
+        row = conn.execute(
+            "SELECT o.node_id, o.lease_until, n.name, n.url FROM modem_owners o"
+            " LEFT JOIN nodes n ON n.id = o.node_id WHERE o.modem = ?",
+            (modem,),
+        ).fetchone()
+        other = f"node {row['name'] or '?'} ({row['url'] or 'no URL'}, id {row['node_id']})"
+        left = max(0, round(float(row["lease_until"]) - now))
+        return (
+            f"modem {modem} is held by another node, {other}, for {left} s more: modem names"
+            " are fleet-wide, so give this one another name in [[modems]], or stop that node"
+            f" first (its modems are freed {self.lease:g} s after its last heartbeat)"
+        )
+
+    def beat(self) -> list[str]:
+        """The heartbeat: this node's row and its modems' leases renewed; returns the modem
+        names another node holds now (taken while this node was silent past its lease)."""
+        lost: list[str] = []
+
+        def fn(conn: Any) -> None:
+            lost.clear()
+            now = self._now(conn)
+            done = conn.execute(
+                "UPDATE nodes SET heartbeat = ?, url = ?, stopped = NULL WHERE id = ?",
+                (now, self.url(), self.id),
+            ).rowcount
+            if not done:  # the row was removed meanwhile: write it again
+                conn.execute(
+                    "INSERT INTO nodes (id, name, url, version, started, heartbeat)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.id, self.name, self.url(), __version__, now, now),
+                )
+            for modem in self.modems:
+                if not conn.execute(_TAKE, (modem, self.id, now + self.lease, now)).fetchone():
+                    lost.append(modem)
+
+        self.store.write(fn)
+        for modem in set(lost) - self.lost:
+            logs.event(
+                LOGGER,
+                logging.ERROR,
+                "modem name held by another node",
+                modem=modem,
+                then="two nodes have a modem of this name: rename one in [[modems]]",
+            )
+        self.lost = set(lost)
+        return lost
+
+    def leave(self) -> None:
+        """A clean stop: this node's row says stopped, its modem names are free at once."""
+        if not self.joined:
+            return
+
+        def fn(conn: Any) -> None:
+            now = self._now(conn)
+            conn.execute(
+                "UPDATE nodes SET heartbeat = ?, stopped = ? WHERE id = ?", (now, now, self.id)
+            )
+            conn.execute("DELETE FROM modem_owners WHERE node_id = ?", (self.id,))
+
+        self.store.write(fn)
+        self.joined = False
+
+    def start(self) -> None:
+        """Beat every :attr:`interval` seconds on a thread of its own."""
+        self._thread = threading.Thread(target=self._run, name="fleet heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except StoreClosed:
+                return
+            except StoreUnavailable:  # the store logged the outage; the next beat renews
+                continue
+            except Exception:  # noqa: BLE001 - a failed beat must not stop the next one
+                LOGGER.exception("fleet heartbeat failed; trying again in %.0f s", self.interval)
