@@ -553,6 +553,7 @@ def bench_browser() -> dict[str, float]:
     return {
         **{f"connect_{k}": v for k, v in bench_connect().items()},
         **{f"call_{k}": v for k, v in bench_call().items()},
+        **{f"latency_{k}": v for k, v in bench_latency().items()},
     }
 
 

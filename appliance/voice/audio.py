@@ -18,7 +18,11 @@ runs per active call with two threads:
 
 Playback sources are bytes or iterables of bytes (a TTS stream).  An iterable is pulled
 by its own feeder thread into a buffer bounded by ``max_buffer_ms``, so a slow source
-never stalls the clock and an endless one (a loop) never grows memory.
+never stalls the clock and an endless one (a loop) never grows memory.  Live audio (the
+other side of a bridge) is not a source to buffer ahead: :meth:`Media.play_live` takes a
+function the writer calls at each tick for that tick's frame, so what is heard is at most
+what the bridge itself holds (a buffered source that is never empty, silence included,
+would sit ``max_buffer_ms`` behind for the whole call).
 """
 
 from __future__ import annotations
@@ -68,7 +72,9 @@ def underruns() -> dict[str, int]:
 class Playback:
     """One queued piece of audio; ``done`` is set once it has been played, cancelled or failed."""
 
-    def __init__(self, media: Media, source: bytes | Iterable[bytes]) -> None:
+    def __init__(
+        self, media: Media, source: bytes | Iterable[bytes] | Callable[[], bytes | None]
+    ) -> None:
         self._media = media
         self.done = threading.Event()
         self.started_at: float | None = None
@@ -79,7 +85,10 @@ class Playback:
         self._buf = bytearray()
         self._exhausted = False
         self._source: Iterable[bytes] | None = None
-        if isinstance(source, bytes | bytearray | memoryview):
+        self._live: Callable[[], bytes | None] | None = None
+        if callable(source):  # live: the writer asks it for each tick's frame (play_live)
+            self._live = source
+        elif isinstance(source, bytes | bytearray | memoryview):
             self._buf += source
             self._exhausted = True
         else:
@@ -217,6 +226,20 @@ class Media:
             ).start()
         return pb
 
+    def play_live(self, pull: Callable[[], bytes | None]) -> Playback:
+        """Queue live audio after whatever is playing: at each tick the writer calls
+        ``pull()`` for that tick's 320-byte frame (None ends the playback).  Nothing is
+        buffered ahead, so the audio is as late as ``pull``'s own queue and no later.
+        ``pull`` runs on the writer thread under the media's lock: it must not block."""
+        pb = Playback(self, pull)
+        with self._cond:
+            if self._stop.is_set():
+                pb.cancelled = True
+                pb.done.set()
+                return pb
+            self._queue.append(pb)
+        return pb
+
     def flush(self) -> None:
         """Barge-in: drop everything queued; the next frame written is silence."""
         with self._cond:
@@ -291,6 +314,13 @@ class Media:
         with self._cond:
             while self._queue:
                 pb = self._queue[0]
+                if pb._live is not None:
+                    frame = pb._live()
+                    if frame is None:  # the live source has ended
+                        self._queue.popleft()
+                        self._end(pb)
+                        continue
+                    return frame, pb, False
                 buf = pb._buf
                 if len(buf) >= FRAME_BYTES:
                     frame = bytes(buf[:FRAME_BYTES])

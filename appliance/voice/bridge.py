@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,9 +28,9 @@ class Bridge:
         self._to_b: queue.Queue[bytes] = queue.Queue(BRIDGE_DEPTH)
         if a is not None:
             a.add_listener(self._from_a)
-            a.play(self._drain(self._to_a))
+            a.play_live(self._puller(self._to_a))
         b.add_listener(self._from_b)
-        b.play(self._drain(self._to_b))
+        b.play_live(self._puller(self._to_b))
 
     @staticmethod
     def _put(q: queue.Queue[bytes], frame: bytes) -> None:
@@ -49,12 +49,20 @@ class Bridge:
     def _from_b(self, frame: bytes) -> None:
         self._put(self._to_a, frame)
 
-    def _drain(self, q: queue.Queue[bytes]) -> Iterator[bytes]:
-        while not self._stop.is_set():
+    def _puller(self, q: queue.Queue[bytes]) -> Callable[[], bytes | None]:
+        """Each tick's frame for the other side's writer: the oldest frame queued (at most
+        :data:`BRIDGE_DEPTH`), silence when none came, None once stopped.  Live, so the
+        bridge adds no more than its own queue (it used to be a buffered source: a second)."""
+
+        def pull() -> bytes | None:
+            if self._stop.is_set():
+                return None
             try:
-                yield q.get_nowait()
+                return q.get_nowait()
             except queue.Empty:
-                yield SILENCE
+                return SILENCE
+
+        return pull
 
     def stop(self) -> None:
         self._stop.set()

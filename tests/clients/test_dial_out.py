@@ -101,7 +101,7 @@ def test_a_browser_dials_a_number_through_the_modem(phones, sim, webapp):
             assert callee.wait_state("ended", timeout=10)
         dialed = webapp.wait(path="/dialed", timeout=10).flat
         assert dialed["DialCallStatus"] == "completed" and dialed["CallStatus"] == "completed"
-        assert int(dialed["DialCallDuration"]) >= 2
+        assert int(dialed["DialCallDuration"]) >= 1  # bridged for a second or more
         child = api.calls(dialed["DialCallSid"]).fetch()
         assert (child.parent_call_sid, child.direction, child.status) == (
             sid,

@@ -24,6 +24,7 @@ class FarEnd:
         self.received = bytearray()
         self.arrivals: list[tuple[float, int]] = []  # (monotonic, total bytes so far)
         self.outgoing: list[bytes] = []  # chunks to send, one per tick
+        self.sent_at: list[float] = []  # monotonic time each outgoing chunk was written
         self._stop = threading.Event()
         os.set_blocking(master, False)
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -34,6 +35,7 @@ class FarEnd:
         while not self._stop.is_set():
             if self.outgoing:
                 os.write(self.master, self.outgoing.pop(0))
+                self.sent_at.append(time.monotonic())
             while True:
                 try:
                     data = os.read(self.master, 4096)
@@ -249,6 +251,50 @@ def test_dtmf_written_through_media_is_what_the_far_end_hears(media: Media, far:
     assert pb.wait(3)
     time.sleep(0.1)
     assert DtmfDetector().feed(bytes(far.received)) == list("159#")
+
+
+def test_a_bridge_adds_its_queue_not_a_playback_buffer() -> None:
+    """Two calls' media bridged (a <Dial>): a frame read on one side is written on the other
+    within a few ticks, also after the bridge has run for a while on silence (it used to be a
+    buffered playback source that was never empty, so it ran max_buffer_ms, a second, late)."""
+    from appliance.voice.bridge import BRIDGE_DEPTH, Bridge
+
+    ends = []
+    try:
+        for _ in range(2):
+            master, slave = os.openpty()
+            port = SerialAudioPort(os.ttyname(slave))
+            far = FarEnd(master)
+            media = Media(port)
+            media.start()
+            ends.append((master, slave, port, far, media))
+        (_, _, _, far_a, media_a), (_, _, _, far_b, media_b) = ends
+        bridge = Bridge(media_a, media_b)
+        time.sleep(1.5)  # a second and a half of silence both ways
+        far_a.outgoing.append(numbered(7))
+        assert wait_frame(far_b, numbered(7))
+        index = far_b.frames().index(numbered(7))
+        arrived = next(t for t, total in far_b.arrivals if total >= (index + 1) * FRAME_BYTES)
+        late = arrived - far_a.sent_at[0]
+        # the reader, the bridge's queue (at most BRIDGE_DEPTH frames) and the next tick
+        assert late < (BRIDGE_DEPTH + 3) * 0.02, f"{late * 1000:.0f} ms"
+        bridge.stop()
+    finally:
+        for master, slave, port, far, media in ends:
+            media.stop()
+            far.close()
+            port.close()
+            os.close(slave)
+            os.close(master)
+
+
+def wait_frame(far: FarEnd, frame: bytes, timeout: float = 3.0) -> bool:
+    end = time.monotonic() + timeout
+    while frame not in far.frames():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_stop_ends_queued_playbacks_and_threads(port: SerialAudioPort, far: FarEnd) -> None:
