@@ -84,10 +84,10 @@ def call_update(account_sid: str, sid: str) -> Response:
                 21220,
                 f"Call {sid} is a leg dialled by <Dial> for call {row['parent_call_sid']} and"
                 f" is not bridged to it (status {current}): redirecting a dialled leg (Url or"
-                " Twiml) is supported on this appliance only once it is connected to its"
-                " caller, not while it rings or runs its <Number url> whisper, nor on a"
-                " one-modem <Dial>. End it with Status=canceled or completed, or redirect the"
-                " parent call.",
+                " Twiml) is supported on this appliance only for a <Number> leg once it is"
+                " connected to its caller, not while it rings or runs its whisper (url), nor"
+                " on a one-modem <Dial>, nor for a <Client> leg (a browser). End it with"
+                " Status=canceled or completed, or redirect the parent call.",
             )
         control: dict[str, str] | None = None
         outcome: str | None = None
