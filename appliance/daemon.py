@@ -35,7 +35,7 @@ from appliance.sms.statuscallback import queue_status_callback
 from appliance.store.account import Account
 from appliance.store.database import Row, Store
 from appliance.store.engines import open_store
-from appliance.store.fleet import OUTBOX_CHANNEL, Fleet, node_id
+from appliance.store.fleet import CALLS_CHANNEL, OUTBOX_CHANNEL, Fleet, node_id
 from appliance.store.retention import Retention
 from appliance.system.metrics import Metrics
 from appliance.system.service import Service
@@ -118,6 +118,8 @@ class Daemon:
         )
         self.inbox.listeners.append(self.dispatcher.wake)
         self.voice = VoiceEngine()
+        # a call queued (REST, on-call paging) for another node's modem: that node hears it
+        self.voice.elsewhere = lambda modem: self.store.announce(CALLS_CHANNEL, modem)
         self.simulator: Any = None
         self.modems: dict[str, Modem] = {}
         for m in config.modems:
@@ -200,6 +202,7 @@ class Daemon:
                 lambda: self.account.sid,
                 audio,
                 self.dispatcher.wake,
+                node=self.fleet.id,  # calls.node_id of the calls it places
             )
 
     def _wire_clients(self, ctx: Context) -> None:
@@ -257,7 +260,8 @@ class Daemon:
             self.store.announce(OUTBOX_CHANNEL, name)
 
     def _heard(self, _channel: str, modem: str | None) -> None:
-        """Another node queued a message for ``modem`` (None: wake-ups may have been missed)."""
+        """Another node queued a message or a call for ``modem`` (the modem thread looks at
+        both queues when woken; None: wake-ups may have been missed)."""
         for name, m in self.modems.items():
             if modem is None or name == modem:
                 m.wake()
@@ -306,10 +310,14 @@ class Daemon:
         self.fleet.beat()  # the bound URL
         if self.store.dialect.name == "postgresql":  # a single box has nobody to tell
             self.fleet.start()
-            self.store.listen((OUTBOX_CHANNEL,), self._heard)
+            self.store.listen((OUTBOX_CHANNEL, CALLS_CHANNEL), self._heard)
         self.panel.start()
         self.oncall.start()
-        self.retention = Retention.from_config(self.store, self.config)
+        # once per fleet on PostgreSQL (a claimed slot); a single box purges as before
+        fleet = self.store.dialect.name == "postgresql"
+        self.retention = Retention.from_config(
+            self.store, self.config, node=self.fleet.id if fleet else None
+        )
         self.retention.start()
         logs.event(
             LOGGER, logging.INFO, "appliance started", modems=len(self.modems), url=self.base_url()

@@ -154,6 +154,11 @@ class StoreJobStore(BaseJobStore):  # type: ignore[misc]
         return jobs
 
 
+def _in(n: int) -> str:
+    """``modem IN (?, ?, …)`` for ``n`` names."""
+    return "modem IN (" + ", ".join("?" * n) + ")"
+
+
 def run_broadcast_job(
     key: str, broadcast_id: int, attempt: int = 1, reason: str = "schedule"
 ) -> None:
@@ -182,8 +187,10 @@ class PanelScheduler:
         retry_delay: float,
         attempts: int,
         signal_interval: float,
+        modems: tuple[str, ...] = (),
     ) -> None:
         self.store = store
+        self.modems = modems  # this node's modem names (its signal samples on a fleet)
         self.broadcasts = broadcasts
         self.subscribers = subscribers
         self.retry_delay = retry_delay
@@ -327,12 +334,19 @@ class PanelScheduler:
         if not self.store.available:
             return
         now = time.time()
+        # On a fleet, this node's modems only (every node samples its own; copying every
+        # modem_health row would add one sample per node).  A single box copies every row,
+        # as it always has.
+        own = self.modems if self.store.dialect.name == "postgresql" else None
+        if own is not None and not own:
+            return
+        where, params = ("1 = 1", ()) if own is None else (_in(len(own)), own)
 
         def fn(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO signal_samples (modem, at, signal) SELECT modem, ?, signal"
-                " FROM modem_health WHERE 1 = 1 ON CONFLICT (modem, at) DO NOTHING",
-                (now,),
+                f" FROM modem_health WHERE {where} ON CONFLICT (modem, at) DO NOTHING",
+                (now, *params),
             )
             conn.execute("DELETE FROM signal_samples WHERE at < ?", (now - SIGNAL_KEEP,))
 
@@ -377,6 +391,7 @@ class PanelServices:
             retry_delay=cfg.broadcast_retry_delay,
             attempts=cfg.broadcast_attempts,
             signal_interval=cfg.health_interval,
+            modems=tuple(m.name for m in cfg.modems),
         )
         inbox.listeners.append(self.scheduler.wake_keywords)
 

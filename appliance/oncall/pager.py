@@ -301,8 +301,12 @@ class Pager:
             listener()
 
     def escalate_due(self, now: float | None = None) -> int:
-        """Run the step of every open alert that is due; returns how many ran."""
+        """Run the step of every open alert that is due; returns how many ran.  On a fleet
+        every node's on-call thread looks: the due alerts are claimed (``FOR UPDATE SKIP
+        LOCKED`` on PostgreSQL), so a node skips those another is stepping, and after that
+        node's commit their ``next_at`` has moved on (a step runs once per fleet)."""
         now = time.time() if now is None else now
+        claim = self.store.dialect.claim
         policies = {p["id"]: p for p in self.directory.policies.all()}
         woken: set[tuple[str, str]] = set()
 
@@ -310,7 +314,7 @@ class Pager:
             woken.clear()
             due = conn.execute(
                 "SELECT * FROM oncall_alerts WHERE status = 'open' AND next_at IS NOT NULL"
-                " AND next_at <= ? ORDER BY next_at LIMIT 100",
+                " AND next_at <= ? ORDER BY next_at LIMIT 100" + claim,
                 (now,),
             ).fetchall()
             for row in due:

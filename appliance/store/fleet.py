@@ -38,6 +38,8 @@ LEASE = 30.0  # seconds a heartbeat keeps a node's modem names, and counts it as
 NODE_ID_FILE = "node_id"
 # NOTIFY channel: a message was queued for the modem named in the payload (on another node).
 OUTBOX_CHANNEL = "appliance_outbox"
+# NOTIFY channel: a call was queued on the modem named in the payload (on another node).
+CALLS_CHANNEL = "appliance_calls"
 
 # Take a modem name, or renew it: only when it is free, already this node's, or its lease
 # has run out.  RETURNING says whether it was taken (a row) or held by another node (none);

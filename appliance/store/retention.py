@@ -22,6 +22,11 @@ held for long):
   never a file nobody knows about.
 
 A setting of 0 days keeps that kind of record forever.
+
+On a fleet (several nodes on one PostgreSQL database) the purge is fleet-wide: each node's
+thread wakes every ``retention_interval`` and claims the period's slot
+(:func:`appliance.store.firings.fire`, name :data:`FIRING`); only the node that took it
+purges, so one purge runs per period, not one per node.  A single box takes every slot.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ from pathlib import Path
 from appliance.config import Config
 from appliance.errors import StoreClosed, StoreUnavailable
 from appliance.store.database import Store
+from appliance.store.firings import fire
 
 LOGGER = logging.getLogger(__name__)
 
 BATCH = 500  # rows deleted per write transaction
+FIRING = "retention"  # fleet_firings.name of the periodic purge
 DAY = 86400.0
 FIRST_RUN_DELAY = 60.0  # seconds after start before the first purge (let the modems connect first)
 RADIO_HISTORY_DAYS = 30  # days of 5-minute radio buckets kept (the panel charts 30 days)
@@ -267,18 +274,22 @@ class Retention:
         data_dir: Path,
         interval: float,
         first_delay: float = FIRST_RUN_DELAY,
+        node: str | None = None,
     ) -> None:
         self.store, self.policy, self.data_dir = store, policy, data_dir
+        # the node id the periodic purge claims its slot for (None: it purges every time)
+        self.node = node
         self.interval = interval
         self.first_delay = min(first_delay, interval)
         self.runs = 0
+        self.skipped = 0  # periods another node of the fleet purged
         self.last: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_config(cls, store: Store, cfg: Config) -> Retention:
-        return cls(store, Policy.from_config(cfg), cfg.data_dir, cfg.retention_interval)
+    def from_config(cls, store: Store, cfg: Config, node: str | None = None) -> Retention:
+        return cls(store, Policy.from_config(cfg), cfg.data_dir, cfg.retention_interval, node=node)
 
     def start(self) -> None:
         if self.interval <= 0:
@@ -311,6 +322,9 @@ class Retention:
         while not self._stop.wait(wait):
             wait = self.interval
             try:
+                if self.node is not None and not fire(self.store, FIRING, self.interval, self.node):
+                    self.skipped += 1  # another node purged in this period
+                    continue
                 self.run_once()
             except StoreClosed:
                 return

@@ -46,6 +46,9 @@ class VoiceEngine:
         self.client_line: Line | None = None
         # what rings browsers for <Dial><Client> (the daemon wires it); None: not rung
         self.clients: ClientDirectory | None = None
+        # a call queued on a modem of another node (a fleet): the daemon tells that node
+        # (NOTIFY appliance_calls); None: nobody to tell
+        self.elsewhere: Callable[[str], None] | None = None
 
     def lines(self) -> list[Line]:
         """Every line calls run on: the modems' phones, then the client line."""
@@ -55,10 +58,13 @@ class VoiceEngine:
         return out
 
     def wake(self, modem: str) -> None:
-        """A call was queued on ``modem`` (``calls.status = 'queued'``): place it when idle."""
+        """A call was queued on ``modem`` (``calls.status = 'queued'``): place it when idle;
+        a modem of another node is told through :attr:`elsewhere`."""
         phone = self.phones.get(modem)
         if phone is not None:
             phone.modem.wake()
+        elif self.elsewhere is not None:
+            self.elsewhere(modem)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Shutting down: every live call is hung up and its flow thread ends."""

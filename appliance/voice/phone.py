@@ -80,6 +80,7 @@ class Phone:
         account_sid: Callable[[], str],
         audio_port: str,
         on_job: Callable[[], None],
+        node: str = "",
     ) -> None:
         self.modem = modem
         self.voice = voice
@@ -88,7 +89,9 @@ class Phone:
         self.account_sid = account_sid
         self.audio_port = audio_port
         self.on_job = on_job
-        self.records = CallRecords(store, modem.name, modem.cfg.number, account_sid, on_job)
+        self.records = CallRecords(
+            store, modem.name, modem.cfg.number, account_sid, on_job, node=node
+        )
         self.legs: dict[str, CallLeg] = {}
         self.flows: dict[str, FlowHandle] = {}
         self.handset = Handset(modem, voice)

@@ -36,8 +36,10 @@ class CallRecords:
         number: str,
         account_sid: Callable[[], str],
         on_job: Callable[[], None],
+        node: str = "",
     ) -> None:
         self.store = store
+        self.node = node  # calls.node_id of the calls this line places (the fleet's node id)
         self.line = line  # calls.modem: a modem's name, or "client"
         self.number = number  # the line's own number (a SIM's), when the numbers row is gone
         self.account_sid = account_sid
@@ -142,23 +144,35 @@ class CallRecords:
         )
 
     def claim_queued(self) -> Row | None:
-        """The oldest call the REST API queued on this line, now ringing; None if none."""
-        row = self.store.read_one(
-            "SELECT * FROM calls WHERE modem = ? AND status = 'queued' AND direction = 'outbound-api'"
-            " ORDER BY date_created, sid LIMIT 1",
-            (self.line,),
-        )
-        if row is None:
-            return None
-        claimed = self.store.write(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE calls SET date_updated = ?, status = 'ringing' WHERE sid = ? AND status = 'queued'",
-                    (time.time(), row["sid"]),
-                ).rowcount
+        """The oldest call the REST API queued on this line, now ``ringing`` and marked with
+        this node (``calls.node_id``); None if none.
+
+        A cheap read first (most looks find nothing, and a claim is a write), then one
+        statement claims: ``UPDATE … WHERE sid = (SELECT … LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING *`` on PostgreSQL, so two claimers of one line (this node and another that
+        took the modem name after this one's lease ran out) never take the same call, and a
+        row a REST cancel is changing is skipped.
+        On SQLite the single writer already serialises it (``Dialect.claim`` is empty)."""
+        if (
+            self.store.read_one(
+                "SELECT sid FROM calls WHERE modem = ? AND status = 'queued'"
+                " AND direction = 'outbound-api' LIMIT 1",
+                (self.line,),
             )
+            is None
+        ):
+            return None
+        sql = (
+            "UPDATE calls SET status = 'ringing', node_id = ?, date_updated = ? WHERE sid = ("
+            "SELECT sid FROM calls WHERE modem = ? AND status = 'queued'"
+            " AND direction = 'outbound-api' ORDER BY date_created, sid LIMIT 1"
+            + self.store.dialect.claim
+            + ") RETURNING *"
         )
-        return row if claimed else None  # else canceled by the API a moment ago
+        row: Row | None = self.store.write(
+            lambda conn: conn.execute(sql, (self.node or None, time.time(), self.line)).fetchone()
+        )
+        return row  # None: canceled by the API (or claimed by another claimer) a moment ago
 
     def write_status(
         self,

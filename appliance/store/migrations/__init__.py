@@ -26,6 +26,7 @@ from appliance.store.migrations import (
     applications,
     compose,
     contacts,
+    firings,
     fleet,
     initial,
     leaner,
@@ -57,6 +58,7 @@ MIGRATIONS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
     *alertsperpolicy.STEPS,
     *partialindexes.STEPS,
     *fleet.STEPS,
+    *firings.STEPS,
 )
 
 
