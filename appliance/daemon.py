@@ -229,7 +229,9 @@ class Daemon:
             return made
 
         self.client_line = line
-        self.client_calls = ClientCalls(line, self.store, flow)
+        self.client_calls = ClientCalls(
+            line, self.store, flow, grace=self.config.client_reconnect_grace
+        )
         # <Dial><Client> rings browsers: wired to the engine with the HTTPS server's hub
         self.client_calls.ringing = ClientRinging(line, lambda: self.account.sid)
 
@@ -338,6 +340,7 @@ class Daemon:
             self.retention.stop()
         self.balance.stop()
         self.voice.stop()  # live calls are hung up while the modems still run
+        self.client_calls.stop()  # no reconnect grace outlives the daemon
         self.media.stop()  # browser calls' media (if one ever started)
         for modem in self.modems.values():
             modem.stop()

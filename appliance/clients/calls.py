@@ -16,6 +16,13 @@ asks the VoiceUrl, the media loop (started here, at the first browser call) make
 appliance's answer SDP; the flow's answer sends it.  The first request adds
 ``ApplicationSid``, the grant's ``outgoing.params`` and the page's connect params (grant
 params win over page params of the same name; Twilio's own names win over both).
+
+A socket that drops with an answered call on it does not end the call at once: the media
+keeps flowing for ``client_reconnect_grace`` seconds, and the SDK's reconnect (an ``invite``
+carrying the call's CA sid and the ``reconnect`` token sent in ``answer``, on a new socket
+of the same identity) re-attaches it, answered by ``answer`` with the token.  A wrong token
+gets ``hangup`` 31209.  Without a reconnect the call is released when the grace is over
+(``completed``; a bridged leg is hung up by its ``<Dial>``), so none is left in progress.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 MAX_CALLS = 4  # browser calls at once: the CPU budget of a Raspberry Pi (docs/design.md)
+RECONNECT_GRACE = 30.0  # s a call outlives its dropped socket (the SDK waits at most 30 s)
 DIGIT_PAUSE = 0.5  # seconds a "w" in sendDigits waits (the SDK's own pause)
 ANONYMOUS = "Anonymous"  # the identity of a token that has none (Twilio's client:Anonymous)
 
@@ -57,15 +65,27 @@ class ClientCalls:
         store: Store,
         flow_factory: FlowFactory,
         limit: int = MAX_CALLS,
+        grace: float = RECONNECT_GRACE,
     ) -> None:
         self.line, self.store, self.flow_factory = line, store, flow_factory
         self.limit = limit
+        self.grace = max(0.0, grace)  # client_reconnect_grace
+        self._timers: dict[str, threading.Timer] = {}  # detached calls' grace, by CA sid
+        self._lock = threading.Lock()
         # the browsers the appliance rings (<Dial><Client>: appliance.clients.ringing)
         self.ringing: ClientRinging | None = None
 
     def invite(self, device: Device, grant: ClientGrant, message: pstream.Message) -> None:
         """A browser places a call (``Device.connect``)."""
         tjs = message.callsid or ""
+        try:
+            token = pstream.reconnect_token(message.payload)
+        except pstream.ProtocolError as e:
+            self._reattach_refused(device, tjs, e.message)
+            return
+        if token is not None:
+            self._reattach(device, grant, tjs, token)
+            return
         try:
             placed = self._place(device, grant, message, tjs)
         except pstream.ProtocolError as e:
@@ -97,12 +117,6 @@ class ClientCalls:
         from appliance.clients.peer import Peer
 
         payload = message.payload
-        if pstream.reconnect_token(payload) is not None:
-            raise pstream.ProtocolError(
-                "This call cannot be re-attached: reconnecting a call after a dropped socket"
-                " is not available yet",
-                pstream.RECONNECT_REFUSED,
-            )
         try:
             app_sid = grant.require_outgoing()
         except TokenError as e:
@@ -213,10 +227,88 @@ class ClientCalls:
         such ring."""
         return self.ringing is not None and self.ringing.reject(device, callsid)
 
-    def dropped(self, device: Device) -> None:
-        """The browser's socket closed: its calls end (reconnecting them comes later), so
-        none is left in progress, and it stops ringing."""
+    def on(self, device: Device) -> bool:
+        """Whether this socket carries a live call."""
+        return bool(self.line.of_device(device))
+
+    def dropped(self, device: Device, closing: bool = False) -> None:
+        """The browser's socket closed: it stops ringing; an answered call outlives it for
+        ``grace`` seconds (its media keeps flowing) and a reconnect ``invite`` re-attaches
+        it, else it ends then, so none is left in progress.  A call not yet answered (the
+        browser has no reconnect token yet) ends at once, as does every call when the
+        appliance is ``closing``."""
         if self.ringing is not None:
             self.ringing.dropped(device)
         for found in self.line.of_device(device):
-            self.line.released(found, "socket closed")
+            if closing or self.grace <= 0 or found.leg.answered_at is None:
+                self.line.released(found, "socket closed")
+            else:
+                self._detach(found, device)
+
+    def stop(self) -> None:
+        """The daemon stops: no grace timer outlives it (the engine ends the calls)."""
+        with self._lock:
+            timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:
+            timer.cancel()
+
+    # -- reconnect after a dropped socket
+
+    def _detach(self, found: ClientCall, device: Device) -> None:
+        timer = threading.Timer(self.grace, self._grace_over, args=(found, device))
+        timer.daemon = True
+        timer.name = f"grace {found.sid[:10]}"
+        with self._lock:
+            old = self._timers.pop(found.sid, None)
+            self._timers[found.sid] = timer
+        if old is not None:
+            old.cancel()
+        timer.start()
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "client call detached",
+            sid=found.sid,
+            connection=device.number,
+            grace=self.grace,
+        )
+
+    def _grace_over(self, found: ClientCall, device: Device) -> None:
+        """No reconnect within the grace: the call ends (a bridged leg with it)."""
+        with self._lock:
+            self._timers.pop(found.sid, None)
+
+        def release() -> None:
+            if found.device is device and found.leg.live:  # not re-attached meanwhile
+                self.line.released(found, f"socket closed, no reconnect in {self.grace:g} s")
+
+        self.line.run(release)
+
+    def _reattach(self, device: Device, grant: ClientGrant, callsid: str, token: str) -> None:
+        """The SDK's ``invite`` with a ``reconnect`` token after its socket dropped (call.ts:
+        ``callsid`` is the CA sid; its SDP is the current one and is not renegotiated: the
+        PeerConnection kept going).  ``answer`` with the token brings the Call back to open."""
+        identity = grant.identity or ANONYMOUS
+        found = self.line.reattach(callsid, token, identity, device)
+        if found is None:
+            self._reattach_refused(device, callsid, f"No call {callsid} to re-attach")
+            return
+        with self._lock:
+            timer = self._timers.pop(found.sid, None)
+        if timer is not None:
+            timer.cancel()
+        device.push(pstream.answer(found.sid, reconnect=found.reconnect))
+        logs.event(
+            LOGGER, logging.INFO, "client call re-attached", sid=found.sid, connection=device.number
+        )
+
+    def _reattach_refused(self, device: Device, callsid: str, why: str) -> None:
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "client reconnect refused",
+            connection=device.number,
+            code=pstream.RECONNECT_REFUSED,
+            why=why,
+        )
+        device.push(pstream.hangup(callsid, pstream.RECONNECT_REFUSED, why))

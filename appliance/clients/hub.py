@@ -94,8 +94,8 @@ class Hub:
             with self._lock:
                 self._live.pop(conn, None)
                 identity = self._registrations.unregister(session)
-            if self.calls is not None:
-                self.calls.dropped(session)  # its calls end: none is left in progress
+            if self.calls is not None:  # its answered calls wait for a reconnect, if any
+                self.calls.dropped(session, closing=self._stopping)
             conn.dispose()
             if identity is not None:
                 logs.event(

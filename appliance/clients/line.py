@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from appliance import logs
 from appliance.clients import pstream
+from appliance.clients.invitation import Reconnects
 from appliance.voice import call
 from appliance.voice.call import CallEvent, CallLeg, Step
 from appliance.voice.records import CallRecords
@@ -83,6 +85,14 @@ class ClientCall:
         self.flows = line.flows
         self.browser_gone = False  # the browser hung up or its socket closed
         self.sdp_sent = False  # in ``ringing`` (early media) or ``answer``
+        # the token that re-attaches the call to a new socket after a dropped one (sent in
+        # ``answer``; ClientCalls.invite checks it)
+        self.reconnect = line.issue(self)
+
+    @property
+    def identity(self) -> str:
+        """The browser's identity: the caller of a call it placed, the callee of one it took."""
+        return str(self.leg.number).removeprefix("client:")
 
     @property
     def engine(self) -> Switchboard:
@@ -107,7 +117,8 @@ class ClientCall:
             return False
         self.sdp_sent = True
         self.line.apply(self, CallEvent("active", source="browser"), why="answered")
-        self.device.push(pstream.answer(self.sid, sdp))  # the row says in-progress already
+        # the row says in-progress already
+        self.device.push(pstream.answer(self.sid, sdp, reconnect=self.reconnect))
         return leg.live
 
     def early_media(self, leg: CallLeg) -> bool:
@@ -196,6 +207,7 @@ class ClientLine:
         self.flows: dict[str, FlowHandle] = {}
         self.calls: dict[str, ClientCall] = {}  # by CA sid
         self._by_tjs: dict[str, str] = {}  # the browser's temporary id -> CA sid
+        self._reconnects = Reconnects()
         self._lock = threading.RLock()
 
     # -- the Line protocol (what the engine uses)
@@ -261,6 +273,25 @@ class ClientLine:
         with self._lock:
             return [c for c in self.calls.values() if c.device is device]
 
+    def issue(self, found: ClientCall) -> str:
+        """A new reconnect token for ``found`` (it replaces any earlier one)."""
+        with self._lock:
+            return self._reconnects.issue(secrets.token_urlsafe(32), found.sid, found.identity)
+
+    def reattach(
+        self, callsid: str, token: str, identity: str, device: Device
+    ) -> ClientCall | None:
+        """Moves the live call ``callsid`` to ``device`` (a new socket of the browser whose
+        socket dropped) if ``token`` is that call's reconnect token for ``identity``."""
+        with self._lock:
+            found = self.calls.get(callsid)
+            if found is None or not found.leg.live:
+                return None
+            if not self._reconnects.claim(token, callsid, identity):
+                return None
+            found.device = device
+            return found
+
     def released(self, found: ClientCall, why: str) -> None:
         """The browser let go: it hung up, its socket closed, or its media ended."""
         with self._lock:
@@ -312,6 +343,7 @@ class ClientLine:
             self.legs.pop(leg.sid, None)
             self.calls.pop(leg.sid, None)
             self._by_tjs.pop(found.tjs, None)
+            self._reconnects.forget(leg.sid)
             self._close_media(found)
         if flow is not None:
             flow.notify(step)

@@ -398,8 +398,10 @@ class ClientDialLeg:
             device = cast(Browser, s.device)
             if s.kind == "cancel":
                 device.push(pstream.cancel(self.sid))
-            elif s.kind == "answer":
-                device.push(pstream.answer(self.sid))
+            elif s.kind == "answer":  # the winner's confirmation, with its reconnect token
+                found = self.call
+                token = found.reconnect if found is not None and found.device is device else None
+                device.push(pstream.answer(self.sid, reconnect=token))
             elif s.kind == "hangup":
                 device.push(pstream.hangup(self.sid))
 

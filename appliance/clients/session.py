@@ -10,6 +10,8 @@ browser (``invite``, then its ``hangup`` and ``dtmf``) and the browser's ``answe
 :class:`~appliance.clients.calls.ClientCalls`; without one (a server built without a voice
 engine) an ``invite`` is hung up with 31480.  An ``answer`` for no ringing call, a
 ``reinvite`` and a ``message`` get 31404; a ``reject`` of a call that ended is ignored.
+A token that runs out while a call is on the socket unregisters the device and refuses new
+calls (31205), but the socket stays open until its calls end, then closes.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ LOGGER = logging.getLogger(__name__)
 POLICY_VIOLATION = 1008  # WebSocket close code after a refused token
 REGISTER_BURST, REGISTER_RATE = 5, 0.2  # register messages: 5 at once, then one per 5 s
 MESSAGE_BURST, MESSAGE_RATE = 100, 20.0  # any message: 100 at once, then 20 a second
+EXPIRED = (
+    "The token expired: refresh it with device.updateToken() before it does"
+    " (the Device's tokenWillExpire event)"
+)
 INVITE_REFUSAL = "Calls from a browser are not available on this server (no voice engine)"
 
 
@@ -72,6 +78,7 @@ class Session:
         self.registry, self.link, self.number = registry, link, link.number
         self.grant: ClientGrant | None = None
         self.expires_at: float | None = None  # monotonic time the token runs out
+        self.expired = False  # the token ran out during a call: the socket waits for its end
         now = registry.clock()
         self._registers = pstream.RateLimit(REGISTER_BURST, REGISTER_RATE, now)
         self._messages = pstream.RateLimit(MESSAGE_BURST, MESSAGE_RATE, now)
@@ -119,15 +126,41 @@ class Session:
             )
 
     def tick(self, now: float) -> None:
-        """Time passes: a token that ran out without a refresh ends the session."""
-        if self.expires_at is not None and now >= self.expires_at:
-            self._token_refused(
-                TokenError(
-                    "The token expired: refresh it with device.updateToken() before it does"
-                    " (the Device's tokenWillExpire event)",
-                    code=pstream.TOKEN_EXPIRED,
-                )
+        """Time passes: a token that ran out without a refresh ends the session.  With a
+        call on this socket, the device is unregistered and new calls are refused at once,
+        but the socket stays open until its calls end, so none is cut off or left stuck."""
+        if self.expires_at is None or now < self.expires_at:
+            return
+        calls = self.registry.calls
+        if calls is not None and calls.on(self):
+            if not self.expired:
+                self._expired_in_call()
+            return
+        if self.expired:  # its calls have ended: the session ends as for any expiry
+            self.expires_at = None
+            self.link.push(pstream.close())
+            self.link.shut(POLICY_VIOLATION, "token expired")
+            return
+        self._token_refused(TokenError(EXPIRED, code=pstream.TOKEN_EXPIRED))
+
+    def _expired_in_call(self) -> None:
+        self.expired, self.grant = True, None
+        was = self.registry.unregister(self)
+        logs.event(
+            LOGGER,
+            logging.INFO,
+            "client token expired in a call",
+            connection=self.number,
+            was=was or "",
+        )
+        self.link.push(
+            pstream.error(
+                pstream.TOKEN_EXPIRED,
+                EXPIRED + "; the call in progress goes on, new calls are refused",
             )
+        )
+        if was is not None:
+            self.link.push(pstream.offline())
 
     def refuse(self, e: pstream.ProtocolError) -> None:
         logs.event(
@@ -148,7 +181,7 @@ class Session:
         except TokenError as e:
             self._token_refused(e)
             return
-        self.grant = grant
+        self.grant, self.expired = grant, False
         ttl = grant.expires - self.registry.wall()
         self.expires_at = self.registry.clock() + ttl
         self.link.push(pstream.connected(grant.identity, ttl, grant.account_sid))
@@ -241,13 +274,12 @@ class Session:
     def _on_invite(self, message: pstream.Message) -> None:
         callsid = message.callsid or ""
         if self.grant is None:
-            self.link.push(
-                pstream.hangup(
-                    callsid,
-                    pstream.TOKEN_INVALID,
-                    "Send a listen message with a valid token first",
-                )
-            )
+            if self.expired:
+                why, code = EXPIRED, pstream.TOKEN_EXPIRED
+            else:
+                why, code = "Send a listen message with a valid token first", pstream.TOKEN_INVALID
+            self.link.push(pstream.error(code, why, callsid))  # the Device raises it
+            self.link.push(pstream.hangup(callsid))  # and the Call ends
             return
         calls = self.registry.calls
         if calls is None:

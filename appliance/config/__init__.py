@@ -80,6 +80,7 @@ class Config:
     tls_key: str
     client_connections: int
     webrtc_addresses: str
+    client_reconnect_grace: float
     public_url: str
     log_level: str
     log_file: str

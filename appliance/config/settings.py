@@ -66,6 +66,12 @@ SETTINGS: tuple[Setting, ...] = (
         " candidates; empty: every non-loopback address of the host",
     ),
     Setting(
+        "client_reconnect_grace",
+        30.0,
+        "Seconds a browser phone's answered call outlives its dropped signalling socket"
+        " (media keeps flowing) for the SDK to reconnect; then the call ends; 0: at once",
+    ),
+    Setting(
         "public_url", "", "Base URL apps use to reach this appliance (default http://host:port)"
     ),
     Setting(

@@ -208,7 +208,9 @@ def test_a_browser_call_runs_the_apps_say_play_and_gather(phones, webapp):
 
 
 def test_a_browser_that_hangs_up_ends_its_call(phones, webapp):
-    p = phones(webrtc_addresses="127.0.0.1")
+    # no reconnect grace: the dropped socket ends its call at once (test_resilience.py
+    # tests the grace)
+    p = phones(webrtc_addresses="127.0.0.1", client_reconnect_grace=0)
     d = p.daemon
     api = client_for(d)
     webapp.routes["/voice"] = twiml('<Response><Say>Hi.</Say><Pause length="30"/></Response>')
