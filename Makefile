@@ -63,7 +63,7 @@ UNIT_TESTS := tests/sms/test_codec.py tests/sms/test_pdu.py tests/twiml tests/st
 
 # The whole suite: lint, types, import contracts, every test (daemon, browser, Node, deployment).
 test: $(TEST_STAMP) $(DEPLOY_STAMP) $(NODE_STAMP) $(SDK) deps lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 # The panel's screenshots in docs/panel/ (docs/panel.md), retaken by the accessibility pass;
 # `make test` puts its own in var/screenshots/panel/ and leaves the tracked ones alone.

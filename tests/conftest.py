@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from twilio.rest import Client
 from appliance import config
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
+from appliance.system import tls
 from tests.webapp import WebApp
 
 # The `engine` fixture (SQLite and a real PostgreSQL) and its session server: tests/pg.py.
@@ -73,13 +75,33 @@ def settings(
     return config.load(None, environ={}, overrides=values)
 
 
+@pytest.fixture(scope="session")
+def made_tls(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One generated HTTPS pair (data_dir/tls) for the session: making one takes a child
+    process and about 0.2 s, which every daemon of the suite would otherwise spend."""
+    data = tmp_path_factory.mktemp("tls-seed")
+    cfg = config.load(None, environ={}, overrides={"data_dir": str(data), "modems": []})
+    tls.generated(cfg)
+    return tls.tls_dir(cfg)
+
+
 @pytest.fixture
-def make_daemon(tmp_path: Path, sim: SimulatorHost) -> Iterator[Callable[..., Daemon]]:
-    """Build and start daemons on the simulator; all are stopped at the end."""
+def make_daemon(
+    tmp_path: Path, sim: SimulatorHost, made_tls: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Daemon]]:
+    """Build and start daemons on the simulator; all are stopped at the end.
+
+    A daemon's data_dir starts with the session's generated HTTPS pair (as a box restarted
+    with its pair does: the same names, so it is reused), unless the test is marked
+    ``fresh_tls`` (the daemon makes its own) or brings its own pair."""
     started: list[Daemon] = []
+    fresh = request.node.get_closest_marker("fresh_tls") is not None
 
     def make(**kwargs: Any) -> Daemon:
-        d = Daemon(settings(tmp_path, sim, **kwargs))
+        cfg = settings(tmp_path, sim, **kwargs)
+        if not fresh and not (cfg.tls_cert or cfg.tls_key) and not tls.tls_dir(cfg).exists():
+            shutil.copytree(made_tls, tls.tls_dir(cfg))
+        d = Daemon(cfg)
         d.start()
         started.append(d)  # stopped at the end even when the checks below fail
         for m in d.modems.values():

@@ -36,6 +36,7 @@ def served_cert(port: int) -> bytes:
     return ssl.get_server_certificate(("127.0.0.1", port)).encode()
 
 
+@pytest.mark.fresh_tls
 def test_https_with_the_generated_ca(sim, make_daemon, monkeypatch):
     d = make_daemon()
     port = d.server.https_port
