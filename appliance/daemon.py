@@ -143,9 +143,9 @@ class Daemon:
             self.client.observers.append(self.metrics.observe_webhook)
         from appliance.campaigns.scheduler import PanelServices
 
-        self.panel = PanelServices(
-            config, self.store, self.outbox, self.inbox, self.account
-        )  # subscribers, broadcasts, their scheduler
+        self.panel = PanelServices(  # subscribers, broadcasts, their scheduler
+            config, self.store, self.outbox, self.inbox, self.account, node=self.fleet.id
+        )
         # The database back after an outage (PostgreSQL): everything that waits looks now.
         self.store.outage.listeners.append(self._store_back)
         if http:

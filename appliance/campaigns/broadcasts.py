@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from appliance.errors import ApplianceError
 from appliance.sms import codec as sms
 from appliance.sms.outbox import Outbox, OutboxError
 from appliance.store.database import Row, Store
+from appliance.store.fleet import LEASE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class Broadcasts:
         auth_token: Callable[[], str],
         number_of: Callable[[str], Row],
         rate: float,
+        node: str = "",
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -53,8 +54,7 @@ class Broadcasts:
         self.weather = weather
         self._number_of = number_of
         self.rate = rate  # segments per second per modem (0: as fast as the modem takes them)
-        self._running: set[int] = set()
-        self._lock = threading.Lock()
+        self.node = node  # this node's id: its runs' broadcast_runs.node_id
         self.content = Renderer(subscribers, weather, auth_token=auth_token, number_of=number_of)
 
     # -- definitions -------------------------------------------------------------------------
@@ -166,34 +166,58 @@ class Broadcasts:
 
     def run(self, broadcast_id: int, *, reason: str = "manual", attempt: int = 1) -> int:
         """Render and queue one run; returns the run's id.  Raises :class:`RunFailed`
-        (after recording the failure on the run) when it failed as a whole."""
-        b = self.get(broadcast_id)
+        (after recording the failure on the run) when it failed as a whole, and
+        :class:`BroadcastError` when the broadcast is gone or already running."""
+        run_id = self.store.write(lambda conn: self.begin(conn, broadcast_id, reason, attempt))
+        return self.carry_on(run_id)
+
+    def begin(self, conn: sqlite3.Connection, broadcast_id: int, reason: str, attempt: int) -> int:
+        """Start a run in the caller's transaction: its ``broadcast_runs`` row (rendering),
+        unless the broadcast is gone or a run of it is in progress here or on a live node of
+        the fleet (:class:`BroadcastError`).  The broadcast's row is locked first on
+        PostgreSQL, so two nodes starting it together are taken in turn."""
+        now = time.time()
+        b = conn.execute(
+            f"SELECT id FROM broadcasts WHERE id = ?{self.store.dialect.lock}", (broadcast_id,)
+        ).fetchone()
         if b is None:
             raise BroadcastError(f"broadcast {broadcast_id} no longer exists")
-        with self._lock:
-            if broadcast_id in self._running:
-                raise BroadcastError(f"broadcast {broadcast_id} is already running")
-            self._running.add(broadcast_id)
-        try:
-            return self._run(b, reason, attempt)
-        finally:
-            with self._lock:
-                self._running.discard(broadcast_id)
-
-    def _run(self, b: Row, reason: str, attempt: int) -> int:
-        started = time.time()
-        audience = self.subscribers.audience(b["list_id"])
-        run_id = self.store.write(
-            lambda conn: int(
-                conn.execute(
-                    "INSERT INTO broadcast_runs (broadcast_id, reason, attempt, state, total, started)"
-                    " VALUES (?,?,?,'rendering',?,?) RETURNING id",
-                    (b["id"], reason, attempt, len(audience), started),
-                ).fetchone()[0]
-                or 0
-            )
+        busy = conn.execute(
+            "SELECT r.id FROM broadcast_runs r LEFT JOIN nodes n ON n.id = r.node_id"
+            " WHERE r.broadcast_id = ? AND r.state IN ('rendering', 'queueing')"
+            " AND (r.node_id = ? OR n.stopped IS NULL"
+            f" AND n.heartbeat >= {self.store.dialect.now} - ?) LIMIT 1",  # the fleet's clock
+            (broadcast_id, self.node, LEASE),
+        ).fetchone()
+        if busy is not None:
+            raise BroadcastError(f"broadcast {broadcast_id} is already running")
+        return int(
+            conn.execute(
+                "INSERT INTO broadcast_runs (broadcast_id, reason, attempt, state, total, started,"
+                " node_id) VALUES (?,?,?,'rendering',0,?,?) RETURNING id",
+                (broadcast_id, reason, attempt, now, self.node),
+            ).fetchone()[0]
+            or 0
         )
+
+    def carry_on(self, run_id: int) -> int:
+        """Render and queue the run :meth:`begin` started (on this node); returns its id."""
+        run = self.get_run(run_id)
+        b = None if run is None else self.get(run["broadcast_id"])
+        if run is None or b is None:
+            if run is not None:
+                self._finish(run_id, "failed", "the broadcast was deleted")
+            raise BroadcastError(f"broadcast run {run_id} no longer exists")
+        return self._run(b, run_id, run["started"])
+
+    def _run(self, b: Row, run_id: int, started: float) -> int:
         try:
+            audience = self.subscribers.audience(b["list_id"])
+            self.store.write(
+                lambda conn: conn.execute(
+                    "UPDATE broadcast_runs SET total = ? WHERE id = ?", (len(audience), run_id)
+                )
+            )
             rendered = self.render(b, audience)
         except RunFailed as e:
             self._finish(run_id, "failed", e.message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import urllib.parse
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -64,6 +65,27 @@ def cron_trigger(schedule: str, timezone: str) -> CronTrigger:
         return CronTrigger.from_crontab(schedule, timezone=tz)
     except ValueError as e:
         raise BroadcastError(f"Invalid schedule {schedule!r}: {e}", "schedule") from None
+
+
+def first_run(trigger: CronTrigger, now: float) -> float | None:
+    """The first firing of ``trigger`` after ``now`` (UNIX seconds; None: it never fires)."""
+    at = trigger.get_next_fire_time(None, datetime.fromtimestamp(now, UTC))
+    return None if at is None else float(at.timestamp())
+
+
+def firing(
+    trigger: CronTrigger, due: float, now: float, grace: float
+) -> tuple[float | None, float | None]:
+    """A schedule whose next run ``due`` has come (``due <= now``), as APScheduler fires a job
+    with ``coalesce`` and ``misfire_grace_time``: the run times missed since ``due`` are one
+    run, at the latest of them, which fires if it is at most ``grace`` seconds old.  Returns
+    (that run time, or None when it is older; the next run time after ``now``, or None)."""
+    moment = datetime.fromtimestamp(now, UTC)
+    latest = datetime.fromtimestamp(due, UTC)
+    while (after := trigger.get_next_fire_time(latest, moment)) is not None and after <= moment:
+        latest = after
+    fires = float(latest.timestamp()) if now - latest.timestamp() <= grace else None
+    return fires, None if after is None else float(after.timestamp())
 
 
 def check_template(text: str, kind: str) -> None:

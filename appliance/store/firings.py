@@ -36,9 +36,9 @@ def slot(now: float, interval: float) -> int:
 
 def fire(store: Store, name: str, interval: float, node: str) -> bool:
     """Claim the current slot of the chore ``name`` (run every ``interval`` seconds) for
-    ``node``: True if this node runs it, False if another node (or this one) already did."""
-    if interval <= 0:
-        raise ValueError("a fleet-wide chore's interval must be positive")
+    ``node``: True if this node runs it, False if another node (or this one) already did.
+    A non-positive ``interval`` raises :func:`slot`'s ValueError (the transaction wrote
+    nothing)."""
 
     def fn(conn: sqlite3.Connection) -> bool:
         now = float(conn.execute(f"SELECT {store.dialect.now}").fetchone()[0])

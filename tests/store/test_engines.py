@@ -158,6 +158,38 @@ def test_an_existing_opt_outs_table_keeps_its_rows(tmp_path):
     store.close()
 
 
+def test_broadcast_schedules_move_from_the_job_store_to_their_rows(tmp_path):
+    """0023: a scheduled broadcast keeps the next run time its APScheduler job had (a run
+    missed while the box was off still fires); a paused one gets none; the table goes."""
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    upto = [n for n, _ in migrations.MIGRATIONS].index("0022_fleet_firings") + 1
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:upto])
+        migrations.migrate(conn)
+    conn.executemany(
+        "INSERT INTO broadcasts (id, name, list_id, modem, kind, content, schedule, enabled,"
+        " created, updated) VALUES (?, ?, 1, 'm1', 'text', 'Hi', ?, ?, 0, 0)",
+        [(1, "daily", "0 7 * * *", 1), (2, "paused", "0 7 * * *", 0), (3, "manual", "", 1)],
+    )
+    conn.executemany(
+        "INSERT INTO scheduler_jobs (id, next_run_time, job_state) VALUES (?, ?, 'x')",
+        [("broadcast-1", 1765090800.0), ("broadcast-2", 1765090800.0), ("retry-3-2-1", 5.0)],
+    )
+    conn.close()
+    store = SqliteStore(path)
+    try:
+        rows = store.read("SELECT id, next_run, retry_at FROM broadcasts ORDER BY id")
+        assert [tuple(r) for r in rows] == [
+            (1, 1765090800.0, None),
+            (2, None, None),
+            (3, None, None),
+        ]
+        assert store.read_one("SELECT 1 FROM sqlite_master WHERE name = 'scheduler_jobs'") is None
+    finally:
+        store.close()
+
+
 def test_dialect_translation():
     assert SQLITE.sql("SELECT ? WHERE a LIKE '%x'") == "SELECT ? WHERE a LIKE '%x'"
     assert (

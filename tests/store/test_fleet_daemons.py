@@ -2,7 +2,8 @@
 heartbeats, the fleet in ``/health`` and on the panel's fleet page (in Chromium, with
 axe-core), a fourth node configured with a modem name a live node holds refused at start-up
 with one line; a message posted to node A for node C's number goes out on C's simulated modem
-at once (C hears A's NOTIFY), and webhooks are counted once at the receiver.
+at once (C hears A's NOTIFY), webhooks are counted once at the receiver, and a scheduled
+broadcast is fired by one node (slice 5): each subscriber gets one text from C's modem.
 
 Nodes A and C are ``appliance run`` in processes of their own (each with its own simulated
 modem); node B runs in this process on the ``sim`` fixture's modem, so the test can open its
@@ -25,6 +26,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 from twilio.rest import Client
 
+from appliance.campaigns.spec import Spec
+from appliance.campaigns.subscribers import Subscriber
 from appliance.daemon import Daemon
 from appliance.store import fleet
 from tests.conftest import PHONE, wait_for
@@ -217,6 +220,28 @@ def test_three_nodes_share_one_database(
         assert set(pairs.values()) == {1} and {sid for sid, _ in pairs} == set(sids)
         assert all((sid, "delivered") in pairs and (sid, "sent") in pairs for sid in sids)
         assert sim_outbox(cfgs["c"]).count("Got it") == 1
+
+        # A scheduled broadcast from C's number, due in a second: every node's poll sees it
+        # due, one fires it (slice 5), and C's simulated modem sends each subscriber one text.
+        subs = b.panel.subscribers
+        list_id = subs.create_list("Fleet news", "c1", "", "")
+        names = ("Ann", "Ben", "Cat")
+        for i, name in enumerate(names):
+            subs.add(list_id, Subscriber(f"+44770090030{i}", name))
+        spec = Spec("News", list_id, "c1", "text", "News for {first_name}", "0 0 1 1 *", "UTC")
+        bid = b.panel.broadcasts.create(spec)
+        b.store.write(
+            lambda c: c.execute(
+                "UPDATE broadcasts SET next_run = ? WHERE id = ?", (time.time() + 1.0, bid)
+            )
+        )
+        news = lambda: [t for t in sim_outbox(cfgs["c"]) if t.startswith("News for")]  # noqa: E731
+        wait_for(lambda: len(news()) >= 3, timeout=20, interval=0.3)
+        time.sleep(2.5)  # every node has looked twice more since
+        assert sorted(news()) == [f"News for {name}" for name in names]
+        fired = b.store.read("SELECT reason, state, node_id FROM broadcast_runs")
+        assert [(r["reason"], r["state"]) for r in fired] == [("schedule", "done")]
+        assert b.panel.scheduler.next_run(bid).year > time.gmtime().tm_year  # type: ignore[union-attr]
 
         # The panel's fleet page lists the nodes and their modems, and is in the menu.
         set_password(b.store, PASSWORD)

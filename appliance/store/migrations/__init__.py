@@ -24,6 +24,7 @@ from appliance.store.dialect import SQLITE, Dialect
 from appliance.store.migrations import (
     alertsperpolicy,
     applications,
+    broadcastschedules,
     compose,
     contacts,
     firings,
@@ -59,6 +60,7 @@ MIGRATIONS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
     *partialindexes.STEPS,
     *fleet.STEPS,
     *firings.STEPS,
+    *broadcastschedules.STEPS,
 )
 
 
