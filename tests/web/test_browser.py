@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.conftest import PHONE, wait_for
 from tests.fakeforecast import FakeForecast
@@ -60,6 +60,26 @@ def sign_in(page: Page, base: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     expect(page.locator("h1")).to_have_text("Modems")
+
+
+def signed_in(browser: Browser, base: str, width: int, height: int) -> tuple[BrowserContext, Page]:
+    """A new context at ``width``×``height`` (a phone below 500 px), signed in to the panel."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, is_mobile=width < 500, accept_downloads=True
+    )
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Modems")
+    return context, page
+
+
+def assert_no_sideways_scroll(page: Page) -> None:
+    scroll, client = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert scroll <= client, f"{page.url} scrolls sideways ({scroll} > {client} px)"
 
 
 def assert_bubbles_fit_their_text(page: Page) -> None:

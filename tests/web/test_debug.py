@@ -1,8 +1,9 @@
 """Debug like the Console: the request inspector, replay, test webhooks and the call timeline.
 
-A real daemon on the simulated modem, its panel through Flask's test client, and a real HTTP
-app on 127.0.0.1 (tests/webapp.py) that records what reaches it; signatures are checked with
-the official twilio library's RequestValidator.
+A real daemon on the simulated modem, its panel through Flask's test client and in Debian's
+Chromium (the test button, replay, a Gather-then-Dial call's timeline at 1280 and 390 px), and
+a real HTTP app on 127.0.0.1 (tests/webapp.py) that records what reaches it; signatures are
+checked with the official twilio library's RequestValidator.
 """
 
 from __future__ import annotations
@@ -10,18 +11,23 @@ from __future__ import annotations
 import html as htmllib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from twilio.request_validator import RequestValidator
 
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import Digits, RemoteParty, Silence, WaitHeard
 from tests.conftest import NUMBER, PHONE, wait_for
-from tests.web.test_browser import ARGS, CHROMIUM, shot
+from tests.web.test_browser import (  # noqa: F401 - the fixture
+    assert_no_sideways_scroll,
+    browser,
+    shot,
+    signed_in,
+)
 from tests.web.test_panel import PASSWORD, Panel
 from tests.webapp import Request, WebApp, twiml
 from web.auth import set_password
@@ -305,10 +311,15 @@ def test_call_timeline_shows_each_step_in_order(
     assert "&lt;Say&gt;Thank you, goodbye.&lt;/Say&gt;" in raw
 
 
-def test_call_timeline_of_gather_then_dial_shows_each_leg(
-    debug_panel: Panel, sim: SimulatorHost, webapp: WebApp
+def test_call_timeline_of_gather_then_dial_shows_each_leg_in_a_browser(
+    browser: Browser,  # noqa: F811
+    debug_panel: Panel,
+    sim: SimulatorHost,
+    webapp: WebApp,
 ) -> None:
-    """One modem: <Dial> holds the caller and calls each number in turn (voice.md 3.2)."""
+    """One modem: <Dial> holds the caller and calls each number in turn (voice.md 3.2).
+
+    The call page is read in Chromium, on a desk and on a phone."""
     busy, on_call = "+14155550166", "+14155550177"
     sim.network.set_callee(busy, outcome="busy")
     sim.network.set_callee(
@@ -341,32 +352,44 @@ def test_call_timeline_of_gather_then_dial_shows_each_leg(
         )
     )
 
-    steps, _ = timeline(debug_panel, sid)
-    order = [
-        step(steps, "verb", "Gather numDigits=1"),
-        step(steps, "gathered", "digits 1"),
-        step(steps, "webhook", "(Digits 1) POST"),
-        step(steps, "verb", f"Dial {busy}, {on_call}"),
-        step(steps, "webhook", "DialCallStatus completed"),
-        step(steps, "verb", 'Say "Bye."'),
-    ]
-    assert order == sorted(order), steps
-    # Each leg and its outcome, between the <Dial> and its action (in whichever order the
-    # legs were placed: one after the other here, at once where Dial rings in parallel).
-    for leg in (f"Dial leg to {busy}: busy", f"Dial leg to {on_call}: completed"):
-        assert order[3] < step(steps, "leg", leg) < order[4], steps
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
+    base = f"http://127.0.0.1:{d.server.port}"
+    for width, height, name in ((1280, 900, "desk"), (390, 844, "phone")):
+        context, page = signed_in(browser, base, width, height)
+        page.goto(f"{base}/calls/{sid}")
+        # Each step as shown: (kind, the text a reader sees), and whether it fits the page.
+        shown = page.locator("#timeline > li.step").evaluate_all(
+            """items => items.map(li => [li.dataset.kind, li.innerText,
+                li.getBoundingClientRect().height > 0
+                && li.getBoundingClientRect().right <= document.documentElement.clientWidth])"""
+        )
+        steps = [(kind, " ".join(text.split())) for kind, text, _ in shown]
+        assert all(fits for _, _, fits in shown), shown
+        order = [
+            step(steps, "verb", "Gather numDigits=1"),
+            step(steps, "gathered", "digits 1"),
+            step(steps, "webhook", "(Digits 1) POST"),
+            step(steps, "verb", f"Dial {busy}, {on_call}"),
+            step(steps, "webhook", "DialCallStatus completed"),
+            step(steps, "verb", 'Say "Bye."'),
+        ]
+        assert order == sorted(order), steps
+        # Each leg and its outcome, between the <Dial> and its action (in whichever order the
+        # legs were placed: one after the other here, at once where Dial rings in parallel).
+        for leg in (f"Dial leg to {busy}: busy", f"Dial leg to {on_call}: completed"):
+            assert order[3] < step(steps, "leg", leg) < order[4], steps
+        # The TwiML the menu's request returned, one click away, still inside the page.
+        menu = page.locator("#timeline > li.step").nth(order[2])
+        menu.locator("summary").click()
+        expect(menu.locator("pre.raw")).to_contain_text(f"<Number>{on_call}</Number>")
+        assert_no_sideways_scroll(page)
+        shot(page, f"call-timeline-{name}")
+        context.close()
 
 
 def test_test_webhook_then_replay_in_a_browser(
-    browser: Browser, debug_panel: Panel, webapp: WebApp
+    browser: Browser,  # noqa: F811
+    debug_panel: Panel,
+    webapp: WebApp,
 ) -> None:
     """Debian's Chromium: a number's test button, the inspector's tables, the replay button."""
     d = debug_panel.d
@@ -378,11 +401,7 @@ def test_test_webhook_then_replay_in_a_browser(
     )
     base = f"http://127.0.0.1:{d.server.port}"
     number = d.store.read_one("SELECT sid FROM numbers")["sid"]
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(base + "/login")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    context, page = signed_in(browser, base, 1280, 900)
     page.goto(f"{base}/numbers/{number}")
     page.click("#test-sms")
     expect(page.locator("h1")).to_contain_text("test")
@@ -400,7 +419,6 @@ def test_test_webhook_then_replay_in_a_browser(
     assert len(sent) == 2 and all(signed_with(d.account.auth_token, r) for r in sent)
     assert sent[0].flat == sent[1].flat
     page.set_viewport_size({"width": 390, "height": 844})
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the inspector scrolls sideways at 390 px ({width} px)"
+    assert_no_sideways_scroll(page)
     shot(page, "webhook-inspector-phone")
     context.close()

@@ -69,22 +69,47 @@ def add_message(
     return sid
 
 
-def add_call(d: Any, sid: str, party: str, status: str, at: float, name: str = "") -> None:
+def add_call(
+    d: Any,
+    sid: str,
+    party: str,
+    status: str,
+    at: float,
+    name: str = "",
+    *,
+    inbound: bool = True,
+    error: int | None = None,
+) -> None:
     d.store.write(
         lambda conn: conn.execute(
             "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
-            " date_created, date_updated, caller_name) VALUES (?,?,?,?,?,?,?,?,?)",
-            (sid, "modem1", "inbound", party, NUMBER, status, at, at, name),
+            " date_created, date_updated, caller_name, error_code) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                sid,
+                "modem1",
+                "inbound" if inbound else "outbound-api",
+                party if inbound else NUMBER,
+                NUMBER if inbound else party,
+                status,
+                at,
+                at,
+                name,
+                error,
+            ),
         )
     )
 
 
-def add_hook(d: Any, url: str, error: int | None, at: float = T0) -> None:
+def add_hook(
+    d: Any, url: str, error: int | None, at: float = T0, status: int | None = None
+) -> None:
+    """A webhook_log row; its HTTP status 500 for a failure, 200 otherwise, unless given."""
+    http = status if status is not None else (500 if error else 200)
     d.store.write(
         lambda conn: conn.execute(
             "INSERT INTO webhook_log (url, method, request, status, error_code, error_message, at)"
             " VALUES (?, 'POST', 'To=%2B1', ?, ?, ?, ?)",
-            (url, 500 if error else 200, error, "boom" if error else None, at),
+            (url, http, error, "boom" if error else None, at),
         )
     )
 
