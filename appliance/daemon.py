@@ -35,9 +35,10 @@ from appliance.sms.statuscallback import queue_status_callback
 from appliance.store.account import Account
 from appliance.store.database import Row, Store
 from appliance.store.engines import open_store
-from appliance.store.fleet import CALLS_CHANNEL, OUTBOX_CHANNEL, Fleet, node_id
+from appliance.store.fleet import CALLS_CHANNEL, CONTROL_CHANNEL, OUTBOX_CHANNEL, Fleet, node_id
 from appliance.store.retention import Retention
 from appliance.system.metrics import Metrics
+from appliance.system.nodeproxy import NodeProxy
 from appliance.system.service import Service
 from appliance.voice.engine import VoiceEngine
 from appliance.webhooks.client import Timeouts, WebhookClient
@@ -74,6 +75,8 @@ class Daemon:
             raise
         self.account = Account(self.store)
         logs.secret(self.account.auth_token)
+        # what lives on another node (recording media, modem admin routes): forwarded there
+        self.proxy = NodeProxy(self.fleet.id, lambda: self.account.auth_token)
         if config.metrics_token:
             logs.secret(config.metrics_token)
         for doubt in checks.review(config):
@@ -120,6 +123,8 @@ class Daemon:
         self.voice = VoiceEngine()
         # a call queued (REST, on-call paging) for another node's modem: that node hears it
         self.voice.elsewhere = lambda modem: self.store.announce(CALLS_CHANNEL, modem)
+        # a REST update of a call another node holds: that node's flow takes it at once
+        self.voice.control_elsewhere = lambda sid: self.store.announce(CONTROL_CHANNEL, sid)
         self.simulator: Any = None
         self.modems: dict[str, Modem] = {}
         for m in config.modems:
@@ -220,6 +225,7 @@ class Daemon:
             self.store, lambda: self.account.sid, self.dispatcher.wake, self.media, self.voice
         )
         self.voice.client_line = line
+        line.records.node = self.fleet.id  # calls.node_id of browser calls (a fleet)
 
         def flow(found: ClientCall, leg: CallLeg, first: Mapping[str, str]) -> CallFlow:
             # A browser call is the Line its flow runs on; <Message> needs the call's own
@@ -261,9 +267,15 @@ class Daemon:
         else:
             self.store.announce(OUTBOX_CHANNEL, name)
 
-    def _heard(self, _channel: str, modem: str | None) -> None:
+    def _heard(self, channel: str, modem: str | None) -> None:
         """Another node queued a message or a call for ``modem`` (the modem thread looks at
-        both queues when woken; None: wake-ups may have been missed)."""
+        both queues when woken; None: wake-ups may have been missed), or wrote a REST update
+        of a call (``appliance_control``, the payload its SID) a flow here may run."""
+        if channel == CONTROL_CHANNEL and modem is not None:
+            self.voice.control(modem, tell=False)
+            return
+        if modem is None:
+            self.voice.control_all()
         for name, m in self.modems.items():
             if modem is None or name == modem:
                 m.wake()
@@ -312,7 +324,7 @@ class Daemon:
         self.fleet.beat()  # the bound URL
         if self.store.dialect.name == "postgresql":  # a single box has nobody to tell
             self.fleet.start()
-            self.store.listen((OUTBOX_CHANNEL, CALLS_CHANNEL), self._heard)
+            self.store.listen((OUTBOX_CHANNEL, CALLS_CHANNEL, CONTROL_CHANNEL), self._heard)
         self.panel.start()
         self.oncall.start()
         # once per fleet on PostgreSQL (a claimed slot); a single box purges as before
@@ -351,6 +363,7 @@ class Daemon:
             self.fleet.leave()  # this node's modem names free at once, its row says stopped
         except (StoreUnavailable, StoreClosed) as e:
             LOGGER.warning("could not record this node's stop (its leases run out): %s", e)
+        self.proxy.close()
         self.store.close()
         LOGGER.info("appliance stopped")
 

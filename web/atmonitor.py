@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from appliance import logs
 from appliance.modem.attap import Line, masked, secrets_masked
+from web import fleet
 from web.auth import is_admin
 from web.helpers import daemon
 from web.live import register_feed
@@ -111,7 +112,11 @@ def index() -> BaseResponse | str:
 
 
 @bp.get("/<name>")
-def modem(name: str) -> str:
+def modem(name: str) -> str | tuple[str, int]:
+    if name not in daemon().modems:  # a fleet: another node's modem, on its own panel
+        page = fleet.elsewhere(name, url_for("atmonitor.modem", name=name))
+        if page is not None:
+            return page
     m = _modem(name)
     bodies = request.args.get("bodies") == "1"
     if bodies:

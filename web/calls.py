@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, Response, abort, render_template, request, send_file
 from werkzeug.wrappers import Response as BaseResponse
 
 from appliance.store.database import Row
 from appliance.store.recordingfiles import resolve_stored
+from appliance.system import nodeproxy
 from appliance.webhooks.debugger import logged_params
 from web import export, filters
 from web.helpers import PAGE_SIZE, daemon, page
@@ -169,5 +170,23 @@ def recording(sid: str) -> BaseResponse:
     path = resolve_stored(d.config.data_dir, row["path"]).resolve()
     root = d.config.data_dir.resolve()
     if root not in path.parents or not path.is_file():
-        abort(404)
+        return _elsewhere(sid)  # another node's (a fleet), or 404
     return send_file(path, mimetype="audio/wav", download_name=f"{sid}.wav", conditional=True)
+
+
+def _elsewhere(sid: str) -> BaseResponse:
+    """A fleet: the WAV from the node that held the call, through its API's media route
+    (signed by this node: the admin signed in here)."""
+    d = daemon()
+    owner = nodeproxy.recording_owner(d.store, sid)
+    if owner is None or owner.node_id == d.fleet.id:
+        abort(404)
+    path = f"/2010-04-01/Accounts/{d.account.sid}/Recordings/{sid}.wav"
+    try:
+        answer = d.proxy.forward(owner, "GET", path)
+    except nodeproxy.NodeDown as e:
+        abort(503, f"This recording's audio is on another node of the fleet: {e}")
+    if answer.status != 200:
+        answer.response.release_conn()
+        abort(404 if answer.status == 404 else 502)
+    return Response(answer.chunks(), status=200, headers=answer.headers, direct_passthrough=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, render_template
 
 from appliance.store import fleet
+from appliance.system import nodeproxy
 from web.helpers import daemon
 
 bp = Blueprint("fleet", __name__, url_prefix="/fleet")
@@ -28,3 +29,20 @@ def init_app(app: Flask) -> None:
 def index() -> str:
     d = daemon()
     return render_template("fleet.html", fleet=fleet.view(d.store, d.fleet.id), lease=fleet.LEASE)
+
+
+def elsewhere(modem: str, path: str) -> tuple[str, int] | None:
+    """A modem tool (AT monitor, USSD) asked for a modem another node holds: a page that
+    says so and links to that node's panel (``path`` there); None if no other node holds it.
+
+    Not forwarded, unlike the admin API's routes: the AT monitor is a live event stream and
+    read-write grants, and both pages are forms behind this panel's own sign-in and CSRF
+    token, which the other node's panel cannot check."""
+    d = daemon()
+    owner = nodeproxy.modem_owner(d.store, modem)
+    if owner is None or owner.node_id == d.fleet.id:
+        return None
+    page = render_template(
+        "elsewhere.html", modem=modem, owner=owner, link=owner.url + path if owner.url else ""
+    )
+    return page, 409

@@ -12,21 +12,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, render_template, request
+from flask import Blueprint, flash, render_template, request, url_for
 
 from appliance.errors import ApplianceError
 from appliance.modem import ussd
 from appliance.modem.ussdsession import UssdReply
+from web import fleet
 from web.helpers import daemon
 
 bp = Blueprint("ussd", __name__, url_prefix="/ussd")
 
 
 @bp.route("/", methods=["GET", "POST"])
-def index() -> str:
+def index() -> str | tuple[str, int]:
     d = daemon()
     names = sorted(d.modems)
     chosen = request.values.get("modem", "") or (names[0] if names else "")
+    if chosen and chosen not in d.modems:  # a fleet: another node's modem, on its own panel
+        page = fleet.elsewhere(chosen, url_for("ussd.index", modem=chosen))
+        if page is not None:
+            return page
     values: dict[str, Any] = {"modem": chosen, "code": ""}
     errors: dict[str, str] = {}
     reply: UssdReply | None = None

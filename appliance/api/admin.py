@@ -16,10 +16,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from appliance.api.common import daemon, error_response, require_auth_token
+from appliance.api.common import daemon, error_response, forwarded, require_auth_token
+from appliance.api.relay import relay
 from appliance.errors import ApplianceError
 from appliance.modem import ussd
 from appliance.modem.ussdsession import UssdBusy, UssdTimeout
+from appliance.system import nodeproxy
 
 AT_TIMEOUT = 20.0  # seconds the modem has to answer a console command
 LAST_ERRORS = 5  # failures of each kind (messages, calls, webhooks) the status shows
@@ -28,12 +30,23 @@ bp = Blueprint("admin", __name__, url_prefix="/appliance")
 bp.before_request(require_auth_token)
 
 
+def _elsewhere(name: str, read_timeout: float) -> Response:
+    """A modem this node does not hold: on a fleet, the answer of the node holding it (the
+    same request, signed by this node, streamed back); else 404."""
+    d = daemon()
+    owner = None if forwarded() else nodeproxy.modem_owner(d.store, name)
+    if owner is None or owner.node_id == d.fleet.id:
+        return error_response(404, 20404, f"no modem named {name}")
+    return relay(owner, f"Modem {name}", read_timeout)
+
+
 @bp.post("/modems/<name>/at")
 def modem_at(name: str) -> Response:
-    """Raw AT console (an admin tool: the command is sent as typed)."""
+    """Raw AT console (an admin tool: the command is sent as typed); a modem of another
+    node of the fleet: forwarded to it."""
     modem = daemon().modems.get(name)
     if modem is None:
-        return error_response(404, 20404, f"no modem named {name}")
+        return _elsewhere(name, AT_TIMEOUT + 10)
     command = request.form.get("command", "")
     if not command or any(c in command for c in "\r\n\x1a\x1b"):
         return error_response(400, 20001, "one AT command per request, without control characters")
@@ -49,10 +62,11 @@ def modem_at(name: str) -> Response:
 @bp.post("/modems/<name>/ussd")
 def modem_ussd(name: str) -> Response:
     """USSD: a code (``*100#``) or the answer to the network's menu; ``cancel=1`` ends the
-    session.  Answers once the network has (``ussd_timeout`` at most)."""
+    session.  Answers once the network has (``ussd_timeout`` at most).  A modem of another
+    node of the fleet: forwarded to it."""
     modem = daemon().modems.get(name)
     if modem is None:
-        return error_response(404, 20404, f"no modem named {name}")
+        return _elsewhere(name, daemon().config.ussd_timeout + 10)
     if request.form.get("cancel", "").strip().lower() in ("1", "true", "yes"):
         try:
             modem.ussd.cancel()

@@ -22,7 +22,9 @@ from flask import Response
 
 from appliance.api import call_parameters as form
 from appliance.api.calls import ENDED, fetch_row, respond
-from appliance.api.common import ApiError, bp, daemon, form_value, not_found
+from appliance.api.common import ApiError, bp, daemon, form_value, forwarded, not_found
+from appliance.api.relay import relay
+from appliance.system import nodeproxy
 
 
 @bp.post("/Accounts/<account_sid>/Calls/<sid>.json")
@@ -53,9 +55,15 @@ def call_update(account_sid: str, sid: str) -> Response:
             "TimeLimit", form.DEFAULT_TIME_LIMIT, 20001, form.MAX_TIME_LIMIT
         )
     now = time.time()
+    redirect = url is not None or twiml is not None
+    if redirect and status is None and not forwarded():
+        owner = nodeproxy.dialled_leg_owner(d.store, sid)
+        if owner is not None and owner.node_id != d.fleet.id:
+            # only that node knows whether the leg is bridged
+            return relay(owner, f"Call {sid}")
     # A dialled leg (<Dial><Number>) can be redirected only while it is bridged to its caller
     # (or once a redirect gave it TwiML of its own).
-    redirectable = (url is not None or twiml is not None) and d.voice.redirectable(sid)
+    redirectable = redirect and d.voice.redirectable(sid)
 
     def fn(conn: sqlite3.Connection) -> tuple[bool, str | None] | None:
         """Apply the update; None if there is no such call, else whether the engine must

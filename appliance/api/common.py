@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from appliance.store.outage import RETRY_AFTER
+from appliance.system import nodeproxy
 
 if TYPE_CHECKING:
     from appliance.store.account import Account
@@ -172,6 +173,42 @@ def check_credentials() -> Response | None:
 
 
 PUBLIC_MEDIA = frozenset({"api.recording_wav", "api.recording_mp3"})
+# What another node of the fleet forwards here, signed (appliance.system.nodeproxy): it
+# checked the caller's credentials, this node checks the node's signature.
+NODE_FORWARDED = PUBLIC_MEDIA | {
+    "admin.modem_at",
+    "admin.modem_ussd",
+    "api.call_update",
+    "api.stream_create",
+    "api.stream_update",
+}
+
+
+def forwarded() -> bool:
+    """Whether this request was forwarded by another node (it carries the node header,
+    valid or not: such a request is never forwarded again)."""
+    return nodeproxy.HEADER in request.headers
+
+
+def node_signed() -> Response | None:
+    """A forwarded request: the node's signature (the AuthToken's HMAC) over this one, or
+    401.  Sets ``g.account_sid`` and ``g.credential`` (the AccountSid: the forwarding node
+    took the AuthToken or a key allowed there)."""
+    d = daemon()
+    body = request.get_data(cache=True)
+    ok = nodeproxy.verify(
+        d.account.auth_token,
+        request.headers.get(nodeproxy.HEADER, ""),
+        request.method,
+        request.path,
+        body,
+        time.time(),
+    )
+    if not ok:
+        return error_response(401, 20003, "Authenticate (the node signature is not valid)")
+    g.account_sid = d.account.sid
+    g.credential = d.account.sid
+    return None
 
 
 def authenticate() -> Response | None:
@@ -182,6 +219,15 @@ def authenticate() -> Response | None:
     (whose "HTTP Basic Authentication for media" is off by default): a RecordingUrl
     handed to an app works in an <audio> tag or a <Play>; its SID is 128 random bits."""
     d = daemon()
+    if request.endpoint in NODE_FORWARDED and forwarded():
+        refused = check_body() or node_signed()
+        if refused is not None:
+            return refused
+        if (request.view_args or {}).get("account_sid", d.account.sid) != d.account.sid:
+            return error_response(
+                404, 20404, f"The requested resource {request.path} was not found"
+            )
+        return None
     if request.endpoint in PUBLIC_MEDIA and not d.config.recording_media_auth:
         if (request.view_args or {}).get("account_sid") != d.account.sid:
             return error_response(

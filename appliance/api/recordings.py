@@ -25,15 +25,18 @@ from appliance.api.common import (
     ApiError,
     bp,
     daemon,
+    forwarded,
     not_found,
     page_body,
     page_params,
     rfc2822,
 )
 from appliance.api.listing import day_filters, keyset_page
+from appliance.api.relay import relay
 from appliance.sms.outbox import API_VERSION
 from appliance.store.database import Row
 from appliance.store.recordingfiles import resolve_stored
+from appliance.system import nodeproxy
 
 LOGGER = logging.getLogger(__name__)
 
@@ -174,14 +177,20 @@ def _media_unavailable(detail: str) -> ApiError:
     return ApiError(404, 20404, f"The requested resource {request.path} was not found ({detail})")
 
 
-def _wav(sid: str) -> Path:
+def _wav(sid: str) -> Path | Response:
+    """The recording's WAV file here, or (a fleet) the answer of the node that has it."""
     row = _row(sid)
     if row["status"] in UNFINISHED:
         raise _media_unavailable(f"the recording is {row['status']}")
     wav = recording_file(row["path"])
-    if not wav.is_file():
-        raise _media_unavailable("the audio file is missing")
-    return wav
+    if wav.is_file():
+        return wav
+    if not forwarded():  # a forwarded request is answered here or not at all (no loops)
+        d = daemon()
+        owner = nodeproxy.recording_owner(d.store, sid)
+        if owner is not None and owner.node_id != d.fleet.id:
+            return relay(owner, f"Recording {sid}'s audio")
+    raise _media_unavailable("the audio file is missing")
 
 
 def to_mp3(wav: Path) -> Path:
@@ -212,9 +221,15 @@ def to_mp3(wav: Path) -> Path:
 @bp.get("/Accounts/<account_sid>/Recordings/<sid>")
 @bp.get("/Accounts/<account_sid>/Recordings/<sid>.wav")
 def recording_wav(account_sid: str, sid: str) -> Response:
-    return send_file(_wav(sid), mimetype=MEDIA_TYPES["wav"], download_name=f"{sid}.wav")
+    wav = _wav(sid)
+    if isinstance(wav, Response):
+        return wav
+    return send_file(wav, mimetype=MEDIA_TYPES["wav"], download_name=f"{sid}.wav")
 
 
 @bp.get("/Accounts/<account_sid>/Recordings/<sid>.mp3")
 def recording_mp3(account_sid: str, sid: str) -> Response:
-    return send_file(to_mp3(_wav(sid)), mimetype=MEDIA_TYPES["mp3"], download_name=f"{sid}.mp3")
+    wav = _wav(sid)
+    if isinstance(wav, Response):
+        return wav  # the owner converts its own file
+    return send_file(to_mp3(wav), mimetype=MEDIA_TYPES["mp3"], download_name=f"{sid}.mp3")

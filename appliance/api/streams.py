@@ -5,7 +5,8 @@
 with ``Status=stopped`` stops a one-way stream by its SID or its name, whether TwiML or
 this resource started it.  Open streams live in memory with their call: the API asks the
 voice engine (:meth:`appliance.voice.engine.VoiceEngine.start_stream`, ``stop_stream``),
-as it asks it to look at ``calls.control``; nothing is stored.
+as it asks it to look at ``calls.control``; nothing is stored.  On a fleet, a call another
+node holds streams from that node: the request is forwarded there (:mod:`appliance.api.relay`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,19 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, jsonify, request
 
 from appliance.api import call_parameters as form
-from appliance.api.common import PREFIX, ApiError, bp, daemon, form_value, not_found, rfc2822
+from appliance.api.common import (
+    PREFIX,
+    ApiError,
+    bp,
+    daemon,
+    form_value,
+    forwarded,
+    not_found,
+    rfc2822,
+)
+from appliance.api.relay import relay
 from appliance.errors import StreamRefused
+from appliance.system import nodeproxy
 from appliance.twiml.stream import TRACKS, Parameter, Stream
 from appliance.voice.engine import CallNotLive, StreamNameTaken
 
@@ -54,6 +66,18 @@ def _call_status(call_sid: str) -> str:
     if row is None:
         raise not_found()
     return str(row["status"])
+
+
+def _held_elsewhere(call_sid: str) -> Response | None:
+    """A fleet: a call another node holds streams from there (its audio is there); the
+    request forwarded to it, and its answer.  None for a call of this node."""
+    if forwarded():
+        return None
+    d = daemon()
+    owner = nodeproxy.call_owner(d.store, call_sid)
+    if owner is None or owner.node_id == d.fleet.id:
+        return None
+    return relay(owner, f"Call {call_sid}")
 
 
 def _not_live(status: str) -> ApiError:
@@ -141,6 +165,9 @@ def stream_create(account_sid: str, call_sid: str) -> Response:
     spec = _spec()
     if status != IN_PROGRESS:
         raise _not_live(status)
+    elsewhere = _held_elsewhere(call_sid)
+    if elsewhere is not None:
+        return elsewhere
     try:
         state = daemon().voice.start_stream(call_sid, spec)
     except CallNotLive:
@@ -163,6 +190,9 @@ def stream_update(account_sid: str, call_sid: str, sid: str) -> Response:
         raise ApiError(400, 20001, f"Status can only be updated to 'stopped', not {value!r}.")
     if status != IN_PROGRESS:
         raise _not_live(status)
+    elsewhere = _held_elsewhere(call_sid)
+    if elsewhere is not None:
+        return elsewhere
     state = daemon().voice.stop_stream(call_sid, sid)
     if state is None:
         raise not_found()

@@ -155,13 +155,14 @@ class ClientDialLeg:
             getattr(noun, "status_callback", None) or "",
             getattr(noun, "status_callback_method", "POST"),
             " ".join(getattr(noun, "status_callback_events", ("completed",))),
+            self.line.records.node or None,  # the node holding the leg (a fleet)
         )
         self.line.records.store.write(
             lambda conn: conn.execute(
                 "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
                 " date_created, date_updated, parent_call_sid, timeout, status_callback,"
-                " status_callback_method, status_callback_events)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " status_callback_method, status_callback_events, node_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 values,
             )
         )

@@ -40,6 +40,9 @@ NODE_ID_FILE = "node_id"
 OUTBOX_CHANNEL = "appliance_outbox"
 # NOTIFY channel: a call was queued on the modem named in the payload (on another node).
 CALLS_CHANNEL = "appliance_calls"
+# NOTIFY channel: a REST update (calls.control) was written for the call SID in the payload,
+# which another node holds.
+CONTROL_CHANNEL = "appliance_control"
 
 # Take a modem name, or renew it: only when it is free, already this node's, or its lease
 # has run out.  RETURNING says whether it was taken (a row) or held by another node (none);

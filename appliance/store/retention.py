@@ -27,12 +27,18 @@ On a fleet (several nodes on one PostgreSQL database) the purge is fleet-wide: e
 thread wakes every ``retention_interval`` and claims the period's slot
 (:func:`appliance.store.firings.fire`, name :data:`FIRING`); only the node that took it
 purges, so one purge runs per period, not one per node.  A single box takes every slot.
+A recording's file is on the node that held its call, so the purging node deletes the rows
+of every node but only its own files: at each wake every node of a fleet also deletes the
+files in its ``data_dir/recordings`` whose row is gone (:func:`orphans`; also after a REST
+delete taken by another node), once they are older than :data:`ORPHAN_GRACE` (a file is
+written just before its row).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -58,6 +64,8 @@ FINAL_MESSAGE = ("sent", "delivered", "undelivered", "failed", "received", "read
 FINAL_CALL = ("completed", "busy", "failed", "no-answer", "canceled")
 FINAL_JOB = ("done", "failed")
 FINAL_RECORDING = ("completed", "absent", "failed", "deleted")
+ORPHAN_GRACE = 3600.0  # seconds a recording file with no row is kept (its row comes after it)
+RECORDING_FILE = re.compile(r"(RE[0-9a-fA-F]{32})\.(wav|mp3)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,6 +238,50 @@ def _recordings(store: Store, cutoff: float, data_dir: Path) -> tuple[int, int]:
             return rows, files
 
 
+def orphans(store: Store, data_dir: Path, now: float, grace: float = ORPHAN_GRACE) -> int:
+    """Delete this node's recording files (``data_dir/recordings/RE….wav|.mp3``) whose row is
+    gone and that are older than ``grace`` seconds; returns how many.  On a fleet the rows
+    are purged (or deleted through the API) by any node, the files only by their own."""
+    folder = data_dir / "recordings"
+    try:
+        entries = list(folder.iterdir())
+    except FileNotFoundError:
+        return 0
+    found: dict[str, list[Path]] = {}
+    for path in entries:
+        match = RECORDING_FILE.fullmatch(path.name)
+        if match is None:
+            continue
+        try:
+            if path.stat().st_mtime > now - grace:
+                continue
+        except OSError:
+            continue
+        found.setdefault(match.group(1), []).append(path)
+    sids = sorted(found)
+    deleted = 0
+    for i in range(0, len(sids), BATCH):
+        batch = sids[i : i + BATCH]
+        known = {
+            r[0]
+            for r in store.read(
+                f"SELECT sid FROM recordings WHERE sid IN ({_marks(len(batch))})", tuple(batch)
+            )
+        }
+        for sid in batch:
+            if sid in known:
+                continue
+            for path in found[sid]:
+                try:
+                    path.unlink()
+                    deleted += 1
+                except OSError as e:
+                    LOGGER.warning("recording file %s: could not remove it: %s", path, e)
+    if deleted:
+        LOGGER.info("retention: deleted %d recording files whose rows were gone", deleted)
+    return deleted
+
+
 def purge(store: Store, policy: Policy, data_dir: Path, now: float | None = None) -> dict[str, int]:
     """Delete everything the policy says is old; returns the count per kind."""
     now = time.time() if now is None else now
@@ -283,6 +335,8 @@ class Retention:
         self.first_delay = min(first_delay, interval)
         self.runs = 0
         self.skipped = 0  # periods another node of the fleet purged
+        self.orphan_grace = ORPHAN_GRACE
+        self.orphans = 0  # recording files deleted whose rows were gone (a fleet)
         self.last: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -322,6 +376,10 @@ class Retention:
         while not self._stop.wait(wait):
             wait = self.interval
             try:
+                if self.node is not None:  # a fleet: this node's files of rows purged anywhere
+                    self.orphans += orphans(
+                        self.store, self.data_dir, time.time(), self.orphan_grace
+                    )
                 if self.node is not None and not fire(self.store, FIRING, self.interval, self.node):
                     self.skipped += 1  # another node purged in this period
                     continue

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from appliance.store.database import Store
     from appliance.store.fleet import Fleet
     from appliance.system.metrics import Metrics
+    from appliance.system.nodeproxy import NodeProxy
     from appliance.voice.engine import VoiceEngine
     from appliance.webhooks.client import WebhookClient
 
@@ -35,6 +36,8 @@ class Appliance(Protocol):
     def store(self) -> Store: ...
     @property
     def fleet(self) -> Fleet: ...  # this node's id and name (the fleet page, /health)
+    @property
+    def proxy(self) -> NodeProxy: ...  # recording media and modem routes of other nodes
     @property
     def account(self) -> Account: ...
     @property

@@ -65,7 +65,7 @@ def new_child_row(
         conn.execute(
             "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
             " date_updated, parent_call_sid, timeout, status_callback, status_callback_method,"
-            " status_callback_events) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " status_callback_events, node_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 sid,
                 phone.modem.name,
@@ -80,6 +80,7 @@ def new_child_row(
                 callback or "",
                 method,
                 events,
+                phone.records.node or None,  # the node holding the leg (docs/fleet.md)
             ),
         )
 

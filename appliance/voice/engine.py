@@ -49,6 +49,9 @@ class VoiceEngine:
         # a call queued on a modem of another node (a fleet): the daemon tells that node
         # (NOTIFY appliance_calls); None: nobody to tell
         self.elsewhere: Callable[[str], None] | None = None
+        # a REST update of a call no flow here runs (a fleet: the call is another node's):
+        # the daemon tells every node (NOTIFY appliance_control, payload the call SID)
+        self.control_elsewhere: Callable[[str], None] | None = None
 
     def lines(self) -> list[Line]:
         """Every line calls run on: the modems' phones, then the client line."""
@@ -75,13 +78,25 @@ class VoiceEngine:
         for flow in flows:
             flow.join(max(0.1, deadline - time.monotonic()))
 
-    def control(self, call_sid: str) -> None:
-        """``calls.control`` of ``call_sid`` was written (redirect, or end the call)."""
+    def control(self, call_sid: str, *, tell: bool = True) -> bool:
+        """``calls.control`` of ``call_sid`` was written (redirect, or end the call): the
+        flow running it looks.  None runs here: the other nodes are told (``tell``, through
+        :attr:`control_elsewhere`; False for what another node told this one, or the nodes
+        would tell each other forever).  Whether a flow here took it."""
+        flow = self._flow(call_sid)
+        if flow is not None:
+            flow.control()
+            return True
+        if tell and self.control_elsewhere is not None:
+            self.control_elsewhere(call_sid)
+        return False
+
+    def control_all(self) -> None:
+        """Every flow here looks at its ``calls.control`` (wake-ups may have been missed: a
+        flow with no update finds none)."""
         for line in self.lines():
-            flow = line.flows.get(call_sid)
-            if flow is not None:
+            for flow in list(line.flows.values()):
                 flow.control()
-                return
 
     def redirectable(self, call_sid: str) -> bool:
         """Can a REST redirect of ``call_sid`` be carried out now?  Yes for a call running

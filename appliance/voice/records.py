@@ -39,7 +39,9 @@ class CallRecords:
         node: str = "",
     ) -> None:
         self.store = store
-        self.node = node  # calls.node_id of the calls this line places (the fleet's node id)
+        # calls.node_id of every call this line holds (the fleet's node id): the node a REST
+        # update must reach and that has the call's recordings (issue 16, slice 6)
+        self.node = node
         self.line = line  # calls.modem: a modem's name, or "client"
         self.number = number  # the line's own number (a SIM's), when the numbers row is gone
         self.account_sid = account_sid
@@ -47,11 +49,17 @@ class CallRecords:
         self._sequence: dict[str, int] = {}
 
     def stale(self) -> list[Row]:
-        """Rows this line left ringing or in progress."""
-        return self.store.read(
-            "SELECT sid, status FROM calls WHERE modem = ? AND status IN ('ringing', 'in-progress')",
-            (self.line,),
+        """Rows this line left ringing or in progress.  On a fleet only this node's (and
+        rows from before calls had a node): every node has a browser line named ``client``,
+        and another node's live browser call is not this node's to end."""
+        sql = (
+            "SELECT sid, status FROM calls WHERE modem = ? AND status IN ('ringing', 'in-progress')"
         )
+        if self.node and self.store.dialect.name == "postgresql":
+            return self.store.read(
+                sql + " AND (node_id = ? OR node_id IS NULL)", (self.line, self.node)
+            )
+        return self.store.read(sql, (self.line,))
 
     def insert_incoming(self, sid: str, event: CallEvent) -> None:
         """A new inbound call, with the Voice URL and callbacks of the modem's number."""
@@ -66,8 +74,8 @@ class CallRecords:
             conn.execute(
                 "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
                 " date_updated, url, method, fallback_url, fallback_method, status_callback,"
-                " status_callback_method, status_callback_events) VALUES"
-                " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'completed')",
+                " status_callback_method, status_callback_events, node_id) VALUES"
+                " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'completed',?)",
                 (
                     sid,
                     self.line,
@@ -83,6 +91,7 @@ class CallRecords:
                     number["voice_fallback_method"] if number else "POST",
                     number["status_callback"] if number else "",
                     number["status_callback_method"] if number else "POST",
+                    self.node or None,
                 ),
             )
 
@@ -115,9 +124,20 @@ class CallRecords:
             lambda conn: conn.execute(
                 "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
                 " date_created, date_updated, url, method, fallback_url, fallback_method,"
-                " status_callback, status_callback_method, status_callback_events) VALUES"
-                " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'completed')",
-                (sid, self.line, direction, from_number, to_number, status, now, now, *values),
+                " status_callback, status_callback_method, status_callback_events, node_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'completed',?)",
+                (
+                    sid,
+                    self.line,
+                    direction,
+                    from_number,
+                    to_number,
+                    status,
+                    now,
+                    now,
+                    *values,
+                    self.node or None,
+                ),
             )
         )
 
@@ -128,7 +148,7 @@ class CallRecords:
         self.store.write(
             lambda conn: conn.execute(
                 "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
-                " date_updated, end_time) VALUES (?,?,?,?,?,?,?,?,?)",
+                " date_updated, end_time, node_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     sid,
                     self.line,
@@ -139,6 +159,7 @@ class CallRecords:
                     now,
                     now,
                     now,
+                    self.node or None,
                 ),
             )
         )
