@@ -31,7 +31,6 @@ import ssl
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -49,8 +48,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from appliance.voice import tones  # noqa: E402
-from bench.run import NUMBER, sim_host  # noqa: E402
-from tests.daemonproc import DaemonProcess, free_port  # noqa: E402
+from bench import appliances  # noqa: E402
+from tests.daemonproc import DaemonProcess  # noqa: E402
 from tests.webapp import WebApp, twiml  # noqa: E402
 
 CONNECT_RUNS = 10
@@ -105,52 +104,28 @@ class Appliance:
 def appliance(voice_url: str = "") -> Iterator[Appliance]:
     """``appliance run`` with HTTPS and browser phones on 127.0.0.1, an API key for tokens;
     with ``voice_url``, the simulated modem's calls and audio port go to the daemon too."""
-    import sqlite3
 
-    with tempfile.TemporaryDirectory() as tdir:
-        tmp = Path(tdir)
-        sim = sim_host(tmp, 0.0)
-        modem = sim.modems["modem1"]
-        voice = (
-            f'voice_url = "{voice_url}"\naudio_port = "{modem.audio_path}"\n' if voice_url else ""
+    def voice(modem: Any) -> str:
+        if not voice_url:
+            return ""
+        return f'voice_url = "{voice_url}"\naudio_port = "{modem.audio_path}"\n'
+
+    # https_port 0: a free port, found with ss
+    with appliances.appliance(
+        latency=0.0, settings='webrtc_addresses = "127.0.0.1"\n', modem_settings=voice
+    ) as a:
+        https = _https_port(a.daemon, a.port)
+        made = subprocess.run(
+            [sys.executable, "-m", "appliance", "--config", str(a.config), "apikey", "create"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        key, secret = made[made.index("Sid") + 1], made[made.index("Secret") + 1]
+        yield Appliance(
+            a.sim, a.daemon, a.port, https, a.data, a.account, a.auth_token, key, secret
         )
-        http = free_port()
-        cfg = tmp / "appliance.toml"
-        cfg.write_text(  # https_port 0: a free port, found with ss
-            f'data_dir = "{tmp / "data"}"\nhttp_port = {http}\nhttps_port = 0\n'
-            'webrtc_addresses = "127.0.0.1"\nlog_level = "WARNING"\n'
-            f'[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\n'
-            f'port = "{modem.port_path}"\n{voice}'
-        )
-        daemon = DaemonProcess(cfg, http)
-        daemon.start()
-        try:
-            daemon.wait_ready()
-            https = _https_port(daemon, http)
-            made = subprocess.run(
-                [sys.executable, "-m", "appliance", "--config", str(cfg), "apikey", "create"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.split()
-            key, secret = made[made.index("Sid") + 1], made[made.index("Secret") + 1]
-            with sqlite3.connect(tmp / "data" / "appliance.sqlite3") as db:
-                settings = dict(db.execute("SELECT key, value FROM settings").fetchall())
-            yield Appliance(
-                sim,
-                daemon,
-                http,
-                https,
-                tmp / "data",
-                settings["account_sid"],
-                settings["auth_token"],
-                key,
-                secret,
-            )
-        finally:
-            daemon.terminate()
-            sim.stop()
 
 
 def _https_port(daemon: DaemonProcess, http: int, timeout: float = 20.0) -> int:

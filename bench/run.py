@@ -28,11 +28,13 @@ sys.path.insert(0, str(ROOT))
 from appliance import config  # noqa: E402
 from appliance.daemon import Daemon  # noqa: E402
 from appliance.sim.host import SimulatorHost  # noqa: E402
-from tests.daemonproc import DaemonProcess, free_port  # noqa: E402
+from bench.appliances import NUMBER, appliance, sim_host  # noqa: E402
+from tests.daemonproc import DaemonProcess  # noqa: E402
 from tests.webapp import WebApp  # noqa: E402
 
-NUMBER = "+15005550006"
 PHONE = "+14155550100"
+# The REST benches' server: 16 threads, no rate limit (the ceiling's THREADS).
+REST_SETTINGS = "http_threads = 16\napi_rate_limit = 0.0\n"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -58,15 +60,6 @@ def make(tmp: Path, sim: SimulatorHost, **overrides: Any) -> Daemon:
     d.start()
     assert d.modems["modem1"].connected.wait(15)
     return d
-
-
-def sim_host(tmp: Path, latency: float) -> SimulatorHost:
-    host = SimulatorHost(tmp / "sim", report_status=None)
-    host.add("modem1", "sim800", NUMBER, latency=latency, boot_delay=0.0)
-    host.start()
-    while not host.modems["modem1"].booted:
-        time.sleep(0.01)
-    return host
 
 
 def bench_inbound(n: int = 300) -> dict[str, float]:
@@ -245,35 +238,12 @@ def bench_api(seconds: float = 15.0, connections: int = 8) -> dict[str, float]:
     """POST /Messages.json from wrk (a separate process, keep-alive); every 201 is a committed message."""
     import sqlite3
 
-    with tempfile.TemporaryDirectory() as tdir:
-        tmp = Path(tdir)
-        sim = sim_host(tmp, 3.0)
-        port = free_port()
-        cfg = tmp / "appliance.toml"
-        cfg.write_text(
-            f'data_dir = "{tmp / "data"}"\nhttp_port = {port}\nhttps_port = 0\nhttp_threads = 16\napi_rate_limit = 0.0\n'
-            f'log_level = "WARNING"\n[[modems]]\nname = "modem1"\nnumber = "{NUMBER}"\n'
-            f'port = "{sim.modems["modem1"].port_path}"\n'
+    with appliance(latency=3.0, settings=REST_SETTINGS) as a:
+        result = wrk_post(
+            a.tmp, a.url("Messages.json"), f"{a.account}:{a.auth_token}", seconds, connections
         )
-        daemon = DaemonProcess(cfg, port)
-        daemon.start()
-        try:
-            daemon.wait_ready()
-            db = sqlite3.connect(tmp / "data" / "appliance.sqlite3")
-            settings = dict(db.execute("SELECT key, value FROM settings").fetchall())
-            sid, token = settings["account_sid"], settings["auth_token"]
-            result = wrk_post(
-                tmp,
-                f"http://127.0.0.1:{port}/2010-04-01/Accounts/{sid}/Messages.json",
-                f"{sid}:{token}",
-                seconds,
-                connections,
-            )
+        with sqlite3.connect(a.data / "appliance.sqlite3") as db:
             result["stored"] = float(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
-            db.close()
-        finally:
-            daemon.terminate()
-            sim.stop()
     return result
 
 
@@ -375,17 +345,21 @@ def main() -> int:
     print("running api and outbound_rate against their ceilings ...", flush=True)
     results.update(_ratios().alternate())
     print(f"  {results['ratios']}", flush=True)
-    write_doc(results)
-    # The store on PostgreSQL (issue 16): printed, not in docs/benchmarks.md (no target yet).
+    # The store on PostgreSQL (issue 16): REST create against a psycopg ceiling, and outbound
+    # with two nodes against one.
     print("running api on PostgreSQL against a psycopg ceiling ...", flush=True)
-    from bench import pgstore  # late: imports psycopg
+    from bench import fleet, pgstore  # late: imports psycopg
 
     pg = pgstore.bench()
     print(f"  {pgstore.summary(pg)}", flush=True)
+    print("running outbound with two nodes against one ...", flush=True)
+    nodes = fleet.bench()
+    print(f"  {fleet.summary(nodes)}", flush=True)
+    write_doc(results, fleet.section(pg, nodes))
     return 0
 
 
-def write_doc(r: dict[str, dict[str, float]]) -> None:
+def write_doc(r: dict[str, dict[str, float]], postgres: list[str]) -> None:
     def ok(flag: bool) -> str:
         return "meets" if flag else "**misses**"
 
@@ -493,6 +467,8 @@ def write_doc(r: dict[str, dict[str, float]]) -> None:
         *_streams().notes(r["streams"]),
         *_dialring().notes(r["dialring"]),
         *_browsercall().notes(r["browsercall"]),
+        "",
+        *postgres,
         "",
         "The layout change of issue 10 (modules into packages, no behaviour change) was measured"
         " before and after in one sitting: docs/benchmarks-layout.md.",

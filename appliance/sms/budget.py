@@ -7,11 +7,16 @@ broadcasts and keyword replies alike, counted when they are queued (a scheduled
 message counts when it is created).  A message over the budget is stored as
 ``failed`` with 30001 "Queue overflow" (its status callback is posted) and is never
 sent; it does not count against the budget itself.
+
+On PostgreSQL the count runs under the number's row lock (``FOR UPDATE``), so concurrent
+creates, on one node or several, cannot each see room for the last message.
 """
 
 from __future__ import annotations
 
 import sqlite3
+
+from appliance.store.dialect import SQLITE
 
 __all__ = ["QUEUE_OVERFLOW", "WINDOW", "over_budget"]
 
@@ -33,6 +38,12 @@ def over_budget(
         budget = int(row[0] or 0) if row is not None else 0
     if budget <= 0:
         return None
+    lock = getattr(conn, "dialect", SQLITE).lock
+    if lock:
+        # Concurrent writers (PostgreSQL): creates for one number take turns from here to
+        # their commit, so each counts the others' committed messages (READ COMMITTED reads
+        # anew at each statement).  SQLite's single writer needs nothing.
+        conn.execute("SELECT 1 FROM numbers WHERE modem = ?" + lock, (modem,))
     used = conn.execute(
         "SELECT COUNT(*) FROM messages WHERE modem = ? AND direction != 'inbound'"
         " AND date_created > ? AND (error_code IS NULL OR error_code != ?)",

@@ -64,15 +64,16 @@ def take_overdue(conn: sqlite3.Connection, cutoff: float) -> list[Overdue]:
     overdue = []
     for g in groups:
         key = (g["modem"], g["sender"], g["ref"], g["total"])
+        # Taken by deleting: another transaction expiring the same parts concurrently (another
+        # modem's thread, another node) waits here for its commit and then gets no row back.
         rows = conn.execute(
-            "SELECT part, text FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
+            "DELETE FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?"
+            " RETURNING part, text",
             key,
         ).fetchall()
+        if not rows:
+            continue
         text, missing = sms.reassemble({r["part"]: r["text"] for r in rows}, g["total"])
-        conn.execute(
-            "DELETE FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
-            key,
-        )
         note = f"Missing inbound segment: parts {missing} of {g['total']} never arrived"
         overdue.append(Overdue(g["modem"], g["sender"], text, len(rows), (MISSING_SEGMENT, note)))
     return overdue

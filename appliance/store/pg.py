@@ -5,9 +5,12 @@ only when ``database_url`` is set, so a single box's idle memory does not grow.
 
 * :meth:`PgStore.write` runs ``fn`` on the calling thread, on a pooled connection, in
   ``BEGIN`` ... ``COMMIT`` (READ COMMITTED, ``synchronous_commit = on``); there is no writer
-  thread, but one write at a time per process (a lock), because the domain's claims are
-  read-then-write functions written for SQLite's single writer.  A serialization failure or
-  deadlock (another node) re-runs ``fn`` (up to three times), so ``fn`` must be re-runnable.
+  thread and no lock: writes of one process commit concurrently, as those of a fleet's nodes
+  do, and PostgreSQL groups their WAL flushes.  The domain's read-then-write functions take
+  the row locks they need (claims ``FOR UPDATE SKIP LOCKED``, a budget's count under the
+  number's row lock, a cursor by compare-and-set; docs/design.md lists them).  A
+  serialization failure or deadlock re-runs ``fn`` (up to three times), so ``fn`` must be
+  re-runnable.
 * :class:`PgConn` is what ``fn`` gets: SQLite's SQL translated (:mod:`appliance.store.dialect`),
   NUL characters in text parameters replaced (PostgreSQL ``text`` cannot hold U+0000) and
   ``bool`` parameters sent as integers (the schema's flags are ``INTEGER``).
@@ -54,7 +57,7 @@ logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 T = TypeVar("T")
 RETRIES = 3  # re-runs of a write after a serialization failure or a deadlock
 CONNECT_TIMEOUT = 5  # seconds, for the first connection and for a pooled one
-POOL_SIZE = 8
+POOL_SIZE = 16
 PROBE_INTERVAL = 1.0  # seconds between tries of a server that stopped answering
 # SQLSTATE classes that mean the server is gone or cannot serve: connection exceptions (08),
 # an administrator's or a crash's shutdown, or start-up (57P01-57P03), insufficient
@@ -177,11 +180,6 @@ class PgStore(Store):
         self._url = url
         self.key = redact_url(url, url)
         self._closed = False
-        # One write at a time per process, as SQLite's single writer: the domain's
-        # read-then-write functions (claims of messages, calls, webhook jobs) were written for
-        # it.  A fleet's nodes still write concurrently; their claims (FOR UPDATE SKIP LOCKED)
-        # are slice 4 of docs/design.md's plan, which lifts this lock.
-        self._write_lock = threading.Lock()
         self.on_commit: Callable[[float], None] | None = None
         try:
             with psycopg.connect(
@@ -257,24 +255,24 @@ class PgStore(Store):
         self.outage.check()
         for attempt in range(RETRIES + 1):
             started = time.monotonic()
-            with self._write_lock:
-                self.outage.check()  # found while this call waited for the lock
-                pool = self._pool
-                try:
-                    with pool.connection() as raw, raw.transaction():
-                        result = fn(PgConn(raw))
-                except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
-                    if attempt == RETRIES:
-                        raise
-                    continue
-                except PoolClosed:
-                    if pool is not self._pool:
-                        continue  # replaced after an outage while this call waited: no SQL ran
-                    raise self._lost_or_closed() from None
-                except psycopg.OperationalError as e:
-                    if unreachable(e):
-                        raise self._lost(e) from None
+            if attempt:
+                self.outage.check()  # begun while the last try ran
+            pool = self._pool
+            try:
+                with pool.connection() as raw, raw.transaction():
+                    result = fn(PgConn(raw))
+            except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                if attempt == RETRIES:
                     raise
+                continue
+            except PoolClosed:
+                if pool is not self._pool:
+                    continue  # replaced after an outage while this call waited: no SQL ran
+                raise self._lost_or_closed() from None
+            except psycopg.OperationalError as e:
+                if unreachable(e):
+                    raise self._lost(e) from None
+                raise
             if self.on_commit is not None:
                 try:
                     self.on_commit(time.monotonic() - started)

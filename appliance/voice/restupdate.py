@@ -24,7 +24,11 @@ def take(store: Store, sid: str, *, keep_redirect: bool = False) -> dict[str, An
     reads it again).  Unreadable JSON counts as no update, and is cleared."""
 
     def fn(conn: sqlite3.Connection) -> dict[str, Any] | None:
-        row = conn.execute("SELECT control FROM calls WHERE sid = ?", (sid,)).fetchone()
+        # Locked on PostgreSQL (concurrent writers): an API write waits for this commit, so
+        # it is not cleared unread between the read and the clear.
+        row = conn.execute(
+            "SELECT control FROM calls WHERE sid = ?" + store.dialect.lock, (sid,)
+        ).fetchone()
         if row is None:
             return None
         if not row["control"]:

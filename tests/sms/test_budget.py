@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,27 @@ def test_messages_over_the_budget_fail_with_30001(store: Store, caplog):
     warnings = [r for r in caplog.records if "30001" in r.getMessage()]
     assert len(warnings) == 2
     assert sids[-1] in warnings[-1].getMessage()
+
+
+def test_concurrent_creates_never_exceed_the_budget(store: Store):
+    """Eight threads create at once (on PostgreSQL they commit concurrently, as two nodes'
+    would): exactly the budget's worth is queued, the rest fail with 30001."""
+    _set_budget(store, 10)
+    outbox = _outbox(store)
+    start = threading.Barrier(8)
+
+    def creates(t: int) -> None:
+        start.wait()
+        for i in range(5):
+            _send(outbox, t * 10 + i)
+
+    threads = [threading.Thread(target=creates, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    rows = store.read("SELECT status, COUNT(*) FROM messages GROUP BY status ORDER BY status")
+    assert [tuple(r) for r in rows] == [("failed", 30), ("queued", 10)]
 
 
 def test_the_budget_is_per_rolling_hour_and_rejections_do_not_use_it(store: Store):

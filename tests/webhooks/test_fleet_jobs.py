@@ -1,6 +1,6 @@
 """Webhook jobs shared by several nodes on one PostgreSQL database (issue 16, slice 4): each
-node's dispatcher has its own store (its own connections and write lock, as a separate
-process would), and any node takes any job.
+node's dispatcher has its own store (its own connection pool, as a separate process
+would), and any node takes any job.
 
 * Many jobs, three nodes: each request reaches the app exactly once (counted per
   ``I-Twilio-Idempotency-Token``), every job ``done`` once.
