@@ -236,7 +236,11 @@ class Daemon:
 
         self.client_line = line
         self.client_calls = ClientCalls(
-            line, self.store, flow, grace=self.config.client_reconnect_grace
+            line,
+            self.store,
+            flow,
+            limit=self.config.client_calls,
+            grace=self.config.client_reconnect_grace,
         )
         # <Dial><Client> rings browsers: wired to the engine with the HTTPS server's hub
         self.client_calls.ringing = ClientRinging(line, lambda: self.account.sid)

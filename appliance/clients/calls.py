@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
-MAX_CALLS = 4  # browser calls at once: the CPU budget of a Raspberry Pi (docs/design.md)
+MAX_CALLS = 4  # browser calls at once (client_calls): the CPU budget of a Raspberry Pi
 RECONNECT_GRACE = 30.0  # s a call outlives its dropped socket (the SDK waits at most 30 s)
+RESTART_TIMEOUT = 10.0  # s for aiortc to answer a reinvite (no candidates to gather again)
 DIGIT_PAUSE = 0.5  # seconds a "w" in sendDigits waits (the SDK's own pause)
 ANONYMOUS = "Anonymous"  # the identity of a token that has none (Twilio's client:Anonymous)
 
@@ -132,7 +133,8 @@ class ClientCalls:
             raise pstream.ProtocolError(f"The call {tjs} is already placed")
         if self.line.count() >= self.limit:
             raise pstream.ProtocolError(
-                f"At most {self.limit} browser calls at once on this appliance",
+                f"At most {self.limit} browser call{'s' if self.limit != 1 else ''} at once on"
+                " this appliance (client_calls)",
                 pstream.UNAVAILABLE,
             )
         params = pstream.connect_params(payload)
@@ -216,6 +218,34 @@ class ClientCalls:
                     flow.digit(d.upper(), "signal")
 
         threading.Thread(target=paced, name=f"dtmf {found.sid[:10]}", daemon=True).start()
+        return True
+
+    def reinvite(self, device: Device, callsid: str, sdp: object) -> bool:
+        """The SDK's ICE restart after a media failure (call.ts, ``iceRestart``): ``answer``
+        with the appliance's SDP (and the call's reconnect token), which the SDK's
+        PeerConnection takes as the restart's answer.  A malformed SDP gets ``error`` 31100
+        and the call goes on; a restart aiortc refuses ends the call with ``hangup`` 53405
+        (the SDK's media ConnectionError).  False when this socket has no such call."""
+        found = self.line.find(callsid, device)
+        if found is None:
+            return False
+        try:
+            checked = offer.check(sdp)
+        except pstream.ProtocolError as e:
+            device.push(pstream.error(e.code, e.message, found.sid))
+            return True
+        restart = found.peer.restart(checked.sdp, checked.ice)
+        try:
+            answer = self.line.media.submit(restart).result(RESTART_TIMEOUT)
+        except Exception as e:  # noqa: BLE001 - aiortc refused it, or the loop is gone
+            restart.close()  # never awaited if the loop was gone
+            why = f"The media could not be restarted: {e or type(e).__name__}"
+            logs.event(LOGGER, logging.INFO, "client ice restart failed", sid=found.sid, why=why)
+            device.push(pstream.hangup(found.sid, pstream.MEDIA_FAILED, why))
+            self.line.released(found, "ICE restart failed")
+            return True
+        device.push(pstream.answer(found.sid, answer, reconnect=found.reconnect))
+        logs.event(LOGGER, logging.INFO, "client ice restart", sid=found.sid)
         return True
 
     def answer(self, device: Device, callsid: str, sdp: object) -> bool:

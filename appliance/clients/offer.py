@@ -36,6 +36,7 @@ class Offer:
     codecs: tuple[str, ...]  # of CODECS, in the browser's order
     candidates: int  # the candidates kept
     dropped: int  # mDNS (.local) candidates left out
+    ice: tuple[str, str] = ("", "")  # the browser's ICE credentials (ice-ufrag, ice-pwd)
 
 
 def refuse(reason: str) -> ProtocolError:
@@ -71,9 +72,10 @@ def check(sdp: object, *, kind: str = "offer") -> Offer:
                 return line[len(prefix) :].strip()
         return None
 
-    if not value("a=ice-ufrag:"):
+    ufrag, pwd = value("a=ice-ufrag:"), value("a=ice-pwd:")
+    if not ufrag:
         raise refuse("it has no a=ice-ufrag (ICE credentials)")
-    if not value("a=ice-pwd:"):
+    if not pwd:
         raise refuse("it has no a=ice-pwd (ICE credentials)")
     if not any(_FINGERPRINT.fullmatch(line.strip()) for line in section + session):
         raise refuse("it has no a=fingerprint (sha-256 and the like) for DTLS")
@@ -99,4 +101,4 @@ def check(sdp: object, *, kind: str = "offer") -> Offer:
                 continue
             candidates += 1
         kept.append(line)
-    return Offer("\r\n".join(kept) + "\r\n", codecs, candidates, dropped)
+    return Offer("\r\n".join(kept) + "\r\n", codecs, candidates, dropped, (ufrag, pwd))

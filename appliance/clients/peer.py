@@ -14,6 +14,13 @@ outbound track is the port's, and the browser's track is pumped into it.
   appliance's candidates and aioice learns its address from them (peer-reflexive), so
   Chrome's mDNS ``.local`` names never have to resolve (:mod:`~appliance.clients.offer` drops
   any that came).
+* **ICE restart** (the SDK's ``reinvite`` after a media failure, e.g. a network change):
+  :meth:`Peer.restart` renegotiates with the browser's new offer and answers it.  aiortc has
+  no ICE restart of its own (``RTCIceTransport.start`` runs once), so the appliance keeps its
+  ICE credentials, candidates and DTLS session, and its ICE agent (aioice) takes the
+  browser's new credentials: the checks of the browser's new ICE generation are accepted, from
+  a new address too (a peer-reflexive candidate), and its consent checks use them
+  (docs/design.md, "reinvite").
 * **The end:** the browser closing its side (DTLS ``close_notify``), ICE consent expiring (a
   lost network, a killed tab: about 30 s) or DTLS failing calls ``on_end`` with the state
   (``closed`` or ``failed``), once; :meth:`Peer.close` is the appliance's own end and calls
@@ -95,6 +102,22 @@ class Peer:
         assert self.pc is not None, "accept() after offer()"
         await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
 
+    async def restart(self, offer_sdp: str, ice: tuple[str, str]) -> str:
+        """The answer to a browser's ICE restart (its checked offer, with its new ICE
+        credentials ``ice``): the same media, DTLS session and candidates; the ICE agent
+        accepts the new credentials.  Raises if the peer has no established media."""
+        from aiortc import RTCSessionDescription
+
+        pc = self.pc
+        if pc is None or pc.signalingState != "stable" or pc.remoteDescription is None:
+            raise RuntimeError("the call's media is not established")
+        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        for transceiver in pc.getTransceivers():
+            _take_remote_ice(transceiver.receiver.transport.transport, ice)
+        logs.event(LOGGER, logging.INFO, "webrtc ice restarted", peer=self.name)
+        return str(pc.localDescription.sdp)
+
     async def close(self) -> None:
         """Ends the media: the port, the pump and the PeerConnection."""
         self.ended = self.ended or "closed"
@@ -132,6 +155,20 @@ class Peer:
                     self.on_end(state)
 
         return pc
+
+
+def _take_remote_ice(transport: Any, ice: tuple[str, str]) -> None:
+    """Point a started ``RTCIceTransport``'s ICE agent at the browser's new credentials.
+
+    aiortc hands aioice the remote ``usernameFragment`` and ``password`` once, in
+    ``RTCIceTransport.start``, and has no ICE restart; aioice's ``Connection`` checks each
+    incoming check's USERNAME against its public ``remote_username`` and signs its own checks
+    with ``remote_password``.  The one private name is aiortc's ``_connection`` (pinned by
+    the aiortc version and tests/clients/test_reinvite.py; docs/design.md)."""
+    connection = getattr(transport, "_connection", None)
+    if connection is None or not hasattr(connection, "remote_username"):
+        raise RuntimeError("this aiortc has no ICE agent to restart")
+    connection.remote_username, connection.remote_password = ice
 
 
 def _prefer(transceiver: Any, names: tuple[str, ...]) -> None:

@@ -19,6 +19,10 @@
 * **Audio** is the winner's :class:`~appliance.clients.audioport.WebRtcAudioPort` under the
   callee session's usual media clock, so the ``<Client url>`` whisper and the bridge to the
   caller are the ``<Number>``'s code.
+
+The state every ring leg keeps (its leg, session, handle, ``ended_by_rest``,
+``media_started``) is :class:`~appliance.voice.ringleg.ChildLeg`'s, shared with the
+``<Number>``'s; the child row and the callee's line are :mod:`appliance.clients.callee`.
 """
 
 from __future__ import annotations
@@ -28,25 +32,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from appliance import logs, sids
-from appliance.clients import invitation, medialoop, offer, pstream
+from appliance.clients import callee, invitation, medialoop, offer, pstream
 from appliance.clients.invitation import Invitation, Send
-from appliance.clients.line import NAME, ClientCall, ClientLine, Device
+from appliance.clients.line import ClientCall, ClientLine, Device
 from appliance.voice import call, restupdate
 from appliance.voice.call import CallEvent, CallLeg, Step
-from appliance.voice.dialleg import ChildHandle
 from appliance.voice.restupdate import ends
+from appliance.voice.ringleg import ChildLeg
 from appliance.voice.session import CallSession
 
 if TYPE_CHECKING:
     from appliance.clients.peer import Peer
-    from appliance.voice.phone import Phone
-    from appliance.voice.ports import AudioPort
 
 LOGGER = logging.getLogger(__name__)
-T = TypeVar("T")
 
 OFFER_TIMEOUT = 10.0  # seconds to make the offers (aiortc gathers the host candidates)
 OUTCOME_STATUS = {  # an Invitation's outcome -> the child call's status
@@ -72,36 +73,7 @@ class Rings(Protocol):
     def remove(self, ring: ClientDialLeg) -> None: ...
 
 
-class CalleeLine:
-    """The line a ``<Client>`` leg's own session runs on (its whisper, its media): hanging up
-    ends the ring or the answered call, and the audio is the winner's WebRTC port."""
-
-    name = NAME
-    can_conference = False
-
-    def __init__(self, ring: ClientDialLeg) -> None:
-        self.ring = ring
-        self.legs = ring.line.legs
-        self.flows = ring.line.flows
-
-    def run(self, fn: Callable[[], T], timeout: float = 60.0) -> T:
-        return fn()
-
-    def answer(self, leg: CallLeg) -> bool:
-        return leg.answered_at is not None  # a browser answers by itself
-
-    def hangup(self, leg: CallLeg, status: str = call.COMPLETED) -> None:
-        self.ring.hangup(status)
-
-    def enable_audio(self) -> bool:
-        return True
-
-    def open_audio(self) -> AudioPort | None:
-        found = self.ring.call
-        return found.peer.port if found is not None else None
-
-
-class ClientDialLeg:
+class ClientDialLeg(ChildLeg):
     """The child call of one ``<Client>`` noun: every free device of its identity rings."""
 
     def __init__(
@@ -115,58 +87,19 @@ class ClientDialLeg:
         self.rings, self.line, self.parent = rings, rings.line, parent
         self.noun, self.timeout = noun, timeout
         self.identity = str(noun.identity)
-        self.leg = CallLeg(
+        leg = CallLeg(
             sids.new("CA"), incoming=False, number=f"client:{self.identity}", status=call.QUEUED
         )
-        self.caller = self._insert_row()
-        self.session = CallSession(cast("Phone", CalleeLine(self)), self.leg, parent.ctx)
-        self._handle = ChildHandle(self.session, wake, self.rest_update)
+        super().__init__(
+            leg, CallSession(callee.CalleeLine(self), leg, parent.ctx), wake, self.rest_update
+        )
+        self.caller = callee.insert_row(
+            self.line.records.store, parent, leg, noun, timeout, self.line.records.node
+        )
         self.invitation: Invitation | None = None
         self.peers: dict[Browser, Peer] = {}
         self.call: ClientCall | None = None  # the winner's, once a device answered
-        self.ended_by_rest = False
-        self.media_started = False
         self._lock = threading.RLock()
-
-    @property
-    def sid(self) -> str:
-        return self.leg.sid
-
-    @property
-    def answered(self) -> bool:
-        return self.leg.answered_at is not None
-
-    def _insert_row(self) -> str:
-        """The child row (queued): From the caller's number, as the browser will show it."""
-        parent = self.parent.documents.row()
-        caller = str(parent["from_number"] or "") if parent else ""
-        noun, now = self.noun, time.time()
-        values = (
-            self.sid,
-            NAME,
-            "outbound-dial",
-            caller,
-            str(self.leg.number),
-            call.QUEUED,
-            now,
-            now,
-            self.parent.sid,
-            int(self.timeout),
-            getattr(noun, "status_callback", None) or "",
-            getattr(noun, "status_callback_method", "POST"),
-            " ".join(getattr(noun, "status_callback_events", ("completed",))),
-            self.line.records.node or None,  # the node holding the leg (a fleet)
-        )
-        self.line.records.store.write(
-            lambda conn: conn.execute(
-                "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
-                " date_created, date_updated, parent_call_sid, timeout, status_callback,"
-                " status_callback_method, status_callback_events, node_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                values,
-            )
-        )
-        return caller
 
     # -- the Ringer's thread
 
@@ -258,10 +191,6 @@ class ClientDialLeg:
             self._stop_ring(invitation.NO_ANSWER)
         return self.leg.status == call.IN_PROGRESS
 
-    def start_media(self) -> None:
-        self.session.channel.start_media()
-        self.media_started = True
-
     def send_digits(self, digits: str) -> None:
         return None  # <Client> has no sendDigits
 
@@ -284,13 +213,6 @@ class ClientDialLeg:
         self.rings.remove(self)
         self._close_peers(list(self.peers))  # but the winner's, which its call closes
 
-    def dial_status(self) -> str:
-        if self.answered:
-            return "completed"
-        if self.leg.status in (call.BUSY, call.NO_ANSWER, call.FAILED, call.CANCELED):
-            return self.leg.status
-        return "failed"
-
     def rest_update(self) -> None:
         """``Status=canceled``/``completed`` ends the leg; a redirect is refused by the API
         (a browser leg is never redirectable out of its ``<Dial>``)."""
@@ -311,10 +233,6 @@ class ClientDialLeg:
 
     def unbridge(self) -> bool:
         return False
-
-    def bridged_seconds(self) -> int:
-        answered = self.leg.answered_at
-        return 0 if answered is None else max(0, round(time.monotonic() - answered))
 
     def hand_over(self) -> None:
         self.hangup()
@@ -437,3 +355,10 @@ class ClientDialLeg:
                 LOGGER, logging.INFO, "client ring ended", sid=self.sid, status=self.leg.status
             )
         self._handle.notify(step)
+
+
+if TYPE_CHECKING:  # mypy checks that a <Client>'s leg keeps the RingLeg Protocol
+    from appliance.voice.ringleg import RingLeg
+
+    def _a_client_leg_is_a_ring_leg(leg: ClientDialLeg) -> RingLeg:
+        return leg

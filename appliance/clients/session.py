@@ -8,8 +8,9 @@ a refused or expired token is answered with the SDK's code, then ``close``.  Cal
 browser (``invite``, then its ``hangup`` and ``dtmf``) and the browser's ``answer`` and
 ``reject`` of a call the appliance rang it with (``<Dial><Client>``) go to the registry's
 :class:`~appliance.clients.calls.ClientCalls`; without one (a server built without a voice
-engine) an ``invite`` is hung up with 31480.  An ``answer`` for no ringing call, a
-``reinvite`` and a ``message`` get 31404; a ``reject`` of a call that ended is ignored.
+engine) an ``invite`` is hung up with 31480.  A ``reinvite`` (the SDK's ICE restart) goes
+there too.  An ``answer`` for no ringing call, a ``reinvite`` for no call on the socket and a
+``message`` get 31404; a ``reject`` of a call that ended is ignored.
 A token that runs out while a call is on the socket unregisters the device and refuses new
 calls (31205), but the socket stays open until its calls end, then closes.
 """
@@ -319,7 +320,13 @@ class Session:
         if calls is not None:  # rejecting a call that was cancelled meanwhile is harmless
             calls.reject(self, message.callsid or "")
 
-    _on_reinvite = _on_message = _no_call
+    def _on_reinvite(self, message: pstream.Message) -> None:
+        calls = self.registry.calls
+        callsid = message.callsid or ""
+        if calls is None or not calls.reinvite(self, callsid, message.payload["sdp"]):
+            self._no_call(message)
+
+    _on_message = _no_call
 
     def _token_refused(self, e: TokenError) -> None:
         was = self.registry.unregister(self)

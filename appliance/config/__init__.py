@@ -79,6 +79,7 @@ class Config:
     tls_cert: str
     tls_key: str
     client_connections: int
+    client_calls: int
     webrtc_addresses: str
     client_reconnect_grace: float
     public_url: str
@@ -253,6 +254,11 @@ def load(
         values[s.name] = _coerce(s, value, where)
     values["data_dir"] = Path(values["data_dir"])
     _check_addresses(values["webrtc_addresses"])
+    if values["client_calls"] < 1:
+        raise ConfigError(
+            f"client_calls must be at least 1, got {values['client_calls']}"
+            " (browser phones' calls up at once)"
+        )
 
     modem_tables = raw.get("modems") or [{}]
     if not isinstance(modem_tables, list):

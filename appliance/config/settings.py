@@ -60,6 +60,13 @@ SETTINGS: tuple[Setting, ...] = (
         " holds an HTTPS worker thread, on top of http_threads; more are refused",
     ),
     Setting(
+        "client_calls",
+        4,
+        "Browser phones' calls up at once on this appliance (placed, or rung and answered);"
+        " a browser placing one more is refused with 31480. Each is a WebRTC leg (about 9 %"
+        " of a core on the benchmark machine)",
+    ),
+    Setting(
         "webrtc_addresses",
         "",
         "Addresses (comma-separated IPs) the appliance offers browser phones as WebRTC host"

@@ -43,14 +43,9 @@ from appliance.voice import call, ringing
 from appliance.voice.bridge import Bridge, KeyRelay
 from appliance.voice.call import CallLeg
 from appliance.voice.channel import CallEnded
-from appliance.voice.dialleg import (
-    ChildHandle,
-    DialLeg,
-    hang_up_by_rest,
-    new_child_row,
-    read_update,
-)
+from appliance.voice.dialleg import DialLeg, hang_up_by_rest, new_child_row, read_update
 from appliance.voice.restupdate import ends
+from appliance.voice.ringleg import ChildHandle
 
 # ringtones and dialrecording use numpy: imported when a <Dial> runs, so an idle appliance
 # never loads it (docs/benchmarks.md, idle memory).

@@ -8,12 +8,13 @@ on the thread of whoever drives it (:mod:`appliance.voice.ringing`); AT work goe
 through :meth:`appliance.voice.phone.Phone.run`.
 
 A REST update of a child call, written to its ``calls.control``, reaches the leg through
-its :class:`ChildHandle`, on a thread of its own.  ``Status=canceled``/``completed`` ends
-that leg alone: whoever drives the ``<Dial>`` sees it end as if the callee had hung up (or
-the network had given up ringing): the other legs keep ringing, a bridge ends
-``completed``.  ``Url``/``Twiml`` (which the API allows only while the leg is bridged to
-its caller) ends the bridge, and a flow of its own runs the new TwiML on the leg
-(:meth:`DialLeg.hand_over`) while the parent's ``<Dial>`` ends ``completed``.
+its :class:`~appliance.voice.ringleg.ChildHandle` (the state every ring leg keeps is its base,
+:class:`~appliance.voice.ringleg.ChildLeg`), on a thread of its own.
+``Status=canceled``/``completed`` ends that leg alone: whoever drives the ``<Dial>`` sees it
+end as if the callee had hung up (or the network had given up ringing): the other legs keep
+ringing, a bridge ends ``completed``.  ``Url``/``Twiml`` (which the API allows only while the
+leg is bridged to its caller) ends the bridge, and a flow of its own runs the new TwiML on
+the leg (:meth:`DialLeg.hand_over`) while the parent's ``<Dial>`` ends ``completed``.
 """
 
 from __future__ import annotations
@@ -27,15 +28,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from appliance import logs, sids
-from appliance.errors import CommandRejected, StreamRefused
+from appliance.errors import CommandRejected
 from appliance.voice import call, restupdate
-from appliance.voice.call import CallLeg, Step
+from appliance.voice.call import CallLeg
 from appliance.voice.restupdate import ends, is_redirect
+from appliance.voice.ringleg import ChildLeg
 from appliance.voice.session import CallSession
 
 if TYPE_CHECKING:
-    from appliance.twiml.stream import Stream
-    from appliance.voice.mediastream import StreamState
     from appliance.voice.phone import Phone
     from appliance.voice.ringleg import RingLeg
 
@@ -110,59 +110,7 @@ def hang_up_by_rest(parent: CallSession, phone: Phone, leg: CallLeg) -> None:
         logs.event(LOGGER, logging.WARNING, "dial leg hang-up failed", sid=leg.sid)
 
 
-class ChildHandle:
-    """A dialled child call as its phone and the engine see a flow: the modem thread's
-    events and the callee's keys go to the leg's ``session`` (none for the held call of a
-    one-modem ``<Dial>``) and wake the ``<Dial>``; a REST update runs ``on_control``."""
-
-    def __init__(
-        self,
-        session: CallSession | None,
-        wake: Callable[[], None],
-        on_control: Callable[[], object],
-        bridged: Callable[[], bool] = lambda: False,
-    ) -> None:
-        self.session = session
-        self._wake = wake
-        self._on_control = on_control
-        self.bridged = bridged  # only a leg bridged to its caller can be redirected
-
-    def start(self) -> None:
-        return None
-
-    def join(self, timeout: float | None = None) -> None:
-        return None
-
-    def notify(self, step: Step) -> None:
-        if self.session is not None:
-            self.session.channel.notify(step)
-        self._wake()
-
-    def digit(self, digit: str, source: str) -> None:
-        if self.session is not None:
-            self.session.channel.digit(digit, source)
-
-    def stop(self) -> None:
-        if self.session is not None:
-            self.session.channel.stop()
-        self._wake()
-
-    def control(self) -> None:
-        """The REST API wrote the child's ``calls.control``: carried out on a thread of its
-        own (one AT command), so the HTTP request does not wait for the modem."""
-        threading.Thread(target=self._on_control, name="dial leg update", daemon=True).start()
-
-    def start_stream(self, spec: Stream) -> StreamState | None:
-        raise StreamRefused(
-            "This call is a leg dialled by <Dial>: this appliance starts Media Streams only on"
-            " a call that runs its own TwiML. Start it on the parent call instead."
-        )
-
-    def wake(self) -> None:
-        self._wake()
-
-
-class DialLeg:
+class DialLeg(ChildLeg):
     """The child call of one ``<Number>`` on ``phone`` (a modem other than the caller's)."""
 
     def __init__(
@@ -178,24 +126,15 @@ class DialLeg:
         self.noun = noun
         self.number = str(getattr(noun, "number", noun)).strip()
         self.timeout = timeout
-        self.leg = new_child_row(parent, phone, self.number, timeout, noun)
-        self.session = CallSession(phone, self.leg, parent.ctx)
-        self._handle = ChildHandle(self.session, wake, self.rest_update, self.is_bridged)
+        leg = new_child_row(parent, phone, self.number, timeout, noun)
+        super().__init__(
+            leg, CallSession(phone, leg, parent.ctx), wake, self.rest_update, self.is_bridged
+        )
         self.dialled_at: float | None = None  # monotonic, ATD taken
-        self.media_started = False
-        self.ended_by_rest = False  # a REST update (Status=canceled/completed) ended it
         self.handed_over = False  # a REST redirect took the leg out of the <Dial>
         self._bridged = False  # bridged to the caller: a REST redirect may take it out
         self._leaving = False  # a REST redirect asked to leave the bridge
         self._lock = threading.Lock()
-
-    @property
-    def sid(self) -> str:
-        return self.leg.sid
-
-    @property
-    def answered(self) -> bool:
-        return self.leg.answered_at is not None
 
     def dial(self) -> bool:
         """ATD on the leg's modem; False if the modem refused (the leg is ended failed)."""
@@ -253,11 +192,6 @@ class DialLeg:
             self._bridged = False
             return self._leaving
 
-    def bridged_seconds(self) -> int:
-        """Whole seconds since the callee answered (DialCallDuration of a leg that leaves)."""
-        answered = self.leg.answered_at
-        return 0 if answered is None else max(0, round(time.monotonic() - answered))
-
     def hand_over(self) -> None:
         """A REST redirect took the leg out of the bridge: from now on a flow of its own
         (:func:`appliance.voice.flow.adopt_leg`) runs the new TwiML, written in
@@ -283,11 +217,6 @@ class DialLeg:
                     return False
                 channel.poke.wait(0.1)
         return self.leg.status == call.IN_PROGRESS
-
-    def start_media(self) -> None:
-        """The callee's audio (whisper prompts, keys, then the bridge)."""
-        self.session.channel.start_media()
-        self.media_started = True
 
     def send_digits(self, digits: str) -> None:
         """``sendDigits`` once answered: one key per AT command, ``w`` waits half a second.
@@ -331,14 +260,6 @@ class DialLeg:
         self.hangup()
         self.session.channel.stop_media()
         self.phone.flows.pop(self.leg.sid, None)
-
-    def dial_status(self) -> str:
-        """DialCallStatus of this leg alone."""
-        if self.answered:
-            return "completed"
-        if self.leg.status in (call.BUSY, call.NO_ANSWER, call.FAILED, call.CANCELED):
-            return self.leg.status
-        return "failed"
 
 
 if TYPE_CHECKING:  # mypy checks that a modem's leg keeps the RingLeg Protocol (here, not in

@@ -102,7 +102,7 @@ class VoiceEngine:
         """Can a REST redirect of ``call_sid`` be carried out now?  Yes for a call running
         its own TwiML; a ``<Dial>``'s child call only while it is bridged to its caller (a
         redirect then takes it out of the ``<Dial>``), not while it rings or whispers."""
-        from appliance.voice.dialleg import ChildHandle  # late: the dial machinery
+        from appliance.voice.ringleg import ChildHandle  # late: the dial machinery
 
         flow = self._flow(call_sid)
         if isinstance(flow, ChildHandle):

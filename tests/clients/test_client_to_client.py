@@ -12,17 +12,17 @@ from __future__ import annotations
 import threading
 
 import pytest
-from twilio.jwt.access_token.grants import VoiceGrant
 
 from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
+from tests.clients import browserapp
+from tests.clients.browserapp import heard_tone
 from tests.clients.conftest import receive, send
-from tests.clients.test_dial_out import heard_tone
 from tests.clients.test_outgoing import record, sdk_invite
 from tests.clients.test_peer import as_the_sdk_sends_it
 from tests.clients.test_peer import talk as talk_1khz
 from tests.clients.test_ringing import Browser, talk
-from tests.conftest import client_for, wait_for
+from tests.conftest import wait_for
 from tests.webapp import twiml
 
 pytestmark = pytest.mark.timeout(90)
@@ -31,18 +31,16 @@ ALICE_HZ, BOB_HZ = 1000, 600  # each browser's tone (the ringback, 440 + 480 Hz,
 
 
 def test_a_browser_calls_another_browser_and_they_hear_each_other(phones, sim, webapp):
-    p = phones(webrtc_addresses="127.0.0.1")
-    d = p.daemon
-    api = client_for(d)
-    webapp.routes["/voice"] = twiml(
-        f'<Response><Dial action="{webapp.url("/dialed")}" timeout="15">'
-        f'<Client statusCallback="{webapp.url("/leg")}"'
-        ' statusCallbackEvent="initiated ringing answered completed">bob</Client>'
-        "</Dial></Response>"
-    )
     webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
-    app = api.applications.create(friendly_name="Desk", voice_url=webapp.url("/voice"))
-    token = p.token(identity="alice", grant=VoiceGrant(outgoing_application_sid=app.sid))
+    p, api, token = browserapp.start(
+        phones,
+        webapp,
+        f'<Dial action="{webapp.url("/dialed")}" timeout="15">'
+        f'<Client statusCallback="{webapp.url("/leg")}"'
+        ' statusCallbackEvent="initiated ringing answered completed">bob</Client></Dial>',
+        name="Desk",
+    )
+    d = p.daemon
     bob = Browser(p, "bob")
     loop = d.media.start()
     alice = Peer(WebRtcAudioPort(loop), name="alice")

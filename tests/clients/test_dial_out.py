@@ -12,49 +12,26 @@ from __future__ import annotations
 import threading
 
 import pytest
-from twilio.jwt.access_token.grants import VoiceGrant
 
 from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
 from appliance.sim.voice import Hangup, Play, RemoteParty, Silence
 from appliance.voice import tones
-from tests.clients.audiocheck import goertzel_dbfs
+from tests.clients import browserapp
+from tests.clients.browserapp import CALLEE, CALLEE_HZ, callee_call, heard_tone
 from tests.clients.conftest import receive, send
-from tests.clients.test_outgoing import record, sdk_invite, windows
+from tests.clients.test_outgoing import record, sdk_invite
 from tests.clients.test_peer import as_the_sdk_sends_it, talk
-from tests.conftest import NUMBER, client_for, wait_for
+from tests.conftest import NUMBER, wait_for
 from tests.webapp import twiml
 
 pytestmark = pytest.mark.timeout(90)
 
-CALLEE = "+15551230001"
-CALLEE_HZ = 700  # the callee's tone; the browser sends 1 kHz (test_peer.talk)
-
 
 def start(phones, sim, webapp, dial: str):
     """A daemon whose modem has its audio port, an App whose VoiceUrl answers ``dial``."""
-    p = phones(
-        webrtc_addresses="127.0.0.1",
-        modem={"audio_port": str(sim.modems["modem1"].audio_path)},
-    )
-    api = client_for(p.daemon)
-    webapp.routes["/voice"] = twiml(f"<Response>{dial}</Response>")
     webapp.routes["/dialed"] = twiml("<Response><Say>Goodbye.</Say></Response>")
-    app = api.applications.create(friendly_name="Out", voice_url=webapp.url("/voice"))
-    return p, api, p.token(grant=VoiceGrant(outgoing_application_sid=app.sid))
-
-
-def callee_call(sim):
-    return wait_for(
-        lambda: next((c for c in sim.network.calls if getattr(c, "number", "") == CALLEE), None)
-    )
-
-
-def heard_tone(pcm: bytes, hz: float, other: float) -> bool:
-    return any(
-        goertzel_dbfs(w, hz) > -25 and goertzel_dbfs(w, hz) - goertzel_dbfs(w, other) > 15
-        for w in windows(pcm)
-    )
+    return browserapp.start(phones, webapp, dial, sim=sim)
 
 
 def test_a_browser_dials_a_number_through_the_modem(phones, sim, webapp):

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
-from twilio.jwt.access_token.grants import VoiceGrant
 
 from appliance.sim.voice import Play, RemoteParty, Silence
 from appliance.voice import tones
-from tests.clients.test_dial_out import heard_tone
+from tests.clients import browserapp
+from tests.clients.browserapp import heard_tone
 from tests.clients.test_outgoing_browser import FLAGS, site  # noqa: F401 - the page's fixture
 from tests.clients.test_signalling_browser import browser_page, events
-from tests.conftest import NUMBER, client_for, wait_for
+from tests.conftest import NUMBER, wait_for
 from tests.webapp import twiml
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,21 +43,17 @@ def capture_wav(path: Path) -> Path:
 
 
 def test_the_official_sdk_dials_a_number_through_the_modem(phones, sim, webapp, site, tmp_path):  # noqa: F811
-    p = phones(
-        webrtc_addresses="127.0.0.1",
-        modem={"audio_port": str(sim.modems["modem1"].audio_path)},
+    webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
+    p, api, token = browserapp.start(
+        phones,
+        webapp,
+        f'<Dial action="{webapp.url("/dialed")}" timeout="10" callerId="{NUMBER}">'
+        f"<Number>{CALLEE}</Number></Dial>",
+        sim=sim,
     )
     d = p.daemon
-    api = client_for(d)
-    webapp.routes["/voice"] = twiml(
-        f'<Response><Dial action="{webapp.url("/dialed")}" timeout="10" callerId="{NUMBER}">'
-        f"<Number>{CALLEE}</Number></Dial></Response>"
-    )
-    webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
     tone = tones.beep(8000, 1000, -10.0)
     sim.network.set_callee(CALLEE, answer_after=0.5, party=RemoteParty([Play(tone), Silence(60)]))
-    app = api.applications.create(friendly_name="Out", voice_url=webapp.url("/voice"))
-    token = p.token(grant=VoiceGrant(outgoing_application_sid=app.sid))
     port = d.server.https_port
     wav = capture_wav(tmp_path / "mic.wav")
     with sync_playwright() as pw:
@@ -115,19 +111,12 @@ EARLY = """() => {
 
 
 def test_answer_on_bridge_gives_the_sdk_early_media(phones, sim, webapp, site):  # noqa: F811
-    p = phones(
-        webrtc_addresses="127.0.0.1",
-        modem={"audio_port": str(sim.modems["modem1"].audio_path)},
+    p, api, token = browserapp.start(
+        phones, webapp, f'<Dial answerOnBridge="true" timeout="10">{CALLEE}</Dial>', sim=sim
     )
     d = p.daemon
-    api = client_for(d)
-    webapp.routes["/voice"] = twiml(
-        f'<Response><Dial answerOnBridge="true" timeout="10">{CALLEE}</Dial></Response>'
-    )
     tone = tones.beep(8000, 1000, -10.0)
     sim.network.set_callee(CALLEE, answer_after=4, party=RemoteParty([Play(tone), Silence(60)]))
-    app = api.applications.create(friendly_name="Out", voice_url=webapp.url("/voice"))
-    token = p.token(grant=VoiceGrant(outgoing_application_sid=app.sid))
     port = d.server.https_port
     with sync_playwright() as pw:
         page = browser_page(pw, port, *FLAGS)

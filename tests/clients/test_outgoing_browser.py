@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import sync_playwright
-from twilio.jwt.access_token.grants import VoiceGrant
 
+from tests.clients import browserapp
 from tests.clients.conftest import static_site
 from tests.clients.test_outgoing import tone_wav, verb_started
 from tests.clients.test_signalling_browser import SDK, browser_page, events
-from tests.conftest import client_for, wait_for
+from tests.conftest import wait_for
 from tests.webapp import WebApp, twiml
 
 pytestmark = pytest.mark.timeout(120)
@@ -76,21 +76,21 @@ def site() -> Iterator[str]:
 
 
 def test_the_official_sdk_calls_say_play_and_gather(phones, site):
-    p = phones(webrtc_addresses="127.0.0.1")
+    p = browserapp.appliance(phones)
     d = p.daemon
-    api = client_for(d)
     webapp = WebApp()
     try:
-        webapp.routes["/voice"] = twiml(
-            "<Response><Say>Hello.</Say>"
+        api, app, token = browserapp.app_token(
+            p,
+            webapp,
+            "<Say>Hello.</Say>"
             f"<Play>{webapp.url('/tone.wav')}</Play>"
             f'<Gather numDigits="2" timeout="15" action="{webapp.url("/gathered")}">'
-            "<Say>Press two keys.</Say></Gather></Response>"
+            "<Say>Press two keys.</Say></Gather>",
+            name="Desk",
         )
         webapp.routes["/tone.wav"] = lambda req: (200, "audio/wav", tone_wav())
         webapp.routes["/gathered"] = twiml("<Response><Hangup/></Response>")
-        app = api.applications.create(friendly_name="Desk", voice_url=webapp.url("/voice"))
-        token = p.token(grant=VoiceGrant(outgoing_application_sid=app.sid))
         port = d.server.https_port
         with sync_playwright() as pw:
             page = browser_page(pw, port, *FLAGS)

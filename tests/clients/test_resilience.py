@@ -17,12 +17,15 @@ import time
 import pytest
 from twilio.jwt.access_token.grants import VoiceGrant
 
+from appliance import config
 from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
+from appliance.errors import ConfigError
 from appliance.sim.voice import Play, RemoteParty, Silence
 from appliance.voice import tones
+from tests.clients import browserapp
+from tests.clients.browserapp import CALLEE, CALLEE_HZ, callee_call, heard_tone
 from tests.clients.conftest import receive, send
-from tests.clients.test_dial_out import CALLEE, CALLEE_HZ, callee_call, heard_tone
 from tests.clients.test_outgoing import GOOD_SDP, TJS, record, sdk_invite
 from tests.clients.test_peer import as_the_sdk_sends_it
 from tests.clients.test_signalling import closed_code
@@ -35,24 +38,15 @@ pytestmark = pytest.mark.timeout(120)
 def start(phones, sim, webapp, grace: float):
     """A daemon with ``client_reconnect_grace`` = ``grace``, an App that dials the callee
     through the modem, and a callee who answers and plays a long tone."""
-    p = phones(
-        webrtc_addresses="127.0.0.1",
-        client_reconnect_grace=grace,
-        modem={"audio_port": str(sim.modems["modem1"].audio_path)},
-    )
-    api = client_for(p.daemon)
-    webapp.routes["/voice"] = twiml(
-        f'<Response><Dial action="{webapp.url("/dialed")}" callerId="{NUMBER}">{CALLEE}'
-        "</Dial></Response>"
-    )
     webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
-    app = api.applications.create(friendly_name="Out", voice_url=webapp.url("/voice"))
+    dial = f'<Dial action="{webapp.url("/dialed")}" callerId="{NUMBER}">{CALLEE}</Dial>'
+    p, api, token = browserapp.start(phones, webapp, dial, sim=sim, client_reconnect_grace=grace)
     sim.network.set_callee(
         CALLEE,
         answer_after=0.5,
         party=RemoteParty([Play(tones.beep(40_000, CALLEE_HZ, -10.0)), Silence(60)]),
     )
-    return p, api, p.token(grant=VoiceGrant(outgoing_application_sid=app.sid))
+    return p, api, token
 
 
 def place(p, ws, token: str, browser: Peer) -> dict:
@@ -153,7 +147,7 @@ def test_a_dropped_socket_without_reconnect_ends_the_call_and_its_gsm_leg(phones
 
 
 def test_a_token_that_expires_in_a_call_unregisters_but_the_call_goes_on(phones, webapp):
-    p = phones(webrtc_addresses="127.0.0.1")
+    p = browserapp.appliance(phones)
     d = p.daemon
     api = client_for(d)
     webapp.routes["/voice"] = twiml('<Response><Say>Hello.</Say><Pause length="40"/></Response>')
@@ -198,7 +192,7 @@ def test_a_token_that_expires_in_a_call_unregisters_but_the_call_goes_on(phones,
 
 
 def test_an_invite_flood_is_bounded_and_spares_another_call(phones, webapp):
-    p = phones(webrtc_addresses="127.0.0.1")
+    p = browserapp.appliance(phones)
     d = p.daemon
     api = client_for(d)
     webapp.routes["/voice"] = twiml('<Response><Say>Hello.</Say><Pause length="40"/></Response>')
@@ -248,5 +242,39 @@ def test_an_invite_flood_is_bounded_and_spares_another_call(phones, webapp):
             send(bystander, "hangup", callsid=sid)
             wait_for(lambda: api.calls(sid).fetch().status == "completed")
         wait_for(lambda: d.client_line.calls == {} and d.client_line.flows == {}, timeout=15)
+    finally:
+        d.media.submit(browser.close()).result(10)
+
+
+def test_client_calls_sets_how_many_browser_calls_are_up_at_once(phones, webapp):
+    with pytest.raises(ConfigError, match="client_calls must be at least 1, got 0"):
+        config.load(None, environ={"APPLIANCE_CLIENT_CALLS": "0"})
+    p, api, token = browserapp.start(
+        phones, webapp, '<Say>Hello.</Say><Pause length="40"/>', client_calls=1
+    )
+    d = p.daemon
+    browser = Peer(WebRtcAudioPort(d.media.start()), name="browser")
+    try:
+        with p.open() as ws:
+            send(ws, "listen", token=token)
+            assert receive(ws)["type"] == "connected"
+            sdk_invite(ws, as_the_sdk_sends_it(d.media.submit(browser.offer()).result(10)), {})
+            sid = receive(ws)["payload"]["callsid"]
+            send(ws, "invite", callsid="TJS-second", sdp=GOOD_SDP, twilio={"params": ""})
+            refused = receive(ws)["payload"]
+            assert (refused["callsid"], refused["error"]["code"]) == ("TJS-second", 31480)
+            assert (
+                refused["error"]["message"]
+                == "At most 1 browser call at once on this appliance (client_calls)"
+            )
+            assert receive(ws) == {
+                "type": "hangup",
+                "version": "1.6",
+                "payload": {"callsid": "TJS-second"},
+            }
+            assert api.calls(sid).fetch().status == "in-progress"
+            send(ws, "hangup", callsid=sid)
+            wait_for(lambda: api.calls(sid).fetch().status == "completed")
+        assert len(api.calls.list()) == 1  # the refused call left no row
     finally:
         d.media.submit(browser.close()).result(10)

@@ -21,6 +21,7 @@ from appliance.clients.peer import Peer
 from appliance.sim.host import SimulatorHost
 from appliance.sim.party import Play, RemoteParty, Say, Silence
 from appliance.voice import tones
+from tests.clients import browserapp
 from tests.clients.audiocheck import goertzel_dbfs
 from tests.clients.conftest import receive, send
 from tests.clients.test_peer import as_the_sdk_sends_it
@@ -66,13 +67,7 @@ class Browser:
 
 
 def phones_with_modem(phones, sim, webapp):
-    return phones(
-        webrtc_addresses="127.0.0.1",
-        modem={
-            "voice_url": webapp.url("/voice"),
-            "audio_port": str(sim.modems["modem1"].audio_path),
-        },
-    )
+    return browserapp.appliance(phones, sim, modem={"voice_url": webapp.url("/voice")})
 
 
 def tone(hz: int, seconds: float) -> bytes:

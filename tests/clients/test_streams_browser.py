@@ -11,18 +11,17 @@ import json
 import threading
 
 import pytest
-from twilio.jwt.access_token.grants import VoiceGrant
 from websockets.sync.server import ServerConnection
 
 from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
+from tests.clients import browserapp
+from tests.clients.browserapp import heard_tone
 from tests.clients.conftest import receive, send
-from tests.clients.test_dial_out import heard_tone
 from tests.clients.test_outgoing import record, sdk_invite
 from tests.clients.test_peer import as_the_sdk_sends_it, talk
-from tests.conftest import client_for, wait_for
+from tests.conftest import wait_for
 from tests.voice.test_streams import Bot, bots  # noqa: F401 - the bots fixture
-from tests.webapp import twiml
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,15 +35,14 @@ def echo(bot: Bot, ws: ServerConnection) -> None:
 
 
 def test_a_browser_call_streams_to_a_bot(phones, webapp, bots):  # noqa: F811
-    p = phones(webrtc_addresses="127.0.0.1")
-    d = p.daemon
-    api = client_for(d)
     bot, listener = bots(echo), bots()
-    webapp.routes["/voice"] = twiml(
-        f'<Response><Message>Hi</Message><Connect><Stream url="{bot.url()}"/></Connect></Response>'
+    p, api, token = browserapp.start(
+        phones,
+        webapp,
+        f'<Message>Hi</Message><Connect><Stream url="{bot.url()}"/></Connect>',
+        name="Bot",
     )
-    app = api.applications.create(friendly_name="Bot", voice_url=webapp.url("/voice"))
-    token = p.token(grant=VoiceGrant(outgoing_application_sid=app.sid))
+    d = p.daemon
     loop = d.media.start()
     browser = Peer(WebRtcAudioPort(loop), name="browser")
     stop, heard = threading.Event(), []
