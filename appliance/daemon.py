@@ -67,6 +67,7 @@ class Daemon:
             config.node_name.strip() or socket.gethostname(),
             self.base_url,
             [m.name for m in config.modems],
+            forget=config.retention_nodes_days * 86400.0,
         )
         try:  # first: a modem name another live node holds stops the start before any write
             self.fleet.join()

@@ -28,7 +28,12 @@ def init_app(app: Flask) -> None:
 @bp.get("/")
 def index() -> str:
     d = daemon()
-    return render_template("fleet.html", fleet=fleet.view(d.store, d.fleet.id), lease=fleet.LEASE)
+    return render_template(
+        "fleet.html",
+        fleet=fleet.view(d.store, d.fleet.id),
+        lease=fleet.LEASE,
+        clash=d.fleet.clash,  # another running appliance has this node's id
+    )
 
 
 def elsewhere(modem: str, path: str) -> tuple[str, int] | None:

@@ -170,7 +170,7 @@ def create_app(d: Appliance) -> Flask:
             "modems": modems,
             "database": database,
             "queue_depth": queued[0] if queued else (None if not database["ok"] else 0),
-            "node": {"id": d.fleet.id, "name": d.fleet.name},
+            "node": {"id": d.fleet.id, "name": d.fleet.name, "id_shared": d.fleet.clash},
             "fleet": None if members is None else fleet.health_fields(members),
         }
         rv = jsonify(body)

@@ -130,6 +130,7 @@ class Config:
     retention_webhook_log_days: int
     retention_call_events_days: int
     retention_quarantine_days: int
+    retention_nodes_days: int
     metrics_enabled: bool
     metrics_token: str
     holdmusic_dir: str

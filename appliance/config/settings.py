@@ -263,6 +263,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Quarantined undecodable PDUs older than this are deleted (0: keep)",
     ),
     Setting(
+        "retention_nodes_days",
+        7,
+        "Fleet nodes stopped or silent for longer than this are removed from the fleet's list,"
+        " with their modem names (0: keep)",
+    ),
+    Setting(
         "metrics_enabled",
         True,
         "Serve Prometheus metrics at /metrics (loopback: no credential; elsewhere: metrics_token)",

@@ -11,6 +11,16 @@ its leases with every heartbeat (:data:`HEARTBEAT`, 10 s; a lease lasts :data:`L
 so a node that died frees its modem names 30 s after its last heartbeat; a clean stop frees
 them at once (:meth:`Fleet.leave`).
 
+Each process writes a random token in its row at join; its heartbeat goes on only while the
+row holds it.  A start cannot tell a crash's restart (the old process is dead) from a copy of
+``data_dir/node_id`` on another box (a cloned SD card: both live), so it takes the row; if
+the other process is alive, its next heartbeat finds another token, and it writes its beats in
+``clash`` instead: both log it once and show it (``/health``, the Fleet page), and a third
+start with that id is refused while a ``clash`` is under :data:`LEASE` old.  Rows of nodes
+stopped or silent for longer than ``retention_nodes_days`` are removed (:meth:`Fleet.prune`,
+once per fleet per hour).  On SQLite (one daemon per file) a join takes its modem names even
+from another node's unexpired lease: that lease was copied in by a restore.
+
 Times are the database's clock (:attr:`~appliance.store.dialect.Dialect.now`), so nodes whose
 clocks disagree still agree on a lease.  The same statements run on both engines.  The
 heartbeat thread runs only on PostgreSQL (the daemon starts it there): a single box on SQLite
@@ -23,6 +33,7 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,11 +42,19 @@ from typing import Any
 from appliance import __version__, logs
 from appliance.errors import FleetError, StoreClosed, StoreUnavailable
 from appliance.store.database import Store
+from appliance.store.firings import fire
 
 LOGGER = logging.getLogger(__name__)
 HEARTBEAT = 10.0  # seconds between a node's heartbeats (each renews its modems' leases)
 LEASE = 30.0  # seconds a heartbeat keeps a node's modem names, and counts it as up
+FORGET = 7 * 86400.0  # seconds a stopped or lost node's row is kept (retention_nodes_days)
+PRUNE_EVERY = 3600.0  # seconds between prunings of old nodes' rows (once per fleet)
+PRUNE_FIRING = "prune_nodes"  # the pruning's name in fleet_firings
 NODE_ID_FILE = "node_id"
+CLONED = (
+    "one of the two has a copy of the other's data_dir (a cloned SD card?): stop it, delete its"
+    " data_dir/node_id and start it again, and it joins as a new node"
+)
 # NOTIFY channel: a message was queued for the modem named in the payload (on another node).
 OUTBOX_CHANNEL = "appliance_outbox"
 # NOTIFY channel: a call was queued on the modem named in the payload (on another node).
@@ -81,6 +100,28 @@ def node_id(data_dir: Path) -> str:
     return made
 
 
+def _clashing(row: Any, now: float, lease: float) -> bool:
+    """Whether a process other than the row's token holder beat for this node id within
+    ``lease`` seconds (two live processes with one id: a cloned data_dir)."""
+    return row["clash"] is not None and now - float(row["clash"]) <= lease
+
+
+def prune(conn: Any, now: float, keep: float, this: str) -> int:
+    """Remove the rows of nodes (and their modem names) stopped or silent for longer than
+    ``keep`` seconds, except ``this`` node's; how many nodes went.  ``keep`` <= 0: none."""
+    if keep <= 0:
+        return 0
+    cutoff = now - keep  # a clean stop writes its time as the last heartbeat too
+    conn.execute(
+        "DELETE FROM modem_owners WHERE node_id IN"
+        " (SELECT id FROM nodes WHERE heartbeat < ? AND id != ?)",
+        (cutoff, this),
+    )
+    return int(
+        conn.execute("DELETE FROM nodes WHERE heartbeat < ? AND id != ?", (cutoff, this)).rowcount
+    )
+
+
 def state(heartbeat: float, stopped: float | None, now: float) -> str:
     """A node's state from its row: ``stopped`` (a clean stop after its last heartbeat),
     ``up`` (a heartbeat within :data:`LEASE`) or ``lost`` (silent longer: killed, cut off)."""
@@ -114,6 +155,7 @@ class NodeView:
     this: bool  # the node answering
     heartbeat_age: float
     modems: tuple[ModemView, ...]
+    shared_with: str | None = None  # the URL of another live process with this node id
 
     @property
     def queued(self) -> int:
@@ -147,6 +189,7 @@ def health_fields(fleet: FleetView) -> dict[str, Any]:
                 "heartbeat_age_s": round(n.heartbeat_age, 1),
                 "modems": [m.modem for m in n.modems],
                 "queue_depth": n.queued,
+                "id_shared_with": n.shared_with,
             }
             for n in fleet.nodes
         ],
@@ -197,6 +240,7 @@ def view(store: Store, this: str | None = None) -> FleetView:
                 this=r["id"] == this,
                 heartbeat_age=max(0.0, now - heartbeat),
                 modems=tuple(m for m in modems if m.node_id == r["id"] and m.held),
+                shared_with=r["clash_url"] if _clashing(r, now, LEASE) else None,
             )
         )
     return FleetView(now, tuple(out), tuple(modems))
@@ -215,38 +259,69 @@ class Fleet:
         *,
         interval: float = HEARTBEAT,
         lease: float = LEASE,
+        forget: float = FORGET,
     ) -> None:
         self.store, self.id, self.name, self.url = store, node_id, name, url
         self.modems = tuple(modems)
-        self.interval, self.lease = interval, lease
+        self.interval, self.lease, self.forget = interval, lease, forget
+        self.token = uuid.uuid4().hex  # this process's, in the row while it holds the node id
         self.lost: set[str] = set()  # modem names another node took while this one was away
+        self.clash: str | None = None  # another live process has this node id: what to do
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pruned = 0.0  # monotonic time of the last pruning attempt
         self.joined = False
 
     def _now(self, conn: Any) -> float:
         return float(conn.execute(f"SELECT {self.store.dialect.now}").fetchone()[0])
 
+    def _row(self, conn: Any) -> Any:
+        return conn.execute(
+            "SELECT url, heartbeat, stopped, token, clash, clash_token, clash_url FROM nodes"
+            f" WHERE id = ?{self.store.dialect.lock}",
+            (self.id,),
+        ).fetchone()
+
     def join(self) -> None:
-        """Write this node's row and take its modem names, or refuse (:class:`FleetError`,
-        nothing written) if another node's lease on one of them has not run out."""
+        """Write this node's row (with this process's token) and take its modem names, or
+        refuse (:class:`FleetError`, nothing written) if another node's lease on one of them
+        has not run out, or if two live processes already share this node id."""
 
         def fn(conn: Any) -> None:
             now = self._now(conn)
+            row = self._row(conn)
+            if row is not None and _clashing(row, now, self.lease):
+                raise FleetError(
+                    f"node id {self.id} (data_dir/node_id) is in use by another running"
+                    f" appliance, at {row['clash_url'] or '?'} and {row['url'] or '?'}, seen"
+                    f" {max(0, round(now - float(row['clash'])))} s ago: {CLONED}"
+                )
             conn.execute(
-                "INSERT INTO nodes (id, name, url, version, started, heartbeat, stopped)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO UPDATE SET"
+                "INSERT INTO nodes (id, name, url, version, started, heartbeat, stopped, token)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (id) DO UPDATE SET"
                 " name = excluded.name, url = excluded.url, version = excluded.version,"
-                " started = excluded.started, heartbeat = excluded.heartbeat, stopped = NULL",
-                (self.id, self.name, self.url(), __version__, now, now),
+                " started = excluded.started, heartbeat = excluded.heartbeat, stopped = NULL,"
+                " token = excluded.token, clash = NULL, clash_token = NULL, clash_url = NULL",
+                (self.id, self.name, self.url(), __version__, now, now, self.token),
             )
+            sqlite = self.store.dialect.name == "sqlite"
             for modem in self.modems:
+                if sqlite:  # one daemon per SQLite file (data_dir's; preflight refuses a
+                    # second): another node's lease here was copied in by a restore
+                    conn.execute(
+                        "DELETE FROM modem_owners WHERE modem = ? AND node_id != ?",
+                        (modem, self.id),
+                    )
                 if conn.execute(_TAKE, (modem, self.id, now + self.lease, now)).fetchone():
                     continue
                 raise FleetError(self._held(conn, modem, now))
 
         self.store.write(fn)
         self.joined = True
+        try:
+            self.prune()
+        except Exception:  # noqa: BLE001 - the bookkeeping must not stop a start
+            LOGGER.exception("pruning old nodes failed; the heartbeat tries again in an hour")
 
     def _held(self, conn: Any, modem: str, now: float) -> str:
         row = conn.execute(
@@ -264,22 +339,46 @@ class Fleet:
 
     def beat(self) -> list[str]:
         """The heartbeat: this node's row and its modems' leases renewed; returns the modem
-        names another node holds now (taken while this node was silent past its lease)."""
+        names another node holds now (taken while this node was silent past its lease).
+
+        The row's heartbeat is written only while it holds this process's token (or its
+        holder is gone: stopped, or silent past the lease).  Another live holder means two
+        processes have this node id: this one writes its beats in ``clash`` instead, and
+        both say so (:attr:`clash`)."""
         lost: list[str] = []
+        clash: list[str] = []
 
         def fn(conn: Any) -> None:
             lost.clear()
+            clash.clear()
             now = self._now(conn)
-            done = conn.execute(
-                "UPDATE nodes SET heartbeat = ?, url = ?, stopped = NULL WHERE id = ?",
-                (now, self.url(), self.id),
-            ).rowcount
-            if not done:  # the row was removed meanwhile: write it again
+            row = self._row(conn)
+            if row is None:  # the row was removed meanwhile (pruned): write it again
                 conn.execute(
-                    "INSERT INTO nodes (id, name, url, version, started, heartbeat)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (self.id, self.name, self.url(), __version__, now, now),
+                    "INSERT INTO nodes (id, name, url, version, started, heartbeat, token)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (self.id, self.name, self.url(), __version__, now, now, self.token),
                 )
+            elif (
+                row["token"] in (self.token, None)
+                or now - float(row["heartbeat"]) > self.lease
+                or (row["stopped"] is not None and float(row["stopped"]) >= float(row["heartbeat"]))
+            ):
+                mine = row["token"] == self.token
+                conn.execute(
+                    "UPDATE nodes SET heartbeat = ?, url = ?, stopped = NULL, token = ?"
+                    + ("" if mine else ", clash = NULL, clash_token = NULL, clash_url = NULL")
+                    + " WHERE id = ?",
+                    (now, self.url(), self.token, self.id),
+                )
+                if mine and _clashing(row, now, self.lease) and row["clash_token"] != self.token:
+                    clash.append(f"another appliance beats with this node id at {row['clash_url']}")
+            else:  # another live process holds this node id's row
+                conn.execute(
+                    "UPDATE nodes SET clash = ?, clash_token = ?, clash_url = ? WHERE id = ?",
+                    (now, self.token, self.url(), self.id),
+                )
+                clash.append(f"another appliance took this node id at {row['url']}")
             for modem in self.modems:
                 if not conn.execute(_TAKE, (modem, self.id, now + self.lease, now)).fetchone():
                     lost.append(modem)
@@ -294,22 +393,49 @@ class Fleet:
                 then="two nodes have a modem of this name: rename one in [[modems]]",
             )
         self.lost = set(lost)
+        seen = f"node id {self.id} is shared: {clash[0]}: {CLONED}" if clash else None
+        if seen is not None and self.clash is None:
+            logs.event(LOGGER, logging.ERROR, "node id shared with another appliance",
+                       node_id=self.id, then=seen)  # fmt: skip
+        elif seen is None and self.clash is not None:
+            logs.event(LOGGER, logging.WARNING, "node id no longer shared", node_id=self.id)
+        self.clash = seen
         return lost
 
     def leave(self) -> None:
-        """A clean stop: this node's row says stopped, its modem names are free at once."""
+        """A clean stop: this node's row says stopped, its modem names are free at once
+        (only if the row holds this process's token: else the other process's clash ends)."""
         if not self.joined:
             return
 
         def fn(conn: Any) -> None:
             now = self._now(conn)
-            conn.execute(
-                "UPDATE nodes SET heartbeat = ?, stopped = ? WHERE id = ?", (now, now, self.id)
-            )
-            conn.execute("DELETE FROM modem_owners WHERE node_id = ?", (self.id,))
+            if conn.execute(
+                "UPDATE nodes SET heartbeat = ?, stopped = ? WHERE id = ?"
+                " AND (token = ? OR token IS NULL)",
+                (now, now, self.id, self.token),
+            ).rowcount:
+                conn.execute("DELETE FROM modem_owners WHERE node_id = ?", (self.id,))
+            else:  # another process holds the row: it is alone with this id from now on
+                conn.execute(
+                    "UPDATE nodes SET clash = NULL, clash_token = NULL, clash_url = NULL"
+                    " WHERE id = ? AND clash_token = ?",
+                    (self.id, self.token),
+                )
 
         self.store.write(fn)
         self.joined = False
+
+    def prune(self) -> int:
+        """Remove old nodes' rows (:func:`prune`), once per fleet per :data:`PRUNE_EVERY` (a
+        slot claimed in ``fleet_firings``); how many nodes went."""
+        self._pruned = time.monotonic()
+        if self.forget <= 0 or not fire(self.store, PRUNE_FIRING, PRUNE_EVERY, self.id):
+            return 0
+        gone = int(self.store.write(lambda c: prune(c, self._now(c), self.forget, self.id)))
+        if gone:
+            logs.event(LOGGER, logging.INFO, "old nodes removed", nodes=gone)
+        return gone
 
     def start(self) -> None:
         """Beat every :attr:`interval` seconds on a thread of its own."""
@@ -325,6 +451,8 @@ class Fleet:
         while not self._stop.wait(self.interval):
             try:
                 self.beat()
+                if time.monotonic() - self._pruned >= PRUNE_EVERY:
+                    self.prune()
             except StoreClosed:
                 return
             except StoreUnavailable:  # the store logged the outage; the next beat renews

@@ -15,7 +15,11 @@ each webhook request (an observer on the :class:`~appliance.webhooks.client.Webh
 and the audio underruns of calls (a tally kept by :mod:`appliance.voice.audio`).  With
 ``metrics_enabled = false`` none of these hooks is installed.
 
-Every family is per modem (label ``modem``) except the store's and the webhook backlog.  The
+A scrape while the database is unreachable (PostgreSQL) still answers: the families read
+from the store are left out, ``appliance_database_up`` says 0, and the in-process ones stay.
+
+Every family is per modem (label ``modem``) except the store's, the database's and the webhook
+backlog.  The
 names, labels and units are in docs/deployment.md ("Metrics"), with a Grafana dashboard in
 deploy/grafana/appliance.json.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -39,7 +44,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, StoreUnavailable
 from appliance.numbers import normalize
 from appliance.system import health
 from appliance.system.tallies import SEND_LATENCY_BUCKETS, Counts, Tallies, Tally, store_tallies
@@ -167,11 +172,18 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         m = self.m
         names = list(m.modems)
-        rows = health.health_rows(m.store)
-        yield from _radio(m, rows)
-        yield from _queues(m, names)
-        yield from _balance(m, names)
-        yield from _counters(m.tallies.tallies, m.tallies.collect(), names)
+        yield from _database(m.store)
+        try:  # read first, yield after: a scrape during an outage has none of them, not half
+            rows = health.health_rows(m.store)
+            families = [
+                *_radio(m, rows),
+                *_queues(m, names),
+                *_balance(m, names),
+                *_counters(m.tallies.tallies, m.tallies.collect(), names),
+            ]
+        except StoreUnavailable:  # the store logged the outage; appliance_database_up says it
+            families = []
+        yield from families
         underruns = CounterMetricFamily(
             "appliance_audio_underruns",
             "Call audio frames that found the playback not ready (a gap heard), since start",
@@ -180,6 +192,29 @@ class StoreCollector(Collector):
         for name, n in m.underruns().items():
             underruns.add_metric([name], n)
         yield underruns
+
+
+def _database(store: Store) -> Iterator[Metric]:
+    """Whether the database answers, its outages since start and (PostgreSQL) the NULs
+    replaced in text it was given; read from the store, never from the database."""
+    yield GaugeMetricFamily(
+        "appliance_database_up",
+        "1 while the database answers (always on SQLite; PostgreSQL: 0 during an outage)",
+        value=0.0 if store.outage.down else 1.0,
+    )
+    yield CounterMetricFamily(
+        "appliance_database_outages",
+        "Times the database stopped answering (PostgreSQL), since start",
+        value=float(store.outage.count),
+    )
+    if store.dialect.name == "postgresql":
+        pg = sys.modules.get("appliance.store.pg")  # loaded with the store; pg.py owns the tally
+        yield CounterMetricFamily(
+            "appliance_database_nul_replaced",
+            "Text values whose NUL characters were replaced before PostgreSQL stored them"
+            " (its text cannot hold NUL), since start",
+            value=float(getattr(pg, "nul_replaced", 0)),
+        )
 
 
 def _radio(m: Metrics, rows: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric]:

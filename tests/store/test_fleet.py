@@ -90,7 +90,17 @@ def test_nodes_join_beat_and_leave(engine: Engine, tmp_path: Path) -> None:
     ]
 
 
-def test_a_modem_name_held_by_a_live_node_is_refused(engine: Engine, tmp_path: Path) -> None:
+def test_a_modem_name_held_by_a_live_node_is_refused(pg_server: PgServer, tmp_path: Path) -> None:
+    """PostgreSQL only: on SQLite (one daemon per file) another node's lease can only be a
+    restored copy's, and a start takes it (tests/store/test_fleet_identity.py)."""
+    engine = Engine("postgresql", pg_server)
+    try:
+        _refused(engine, tmp_path)
+    finally:
+        engine.close()
+
+
+def _refused(engine: Engine, tmp_path: Path) -> None:
     store = make_store(engine, tmp_path)
     a = node(store, "shop-a", ["modem1"])
     a.join()

@@ -357,6 +357,33 @@ def test_a_single_box_is_a_fleet_of_one(panel: Panel) -> None:
     except urllib.error.HTTPError as e:  # 503 while the modem is not registered yet
         body = e.read()
     health = json.loads(body)
-    assert health["node"] == {"id": d.fleet.id, "name": d.fleet.name}
+    assert health["node"] == {"id": d.fleet.id, "name": d.fleet.name, "id_shared": None}
     assert health["fleet"]["up"] == 1
     assert [n["modems"] for n in health["fleet"]["nodes"]] == [["modem1"]]
+    assert health["fleet"]["nodes"][0]["id_shared_with"] is None
+
+    # A copy of this data_dir/node_id starts elsewhere: this node's next heartbeat tells.
+    from appliance.store.fleet import Fleet
+
+    clone = Fleet(d.store, d.fleet.id, "copy", lambda: "http://10.9.9.9:8080", [])
+    clone.join()
+    d.fleet.beat()
+    assert d.fleet.clash is not None and "http://10.9.9.9:8080" in d.fleet.clash
+    html = panel.client.get("/fleet/").get_data(as_text=True)
+    assert 'id="clash"' in html
+    assert "another appliance took this node id at http://10.9.9.9:8080" in html
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{d.server.port}/health", timeout=5) as rv:
+            body = rv.read()
+    except urllib.error.HTTPError as e:
+        body = e.read()
+    health = json.loads(body)
+    assert health["node"]["id_shared"] == d.fleet.clash
+    clone.beat()  # the copy holds the row and sees this node's clash
+    assert clone.clash is not None
+    html = panel.client.get("/fleet/").get_data(as_text=True)
+    assert f"node id also used by {escape(d.base_url())}" in html
+    clone.leave()  # the copy stops (to delete its node_id): this node takes its row back
+    d.fleet.beat()
+    assert d.fleet.clash is None
+    assert panel.client.get("/fleet/").get_data(as_text=True).count("node id also used") == 0

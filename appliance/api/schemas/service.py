@@ -46,6 +46,12 @@ HEALTH = {
             "properties": {
                 "id": {"type": "string", "format": "uuid"},
                 "name": {"type": "string"},
+                "id_shared": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Another running appliance has this node id (a copied"
+                    " data_dir/node_id): what to do; null when not",
+                },
             },
         },
         "fleet": {
@@ -68,6 +74,12 @@ HEALTH = {
                             "heartbeat_age_s": {"type": "number"},
                             "modems": {"type": "array", "items": {"type": "string"}},
                             "queue_depth": {"type": "integer"},
+                            "id_shared_with": {
+                                "type": "string",
+                                "nullable": True,
+                                "description": "The URL of a second live appliance with this"
+                                " node's id (a cloned data_dir), seen within 30 s",
+                            },
                         },
                     },
                 },

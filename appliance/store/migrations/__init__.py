@@ -31,6 +31,7 @@ from appliance.store.migrations import (
     fleet,
     initial,
     leaner,
+    nodetokens,
     oncall,
     oncallpolicies,
     oncallpolicy,
@@ -61,6 +62,7 @@ MIGRATIONS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
     *fleet.STEPS,
     *firings.STEPS,
     *broadcastschedules.STEPS,
+    *nodetokens.STEPS,
 )
 
 

@@ -5,7 +5,7 @@ PostgreSQL").
 slot (the database clock's UNIX seconds divided by the chore's interval, rounded down), the
 node that ran it and when.  The primary key is the claim: every node tries to insert the
 slot's row (``ON CONFLICT DO NOTHING RETURNING``) and only the node whose insert went in runs
-the chore (:func:`appliance.store.fleet.fire`).  ``calls.node_id`` is the node that placed an
+the chore (:func:`appliance.store.firings.fire`).  ``calls.node_id`` is the node that placed an
 outbound call (set by its claim, :meth:`appliance.voice.records.CallRecords.claim_queued`).
 Both engines get both (one code path); a single box writes one small row per firing.
 """
