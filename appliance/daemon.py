@@ -119,6 +119,7 @@ class Daemon:
             backoff=config.webhook_backoff,
             max_redirects=config.max_redirects,
             node=self.fleet.id,  # the owner of the jobs this node's workers hold (leases)
+            lease=config.webhook_lease if config.webhook_lease > 0 else None,
         )
         self.inbox.listeners.append(self.dispatcher.wake)
         self.voice = VoiceEngine()

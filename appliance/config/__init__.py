@@ -93,6 +93,7 @@ class Config:
     webhook_backoff: float
     webhook_workers: int
     webhook_workers_per_origin: int
+    webhook_lease: float
     connect_timeout: float
     read_timeout: float
     reassembly_timeout: float

@@ -94,6 +94,16 @@ def review(cfg: Config) -> list[Doubt]:
                 " that sends this fast (Twilio's long codes: 1 segment a second)",
             )
         )
+    request = cfg.connect_timeout + cfg.read_timeout
+    if 0 < cfg.webhook_lease < request:
+        doubts.append(
+            Doubt(
+                "webhook_lease",
+                f"{cfg.webhook_lease:g}",
+                f"shorter than one webhook request may take ({request:g} s): on a fleet another"
+                " node may make a request again while it is still in flight (same token)",
+            )
+        )
     for name in ("forecast_base_url", "geocoding_base_url"):
         url = str(getattr(cfg, name))
         if url and _not_http(url):

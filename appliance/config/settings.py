@@ -118,6 +118,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Of those, at most this many requests to one scheme://host:port at once (a hanging app"
         " cannot hold up the others); capped at webhook_workers - 1",
     ),
+    Setting(
+        "webhook_lease",
+        0.0,
+        "A fleet: seconds a node holds a webhook job it took before another node may take it"
+        " over, should the node die (0: the URL and its fallback through every redirect, at"
+        " most, plus 30 s; 6 min by default); shorter repeats slow requests (same token)",
+    ),
     Setting("connect_timeout", 5.0, "Webhook connect timeout in seconds (Twilio: 5)"),
     Setting("read_timeout", 15.0, "Webhook read timeout in seconds (Twilio: 15)"),
     Setting(

@@ -412,6 +412,7 @@ def test_settings_that_look_wrong_are_named_and_the_defaults_are_not() -> None:
             "log_file": "a.log",
             "log_backups": 0,
             "outbound_rate": 0.0,
+            "webhook_lease": 3.0,
             "panel_secure_cookie": False,
             "metrics_token": "short",
             "modems": [{"port": "/dev/ttyUSB2", "sms_url": "example.com/sms"}],
@@ -423,9 +424,11 @@ def test_settings_that_look_wrong_are_named_and_the_defaults_are_not() -> None:
         "log_level",
         "log_backups",
         "outbound_rate",
+        "webhook_lease",
         "panel_secure_cookie",
         "metrics_token",
         "modem1.sms_url",
     }
     assert doubts["metrics_token"].value is None  # a secret is named, never written
+    assert doubts["webhook_lease"].value == "3" and "(20 s)" in doubts["webhook_lease"].why
     assert "loopback" in doubts["public_url"].why and "modem1" in doubts["outbound_rate"].why
