@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
 
-from appliance.store import fleet
+from appliance.store import fleet, fleetview
 from appliance.system import nodeproxy
 from web.helpers import daemon
 
@@ -30,7 +30,7 @@ def index() -> str:
     d = daemon()
     return render_template(
         "fleet.html",
-        fleet=fleet.view(d.store, d.fleet.id),
+        fleet=fleetview.view(d.store, d.fleet.id),
         lease=fleet.LEASE,
         clash=d.fleet.clash,  # another running appliance has this node's id
     )

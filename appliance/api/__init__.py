@@ -52,7 +52,7 @@ from appliance.api.common import (
 from appliance.api.fastlane import fast_lane
 from appliance.api.openapi import spec
 from appliance.errors import StoreUnavailable
-from appliance.store import fleet
+from appliance.store import fleetview
 from appliance.store.apikeys import Verifier
 from appliance.system import health as condition
 
@@ -135,13 +135,13 @@ def create_app(d: Appliance) -> Flask:
         network outage does not take away.
         """
         database: dict[str, Any] = {"ok": True}
-        members: fleet.FleetView | None = None
+        members: fleetview.FleetView | None = None
         try:
             rows = condition.health_rows(d.store)
             queued = d.store.read_one(
                 "SELECT COUNT(*) FROM messages WHERE status IN ('queued', 'sending')"
             )
-            members = fleet.view(d.store, d.fleet.id)
+            members = fleetview.view(d.store, d.fleet.id)
         except StoreUnavailable as e:  # the modems' live state still tells something
             rows, queued = {}, None
             since = d.store.outage.since
@@ -171,7 +171,7 @@ def create_app(d: Appliance) -> Flask:
             "database": database,
             "queue_depth": queued[0] if queued else (None if not database["ok"] else 0),
             "node": {"id": d.fleet.id, "name": d.fleet.name, "id_shared": d.fleet.clash},
-            "fleet": None if members is None else fleet.health_fields(members),
+            "fleet": None if members is None else fleetview.health_fields(members),
         }
         rv = jsonify(body)
         rv.status_code = 200 if ok else 503

@@ -14,7 +14,8 @@ import pytest
 from appliance.errors import FleetError
 from appliance.store import fleet
 from appliance.store.database import Store
-from appliance.store.fleet import Fleet, node_id, state, view
+from appliance.store.fleet import Fleet, node_id
+from appliance.store.fleetview import health_fields, state, view
 from tests.pg import Engine, PgServer, make_store
 
 
@@ -82,7 +83,7 @@ def test_nodes_join_beat_and_leave(engine: Engine, tmp_path: Path) -> None:
     b.join()  # the same node again: started anew
     assert [n.state for n in view(store, a.id).nodes] == ["up", "up"]
 
-    health = fleet.health_fields(view(store, a.id))
+    health = health_fields(view(store, a.id))
     assert health["up"] == 2
     assert [(n["name"], n["modems"], n["queue_depth"]) for n in health["nodes"]] == [
         ("shop-a", ["a1", "a2"], 2),

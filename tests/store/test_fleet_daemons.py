@@ -29,7 +29,7 @@ from twilio.rest import Client
 from appliance.campaigns.spec import Spec
 from appliance.campaigns.subscribers import Subscriber
 from appliance.daemon import Daemon
-from appliance.store import fleet
+from appliance.store import fleet, fleetview
 from tests.conftest import PHONE, wait_for
 from tests.daemonproc import ROOT, DaemonProcess, free_port
 from tests.pg import PgServer
@@ -138,7 +138,7 @@ def test_three_nodes_share_one_database(
         assert b.store.dialect.name == "postgresql"
 
         # All three are in `nodes`, up, each holding its modem; each heartbeat moves on (10 s).
-        seen = fleet.view(b.store, b.fleet.id)
+        seen = fleetview.view(b.store, b.fleet.id)
         assert [n.name for n in seen.nodes] == ["shop-a", "shop-b", "shop-c"] and seen.up == 3
         node_a = seen.nodes[0]
         assert node_a.url == f"http://127.0.0.1:{ports['a']}" and not node_a.this
@@ -146,7 +146,8 @@ def test_three_nodes_share_one_database(
         first = {n.id: n.heartbeat for n in seen.nodes}
         wait_for(
             lambda: all(
-                n.heartbeat > first[n.id] + 5 and n.state == "up" for n in fleet.view(b.store).nodes
+                n.heartbeat > first[n.id] + 5 and n.state == "up"
+                for n in fleetview.view(b.store).nodes
             ),
             timeout=fleet.HEARTBEAT + 8,
             interval=0.5,
@@ -277,7 +278,7 @@ def test_three_nodes_share_one_database(
 
         # A clean stop: shop-a says stopped and a1 is free at once.
         assert procs.pop("a").terminate() == 0
-        seen = fleet.view(b.store, b.fleet.id)
+        seen = fleetview.view(b.store, b.fleet.id)
         assert [(n.name, n.state) for n in seen.nodes] == [
             ("shop-a", "stopped"),
             ("shop-b", "up"),

@@ -13,7 +13,8 @@ import pytest
 from appliance.errors import FleetError
 from appliance.store import fleet
 from appliance.store.database import SqliteStore
-from appliance.store.fleet import Fleet, view
+from appliance.store.fleet import Fleet
+from appliance.store.fleetview import health_fields, view
 from tests.pg import Engine, make_store
 
 DAY = 86400.0
@@ -52,7 +53,7 @@ def test_a_cloned_node_id_is_told_and_a_further_start_refused(
     assert said(caplog, "node id shared with another appliance") == 2  # once each
     (seen,) = view(store, same).nodes
     assert seen.shared_with == "http://10.0.0.11:8080" and seen.url == "http://10.0.0.12:8080"
-    assert fleet.health_fields(view(store))["nodes"][0]["id_shared_with"] == seen.shared_with
+    assert health_fields(view(store))["nodes"][0]["id_shared_with"] == seen.shared_with
 
     # A third start with that id (either box restarted) is refused while both beat.
     c = node(store, "shop-a", ["a1"], same, "http://10.0.0.13:8080")
