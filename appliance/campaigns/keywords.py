@@ -2,14 +2,16 @@
 
 An inbound SMS whose first word is a list's join keyword ("WEATHER" or "WEATHER Leeds")
 adds the sender to the list (with the town, if given) and answers them; one equal to
-the leave keyword marks them as left.  Inbound messages are read once, in ``seq``
-order, from a cursor kept in the ``subscribers_inbound_seq`` setting.
+the leave keyword marks them as left.
 
-The cursor moves by compare-and-set, in the transaction that applies the keywords: nodes of a
-fleet (or two processes) that read the same cursor apply its messages once, the first to
-commit; the others' work rolls back with nothing written (each message would otherwise be
-answered once per node).  Still open on a fleet (docs/design.md, "Surprise 3"): with
-concurrent writers a lower ``seq`` can commit after a higher one the cursor has passed.
+Each inbound message is a ``keyword_jobs`` row (its ``seq``), inserted by the inbox in the
+transaction that creates the message.  A keyword pass deletes up to :data:`BATCH` of them
+(``DELETE … RETURNING``, whose rows PostgreSQL picks ``FOR UPDATE SKIP LOCKED``), applies
+their messages' keywords and commits, all in one transaction: a job is applied once, by the
+node whose delete took it, and a pass that fails leaves its jobs for the next.  Jobs are taken
+whenever they commit, so a message whose ``seq`` commits after a higher one (concurrent
+PostgreSQL writers) is not skipped, as it was by the ``seq`` cursor this replaces
+(docs/design.md, "Surprise 3").
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from appliance.store.database import Row, Store
 LOGGER = logging.getLogger(__name__)
 
 KEYWORD = re.compile(r"^[A-Z0-9]{2,20}( [A-Z0-9]{2,20})?$")
+BATCH = 500  # keyword jobs taken by one transaction (a pass takes batches until none is left)
 
 
 def check_keyword(text: str, field: str) -> str:
@@ -49,65 +52,59 @@ class Keywords:
     def __init__(self, store: Store, outbox: Outbox | None = None) -> None:
         self.store = store
         self.outbox = outbox
+        self.batch = BATCH
         self._lock = threading.Lock()
-        # Keywords count from the first start on, not over the whole message history.
-        store.ensure_setting(
-            "subscribers_inbound_seq",
-            lambda: str((store.read_one("SELECT COALESCE(MAX(seq), 0) FROM messages") or [0])[0]),
-        )
 
     def process_inbound(self) -> int:
         """Apply join/leave keywords of inbound messages not seen yet; returns how many matched."""
         with self._lock:
-            seen = self.store.setting("subscribers_inbound_seq")
-            cursor = int(seen or 0)
-            rows = self.store.read(
-                "SELECT seq, modem, from_number, to_number, body FROM messages"
-                " WHERE seq > ? AND direction = 'inbound' ORDER BY seq LIMIT 500",
-                (cursor,),
+            matched = 0
+            while True:
+                # Most looks find nothing: a read, not a write transaction.
+                if self.store.read_one("SELECT 1 FROM keyword_jobs LIMIT 1") is None:
+                    return matched
+                n, taken = self._pass()
+                matched += n
+                if taken < self.batch:  # jobs locked by another node's pass are its own
+                    return matched
+
+    def _pass(self) -> tuple[int, int]:
+        """One transaction: take up to ``batch`` jobs, apply them; (matched, jobs taken)."""
+        now = time.time()
+        modems: set[str] = set()
+        claim = self.store.dialect.claim
+
+        def fn(conn: sqlite3.Connection) -> tuple[int, int]:
+            modems.clear()
+            seqs = sorted(
+                r[0]
+                for r in conn.execute(
+                    "DELETE FROM keyword_jobs WHERE seq IN (SELECT seq FROM keyword_jobs"
+                    f" ORDER BY seq LIMIT ?{claim}) RETURNING seq",
+                    (self.batch,),
+                ).fetchall()
             )
-            last = self.store.read_one("SELECT COALESCE(MAX(seq), 0) FROM messages")
-            if not rows:
-                if last and int(last[0]) > cursor:
-                    self.store.write(lambda conn: self._move(conn, seen, int(last[0])))
-                return 0
-            lists = self.store.read("SELECT * FROM subscriber_lists")
-            now = time.time()
+            if not seqs:
+                return 0, 0  # another node's pass took them
+            rows = conn.execute(  # a message deleted meanwhile just has no row
+                "SELECT seq, modem, from_number, to_number, body FROM messages WHERE seq IN ("
+                + ", ".join("?" * len(seqs))
+                + ") AND direction = 'inbound' ORDER BY seq",
+                tuple(seqs),
+            ).fetchall()
+            lists = conn.execute("SELECT * FROM subscriber_lists").fetchall() if rows else []
+            n = 0
+            for msg in rows:
+                if self._keyword(conn, lists, msg, now):
+                    n += 1
+                    modems.add(msg["modem"])
+            return n, len(seqs)
 
-            def fn(conn: sqlite3.Connection) -> int | None:
-                if not self._move(conn, seen, int(rows[-1]["seq"])):
-                    return None  # another node applied these first
-                n = 0
-                for msg in rows:
-                    n += self._keyword(conn, lists, msg, now)
-                return n
-
-            matched: int | None = self.store.write(fn)
-            if matched is None:
-                return 0
-            if matched and self.outbox is not None:
-                for modem in {r["modem"] for r in rows}:
-                    self.outbox.wake(modem)  # the keyword replies
-            return matched
-
-    @staticmethod
-    def _move(conn: sqlite3.Connection, seen: str | None, seq: int) -> bool:
-        """Move the cursor from ``seen`` (as read) to ``seq``; False if it moved meanwhile.
-        The row stays locked to the commit, so a concurrent mover waits, then finds it moved."""
-        if seen is None:  # no cursor yet (the setting was removed): make it
-            return bool(
-                conn.execute(
-                    "INSERT INTO settings (key, value) VALUES ('subscribers_inbound_seq', ?)"
-                    " ON CONFLICT (key) DO NOTHING",
-                    (str(seq),),
-                ).rowcount
-            )
-        return bool(
-            conn.execute(
-                "UPDATE settings SET value = ? WHERE key = 'subscribers_inbound_seq' AND value = ?",
-                (str(seq), seen),
-            ).rowcount
-        )
+        matched, taken = self.store.write(fn)
+        if self.outbox is not None:
+            for modem in sorted(modems):
+                self.outbox.wake(modem)  # the keyword replies
+        return matched, taken
 
     def _keyword(self, conn: sqlite3.Connection, lists: Iterable[Row], msg: Row, now: float) -> int:
         text = " ".join(optout.normalize_body(msg["body"] or "").split())

@@ -9,7 +9,8 @@ in one transaction:
 * a ``modem_slots`` row (modem, memory, index, hash of the PDU): "this slot's
   content is safe on disk, delete it";
 * the message (or the part of a multipart message, or the quarantined raw PDU
-  if it cannot be decoded), and the webhook job that will post it.
+  if it cannot be decoded), the webhook job that will post it, and the keyword
+  job that hands it to the lists' join/leave keywords (:mod:`appliance.campaigns.keywords`).
 
 If the daemon dies after the commit and before the delete, the next storage
 sweep finds the same PDU in the same slot, sees the ``modem_slots`` row with
@@ -259,6 +260,13 @@ class Inbox:
                 now,
                 now,
             ),
+        )
+        # Taken by a keyword pass (any node's) once committed, whatever the seq order.  On
+        # SQLite a deleted newest message's seq comes back: its job, if still there, is this one's.
+        conn.execute(
+            "INSERT INTO keyword_jobs (seq) SELECT seq FROM messages WHERE sid = ?"
+            " ON CONFLICT (seq) DO NOTHING",
+            (sid,),
         )
         if any(
             hook(conn, modem, number["phone_number"], sender, text, now)

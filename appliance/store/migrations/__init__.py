@@ -30,6 +30,7 @@ from appliance.store.migrations import (
     firings,
     fleet,
     initial,
+    keywordjobs,
     leaner,
     nodetokens,
     oncall,
@@ -63,6 +64,7 @@ MIGRATIONS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
     *firings.STEPS,
     *broadcastschedules.STEPS,
     *nodetokens.STEPS,
+    *keywordjobs.STEPS,
 )
 
 
