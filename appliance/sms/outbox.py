@@ -33,6 +33,7 @@ from appliance.numbers import normalize
 from appliance.sms import codec as sms
 from appliance.sms import optout
 from appliance.sms.budget import QUEUE_OVERFLOW, over_budget
+from appliance.sms.directinsert import insert_at_once
 from appliance.sms.journal import SendJournal
 from appliance.sms.outcomes import RETRYABLE_CMS, twilio_error_for_cms
 from appliance.sms.statuscallback import API_VERSION, dumps
@@ -153,11 +154,13 @@ class Outbox(SendJournal):
         opt_out_exempt: bool = False,
         validated: tuple[str, list[sms.Segment]] | None = None,
         sender: tuple[str, int | None] | None = None,
+        opted_out: bool | None = None,
     ) -> Row:
         """Insert a validated message inside the caller's transaction; return its new row.
 
         ``sender``: the modem's (phone_number, outbound_budget_per_hour) if the caller has
-        read them already in this transaction.
+        read them already in this transaction; ``opted_out``: whether ``to`` opted out of it,
+        read likewise (with them, in one statement).
 
         Raises :class:`OutboxError` 21610 when ``to`` has opted out of ``from_number``
         (checked in the same transaction, so a STOP committed before is always seen).
@@ -178,7 +181,7 @@ class Outbox(SendJournal):
             # Opt-outs are keyed on the number as stored for the modem (E.164), whatever
             # spelling of it the caller passed as From.
             number = str(ours[0]) if ours is not None else from_number
-            if optout.is_opted_out(conn, number, to_e164):
+            if opted_out if opted_out is not None else optout.is_opted_out(conn, number, to_e164):
                 raise OutboxError(optout.UNSUBSCRIBED_MESSAGE, optout.UNSUBSCRIBED_CODE, 400)
         sid = sids.new("SM")
         now = time.time()
@@ -191,11 +194,21 @@ class Outbox(SendJournal):
                 " messages per hour",
             )
         # RETURNING: the stored row without a second lookup (nothing below changes it).
-        (row,) = conn.execute(
+        insert = (
             "INSERT INTO messages (sid, account_sid, direction, modem, from_number, to_number, body,"
             " status, num_segments, status_callback, status_callback_method, send_at,"
             " error_code, error_message, date_created, date_updated)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *"
+        )
+        parts = "INSERT INTO segments (message_sid, part, state) VALUES " + ", ".join(
+            ["(?, ?, 'pending')"] * len(segments)
+        )
+        part_values = [v for i in range(len(segments)) for v in (sid, i + 1)]
+        together = self.store.dialect.dml_in_with
+        if together:  # the message and its parts in one statement (one round trip)
+            insert = f"WITH m AS ({insert}), s AS ({parts}) SELECT * FROM m"
+        (row,) = conn.execute(
+            insert,
             (
                 sid,
                 self._account_sid(),
@@ -213,14 +226,11 @@ class Outbox(SendJournal):
                 error[1] if error else None,
                 now,
                 now,
+                *(part_values if together else ()),
             ),
         ).fetchall()
-        # One statement for all the parts (executemany costs more, even for one row).
-        conn.execute(
-            "INSERT INTO segments (message_sid, part, state) VALUES "
-            + ", ".join(["(?, ?, 'pending')"] * len(segments)),
-            [v for i in range(len(segments)) for v in (sid, i + 1)],
-        )
+        if not together:  # one statement for all the parts (executemany costs more)
+            conn.execute(parts, part_values)
         logs.event(
             LOGGER,
             logging.INFO,
@@ -252,12 +262,21 @@ class Outbox(SendJournal):
     ) -> Row:
         """:meth:`enqueue_checked` for a From number not looked up yet: the write finds its
         modem (raising :class:`UnknownSender`, with nothing stored, when it is not ours)."""
+        if self.store.dialect.dml_in_with:
+            at_once = insert_at_once(
+                self.store, self._account_sid, self.enforce_opt_outs, checked, from_number, **kwargs
+            )
+            if at_once is not None:
+                self._notify(str(at_once["modem"]))
+                return at_once
 
         def fn(conn: sqlite3.Connection) -> Row:
+            # The number and the recipient's opt-out of it, in one statement.
             ours = conn.execute(
-                "SELECT modem, phone_number, outbound_budget_per_hour FROM numbers"
-                " WHERE phone_number = ?",
-                (from_number,),
+                "SELECT modem, phone_number, outbound_budget_per_hour, EXISTS (SELECT 1"
+                " FROM opt_outs o WHERE o.phone_number = numbers.phone_number AND o.sender = ?)"
+                " FROM numbers WHERE phone_number = ?",
+                (checked[0], from_number),
             ).fetchone()
             if ours is None:
                 raise UnknownSender(from_number)
@@ -267,6 +286,7 @@ class Outbox(SendJournal):
                 from_number=str(ours[1]),
                 validated=checked,
                 sender=(ours[1], ours[2]),
+                opted_out=bool(ours[3]),
                 **kwargs,  # type: ignore[arg-type]
             )
 

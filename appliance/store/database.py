@@ -179,6 +179,12 @@ class Store:
         rows = self.read(sql, params)
         return rows[0] if rows else None
 
+    def commit_one(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+        """One statement in a transaction of its own, its rows once committed (on PostgreSQL
+        without BEGIN and COMMIT: one round trip)."""
+        rows: list[Row] = self.write(lambda conn: conn.execute(sql, params).fetchall())
+        return rows
+
     # -- settings --------------------------------------------------------------------------
 
     def setting(self, key: str) -> str | None:

@@ -39,6 +39,9 @@ class Dialect:
     # The database's clock in UNIX seconds (a fleet's leases are timed by one clock, the
     # server's, not by each node's): SQLite's julianday, PostgreSQL's clock_timestamp().
     now: str = "((julianday('now') - 2440587.5) * 86400.0)"
+    # Data-modifying statements in WITH (PostgreSQL): a message and its parts inserted by one
+    # statement, one round trip; SQLite runs them as two.
+    dml_in_with: bool = False
 
     def sql(self, text: str) -> str:
         """``text`` with this dialect's placeholders (cached per string)."""
@@ -77,6 +80,7 @@ POSTGRES = Dialect(
     greatest="GREATEST",
     identity=True,
     now="EXTRACT(EPOCH FROM clock_timestamp())",
+    dml_in_with=True,
 )
 
 

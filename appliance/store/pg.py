@@ -26,6 +26,10 @@ only when ``database_url`` is set, so a single box's idle memory does not grow.
   past the time-out) and the outage ends.  A write cut by the outage may or may not have
   committed: the callers that must know (the inbox, the send journal, the webhook outcome)
   re-run idempotent writes or look first.
+* A path that hangs rather than refuses (packets dropped, a peer that acknowledges and never
+  answers) is an outage too, within :data:`~appliance.store.timeouts.DEADLINE`: keepalives,
+  ``tcp_user_timeout`` and server time-outs on every connection, and a client-side deadline on
+  each transaction and read (:mod:`appliance.store.timeouts`; the URL's own options win).
 """
 
 from __future__ import annotations
@@ -33,14 +37,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
 from psycopg import sql as pgsql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.numeric import FloatLoader
 from psycopg_pool import ConnectionPool, PoolClosed
 
@@ -49,6 +55,13 @@ from appliance.store.database import Store, redact_url
 from appliance.store.dialect import POSTGRES
 from appliance.store.migrations import migrate
 from appliance.store.outage import Outage
+from appliance.store.timeouts import (
+    CONNECT_TIMEOUT,
+    Deadline,
+    Watch,
+    connection_settings,
+    deadline_for,
+)
 
 LOGGER = logging.getLogger(__name__)
 # The pool warns at every reconnect attempt while the server is away; the outage's two lines
@@ -56,9 +69,9 @@ LOGGER = logging.getLogger(__name__)
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 T = TypeVar("T")
 RETRIES = 3  # re-runs of a write after a serialization failure or a deadlock
-CONNECT_TIMEOUT = 5  # seconds, for the first connection and for a pooled one
 POOL_SIZE = 16
 PROBE_INTERVAL = 1.0  # seconds between tries of a server that stopped answering
+LISTEN_PING = 10.0  # seconds of silence after which the listener checks its connection
 # SQLSTATE classes that mean the server is gone or cannot serve: connection exceptions (08),
 # an administrator's or a crash's shutdown, or start-up (57P01-57P03), insufficient
 # resources (53: out of connections, disk full).  Without a SQLSTATE the client lost the line.
@@ -179,11 +192,20 @@ class PgStore(Store):
             )
         self._url = url
         self.key = redact_url(url, url)
+        try:
+            user = conninfo_to_dict(url)
+        except psycopg.Error as e:
+            raise _connect_error(url, e) from None
+        self._settings = connection_settings(user)  # keepalives, time-outs: the URL's win
+        self._deadline = Deadline(deadline_for(user))
         self._closed = False
         self.on_commit: Callable[[float], None] | None = None
         try:
             with psycopg.connect(
-                url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, row_factory=row_factory
+                url,
+                autocommit=True,
+                row_factory=row_factory,
+                **connection_settings(user, session=False),  # DDL may run long: no time-out
             ) as first:
                 _configure(first)
                 if check_fsync:
@@ -212,7 +234,7 @@ class PgStore(Store):
             self._url,
             min_size=1,
             max_size=self._pool_size,
-            kwargs={"autocommit": True, "row_factory": row_factory},
+            kwargs={"autocommit": True, "row_factory": row_factory, **self._settings},
             configure=_configure,
             timeout=CONNECT_TIMEOUT,
             name="appliance",
@@ -227,9 +249,13 @@ class PgStore(Store):
 
     # -- outages ---------------------------------------------------------------------------
 
-    def _lost(self, e: BaseException) -> StoreUnavailable:
-        """``e`` said the server is unreachable: begin the outage (once), start probing."""
-        if self.outage.begin(one_line(e, self._url)) and not self._closed:
+    def _lost(self, e: BaseException, watch: Watch | None = None) -> StoreUnavailable:
+        """``e`` said the server is unreachable: begin the outage (once), start probing.
+        ``watch``: the call's, whose deadline may have cut the connection."""
+        reason = one_line(e, self._url)
+        if watch is not None and watch.cut:
+            reason = f"no answer within {self._deadline.seconds:g} s (connection cut): {reason}"
+        if self.outage.begin(reason) and not self._closed:
             self._prober = threading.Thread(target=self._probe, name="store prober", daemon=True)
             self._prober.start()
         return self.outage.error()
@@ -238,7 +264,7 @@ class PgStore(Store):
         """Try the server until it answers; then a fresh pool, and the outage ends."""
         while not self._stop.wait(PROBE_INTERVAL):
             try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT):
+                with psycopg.connect(self._url, autocommit=True, **self._settings):
                     pass
                 pool = self._open_pool()
             except Exception:  # noqa: BLE001 - still away (or away again): try on
@@ -258,8 +284,9 @@ class PgStore(Store):
             if attempt:
                 self.outage.check()  # begun while the last try ran
             pool = self._pool
+            watch = None
             try:
-                with pool.connection() as raw, raw.transaction():
+                with pool.connection() as raw, self._watched(raw) as watch, raw.transaction():
                     result = fn(PgConn(raw))
             except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
                 if attempt == RETRIES:
@@ -271,7 +298,7 @@ class PgStore(Store):
                 raise self._lost_or_closed() from None
             except psycopg.OperationalError as e:
                 if unreachable(e):
-                    raise self._lost(e) from None
+                    raise self._lost(e, watch) from None
                 raise
             if self.on_commit is not None:
                 try:
@@ -294,8 +321,9 @@ class PgStore(Store):
         self.outage.check()
         while True:
             pool = self._pool
+            watch = None
             try:
-                with pool.connection() as raw:
+                with pool.connection() as raw, self._watched(raw) as watch:
                     rows: list[Any] = raw.execute(POSTGRES.sql(sql), _params(params)).fetchall()
                     return rows
             except PoolClosed:
@@ -304,8 +332,32 @@ class PgStore(Store):
                 raise self._lost_or_closed() from None
             except psycopg.OperationalError as e:
                 if unreachable(e):
-                    raise self._lost(e) from None
+                    raise self._lost(e, watch) from None
                 raise
+
+    @contextmanager
+    def _watched(self, raw: psycopg.Connection[Any]) -> Iterator[Watch]:
+        """The deadline on ``raw`` while the block runs; a connection it cut is closed here
+        (on its own thread), so the pool drops it."""
+        key, watch = self._deadline.watch(raw.pgconn.socket)
+        try:
+            yield watch
+        finally:
+            self._deadline.done(key)
+            if watch.cut:
+                raw.close()
+
+    def commit_one(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """One statement on an autocommit connection: its own transaction, committed
+        (``synchronous_commit = on``) before the server answers."""
+        started = time.monotonic()
+        rows = self.read(sql, params)
+        if self.on_commit is not None:
+            try:
+                self.on_commit(time.monotonic() - started)
+            except Exception:  # noqa: BLE001 - an observer must not fail a write
+                pass
+        return rows
 
     def _lost_or_closed(self) -> Exception:
         if self._closed:
@@ -336,16 +388,20 @@ class PgStore(Store):
         again = False  # after a lost connection: announcements were missed
         while not self._stop.is_set():
             try:
-                with psycopg.connect(
-                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
-                ) as conn:
+                with psycopg.connect(self._url, autocommit=True, **self._settings) as conn:
                     for channel in channels:
                         conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
                     if again:
                         self._tell(heard, "", None)
+                    quiet = time.monotonic()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
+                            quiet = time.monotonic()
                             self._tell(heard, note.channel, note.payload)
+                        if time.monotonic() - quiet > LISTEN_PING:  # a hung path shows here
+                            with self._watched(conn):
+                                conn.execute("SELECT 1")
+                            quiet = time.monotonic()
             except psycopg.Error:
                 pass
             again = True
@@ -369,3 +425,4 @@ class PgStore(Store):
             self._listener.join(CONNECT_TIMEOUT + 2)
         self._executor.shutdown(wait=True)
         self._pool.close()
+        self._deadline.close()

@@ -1,0 +1,114 @@
+"""A create whose From is looked up in the write (the REST fast lane's ``enqueue_from``), on
+both engines.  On PostgreSQL it takes two round trips (a read, then one guarded statement that
+inserts the message and its parts and commits); the guard must make it insert nothing when the
+read no longer holds, so the transaction's path decides as before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.sms import optout
+from appliance.sms.outbox import Outbox, OutboxError, UnknownSender
+from appliance.store.database import Store
+from tests.conftest import NUMBER, PHONE
+from tests.pg import Engine, make_store
+
+ACCOUNT = "AC" + "1" * 32
+ON_POSTGRESQL = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def store(engine: Engine, tmp_path: Path) -> Iterator[Store]:
+    s = make_store(engine, tmp_path, "appliance.sqlite3")
+    s.write(
+        lambda c: c.execute(
+            "INSERT INTO numbers (sid, modem, phone_number, friendly_name, date_created,"
+            " date_updated) VALUES ('PN1', 'modem1', ?, 'n', 0, 0)",
+            (NUMBER,),
+        )
+    )
+    yield s
+
+
+def create(outbox: Outbox, body: str = "hello", **kwargs: object):  # type: ignore[no-untyped-def]
+    checked = outbox.validate(PHONE, body)
+    fields = {"to": PHONE, "body": body, "status_callback": None, "status_callback_method": "POST"}
+    return outbox.enqueue_from(checked, NUMBER, **{**fields, "send_at": None, **kwargs})
+
+
+def stop(store: Store) -> None:
+    store.write(
+        lambda c: c.execute(
+            "INSERT INTO opt_outs (phone_number, sender, opted_out_at, keyword) VALUES (?,?,?,?)",
+            (NUMBER, PHONE, 1.0, "STOP"),
+        )
+    )
+
+
+def test_the_row_answered_is_the_row_stored_with_its_parts(store: Store):
+    outbox = Outbox(store, lambda: ACCOUNT)
+    woken: list[str] = []
+    outbox.listeners.append(woken.append)
+    row = create(outbox, "x" * 200)  # three parts (GSM-7, 153 each)
+    stored = store.read_one("SELECT * FROM messages WHERE sid = ?", (row["sid"],))
+    assert dict(row) == dict(stored)
+    assert (row["modem"], row["from_number"], row["to_number"]) == ("modem1", NUMBER, PHONE)
+    assert (row["status"], row["num_segments"], row["account_sid"]) == ("queued", 2, ACCOUNT)
+    parts = store.read("SELECT part, state FROM segments WHERE message_sid = ? ORDER BY part",
+                       (row["sid"],))  # fmt: skip
+    assert [(p[0], p[1]) for p in parts] == [(1, "pending"), (2, "pending")]
+    assert woken == ["modem1"]
+    later = create(outbox, send_at=4102444800.25)
+    assert later["status"] == "scheduled" and later["send_at"] == 4102444800.25
+
+
+def test_an_opt_out_and_an_unknown_from_store_nothing(store: Store):
+    outbox = Outbox(store, lambda: ACCOUNT)
+    stop(store)
+    with pytest.raises(OutboxError) as refused:
+        create(outbox)
+    assert refused.value.code == optout.UNSUBSCRIBED_CODE
+    with pytest.raises(UnknownSender):
+        outbox.enqueue_from(outbox.validate(PHONE, "hi"), "+15550001111", to=PHONE, body="hi")
+    assert store.read("SELECT sid FROM messages") == []
+
+
+@ON_POSTGRESQL  # SQLite has no read before its one transaction
+def test_a_stop_committed_after_the_read_is_still_obeyed(store: Store):
+    """The STOP lands between the read and the insert: the guarded insert stores nothing and
+    the transaction's path refuses with 21610."""
+    outbox = Outbox(store, lambda: ACCOUNT)
+    read_one = store.read_one
+
+    def read_then_stop(sql, params=()):  # type: ignore[no-untyped-def]
+        row = read_one(sql, params)
+        if "opt_outs" in sql:
+            stop(store)
+        return row
+
+    store.read_one = read_then_stop  # type: ignore[method-assign]
+    with pytest.raises(OutboxError) as refused:
+        create(outbox)
+    assert refused.value.code == optout.UNSUBSCRIBED_CODE
+    assert store.read("SELECT sid FROM messages") == []
+    assert store.read("SELECT message_sid FROM segments") == []
+
+
+@ON_POSTGRESQL  # SQLite has no read before its one transaction
+def test_a_budget_set_after_the_read_is_counted(store: Store):
+    outbox = Outbox(store, lambda: ACCOUNT)
+    for i in range(2):
+        create(outbox, f"m{i}")
+    read_one = store.read_one
+
+    def read_then_budget(sql, params=()):  # type: ignore[no-untyped-def]
+        row = read_one(sql, params)
+        store.write(lambda c: c.execute("UPDATE numbers SET outbound_budget_per_hour = 2"))
+        return row
+
+    store.read_one = read_then_budget  # type: ignore[method-assign]
+    row = create(outbox, "over")
+    assert (row["status"], row["error_code"]) == ("failed", 30001)
