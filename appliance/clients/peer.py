@@ -21,6 +21,10 @@ outbound track is the port's, and the browser's track is pumped into it.
   browser's new credentials: the checks of the browser's new ICE generation are accepted, from
   a new address too (a peer-reflexive candidate), and its consent checks use them
   (docs/design.md, "reinvite").
+* **Receiving:** each audio receiver gets a :class:`~appliance.clients.receivebuffer.ReceiveBuffer`
+  in place of aiortc's ``JitterBuffer(capacity=16, prefetch=4)``: the packets go to the
+  decoder as they arrive (80 ms sooner, and a lost packet is no longer a 300 ms gap that leaves
+  the call 280 ms late); the bridge's queue is what absorbs jitter (docs/design.md).
 * **The end:** the browser closing its side (DTLS ``close_notify``), ICE consent expiring (a
   lost network, a killed tab: about 30 s) or DTLS failing calls ``on_end`` with the state
   (``closed`` or ``failed``), once; :meth:`Peer.close` is the appliance's own end and calls
@@ -39,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance import logs
 from appliance.clients.audioport import WebRtcAudioPort
+from appliance.clients.receivebuffer import ReceiveBuffer
 
 if TYPE_CHECKING:
     from aiortc import RTCPeerConnection
@@ -83,6 +88,7 @@ class Peer:
         transceiver = next(t for t in pc.getTransceivers() if t.kind == "audio")
         transceiver.direction = "sendrecv"
         _prefer(transceiver, self.codecs)
+        _receive_at_once(transceiver.receiver)
         transceiver.sender.replaceTrack(self.port.track())
         await pc.setLocalDescription(await pc.createAnswer())
         return str(pc.localDescription.sdp)
@@ -92,6 +98,7 @@ class Peer:
         pc = self._connection()
         transceiver = pc.addTransceiver(self.port.track(), direction="sendrecv")
         _prefer(transceiver, self.codecs)
+        _receive_at_once(transceiver.receiver)
         await pc.setLocalDescription(await pc.createOffer())
         return str(pc.localDescription.sdp)
 
@@ -178,3 +185,17 @@ def _prefer(transceiver: Any, names: tuple[str, ...]) -> None:
     codecs = RTCRtpSender.getCapabilities("audio").codecs
     chosen = [c for name in names for c in codecs if c.mimeType.lower() == name.lower()]
     transceiver.setCodecPreferences(chosen)
+
+
+# aiortc's RTCRtpReceiver keeps its jitter buffer in a private (name-mangled) attribute and
+# only calls its add(); aiortc 1.16 is pinned (pyproject.toml), and a test checks the swap.
+JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+
+
+def _receive_at_once(receiver: Any) -> None:
+    """The audio receiver's packets go to the decoder as they arrive (:mod:`receivebuffer`);
+    an aiortc without the attribute keeps its own buffer (80 ms later), with a warning."""
+    if not hasattr(receiver, JITTER_BUFFER):
+        logs.event(LOGGER, logging.WARNING, "aiortc's receive buffer kept", reason="no attribute")
+        return
+    setattr(receiver, JITTER_BUFFER, ReceiveBuffer())
