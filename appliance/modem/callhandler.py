@@ -28,6 +28,7 @@ class CallHandler(Protocol):
         """Monotonic time the handler wants :meth:`tick` (None: nothing timed)."""
         ...
 
-    def tick(self) -> None:
-        """Timers are due, or the modem was woken: run them (and place queued calls)."""
+    def tick(self, place: bool = True) -> None:
+        """Timers are due, or the modem was woken: run them (and place queued calls, unless
+        ``place`` is False: the database is away)."""
         ...

@@ -18,7 +18,7 @@ import time
 from gsmmodem.exceptions import IncorrectPinError, PukRequiredError
 
 from appliance import logs
-from appliance.errors import CommandRejected
+from appliance.errors import CommandRejected, StoreUnavailable
 from appliance.modem.driver import Driver
 from appliance.modem.profiles import Profile
 from appliance.store.database import Store
@@ -60,14 +60,22 @@ class PinGuard:
     def __init__(self, store: Store, modem: str) -> None:
         self.store, self.modem = store, modem
         self._key = f"sim_pin_refused:{modem}"
+        # A refusal the database could not take (an outage): kept here, so the PIN is not
+        # sent again meanwhile, and written by :meth:`flush` once the database is back.
+        self._unrecorded: str | None = None
 
     @staticmethod
     def _digest(pin: str) -> str:
         return hashlib.sha256(pin.encode()).hexdigest()
 
     def to_send(self, pin: str | None) -> str | None:
-        """``pin``, or None (send nothing) when the SIM refused this very PIN before."""
-        if pin and self.store.setting(self._key) == self._digest(pin):
+        """``pin``, or None (send nothing) when the SIM refused this very PIN before.
+        Raises :class:`StoreUnavailable` when only the store could tell (the caller then
+        sends nothing: a PIN that may have been refused is not risked)."""
+        if not pin:
+            return pin
+        digest = self._digest(pin)
+        if self._unrecorded == digest or self.store.setting(self._key) == digest:
             return None
         return pin
 
@@ -83,18 +91,10 @@ class PinGuard:
 
     def after_failure(self, pin: str | None, error: BaseException) -> None:
         """Remember ``pin`` as refused when ``error`` is the SIM saying it is wrong (or that
-        the SIM now wants its PUK, after the third)."""
+        the SIM now wants its PUK, after the third).  Never raises for an outage: the
+        refusal is kept in memory and written by :meth:`flush` when the database is back."""
         if pin and isinstance(error, IncorrectPinError | PukRequiredError):
-            key, digest = self._key, self._digest(pin)
-
-            def fn(conn: sqlite3.Connection) -> None:
-                conn.execute(
-                    "INSERT INTO settings (key, value) VALUES (?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key, digest),
-                )
-
-            self.store.write(fn)
+            self._unrecorded = self._digest(pin)
             logs.event(
                 LOGGER,
                 logging.ERROR,
@@ -102,6 +102,28 @@ class PinGuard:
                 modem=self.modem,
                 why="the configured PIN is wrong; it will not be sent again until it changes",
             )
+            try:
+                self.flush()
+            except StoreUnavailable:
+                LOGGER.debug("%s: the PIN refusal is written when the database is back", self.modem)
+
+    def flush(self) -> None:
+        """Write a refusal kept in memory (an outage); :class:`StoreUnavailable` while the
+        database is still away (the refusal stays kept)."""
+        digest = self._unrecorded
+        if digest is None:
+            return
+        key = self._key
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, digest),
+            )
+
+        self.store.write(fn)  # idempotent: a write the outage cut but that landed is harmless
+        self._unrecorded = None
 
 
 class ConnectionLog:

@@ -28,7 +28,9 @@ When the database is unreachable (:class:`~appliance.errors.StoreUnavailable`, P
 only) the loop neither stores nor sends: an SMS stays in the modem's storage (its ``+CMTI``
 is let go; ``AT+CMGD`` only ever follows a commit), queued messages wait, and an outcome
 the journal could not take is kept (:class:`~appliance.modem.sender.Sender`).  Jobs (the AT
-console, USSD) still run.  Once the database answers, the journal is settled, storage is
+console, USSD) still run, and so do calls: one already up goes on (its changes are kept and
+written later, :mod:`appliance.voice.backlog`), one that rings is turned away as busy
+(:meth:`~appliance.voice.phone.Phone.on_event`).  Once the database answers, the journal is settled, storage is
 swept and the queue looked at, without a restart.
 """
 
@@ -233,6 +235,10 @@ class Modem:
         for kind, payload in self._events.within(STORE_RETRY, back):
             if not (kind == "urc" and self.receiver.is_sms(payload)):
                 self._handle(kind, payload)
+        if self.phone is not None:  # a live call's timers (AT+CLCC polls), not the queue
+            due = self.phone.next_deadline()
+            if due is not None and time.monotonic() >= due:
+                self.phone.tick(place=False)
         if back():
             self._away = False
 
@@ -321,6 +327,13 @@ class Modem:
             self._log.unreachable("is not present (unplugged, or another device name)")
             self._record_health()
             return False
+        # The PIN's guard reads the store: before the port is opened, so an outage
+        # (StoreUnavailable, the loop waits) never leaves a driver behind.  A refusal kept in
+        # memory during an outage is written first.
+        self._pins.flush()
+        pin = self.cfg.pin or None
+        held = self._pins.blocked_reason(pin)
+        send = self._pins.to_send(pin)
         driver = Driver(
             self.port,
             baudrate=self.cfg.baudrate,
@@ -330,14 +343,11 @@ class Modem:
         )
         # Tagged with its driver: a late report from a connection already replaced is ignored.
         driver.gone_sink = lambda err: self._events.put(("gone", (driver, err)))
-        pin = self.cfg.pin or None
-        held = self._pins.blocked_reason(pin)
         try:
-            connection.handshake(driver, self._pins.to_send(pin), self.profile, self.name)
+            connection.handshake(driver, send, self.profile, self.name)
             self.manufacturer = (driver.manufacturer or "").strip()
             self.model = (driver.model or "").strip()
         except Exception as e:  # noqa: BLE001 - any failure here means "try again later"
-            self._pins.after_failure(self._pins.to_send(pin), e)
             self.last_error = f"connect failed: {type(e).__name__}: {e}"
             if held is not None:
                 self.last_error += f" ({held})"
@@ -346,6 +356,7 @@ class Modem:
                 driver.close()
             except Exception:  # noqa: BLE001
                 pass
+            self._pins.after_failure(send, e)  # after the close: never raises for an outage
             self._record_health()
             return False
         self.driver = driver

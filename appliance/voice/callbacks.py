@@ -50,12 +50,22 @@ def rfc2822(ts: float) -> str:
 def enqueue_status(
     store: Store, sid: str, url: str, method: str | None, params: dict[str, Any]
 ) -> None:
-    """Queue a signed, retried, ordered status callback (the dispatcher posts it)."""
+    """Queue a signed, retried, ordered status callback (the dispatcher posts it).  Once: a
+    job with the very same parameters is not queued again (a re-run after an outage cut the
+    answer of a COMMIT that landed, appliance.voice.backlog)."""
     now = time.time()
-    store.write(
-        lambda conn: conn.execute(
+    body = json.dumps(params)
+
+    def fn(conn: Any) -> None:
+        if conn.execute(
+            "SELECT 1 FROM webhook_jobs WHERE kind = 'status' AND message_sid = ? AND params = ?",
+            (sid, body),
+        ).fetchone():
+            return
+        conn.execute(
             "INSERT INTO webhook_jobs (kind, message_sid, url, method, params, token, state,"
             " next_attempt_at, created) VALUES ('status',?,?,?,?,?,'pending',?,?)",
-            (sid, url, method or "POST", json.dumps(params), idempotency_token(), now, now),
+            (sid, url, method or "POST", body, idempotency_token(), now, now),
         )
-    )
+
+    store.write(fn)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from appliance import logs
 from appliance.twimlets import is_twimlet_url
 from appliance.voice import call
+from appliance.voice.backlog import Backlog
 from appliance.voice.call import CallLeg
 from appliance.voice.callbacks import call_params
 from appliance.voice.channel import CallEnded
@@ -213,7 +214,8 @@ class Documents:
         self, result: WebhookResult, params: dict[str, str], code: int | None, message: str | None
     ) -> None:
         now = time.time()
-        self.ctx.store.write(
+        Backlog.of(self.ctx.store).write(
+            f"webhook log of {self.sid}",
             lambda conn: log_result(
                 conn,
                 result,
@@ -222,7 +224,7 @@ class Documents:
                 message=message,
                 now=now,
                 call_sid=self.sid,
-            )
+            ),
         )
         if code is not None:
             self.event("error", code, message or "")
@@ -239,9 +241,10 @@ class Documents:
                 error_code=code or None,
                 detail=detail,
             )
-        self.ctx.store.write(
+        Backlog.of(self.ctx.store).write(  # an outage keeps it (a cut one may be doubled)
+            f"{kind} event of {self.sid}",
             lambda conn: conn.execute(
                 "INSERT INTO call_events (call_sid, at, kind, error_code, detail) VALUES (?,?,?,?,?)",
                 (self.sid, now, kind, code or None, detail[:2000]),
-            )
+            ),
         )

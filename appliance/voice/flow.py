@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance import logs
-from appliance.errors import StoreClosed
+from appliance.errors import StoreClosed, StoreUnavailable
 from appliance.voice import call, dial, restupdate, timeline
 from appliance.voice.call import CallLeg, Step
 from appliance.voice.callwatch import CONNECT_TIMEOUT
@@ -142,11 +142,34 @@ class CallFlow:
             self._run()
         except (CallEnded, StoreClosed):
             pass
+        except StoreUnavailable as e:
+            # A step that needs the database (the row of a call that just rang, a recording's
+            # row, a <Dial>'s leg): the call cannot go on, so it ends cleanly; its end is
+            # kept and written once the database is back (appliance.voice.backlog).
+            logs.event(
+                LOGGER,
+                logging.WARNING,
+                "call ended: database unreachable",
+                sid=self.sid,
+                error=str(e),
+            )
+            self._store_gone()
         except Exception:  # noqa: BLE001 - a bug must still end the call and free the port
             logs.event(LOGGER, logging.ERROR, "call flow error", sid=self.sid, exc_info=True)
             self.documents.event("error", 0, "internal error in the call flow")
         finally:
             self._finish()
+
+    def _store_gone(self) -> None:
+        """The database went away under this call: an answered call hears the apology (it
+        needs no store), one still ringing is rejected as busy; then it is hung up."""
+        try:
+            if self.leg.status == call.IN_PROGRESS:
+                self.session.say_apology()
+            elif self.leg.live:
+                self.phone.run(lambda: self.phone.hangup(self.leg, call.BUSY), timeout=30)
+        except Exception as e:  # noqa: BLE001 - the caller or the modem may be gone already
+            LOGGER.debug("%s: ending after the outage: %s", self.sid, e)
 
     def _finish(self) -> None:
         if self.leg.live:

@@ -87,6 +87,14 @@ class Handset:
         except CommandRejected:
             self.quiet("ATH")
 
+    def reject_ringing(self) -> None:
+        """Reject a call that rings, unanswered (AT+CHUP, else ATH): the network tells the
+        caller the line is busy."""
+        try:
+            self.modem.command("AT+CHUP")
+        except CommandRejected:
+            self.quiet("ATH")
+
     def reject_waiting(self) -> None:
         """Call waiting on a busy line: reject it as busy (UDUB); a refusal is logged."""
         try:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from appliance import logs, sids
-from appliance.errors import CommandRejected
+from appliance.errors import CommandRejected, StoreUnavailable
 from appliance.store.database import Store
 from appliance.voice import call
 from appliance.voice.call import CallEvent, CallLeg, Step
@@ -38,6 +38,8 @@ LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CALLER_ID_SOURCES = frozenset({"CLIP", "CLCC", "ccinfo", "DSCI"})  # lines that carry caller ID
+TURNED_AWAY = (20503, "the database was unreachable: turned away as busy")
+TURN_AWAY_QUIET = 10.0  # seconds the RINGs of a call turned away are not recorded again
 # The CallStatus of the "initiated" status callback: Twilio reports a status of its own for
 # it ("initiated: Twilio has dialed the call"), not the row's queued (docs/voice.md).
 INITIATED = "initiated"
@@ -96,6 +98,7 @@ class Phone:
         self.flows: dict[str, FlowHandle] = {}
         self.handset = Handset(modem, voice)
         self.watch = CallWatch(self.handset, self.legs, self._after)
+        self._turned_away = 0.0  # monotonic time a call was last turned away (an outage)
         engine.phones[modem.name] = self
 
     @property
@@ -216,10 +219,35 @@ class Phone:
             sid, incoming=True, number=event.number, index=event.index, status=call.RINGING
         )
         leg.caller_id_seen = event.source in CALLER_ID_SOURCES
-        self.records.insert_incoming(sid, event)
+        try:
+            self.store.outage.check()  # no wait: the caller is not left ringing
+            self.records.insert_incoming(sid, event)
+        except StoreUnavailable:
+            self._turn_away(event)
+            return
         self.legs[sid] = leg
         self._log_call(leg, "call ringing")
         self._start_flow(leg)
+
+    def _turn_away(self, event: CallEvent) -> None:
+        """A call that rings while the database is away: no flow could run it (its Voice URL
+        and its row are in the store), so it is rejected at once (AT+CHUP: the network tells
+        the caller busy, and a forward-on-busy set on the SIM takes it).  Its row (``busy``,
+        error 20503) is written once the database is back; the RINGs that follow it are not
+        recorded again."""
+        now = time.monotonic()
+        self.handset.reject_ringing()
+        if now - self._turned_away < TURN_AWAY_QUIET:
+            return
+        self._turned_away = now
+        self.records.insert_rejected(event, error=TURNED_AWAY, at=time.time())
+        logs.event(
+            LOGGER,
+            logging.WARNING,
+            "call turned away as busy: database unreachable",
+            modem=self.modem.name,
+            from_=event.number or "unknown",
+        )
 
     def _reject_waiting(self, event: CallEvent) -> None:
         """Call waiting on a busy line: reject it as busy (UDUB) and log it."""
@@ -248,8 +276,10 @@ class Phone:
         times = self.watch.deadlines()
         return min(times) if times else None
 
-    def tick(self) -> None:
-        if self.watch.tick():
+    def tick(self, place: bool = True) -> None:
+        """Run what is due; then, if the line is free and ``place``, dial the next queued call
+        (not while the database is away: the modem loop passes False)."""
+        if self.watch.tick() and place:
             self._place_next()
 
     def _place_next(self) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from appliance import sids
 from appliance.store.database import Row, Store
 from appliance.voice import call
+from appliance.voice.backlog import Backlog
 from appliance.voice.call import CallEvent, CallLeg, Step
 from appliance.voice.callbacks import call_params, enqueue_status, rfc2822
 
@@ -47,6 +48,9 @@ class CallRecords:
         self.account_sid = account_sid
         self.on_job = on_job
         self._sequence: dict[str, int] = {}
+        # status changes and callbacks the database could not take (an outage): written
+        # when it is back, in order (appliance.voice.backlog)
+        self.backlog = Backlog.of(store)
 
     def stale(self) -> list[Row]:
         """Rows this line left ringing or in progress.  On a fleet only this node's (and
@@ -141,14 +145,23 @@ class CallRecords:
             )
         )
 
-    def insert_rejected(self, event: CallEvent) -> None:
-        """A waiting call that was turned away as busy: logged, never run."""
-        now = time.time()
+    def insert_rejected(
+        self, event: CallEvent, error: tuple[int, str] | None = None, at: float | None = None
+    ) -> None:
+        """A call that was turned away as busy (a waiting call, or a call that came while
+        the database was away: ``error`` says so): logged, never run.  Kept until the
+        database is back if need be; written once (the row is looked for first)."""
+        now = time.time() if at is None else at
         sid = sids.new("CA")
-        self.store.write(
-            lambda conn: conn.execute(
+        code, message = error if error else (None, None)
+
+        def fn(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (sid,)).fetchone():
+                return  # a write an outage cut had landed
+            conn.execute(
                 "INSERT INTO calls (sid, modem, direction, from_number, to_number, status, date_created,"
-                " date_updated, end_time, node_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " date_updated, end_time, error_code, error_message, node_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     sid,
                     self.line,
@@ -159,10 +172,13 @@ class CallRecords:
                     now,
                     now,
                     now,
+                    code,
+                    message,
                     self.node or None,
                 ),
             )
-        )
+
+        self.backlog.write(f"busy call {sid}", fn)
 
     def claim_queued(self) -> Row | None:
         """The oldest call the REST API queued on this line, now ``ringing`` and marked with
@@ -227,7 +243,7 @@ class CallRecords:
                 ),
             )
 
-        self.store.write(fn)
+        self.backlog.write(f"status {status} of {sid}", fn)  # values fixed now: re-runnable
 
     def record_step(self, leg: CallLeg, step: Step, error: tuple[int, str] | None = None) -> None:
         """A change of ``leg`` on its row, and the status callback it calls for."""
@@ -238,15 +254,21 @@ class CallRecords:
 
     def write_caller(self, leg: CallLeg) -> None:
         """The caller's number arrived after the row was written (RING before +CLIP)."""
-        self.store.write(
+        self.backlog.write(
+            f"caller of {leg.sid}",
             lambda conn: conn.execute(
                 "UPDATE calls SET from_number = ? WHERE sid = ? AND from_number = ''",
                 (leg.number or "", leg.sid),
-            )
+            ),
         )
 
     def emit_callback(self, sid: str, event: str, status: str) -> None:
-        """Queue the status callback of ``event`` if the call asked for it."""
+        """Queue the status callback of ``event`` if the call asked for it (once the
+        database is back, if it is away: with the time of the event)."""
+        at = time.time()
+        self.backlog.run(f"{event} callback of {sid}", lambda: self._emit(sid, event, status, at))
+
+    def _emit(self, sid: str, event: str, status: str, at: float) -> None:
         row = self.store.read_one("SELECT * FROM calls WHERE sid = ?", (sid,))
         if row is None or not row["status_callback"]:
             return
@@ -254,15 +276,12 @@ class CallRecords:
         if event not in wanted:
             return
         seq = self._sequence.get(sid, 0)
-        self._sequence[sid] = seq + 1
-        if event == "completed":
-            self._sequence.pop(sid, None)
         params = call_params(row, self.account_sid(), status)
         params.update(
             {
                 "CallbackSource": "call-progress-events",
                 "SequenceNumber": str(seq),
-                "Timestamp": rfc2822(time.time()),
+                "Timestamp": rfc2822(at),
                 "StatusCallbackEvent": event,
             }
         )
@@ -273,4 +292,7 @@ class CallRecords:
         enqueue_status(
             self.store, sid, row["status_callback"], row["status_callback_method"], params
         )
+        self._sequence[sid] = seq + 1  # only once queued: a re-run (an outage) keeps its number
+        if event == "completed":
+            self._sequence.pop(sid, None)
         self.on_job()

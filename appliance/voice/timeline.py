@@ -82,14 +82,21 @@ def describe(verb: Any) -> str:
 def note(store: Store, call_sid: str, kind: str, detail: str) -> None:
     """Queue a timeline row; never raises (a lost row must not end the call)."""
     at = time.time()
-    try:
-        store.submit(
-            lambda conn: conn.execute(
-                "INSERT INTO call_events (call_sid, at, kind, error_code, detail)"
-                " VALUES (?,?,?,NULL,?)",
-                (call_sid, at, kind, detail[:2000]),
-            )
+
+    def fn(conn: Any) -> None:
+        conn.execute(
+            "INSERT INTO call_events (call_sid, at, kind, error_code, detail)"
+            " VALUES (?,?,?,NULL,?)",
+            (call_sid, at, kind, detail[:2000]),
         )
+
+    try:
+        if not store.available:  # the database is away: kept, written when it is back
+            from appliance.voice.backlog import Backlog  # late: the store's backlog
+
+            Backlog.of(store).write(f"{kind} of {call_sid}", fn)
+            return
+        store.submit(fn)
     except StoreClosed:
         pass
 

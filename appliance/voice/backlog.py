@@ -1,0 +1,108 @@
+"""Call writes the database could not take: kept in order and written once it is back.
+
+A call lives in the network, not in the store, so a database outage (PostgreSQL only,
+:mod:`appliance.store.outage`) must not end one or leave it stuck: a call's status changes,
+its status callbacks, its events and its webhook log are written through one
+:class:`Backlog` per store.  While the database answers, a write goes straight through.
+When it fails with :class:`~appliance.errors.StoreUnavailable` (or while earlier ones still
+wait, so one call's changes keep their order), it is kept in memory; the store's outage
+listener writes the kept ones, oldest first, when the database answers again, and the first
+writer after that does too if the listener found it still away.
+
+A kept write must be safe to run twice: the outage may have cut the answer of a COMMIT that
+landed.  Each is written so (an update of fixed values, an insert that first looks for its
+row, docs/design.md "Voice during an outage").  What is kept is lost if the process dies
+before the database returns, as a call is (the next start closes its row, error 31005).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from appliance import logs
+from appliance.errors import StoreUnavailable
+from appliance.store.database import Store
+
+LOGGER = logging.getLogger(__name__)
+
+Work = Callable[[], object]  # store calls that raise StoreUnavailable while it is away
+
+_BACKLOGS: weakref.WeakKeyDictionary[Store, Backlog] = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK = threading.Lock()
+
+
+class Backlog:
+    """One store's kept call writes (any thread may write; one flush at a time)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()  # guards _kept
+        self._flushing = threading.Lock()  # one flush at a time, in order
+        self._kept: list[tuple[str, Work]] = []
+        store.outage.listeners.append(self._store_back)
+
+    @staticmethod
+    def of(store: Store) -> Backlog:
+        """The store's backlog (made on first use, with its outage listener)."""
+        with _REGISTRY_LOCK:
+            backlog = _BACKLOGS.get(store)
+            if backlog is None:
+                backlog = _BACKLOGS[store] = Backlog(store)
+            return backlog
+
+    @property
+    def size(self) -> int:
+        return len(self._kept)
+
+    def write(self, what: str, fn: Callable[[Any], object]) -> None:
+        """``store.write(fn)`` now, or once the database is back."""
+        self.run(what, lambda: self.store.write(fn))
+
+    def run(self, what: str, work: Work) -> None:
+        """``work()`` (store calls) now, or once the database is back (``what`` names it in
+        the log).  Never raises :class:`StoreUnavailable`."""
+        if self._kept:
+            self.flush()
+        with self._lock:
+            if self._kept:  # still away: after the ones before it
+                self._kept.append((what, work))
+                return
+        try:
+            work()
+        except StoreUnavailable:
+            with self._lock:
+                self._kept.append((what, work))
+            LOGGER.debug("kept until the database is back: %s", what)
+
+    def flush(self) -> bool:
+        """Write what is kept, oldest first; True if nothing is left (False: still away)."""
+        with self._flushing:
+            written = 0
+            while True:
+                with self._lock:
+                    if not self._kept:
+                        break
+                    what, work = self._kept[0]
+                try:
+                    work()
+                except StoreUnavailable:
+                    return False
+                except Exception:  # noqa: BLE001 - one bad write must not hold the others back
+                    logs.event(
+                        LOGGER, logging.ERROR, "kept call write failed", what=what, exc_info=True
+                    )
+                with self._lock:
+                    self._kept.pop(0)
+                written += 1
+            if written:
+                logs.event(
+                    LOGGER, logging.INFO, "call writes kept during the outage written", n=written
+                )
+            return True
+
+    def _store_back(self) -> None:
+        self.flush()  # the outage's listener (the prober's thread): StoreUnavailable is caught

@@ -1,0 +1,154 @@
+"""Calls while the PostgreSQL server is away (issue 16: "same promises as one box").
+
+A call lives in the network, not in the store: an outage must not crash a thread or leave a
+call stuck.  A call that rings during the outage is turned away as busy at once (no flow
+could run it: its Voice URL and its row are in the store) and its row is written once the
+server is back; a call already up goes on with its TwiML and ends, its end written then.
+The server is this module's own (fsync on, as the daemon requires): the tests stop it
+(``pg_ctl stop -m fast``) and start it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from appliance.daemon import Daemon
+from appliance.errors import StoreUnavailable
+from appliance.sim.host import SimulatorHost
+from appliance.sim.voice import RemoteParty, Silence
+from tests.conftest import PHONE, wait_for
+from tests.pg import PgServer
+from tests.webapp import WebApp, twiml
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PgServer]:
+    s = PgServer(fsync=True)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def go_down(d: Daemon, server: PgServer) -> None:
+    """Stop the server and let the store find out (its first call fails)."""
+    server.pause()
+    with pytest.raises(StoreUnavailable):
+        d.store.read("SELECT 1")
+    assert not d.store.available
+
+
+def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.exc_info and r.name.startswith("appliance")]
+
+
+def test_a_call_during_an_outage_is_turned_away_as_busy_and_recorded_after(
+    sim: SimulatorHost,
+    webapp: WebApp,
+    voice_daemon: Callable[..., Daemon],
+    server: PgServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = server.new_database()
+    webapp.routes["/voice"] = twiml("<Response><Say>Hello.</Say></Response>")
+    d = voice_daemon(database_url=url)
+    try:
+        go_down(d, server)
+        try:
+            started = time.monotonic()
+            remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
+            assert remote.wait_state("ended", timeout=10)
+            assert remote.end_reason == "rejected" and remote.answered_at is None
+            assert time.monotonic() - started < 5  # at once, not after ringing out
+            time.sleep(1.0)
+        finally:
+            server.resume()
+        wait_for(lambda: d.store.available, timeout=15)
+        rows = wait_for(
+            lambda: d.store.read("SELECT * FROM calls WHERE modem = 'modem1'") or None, timeout=10
+        )
+        assert len(rows) == 1, rows
+        row = rows[0]
+        assert (row["status"], row["direction"], row["from_number"]) == ("busy", "inbound", PHONE)
+        assert row["error_code"] == 20503 and "database" in row["error_message"]
+        assert not webapp.to("/voice")
+        assert "call turned away as busy: database unreachable" in caplog.text
+
+        # The daemon was never restarted: the next call is answered and runs its TwiML.
+        again = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
+        sid = webapp.wait(15, path="/voice").param("CallSid")
+        assert again.wait_state("ended", timeout=20) and again.end_reason == "local-hangup"
+        wait_for(
+            lambda: (
+                d.store.read_one("SELECT status FROM calls WHERE sid = ?", (sid,))["status"]
+                == "completed"
+            )
+        )
+        assert not tracebacks(caplog), tracebacks(caplog)
+    finally:
+        if not server.running:
+            server.resume()
+        d.stop()
+        server.drop(url)
+
+
+def test_a_call_up_when_the_outage_begins_runs_on_and_its_end_is_written_after(
+    sim: SimulatorHost,
+    webapp: WebApp,
+    voice_daemon: Callable[..., Daemon],
+    server: PgServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = server.new_database()
+    webapp.routes["/voice"] = twiml(
+        '<Response><Say>Hello.</Say><Pause length="4"/><Say>Goodbye.</Say></Response>'
+    )
+    webapp.routes["/status"] = lambda req: (204, "text/plain", b"")
+    d = voice_daemon(database_url=url, modem={"status_callback": webapp.url("/status")})
+    try:
+        remote = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
+        sid = webapp.wait(15, path="/voice").param("CallSid")
+        assert remote.wait_state("active", timeout=15)
+        go_down(d, server)
+        try:
+            # The TwiML runs on to its end with the server away; the call ends cleanly.
+            assert remote.wait_state("ended", timeout=20)
+            assert remote.end_reason == "local-hangup"
+            assert not d.store.available  # it ended during the outage
+            ended = time.time()
+            time.sleep(1.5)  # the outage goes on after the call
+        finally:
+            server.resume()
+        wait_for(lambda: d.store.available, timeout=15)
+        row = wait_for(
+            lambda: (
+                (r := d.store.read_one("SELECT * FROM calls WHERE sid = ?", (sid,)))
+                and r["status"] == "completed"
+                and r
+            ),
+            timeout=10,
+        )
+        assert int(row["duration"]) >= 4 and row["end_time"] is not None
+        assert row["end_time"] <= ended + 0.5  # the time it ended, not that of the write
+        stuck = d.store.read(
+            "SELECT sid FROM calls WHERE status IN ('ringing', 'in-progress', 'queued')"
+        )
+        assert not stuck, stuck
+        completed = webapp.wait(15, path="/status")
+        assert completed.param("CallSid") == sid and completed.param("CallStatus") == "completed"
+        time.sleep(1.0)  # a second callback would show now
+        assert len(webapp.to("/status")) == 1
+        assert not tracebacks(caplog), tracebacks(caplog)
+    finally:
+        if not server.running:
+            server.resume()
+        d.stop()
+        server.drop(url)
