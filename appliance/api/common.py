@@ -7,6 +7,7 @@ import base64
 import email.utils
 import functools
 import hmac
+import math
 import threading
 import time
 import urllib.parse
@@ -56,14 +57,16 @@ def rfc2822(ts: float | None) -> str | None:
     """A timestamp as Twilio writes dates: ``Thu, 30 Jul 2015 20:12:31 +0000``."""
     if ts is None:
         return None
-    return _rfc2822(datetime.fromtimestamp(ts, UTC).replace(microsecond=0))
+    return _rfc2822(math.floor(ts))
 
 
 @functools.lru_cache(maxsize=DATES_CACHE)
-def _rfc2822(second: datetime) -> str:
+def _rfc2822(second: int) -> str:
     """One second's date text, remembered: a created message's dates share one, and a list
-    page's rows are seconds apart (formatting is the dearer part of writing a date)."""
-    return email.utils.format_datetime(second).replace("-0000", "+0000")
+    page's rows are seconds apart (formatting, even making the datetime, is the dearer part
+    of writing a date)."""
+    when = datetime.fromtimestamp(second, UTC)
+    return email.utils.format_datetime(when).replace("-0000", "+0000")
 
 
 def error_body(status: int, code: int, message: str) -> dict[str, Any]:

@@ -111,9 +111,20 @@ def _row_class(names: tuple[str, ...]) -> type[PgRow]:
     return cls
 
 
+_by_fnames: dict[tuple[bytes | None, ...], type[PgRow]] = {}
+
+
 def row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
-    names = tuple(d.name for d in cursor.description or ())
-    cls = _row_class(names)
+    """The row class for the cursor's result, found by its columns' names as the server sent
+    them (cheaper than ``cursor.description``, which makes a ``Column`` per name per query)."""
+    res = cursor.pgresult
+    if res is None:
+        return _row_class(())
+    fnames = tuple(map(res.fname, range(res.nfields)))
+    cls = _by_fnames.get(fnames)
+    if cls is None:
+        cls = _row_class(tuple(d.name for d in cursor.description or ()))
+        _by_fnames[fnames] = cls
     return cls
 
 

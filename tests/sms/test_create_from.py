@@ -76,39 +76,39 @@ def test_an_opt_out_and_an_unknown_from_store_nothing(store: Store):
     assert store.read("SELECT sid FROM messages") == []
 
 
-@ON_POSTGRESQL  # SQLite has no read before its one transaction
-def test_a_stop_committed_after_the_read_is_still_obeyed(store: Store):
-    """The STOP lands between the read and the insert: the guarded insert stores nothing and
-    the transaction's path refuses with 21610."""
+@ON_POSTGRESQL
+def test_a_create_is_one_statement_on_one_connection(store: Store):
+    """No BEGIN, no COMMIT, no read first: one statement, one pool check-out."""
     outbox = Outbox(store, lambda: ACCOUNT)
-    read_one = store.read_one
-
-    def read_then_stop(sql, params=()):  # type: ignore[no-untyped-def]
-        row = read_one(sql, params)
-        if "opt_outs" in sql:
-            stop(store)
-        return row
-
-    store.read_one = read_then_stop  # type: ignore[method-assign]
-    with pytest.raises(OutboxError) as refused:
-        create(outbox)
-    assert refused.value.code == optout.UNSUBSCRIBED_CODE
-    assert store.read("SELECT sid FROM messages") == []
-    assert store.read("SELECT message_sid FROM segments") == []
+    create(outbox, "warm")
+    calls: list[str] = []
+    read, write = store.read, store.write
+    store.read = lambda sql, params=(): calls.append(sql) or read(sql, params)  # type: ignore[method-assign]
+    store.write = lambda fn: calls.append("write") or write(fn)  # type: ignore[method-assign]
+    before = store._pool.get_stats()["requests_num"]  # type: ignore[attr-defined]
+    row = create(outbox)
+    assert store._pool.get_stats()["requests_num"] - before == 1  # type: ignore[attr-defined]
+    assert len(calls) == 1 and calls[0].startswith("WITH m AS (INSERT INTO messages")
+    store.read, store.write = read, write  # type: ignore[method-assign]
+    assert store.read_one("SELECT status FROM messages WHERE sid = ?", (row["sid"],))[0] == "queued"
 
 
-@ON_POSTGRESQL  # SQLite has no read before its one transaction
-def test_a_budget_set_after_the_read_is_counted(store: Store):
+@ON_POSTGRESQL
+def test_a_stop_a_budget_or_a_move_committed_between_creates_is_obeyed(store: Store):
+    """What the one statement reads is what was committed before it: a STOP refuses (21610,
+    nothing stored), a budget is counted (per modem), a move to another modem is followed."""
     outbox = Outbox(store, lambda: ACCOUNT)
     for i in range(2):
         create(outbox, f"m{i}")
-    read_one = store.read_one
-
-    def read_then_budget(sql, params=()):  # type: ignore[no-untyped-def]
-        row = read_one(sql, params)
-        store.write(lambda c: c.execute("UPDATE numbers SET outbound_budget_per_hour = 2"))
-        return row
-
-    store.read_one = read_then_budget  # type: ignore[method-assign]
+    store.write(lambda c: c.execute("UPDATE numbers SET modem = 'modem2'"))
+    assert create(outbox, "moved")["modem"] == "modem2"
+    store.write(lambda c: c.execute("UPDATE numbers SET outbound_budget_per_hour = 1"))
     row = create(outbox, "over")
     assert (row["status"], row["error_code"]) == ("failed", 30001)
+    store.write(lambda c: c.execute("UPDATE numbers SET outbound_budget_per_hour = 0"))
+    stop(store)
+    with pytest.raises(OutboxError) as refused:
+        create(outbox, "stopped")
+    assert refused.value.code == optout.UNSUBSCRIBED_CODE
+    assert store.read("SELECT sid FROM messages WHERE body = 'stopped'") == []
+    assert len(store.read("SELECT sid FROM messages")) == 4  # m0, m1, moved, over
