@@ -19,7 +19,6 @@ Rounds alternate one node and two nodes, each on a fresh database of one Postgre
 from __future__ import annotations
 
 import base64
-import statistics
 import sys
 import threading
 import time
@@ -116,24 +115,12 @@ def two_nodes(url: str, n: int = PER_MODEM) -> dict[str, float]:
 
 def bench(rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
     """``rounds`` of one node then two nodes, each on a fresh database; medians and the ratio."""
-    from tests.pg import PgServer
+    from bench.pgstore import alternate
 
-    server = PgServer(fsync=True)
-    runs: dict[str, list[dict[str, float]]] = {"fleet_one": [], "fleet_two": []}
-    try:
-        for i in range(rounds):
-            for name, fn in (("fleet_one", one_node), ("fleet_two", two_nodes)):
-                url = server.new_database()
-                print(f"  round {i + 1}/{rounds}: {name} ...", flush=True)
-                runs[name].append(fn(url))
-                print(f"    {runs[name][-1]}", flush=True)
-                server.drop(url)
-    finally:
-        server.stop()
-    out = {
-        name: {k: statistics.median(r[k] for r in values) for k in values[0]}
-        for name, values in runs.items()
-    }
+    runs, out = alternate(
+        {"fleet_one": lambda url, _: one_node(url), "fleet_two": lambda url, _: two_nodes(url)},
+        rounds,
+    )
     each = [
         two["per_second"] / one["per_second"]
         for one, two in zip(runs["fleet_one"], runs["fleet_two"], strict=True)

@@ -187,26 +187,42 @@ def bench_appliance(
     return result
 
 
-def bench(seconds: float = 10.0, rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
-    """``rounds`` of ceiling then appliance, each in a fresh database; medians and the ratio."""
+def alternate(
+    benches: dict[str, Callable[[str, Path], dict[str, float]]], rounds: int
+) -> tuple[dict[str, list[dict[str, float]]], dict[str, dict[str, float]]]:
+    """``rounds`` of each bench in turn, each called with a fresh database's URL on one
+    PostgreSQL server (fsync on) and the server's data folder: every run's figures, and
+    each bench's medians."""
     from tests.pg import PgServer
 
     server = PgServer(fsync=True)
-    runs: dict[str, list[dict[str, float]]] = {"pg_ceiling": [], "pg_api": []}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in benches}
     try:
         for i in range(rounds):
-            for name, fn in (("pg_ceiling", bench_ceiling), ("pg_api", bench_appliance)):
+            for name, fn in benches.items():
                 url = server.new_database()
                 print(f"  round {i + 1}/{rounds}: {name} ...", flush=True)
-                runs[name].append(fn(url, seconds, server=server.data))
+                runs[name].append(fn(url, server.data))
                 print(f"    {runs[name][-1]}", flush=True)
                 server.drop(url)
     finally:
         server.stop()
-    out = {
+    medians = {
         name: {k: statistics.median(r[k] for r in values) for k in values[0]}
         for name, values in runs.items()
     }
+    return runs, medians
+
+
+def bench(seconds: float = 10.0, rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
+    """``rounds`` of ceiling then appliance, each in a fresh database; medians and the ratio."""
+    runs, out = alternate(
+        {
+            "pg_ceiling": lambda url, data: bench_ceiling(url, seconds, server=data),
+            "pg_api": lambda url, data: bench_appliance(url, seconds, server=data),
+        },
+        rounds,
+    )
     each = [
         a["per_second"] / c["per_second"]
         for a, c in zip(runs["pg_api"], runs["pg_ceiling"], strict=True)
