@@ -9,8 +9,8 @@ that covers for them, on the modem's thread:
   call rings or an answered call has not said it is connected (modems without those URCs);
 * after ATA, CONNECT_TIMEOUT for the connect notice; then the call is taken as connected;
 * an outgoing call not answered within its timeout is hung up as no-answer;
-* an end without a reason ("+CLCC: ...,6") waits RELEASE_GRACE for the BUSY or NO ANSWER
-  that says why;
+* an end without a reason ("+CLCC: ...,6", or our unanswered call gone from AT+CLCC) waits
+  RELEASE_GRACE for the BUSY or NO ANSWER that says why;
 * an index-less end line within RELEASE_ECHO of another call's end is that call's echo.
 """
 
@@ -33,6 +33,7 @@ RINGING_POLL = 1.0  # while our own call rings: modems without an answer URC are
 CONNECT_POLL = 0.2  # after ATA on a modem with no connect URC: AT+CLCC until it lists stat 0
 CONNECT_TIMEOUT = 10.0  # ATA -> connect notice (^CONN ~0.3-1 s, voice.md 4.1); then assumed
 RELEASE_ECHO = 1.0  # an index-less end line this soon after another call ended is its echo
+GONE = "gone from AT+CLCC"
 
 
 class Settle(Protocol):
@@ -105,7 +106,7 @@ class CallWatch:
         if (
             event.kind == "released"
             and event.reason is None
-            and event.source in ("CLCC", "ccinfo", "DSCI", "VOICE CALL")
+            and event.source in ("CLCC", "ccinfo", "DSCI", "VOICE CALL", GONE)
             and leg.answered_at is None
             and not leg.incoming
         ):
@@ -169,11 +170,14 @@ class CallWatch:
         now = time.monotonic()
         indexes = {e.index for e in listed if e.kind != "released"}
         for leg in live:
-            if leg.status == call.QUEUED:
+            if leg.status == call.QUEUED or leg.sid in self._pending_release:
                 continue
             if not listed or (leg.index is not None and leg.index not in indexes):
-                gone = CallEvent("released", leg.index, source="gone from AT+CLCC")
-                self.settle(leg, leg.apply(gone, now), why=gone.source)
+                # A dial's end found by this poll: its BUSY / NO ANSWER may be held by the
+                # modem until after this command's OK, so it is awaited as for "+CLCC: ...,6".
+                gone = CallEvent("released", leg.index, source=GONE)
+                if not self.awaits_reason(leg, gone, now):
+                    self.settle(leg, leg.apply(gone, now), why=gone.source)
         still = [leg for leg in live if leg.live and leg.status != call.QUEUED]
         for leg, event in call.match_listing(still, listed):
             self.settle(leg, leg.apply(event, now), why=event.source)

@@ -64,3 +64,51 @@ def test_a_result_code_without_index_belongs_to_the_call_being_dialled() -> None
     other = CallLeg("CA3", incoming=False, index=3, status=call.RINGING)
     assert call.dial_outcome_leg(busy, [caller, child, other]) is None
     assert call.dial_outcome_leg(busy, [caller]) is None
+
+
+class _ListsNoCall:
+    """A handset whose AT+CLCC no longer lists the dialled call (its BUSY is still held)."""
+
+    class voice:
+        dialect = "sim7600"
+
+    def calls(self) -> list[CallEvent]:
+        return []
+
+
+def test_a_dial_gone_from_clcc_waits_for_the_result_code_that_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The modem holds "+CLCC: 2,0,6", "VOICE CALL: END" and "BUSY" until the OK of an
+    # AT+CLCC that no longer lists the call: the poll must not settle the leg as no-answer
+    # before the BUSY that follows it.
+    from appliance.voice import callwatch
+
+    clock = [100.0]
+    monkeypatch.setattr(callwatch.time, "monotonic", lambda: clock[0])
+    child = CallLeg("CA2", incoming=False, index=2, status=call.RINGING, alerted=True)
+    settled: list[str] = []
+
+    def settle(leg: CallLeg, step: object, error: object = None, why: str | None = None) -> None:
+        settled.append(leg.status)
+
+    watch = callwatch.CallWatch(_ListsNoCall(), {"CA2": child}, settle)  # type: ignore[arg-type]
+    watch.tick()  # the poll finds the call gone
+    assert settled == [] and child.live
+    busy = call.parse("BUSY")
+    assert busy is not None
+    assert not watch.awaits_reason(child, busy, clock[0] + 0.1)  # the reason replaces it
+    child.apply(busy, clock[0] + 0.1)
+    assert child.status == call.BUSY
+    clock[0] += 1.0
+    watch.tick()
+    assert settled == []  # nothing left pending
+
+    # Without a result code the end is settled after the grace, as before.
+    other = CallLeg("CA3", incoming=False, index=3, status=call.RINGING, alerted=True)
+    watch = callwatch.CallWatch(_ListsNoCall(), {"CA3": other}, settle)  # type: ignore[arg-type]
+    watch.tick()
+    assert settled == []
+    clock[0] += callwatch.RELEASE_GRACE + 0.01
+    watch.tick()
+    assert settled == [call.NO_ANSWER]
