@@ -122,8 +122,12 @@ def run_now(broadcast_id: int) -> BaseResponse:
     d = daemon()
     if d.panel.broadcasts.get(broadcast_id) is None:
         abort(404)
-    d.panel.scheduler.run_now(broadcast_id)
-    flash("Run started: its progress appears below.")
+    try:
+        d.panel.scheduler.run_now(broadcast_id)
+    except BroadcastError as e:
+        flash(f"Not started: {e.message}")
+    else:
+        flash("Run started: its progress appears below.")
     return redirect(url_for("broadcasts.detail", broadcast_id=broadcast_id))
 
 

@@ -148,9 +148,10 @@ class PanelScheduler:
     def next_run(self, broadcast_id: int) -> datetime | None:
         return self.schedules.next_run(broadcast_id)
 
-    def run_now(self, broadcast_id: int) -> None:
-        """Start a run on the scheduler's pool (the page follows its progress)."""
-        self.scheduler.add_job(self.schedules.run_broadcast, args=[broadcast_id, 1, "manual"])
+    def run_now(self, broadcast_id: int) -> int:
+        """Start a run now, carried on on the scheduler's pool (the page follows its
+        progress); :class:`BroadcastError` says why it was refused."""
+        return self.schedules.run_now(broadcast_id)
 
     def fire_due(self, now: float | None = None) -> int:
         return self.schedules.fire_due(now)

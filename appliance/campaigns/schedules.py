@@ -85,17 +85,15 @@ class Schedules:
             zone = UTC
         return datetime.fromtimestamp(row["next_run"], zone)
 
-    def run_broadcast(self, broadcast_id: int, attempt: int, reason: str) -> None:
-        """Start a run here (refused while one of it runs anywhere in the fleet) and carry
-        it on; a failed source schedules a retry."""
-        try:
-            run_id = self.store.write(
-                lambda conn: self.broadcasts.begin(conn, broadcast_id, reason, attempt)
-            )
-        except BroadcastError as e:
-            LOGGER.warning("broadcast %d: %s", broadcast_id, e.message)
-            return
-        self._carry_on(broadcast_id, run_id, attempt)
+    def run_now(self, broadcast_id: int) -> int:
+        """Start a manual run here and carry it on on the pool; returns its run id.  Raises
+        :class:`BroadcastError` (with the reason) when it is refused: a run of it is going
+        somewhere in the fleet, or it no longer exists."""
+        run_id = self.store.write(
+            lambda conn: self.broadcasts.begin(conn, broadcast_id, "manual", 1)
+        )
+        self.submit(self._carry_on, broadcast_id, run_id, 1)
+        return run_id
 
     def fire_due(self, now: float | None = None) -> int:
         """Fire the due scheduled runs and retries that no other node fired first: each

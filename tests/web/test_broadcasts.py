@@ -89,7 +89,7 @@ def test_forecast_down_fails_visibly_and_is_retried(make_daemon, forecast, sim):
         d.panel.broadcasts.run(bid)
     assert sim.network.outbox() == []
     d.panel.scheduler.run_now(bid)  # through the scheduler: the failure schedules a retry
-    wait_for(lambda: len(d.panel.broadcasts.runs(bid)) >= 2)
+    wait_for(lambda: d.panel.broadcasts.runs(bid)[0]["state"] == "failed")  # run 2, newest
     forecast.up = True
     wait_for(lambda: d.panel.broadcasts.runs(bid)[0]["state"] == "done", timeout=15)
     runs = d.panel.broadcasts.runs(bid)
@@ -326,3 +326,29 @@ def test_a_poll_still_running_at_its_next_tick_is_not_logged(caplog):
         if "maximum number of running instances" in str(r.msg) and isinstance(r.args, tuple)
     ]
     assert "other" in skipped and "keywords" not in skipped, skipped
+
+
+def test_run_now_while_a_run_goes_on_says_it_was_not_started(make_daemon, forecast, sim):
+    from tests.web.test_panel import PASSWORD, Panel
+    from web.auth import set_password
+
+    d = weather_daemon(make_daemon, forecast)
+    set_password(d.store, PASSWORD)
+    p = Panel(d)
+    assert p.login().status_code == 302
+    list_id = d.panel.subscribers.create_list("Weather", "modem1", "", "")
+    people(d, list_id)
+    bid = d.panel.broadcasts.create(
+        Spec("W", list_id, "modem1", "weather", "{forecast}", "", "UTC")
+    )
+    forecast.delay = 1.0  # the first run waits on the forecast API for about 3 s
+    page = f"/broadcasts/{bid}"
+    rv = p.post(f"{page}/run", {}, same=False, follow_redirects=True)
+    assert "Run started" in rv.get_data(as_text=True)
+    rv = p.post(f"{page}/run", {}, same=False, follow_redirects=True)
+    html = rv.get_data(as_text=True)
+    assert "Not started: broadcast" in html and "already running" in html
+    assert "Run started" not in html
+    assert len(d.panel.broadcasts.runs(bid)) == 1
+    wait_for(lambda: d.panel.broadcasts.runs(bid)[0]["state"] == "done", timeout=15)
+    assert len(d.panel.broadcasts.runs(bid)) == 1
