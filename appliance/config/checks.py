@@ -72,6 +72,17 @@ def review(cfg: Config) -> list[Doubt]:
                     " apps on other machines get recording URLs that point at themselves",
                 )
             )
+    elif cfg.database_url.strip() and cfg.http_host.strip().strip("[]") in ("", "0.0.0.0", "::"):
+        doubts.append(
+            Doubt(
+                "public_url",
+                "",
+                f"unset on a fleet node listening on every interface ({cfg.http_host or '*'}):"
+                f" the other nodes would forward recordings and modem requests to {cfg.base_url},"
+                " which is not this node from anywhere else; set public_url to the address they"
+                " reach it at",
+            )
+        )
     if level_number(cfg.log_level) is None:
         doubts.append(
             Doubt("log_level", cfg.log_level, "not a level (DEBUG, INFO, WARNING, ERROR, TRACE)")

@@ -432,3 +432,13 @@ def test_settings_that_look_wrong_are_named_and_the_defaults_are_not() -> None:
     assert doubts["metrics_token"].value is None  # a secret is named, never written
     assert doubts["webhook_lease"].value == "3" and "(20 s)" in doubts["webhook_lease"].why
     assert "loopback" in doubts["public_url"].why and "modem1" in doubts["outbound_rate"].why
+    # A fleet node bound to every interface without public_url: the others cannot reach it.
+    fleet = {"database_url": "postgresql://a:b@db/appliance", "http_host": "0.0.0.0"}
+
+    def named(overrides: dict[str, object]) -> dict[str, checks.Doubt]:
+        cfg = config.load(None, environ={}, overrides={"panel_secure_cookie": True, **overrides})
+        return {d.setting: d for d in checks.review(cfg)}
+
+    assert "http://0.0.0.0:8080" in named(fleet)["public_url"].why
+    assert named({**fleet, "public_url": "http://10.0.0.11:8080"}) == {}
+    assert named({"http_host": "0.0.0.0"}) == {}  # a single box: no node forwards to it
