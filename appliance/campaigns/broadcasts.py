@@ -7,6 +7,12 @@ that is down fails the run (visibly, with its error) and the scheduler retries i
 it never half-sends.  Messages go through :meth:`appliance.sms.outbox.Outbox.insert`,
 the same core as the REST API, in batches of :data:`BATCH` per transaction; opt-outs
 are refused there (21610) and recorded per recipient.
+
+A run cut short (a stop, a crash, a node of the fleet lost) is carried on, not lost: the
+restarted node takes its own unfinished runs back, and another node of the fleet takes those
+of a node lost or stopped (:meth:`Broadcasts.take_over`).  Each batch commits its messages
+with their ``broadcast_recipients`` rows, under the run's row lock and only while this node
+owns the run, so a run carried on skips whoever was queued and nobody is sent it twice.
 """
 
 from __future__ import annotations
@@ -210,14 +216,70 @@ class Broadcasts:
             raise BroadcastError(f"broadcast run {run_id} no longer exists")
         return self._run(b, run_id, run["started"])
 
+    def take_over(self, *, own: bool) -> list[int]:
+        """Claim unfinished runs to carry on here: this node's own, cut by a stop or a crash
+        (``own``, at start), or those of another node of the fleet lost (no heartbeat for
+        :data:`LEASE` s) or stopped.  Each is claimed by a compare-and-set on its
+        ``node_id``, so one node carries it on.  Returns the run ids taken."""
+        if own:
+            rows = self.store.read(
+                "SELECT id, node_id FROM broadcast_runs WHERE state IN ('rendering', 'queueing')"
+                " AND (node_id = ? OR node_id IS NULL)",
+                (self.node,),
+            )
+        else:
+            rows = self.store.read(
+                "SELECT r.id, r.node_id FROM broadcast_runs r LEFT JOIN nodes n"
+                " ON n.id = r.node_id WHERE r.state IN ('rendering', 'queueing')"
+                " AND r.node_id != ? AND (n.id IS NULL OR n.stopped IS NOT NULL"
+                f" OR n.heartbeat < {self.store.dialect.now} - ?)",
+                (self.node, LEASE),
+            )
+        taken = []
+        for row in rows:
+            was = row["node_id"]
+
+            def claim(conn: sqlite3.Connection, run_id: int = row["id"], was: Any = was) -> int:
+                return conn.execute(
+                    "UPDATE broadcast_runs SET node_id = ? WHERE id = ?"
+                    " AND state IN ('rendering', 'queueing')"
+                    + (" AND node_id IS NULL" if was is None else " AND node_id = ?"),
+                    (self.node, run_id) + (() if was is None else (was,)),
+                ).rowcount
+
+            if self.store.write(claim) == 1:
+                LOGGER.warning(
+                    "broadcast run %d cut short on %s: carried on here",
+                    row["id"],
+                    "this node" if own or was is None else f"node {was}",
+                )
+                taken.append(int(row["id"]))
+        return taken
+
+    def _owned(self, conn: sqlite3.Connection, run_id: int) -> None:
+        """Lock the run's row; :class:`BroadcastError` if another node took it over."""
+        row = conn.execute(
+            f"SELECT node_id FROM broadcast_runs WHERE id = ?{self.store.dialect.lock}",
+            (run_id,),
+        ).fetchone()
+        if row is None or (row[0] or "") != self.node:
+            raise BroadcastError(f"broadcast run {run_id} was taken over by another node")
+
     def _run(self, b: Row, run_id: int, started: float) -> int:
         try:
             audience = self.subscribers.audience(b["list_id"])
+            done = {
+                r[0]
+                for r in self.store.read(
+                    "SELECT phone_number FROM broadcast_recipients WHERE run_id = ?", (run_id,)
+                )
+            }  # queued before a stop, a crash or a lost node cut the run: not again
             self.store.write(
                 lambda conn: conn.execute(
                     "UPDATE broadcast_runs SET total = ? WHERE id = ?", (len(audience), run_id)
                 )
             )
+            audience = [sub for sub in audience if sub["phone_number"] not in done]
             rendered = self.render(b, audience)
         except RunFailed as e:
             self._finish(run_id, "failed", e.message)
@@ -248,6 +310,7 @@ class Broadcasts:
                         items.append((to, body, None, e.message))
 
             def fn(conn: sqlite3.Connection, items: list[Any] = items) -> tuple[int, int, int]:
+                self._owned(conn, run_id)
                 q = s = n = 0
                 for to, body, checked, error in items:
                     sid = None
@@ -294,10 +357,12 @@ class Broadcasts:
         return run_id
 
     def _finish(self, run_id: int, state: str, error: str | None) -> None:
+        """End the run, unless another node took it over meanwhile (it ends it)."""
         self.store.write(
             lambda conn: conn.execute(
-                "UPDATE broadcast_runs SET state = ?, error = ?, finished = ? WHERE id = ?",
-                (state, error, time.time(), run_id),
+                "UPDATE broadcast_runs SET state = ?, error = ?, finished = ? WHERE id = ?"
+                " AND (node_id = ? OR node_id IS NULL)",
+                (state, error, time.time(), run_id, self.node),
             )
         )
 

@@ -38,6 +38,7 @@ LOGGER = logging.getLogger(__name__)
 SIGNAL_KEEP = 14 * 86400.0  # seconds of signal-strength history kept for the chart
 KEYWORD_INTERVAL = 2.0  # seconds between looks for join/leave keywords (also woken by the inbox)
 BROADCAST_LOOK = 1.0  # seconds between looks for due broadcast firings and retries
+CUT_LOOK = 10.0  # seconds between a fleet node's looks for runs a lost node left unfinished
 POLLS = ("keywords", "signal", "broadcasts")  # periodic looks: one skipped is one not needed
 
 
@@ -80,10 +81,11 @@ class PanelScheduler:
     ) -> None:
         self.store = store
         self.modems = modems  # this node's modem names (its signal samples on a fleet)
-        self.node = node  # this node's id (its own unfinished runs are marked at start)
+        self.node = node  # this node's id (its own unfinished runs are carried on at start)
         self.broadcasts = broadcasts
         self.subscribers = subscribers
         self.signal_interval = signal_interval
+        self._cut_look = 0.0  # monotonic time of the next look for another node's cut runs
         self.schedules = Schedules(
             store,
             broadcasts,
@@ -101,18 +103,12 @@ class PanelScheduler:
         )
 
     def start(self) -> None:
-        # This node's runs cut short by a stop or a crash: what was committed stays queued,
-        # the run says so.  Another node's runs are its own (it marks them when it restarts).
-        self.store.write(
-            lambda conn: conn.execute(
-                "UPDATE broadcast_runs SET state = 'failed', finished = ?,"
-                " error = 'interrupted: the appliance stopped during the run'"
-                " WHERE state IN ('rendering', 'queueing') AND (node_id = ? OR node_id IS NULL)",
-                (time.time(), self.node),
-            )
-        )
         self.sync()
         self.scheduler.start()
+        # This node's runs cut short by a stop or a crash are carried on: whoever was queued
+        # is skipped (their recipient rows), the rest are sent.  On a fleet, a lost or
+        # stopped node's runs are taken by another node (fire_due, every CUT_LOOK seconds).
+        self.schedules.carry_on_cut(own=True)
         self.scheduler.add_job(self._keywords, "interval", seconds=KEYWORD_INTERVAL, id="keywords")
         self.scheduler.add_job(
             self.sample_signal,
@@ -154,7 +150,14 @@ class PanelScheduler:
         return self.schedules.run_now(broadcast_id)
 
     def fire_due(self, now: float | None = None) -> int:
-        return self.schedules.fire_due(now)
+        started = self.schedules.fire_due(now)
+        if self.store.dialect.name == "postgresql" and time.monotonic() >= self._cut_look:
+            self._cut_look = time.monotonic() + CUT_LOOK
+            try:
+                started += self.schedules.carry_on_cut(own=False)
+            except StoreUnavailable:
+                pass
+        return started
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         self.scheduler.add_job(fn, args=list(args), misfire_grace_time=None)

@@ -95,6 +95,16 @@ class Schedules:
         self.submit(self._carry_on, broadcast_id, run_id, 1)
         return run_id
 
+    def carry_on_cut(self, *, own: bool) -> int:
+        """Carry on the runs cut short: this node's own (``own``: at start) or a lost or
+        stopped node's (:meth:`Broadcasts.take_over`).  Returns how many were taken."""
+        taken = self.broadcasts.take_over(own=own)
+        for run_id in taken:
+            run = self.broadcasts.get_run(run_id)
+            if run is not None:
+                self.submit(self._carry_on, run["broadcast_id"], run_id, run["attempt"])
+        return len(taken)
+
     def fire_due(self, now: float | None = None) -> int:
         """Fire the due scheduled runs and retries that no other node fired first: each
         claimed by a compare-and-set on its row, in the transaction that starts its run, and

@@ -328,3 +328,37 @@ def test_firing_coalesces_missed_runs_within_the_grace_period() -> None:
         due,
         datetime(2032, 2, 29, tzinfo=UTC).timestamp(),
     )
+
+
+def test_a_run_cut_short_by_a_lost_node_is_carried_on_once_by_another(
+    fleet: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.campaigns import broadcasts as module
+
+    a, b = fleet
+    bid = broadcast(a, schedule="")
+    monkeypatch.setattr(module, "BATCH", 1)  # one recipient a transaction
+
+    class Died(Exception):
+        pass
+
+    def die(modem: str) -> None:
+        raise Died("node A died after its first batch")
+
+    monkeypatch.setattr(a.broadcasts.outbox, "wake", die)
+    with pytest.raises(Died):
+        a.broadcasts.run(bid)
+    assert queued(a.store) == [PEOPLE[0]]
+    # While A beats, its run is its own: B takes nothing.
+    assert b.scheduler.fire_due() == 0
+    a.store.write(lambda c: c.execute("UPDATE nodes SET heartbeat = 0 WHERE id = ?", (a.id,)))
+    b.scheduler._cut_look = 0.0  # look now, not at its next 10 s turn
+    assert sum(together(b.scheduler.fire_due, b.scheduler.fire_due)) == 1  # taken once
+    wait_for(lambda: settled(a.store, 1), timeout=10)
+    assert runs(a.store) == [("manual", 1, "done", b.id)]
+    assert queued(a.store) == sorted(PEOPLE)  # each once: the first not again
+    # A, back, cannot write another batch of the run B took.
+    with pytest.raises(BroadcastError, match="taken over"):
+        a.store.write(
+            lambda c: a.broadcasts._owned(c, a.store.read("SELECT id FROM broadcast_runs")[0][0])
+        )

@@ -352,3 +352,40 @@ def test_run_now_while_a_run_goes_on_says_it_was_not_started(make_daemon, foreca
     assert len(d.panel.broadcasts.runs(bid)) == 1
     wait_for(lambda: d.panel.broadcasts.runs(bid)[0]["state"] == "done", timeout=15)
     assert len(d.panel.broadcasts.runs(bid)) == 1
+
+
+def test_a_run_cut_short_is_carried_on_at_the_next_start_each_sent_once(
+    make_daemon, sim, monkeypatch
+):
+    # The appliance dies after the first batch of a run committed (BATCH = 1: one recipient
+    # a batch): the next start carries the run on, skipping whoever was queued.
+    from appliance.campaigns import broadcasts as module
+
+    class Died(Exception):
+        pass
+
+    d = make_daemon()
+    list_id = d.panel.subscribers.create_list("Shop", "modem1", "", "")
+    people(d, list_id)
+    bid = d.panel.broadcasts.create(Spec("T", list_id, "modem1", "text", "Shop open", "", "UTC"))
+    monkeypatch.setattr(module, "BATCH", 1)
+
+    def die(modem: str) -> None:
+        raise Died("the appliance died after its first batch")
+
+    monkeypatch.setattr(d.panel.broadcasts.outbox, "wake", die)
+    with pytest.raises(Died):
+        d.panel.broadcasts.run(bid)
+    [run] = d.panel.broadcasts.runs(bid)
+    assert run["state"] == "queueing" and run["queued"] == 1
+    d.stop()
+
+    d = make_daemon()  # the same data_dir: the same node
+    wait_for(lambda: d.panel.broadcasts.runs(bid)[0]["state"] == "done", timeout=15)
+    [run] = d.panel.broadcasts.runs(bid)  # the same run, carried on, not a new one
+    assert (run["queued"], run["skipped"], run["total"]) == (3, 0, 3)
+    wait_for(lambda: len(sim.network.outbox()) >= 3, timeout=15)
+    time.sleep(0.5)
+    sent = sorted(m.destination for m in sim.network.outbox())
+    assert sent == sorted(r["phone_number"] for r in d.panel.broadcasts.recipients(run["id"]))
+    assert len(sent) == len(set(sent)) == 3
