@@ -178,7 +178,9 @@ class Inbox:
                 sid = self._create(conn, modem, sender, decoded.text, 1, None, now, replied)
                 return Ingested("message", sid)
             c = decoded.concat
-            text = reassembly.add_part(conn, modem, sender, c, decoded.text, now)
+            text = reassembly.add_part(
+                conn, modem, sender, c, decoded.text, now, self.store.dialect.lock
+            )
             if text is None:
                 return Ingested("part")
             sid = self._create(conn, modem, sender, text, c.total, None, now, replied)

@@ -30,17 +30,29 @@ class Overdue:
 
 
 def add_part(
-    conn: sqlite3.Connection, modem: str, sender: str, concat: sms.Concat, text: str, now: float
+    conn: sqlite3.Connection,
+    modem: str,
+    sender: str,
+    concat: sms.Concat,
+    text: str,
+    now: float,
+    lock: str = "",
 ) -> str | None:
     """Store one part (a repeat is ignored); once every part is in, the whole text (and the
-    parts are removed), else None.  Runs inside the transaction that ingests the part."""
+    parts are removed), else None.  Runs inside the transaction that ingests the part.
+
+    ``lock`` is the store's ``Dialect.lock``: on PostgreSQL the parts are read ``FOR
+    UPDATE``, so a part that comes while an expiry (another modem's thread, another node)
+    is taking the others waits for it and then finds them gone, rather than joining parts
+    the expiry delivers too."""
     conn.execute(
         "INSERT INTO inbound_parts (modem, sender, ref, total, part, text, received_at)"
         " VALUES (?,?,?,?,?,?,?) ON CONFLICT (modem, sender, ref, total, part) DO NOTHING",
         (modem, sender, concat.ref, concat.total, concat.seq, text, now),
     )
     rows = conn.execute(
-        "SELECT part, text FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
+        "SELECT part, text FROM inbound_parts WHERE modem = ? AND sender = ? AND ref = ?"
+        f" AND total = ?{lock}",
         (modem, sender, concat.ref, concat.total),
     ).fetchall()
     if len(rows) < concat.total:
