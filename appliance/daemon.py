@@ -219,6 +219,7 @@ class Daemon:
         from appliance.clients.directory import ClientRinging
         from appliance.clients.line import ClientCall, ClientLine
         from appliance.clients.medialoop import MediaLoop
+        from appliance.clients.usermessages import UserMessages
         from appliance.voice.call import CallLeg
         from appliance.voice.flow import CallFlow
 
@@ -246,6 +247,10 @@ class Daemon:
         )
         # <Dial><Client> rings browsers: wired to the engine with the HTTPS server's hub
         self.client_calls.ringing = ClientRinging(line, lambda: self.account.sid)
+        # call.sendMessage to the subscriptions' Callbacks, REST UserDefinedMessages to browsers
+        self.client_calls.messages = UserMessages(
+            line, self.store, lambda: self.account.sid, self.dispatcher.wake
+        )
 
     def _wire_ringing(self, hub: Hub) -> None:
         """``<Dial><Client>`` rings the hub's registered browsers; without the webrtc extra

@@ -34,6 +34,7 @@ from appliance.api import (  # noqa: F401 - registers the routes on bp
     recordings,
     streams,
     twimlets,
+    usermessages,
 )
 from appliance.api.common import (
     MAX_BODY_BYTES,

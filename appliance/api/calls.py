@@ -26,6 +26,7 @@ from appliance.api.common import (
 )
 from appliance.api.listing import day_filters, keyset_page, number_filter
 from appliance.sms.outbox import API_VERSION
+from appliance.store import usermessages
 from appliance.store.database import Row
 
 ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
@@ -187,6 +188,7 @@ def call_delete(account_sid: str, sid: str) -> Response:
                 " cancel or hang up the call first",
             )
         conn.execute("DELETE FROM call_events WHERE call_sid = ?", (sid,))
+        usermessages.purge(conn, "?", (sid,))
         conn.execute("DELETE FROM calls WHERE sid = ?", (sid,))
         return True
 

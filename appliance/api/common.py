@@ -184,6 +184,7 @@ NODE_FORWARDED = PUBLIC_MEDIA | {
     "api.call_update",
     "api.stream_create",
     "api.stream_update",
+    "api.user_defined_message_create",
 }
 
 

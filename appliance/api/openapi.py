@@ -23,6 +23,7 @@ from appliance.api.schemas import (
     service,
     streams,
     twimlets,
+    usermessages,
 )
 from appliance.api.schemas.parts import ERROR
 
@@ -37,6 +38,7 @@ def spec() -> dict[str, Any]:
         **calls.paths(),
         **recordings.paths(),
         **streams.paths(),
+        **usermessages.paths(),
         **service.paths(),
         **twimlets.paths(),
         **oncall.paths(),
@@ -73,6 +75,7 @@ def spec() -> dict[str, Any]:
                 **calls.SCHEMAS,
                 **recordings.SCHEMAS,
                 **streams.SCHEMAS,
+                **usermessages.SCHEMAS,
                 "Error": ERROR,
             },
         },

@@ -1,7 +1,8 @@
 """Answering for another node of the fleet: the request forwarded there, its answer streamed.
 
-Recording media, the modem admin routes (AT, USSD), a ``<Dial>``ed leg's redirect and Media
-Streams need the node that holds the file, the modem or the call (docs/fleet.md).  The views
+Recording media, the modem admin routes (AT, USSD), a ``<Dial>``ed leg's redirect, Media
+Streams and a browser call's user-defined messages need the node that holds the file, the
+modem or the call (docs/fleet.md).  The views
 find that node (:mod:`appliance.system.nodeproxy`) after this node checked the caller, and
 answer with :func:`relay`; the owner checks the node's signature
 (:func:`appliance.api.common.node_signed`).

@@ -43,6 +43,7 @@ from appliance.voice.call import CallLeg
 if TYPE_CHECKING:
     from appliance.clients.directory import ClientRinging
     from appliance.clients.tokens import ClientGrant
+    from appliance.clients.usermessages import UserMessages
     from appliance.store.database import Row, Store
     from appliance.voice.phone import FlowHandle
 
@@ -75,6 +76,8 @@ class ClientCalls:
         self._lock = threading.Lock()
         # the browsers the appliance rings (<Dial><Client>: appliance.clients.ringing)
         self.ringing: ClientRinging | None = None
+        # user-defined messages both ways (call.sendMessage, REST UserDefinedMessages)
+        self.messages: UserMessages | None = None
 
     def invite(self, device: Device, grant: ClientGrant, message: pstream.Message) -> None:
         """A browser places a call (``Device.connect``)."""

@@ -9,8 +9,10 @@ browser (``invite``, then its ``hangup`` and ``dtmf``) and the browser's ``answe
 ``reject`` of a call the appliance rang it with (``<Dial><Client>``) go to the registry's
 :class:`~appliance.clients.calls.ClientCalls`; without one (a server built without a voice
 engine) an ``invite`` is hung up with 31480.  A ``reinvite`` (the SDK's ICE restart) goes
-there too.  An ``answer`` for no ringing call, a ``reinvite`` for no call on the socket and a
-``message`` get 31404; a ``reject`` of a call that ended is ignored.
+there too.  An ``answer`` for no ringing call and a ``reinvite`` for no call on the socket get
+31404; a ``reject`` of a call that ended is ignored.  A ``message`` (a user-defined message,
+``call.sendMessage``) goes to the calls' :class:`~appliance.clients.usermessages.UserMessages`
+(31404 without a voice engine).
 A token that runs out while a call is on the socket unregisters the device and refuses new
 calls (31205), but the socket stays open until its calls end, then closes.
 """
@@ -326,7 +328,12 @@ class Session:
         if calls is None or not calls.reinvite(self, callsid, message.payload["sdp"]):
             self._no_call(message)
 
-    _on_message = _no_call
+    def _on_message(self, message: pstream.Message) -> None:
+        calls = self.registry.calls
+        if calls is None or calls.messages is None:
+            self._no_call(message)
+            return
+        calls.messages.receive(self, message)
 
     def _token_refused(self, e: TokenError) -> None:
         was = self.registry.unregister(self)

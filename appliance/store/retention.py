@@ -16,7 +16,8 @@ held for long):
   retried step fetch from texting twice while its call runs;
 * finished messages older than ``retention_messages_days``, with their segments and
   finished webhook jobs (queued, scheduled or sending messages are never touched);
-* finished calls older than ``retention_calls_days``, with their call events;
+* finished calls older than ``retention_calls_days``, with their call events and
+  user-defined messages' rows;
 * recordings older than ``retention_recordings_days``: the WAV file first, then the row,
   so a crash in between leaves a row whose file is gone (deleted on the next run),
   never a file nobody knows about.
@@ -47,6 +48,7 @@ from pathlib import Path
 
 from appliance.config import Config
 from appliance.errors import StoreClosed, StoreUnavailable
+from appliance.store import usermessages
 from appliance.store.database import Store
 from appliance.store.firings import fire
 
@@ -191,6 +193,7 @@ def _calls(store: Store, cutoff: float) -> int:
             return 0
         marks = _marks(len(sids))
         conn.execute(f"DELETE FROM call_events WHERE call_sid IN ({marks})", sids)
+        usermessages.purge(conn, marks, sids)
         conn.execute(f"DELETE FROM calls WHERE sid IN ({marks})", sids)
         return len(sids)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from appliance.campaigns.scheduler import PanelServices
+    from appliance.clients.calls import ClientCalls
     from appliance.config import Config
     from appliance.modem.modem import Modem
     from appliance.oncall.service import OnCall
@@ -56,3 +57,5 @@ class Appliance(Protocol):
     def oncall(self) -> OnCall: ...
     @property
     def client(self) -> WebhookClient: ...  # the webhook client (the panel's replay and tests)
+    @property
+    def client_calls(self) -> ClientCalls: ...  # browser calls (user-defined messages)

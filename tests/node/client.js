@@ -39,6 +39,20 @@ async function main() {
   } catch (e) {
     out.missing = { name: e.constructor.name, code: e.code, status: e.status };
   }
+  if (env.BROWSER_CALL_SID) {  // user-defined messages (tests/api/test_usermessages.py)
+    const call = client.calls(env.BROWSER_CALL_SID);
+    const sub = await call.userDefinedMessageSubscriptions.create({
+      callback: "https://app.example/messages", method: "GET", idempotencyKey: "node-1" });
+    out.subscription = { sid: sub.sid, accountSid: sub.accountSid, callSid: sub.callSid,
+      uri: sub.uri, dateCreated: sub.dateCreated.toISOString() };
+    out.removed = await call.userDefinedMessageSubscriptions(sub.sid).remove();
+    try {
+      await call.userDefinedMessages.create({ content: JSON.stringify({ ahoy: "world" }) });
+      out.sendError = null;
+    } catch (e) {
+      out.sendError = { name: e.constructor.name, code: e.code, status: e.status };
+    }
+  }
   process.stdout.write(JSON.stringify(out) + "\n");
 }
 

@@ -39,6 +39,7 @@ from appliance.store.migrations import (
     optouts,
     partialindexes,
     radiohistory,
+    usermessages,
     webhookdebug,
 )
 
@@ -65,6 +66,7 @@ MIGRATIONS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
     *broadcastschedules.STEPS,
     *nodetokens.STEPS,
     *keywordjobs.STEPS,
+    *usermessages.STEPS,
 )
 
 
