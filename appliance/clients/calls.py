@@ -21,7 +21,9 @@ A socket that drops with an answered call on it does not end the call at once: t
 keeps flowing for ``client_reconnect_grace`` seconds, and the SDK's reconnect (an ``invite``
 carrying the call's CA sid and the ``reconnect`` token sent in ``answer``, on a new socket
 of the same identity) re-attaches it, answered by ``answer`` with the token.  A wrong token
-gets ``hangup`` 31209.  Without a reconnect the call is released when the grace is over
+gets ``hangup`` 31209.  A legacy 1.x Device sends no such ``invite``: its ``listen`` on the
+new socket takes the call back (:meth:`ClientCalls.resume`, by :func:`~appliance.clients.
+invitation.may_resume`).  Without a reconnect the call is released when the grace is over
 (``completed``; a bridged leg is hung up by its ``<Dial>``), so none is left in progress.
 """
 
@@ -34,7 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from appliance import logs, sids
-from appliance.clients import medialoop, offer, pstream
+from appliance.clients import invitation, medialoop, offer, pstream
 from appliance.clients.line import ClientCall, ClientLine, Device
 from appliance.errors import TokenError
 from appliance.voice import call
@@ -54,6 +56,7 @@ RECONNECT_GRACE = 30.0  # s a call outlives its dropped socket (the SDK waits at
 RESTART_TIMEOUT = 10.0  # s for aiortc to answer a reinvite (no candidates to gather again)
 DIGIT_PAUSE = 0.5  # seconds a "w" in sendDigits waits (the SDK's own pause)
 ANONYMOUS = "Anonymous"  # the identity of a token that has none (Twilio's client:Anonymous)
+SILENT = 10.0  # s a socket has not echoed the 5 s heartbeat: a 1.x Device's new socket takes over
 
 FlowFactory = Callable[[ClientCall, CallLeg, Mapping[str, str]], "FlowHandle"]
 
@@ -73,6 +76,8 @@ class ClientCalls:
         self.limit = limit
         self.grace = max(0.0, grace)  # client_reconnect_grace
         self._timers: dict[str, threading.Timer] = {}  # detached calls' grace, by CA sid
+        # detached calls of legacy 1.x Devices, by CA sid: the call, its dropped socket, its holder
+        self._legacy: dict[str, tuple[ClientCall, Device, invitation.Holder]] = {}
         self._lock = threading.Lock()
         # the browsers the appliance rings (<Dial><Client>: appliance.clients.ringing)
         self.ringing: ClientRinging | None = None
@@ -282,6 +287,7 @@ class ClientCalls:
         """The daemon stops: no grace timer outlives it (the engine ends the calls)."""
         with self._lock:
             timers, self._timers = list(self._timers.values()), {}
+            self._legacy.clear()
         for timer in timers:
             timer.cancel()
 
@@ -291,9 +297,12 @@ class ClientCalls:
         timer = threading.Timer(self.grace, self._grace_over, args=(found, device))
         timer.daemon = True
         timer.name = f"grace {found.sid[:10]}"
+        holder = getattr(device, "holder", None)  # a Session's last good listen
         with self._lock:
             old = self._timers.pop(found.sid, None)
             self._timers[found.sid] = timer
+            if isinstance(holder, invitation.Holder) and holder.legacy:
+                self._legacy[found.sid] = (found, device, holder)
         if old is not None:
             old.cancel()
         timer.start()
@@ -310,6 +319,7 @@ class ClientCalls:
         """No reconnect within the grace: the call ends (a bridged leg with it)."""
         with self._lock:
             self._timers.pop(found.sid, None)
+            self._legacy.pop(found.sid, None)
 
         def release() -> None:
             if found.device is device and found.leg.live:  # not re-attached meanwhile
@@ -328,12 +338,58 @@ class ClientCalls:
             return
         with self._lock:
             timer = self._timers.pop(found.sid, None)
+            self._legacy.pop(found.sid, None)
         if timer is not None:
             timer.cancel()
         device.push(pstream.answer(found.sid, reconnect=found.reconnect))
         logs.event(
             LOGGER, logging.INFO, "client call re-attached", sid=found.sid, connection=device.number
         )
+
+    def resume(self, device: Device, holder: invitation.Holder) -> None:
+        """A legacy 1.x Device listened on a new socket: it takes back one answered call whose
+        socket dropped, if :func:`~appliance.clients.invitation.may_resume` allows it (the very
+        same token first, then the call that dropped first).  1.x keeps its Connection through
+        a lost socket, sends ``listen`` again, then its keys and hang-up with the CA sid (1.x
+        ``pstream.js``, ``_handleTransportOpen``): nothing is sent back.  A socket silent for
+        :data:`SILENT` s counts as dropped (its close may come much later) and is closed.  A
+        call that ended while the socket was down gets ``hangup``: the Connection ends."""
+        with self._lock:
+            waiting = [w for w in self._legacy.values() if invitation.may_resume(w[2], holder)]
+        for found, _, _ in waiting:
+            if not found.leg.live:  # it ended while the socket was down: the Device hears it
+                device.push(pstream.hangup(found.sid))
+        if self.line.of_device(device):  # a 1.x Device has one call at a time
+            return
+        detached = {w[0].sid for w in waiting}
+        for found in self.line.answered():  # sockets the Device gave up on, not closed yet
+            held = getattr(found.device, "holder", None)  # its Session's last good listen
+            if found.sid in detached or found.device is device:
+                continue
+            if isinstance(held, invitation.Holder) and invitation.may_resume(held, holder):
+                if found.device.silent() >= SILENT:
+                    waiting.append((found, found.device, held))
+        waiting.sort(key=lambda w: not w[2].same_token(holder))  # stable: dropped ones first
+        for found, dropped, _ in waiting:
+            if not self.line.move(found, dropped, device):
+                continue  # ended, or taken meanwhile
+            with self._lock:
+                timer = self._timers.pop(found.sid, None)
+                self._legacy.pop(found.sid, None)
+            if timer is not None:
+                timer.cancel()
+            if found.sid not in detached:
+                dropped.replaced()
+            logs.event(
+                LOGGER,
+                logging.INFO,
+                "client call re-attached",
+                sid=found.sid,
+                connection=device.number,
+                legacy=True,
+                was=dropped.number,
+            )
+            return
 
     def _reattach_refused(self, device: Device, callsid: str, why: str) -> None:
         logs.event(

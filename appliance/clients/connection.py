@@ -102,6 +102,11 @@ class Connection:
         except OSError:
             pass  # already awake (the pair's buffer is full) or disposed
 
+    def silent(self) -> float:
+        """Seconds since the browser last sent a frame (any thread): it echoes every heartbeat,
+        so a live browser is never silent for much more than :data:`HEARTBEAT_INTERVAL`."""
+        return self.clock() - self._heard
+
     def dispose(self) -> None:
         """After :meth:`run`: let the browser read our close, then free the wake pair."""
         self.linger()

@@ -20,11 +20,15 @@ device and, once the ring is decided, its outcome.  The rules come from the SDK
 
 :class:`CallIds` maps a browser's temporary ``TJS…`` id to the call's ``CA…`` SID, and
 :class:`Reconnects` keeps the reconnect tokens (values the caller makes from random bytes).
+A legacy 1.x Device has no reconnect token: :func:`may_resume` says whether the
+:class:`Holder` of a new socket may take over the call of a dropped one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 from collections.abc import Hashable, Iterable
 
 RINGING, ANSWERED, BUSY, NO_ANSWER, CANCELED = (
@@ -173,3 +177,37 @@ class Reconnects:
 
     def __len__(self) -> int:
         return len(self._calls)
+
+
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    """Who a socket's last good ``listen`` says it is: the token's account and identity (None:
+    a token without one), a digest of the token itself, and whether the Device is a legacy 1.x
+    one (``pstream.Message.legacy``)."""
+
+    account_sid: str
+    identity: str | None
+    token_digest: str
+    legacy: bool
+
+    @classmethod
+    def of(cls, account_sid: str, identity: str | None, token: str, legacy: bool) -> Holder:
+        digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+        return cls(account_sid, identity, digest, legacy)
+
+    def same_token(self, other: Holder) -> bool:
+        return hmac.compare_digest(self.token_digest, other.token_digest)
+
+
+def may_resume(dropped: Holder, new: Holder) -> bool:
+    """Whether a new socket that listened as ``new`` may take over a call whose socket, held as
+    ``dropped``, closed (the caller checks that the call waits in its grace).  A 1.x Device
+    sends nothing but its token again, so both must be legacy, of the same account, and of the
+    same identity (a capability token's client name); a call of a token without an identity
+    goes only to the very same token.  A 2.x Device proves itself with its reconnect token
+    instead (:class:`Reconnects`)."""
+    if not (dropped.legacy and new.legacy) or dropped.account_sid != new.account_sid:
+        return False
+    if dropped.identity is not None:
+        return new.identity == dropped.identity
+    return new.identity is None and dropped.same_token(new)

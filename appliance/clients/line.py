@@ -60,6 +60,10 @@ class Device(Protocol):
 
     def push(self, text: str) -> None: ...
 
+    def silent(self) -> float: ...  # seconds since the browser last sent a frame
+
+    def replaced(self) -> None: ...  # its call moved to the Device's new socket: close it
+
 
 class ClientCall:
     """One browser call, and the line its flow runs on (``legs``, ``flows`` and the lock are
@@ -269,6 +273,11 @@ class ClientLine:
             found = self.calls.get(sid)
         return found if found is not None and found.device is device else None
 
+    def answered(self) -> list[ClientCall]:
+        """Every live call the browser has answered (or the appliance, for one it placed)."""
+        with self._lock:
+            return [c for c in self.calls.values() if c.leg.answered_at is not None]
+
     def of_device(self, device: Device) -> list[ClientCall]:
         with self._lock:
             return [c for c in self.calls.values() if c.device is device]
@@ -291,6 +300,17 @@ class ClientLine:
                 return None
             found.device = device
             return found
+
+    def move(self, found: ClientCall, dropped: Device, device: Device) -> bool:
+        """Moves ``found`` from the socket that ``dropped`` to ``device`` (a legacy Device's
+        new socket) if the call is still live and still on that socket."""
+        with self._lock:
+            if not found.leg.live or self.calls.get(found.sid) is not found:
+                return False
+            if found.device is not dropped:
+                return False
+            found.device = device
+            return True
 
     def released(self, found: ClientCall, why: str) -> None:
         """The browser let go: it hung up, its socket closed, or its media ended."""

@@ -5,7 +5,9 @@ The Voice JavaScript SDK (``@twilio/voice-sdk`` 2.x, ``lib/twilio/pstream.ts`` a
 ``{"type": …, "version": "1.6", "payload": {…}}``.  A lone ``"\\n"`` is a heartbeat: the server
 sends one, the SDK echoes it, and the SDK reconnects when it hears nothing for 15 s.  The legacy
 twilio.js 1.x (``twilio-client`` 1.15.1, ``pstream.js``) sends the same messages as version
-``"1.5"``, so the version is not checked (docs/clients.md, "The legacy twilio-client 1.x SDK").
+``"1.5"``, so the version is not checked (docs/clients.md, "The legacy twilio-client 1.x SDK"),
+only kept: :attr:`Message.legacy` tells a 1.x Device, which re-attaches its call after a
+dropped socket without a ``reconnect`` token.
 
 The SDK sends ``listen`` (its token, on every open and every ``updateToken``), ``register``
 (``media.audio`` true or false), and for calls ``invite``, ``answer``, ``dtmf``, ``hangup``,
@@ -32,6 +34,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 VERSION = "1.6"  # the SDK's PSTREAM_VERSION
+RECONNECT_VERSION = (1, 6)  # the first PStream version whose SDK sends a reconnect invite
 HEARTBEAT = "\n"
 MAX_MESSAGE = 64 * 1024  # characters in one message; Chrome's SDP offers are ~5-10 KB
 MAX_CALLSID = 64
@@ -68,6 +71,7 @@ MAX_RECONNECT = 256  # characters of a reconnect token (the appliance makes ~43)
 API_VERSION = "2010-04-01"
 
 _DTMF = re.compile(r"[0-9A-Da-d*#wW]+")
+_VERSION = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})")
 
 
 class ProtocolError(ValueError):
@@ -84,11 +88,19 @@ class Message:
 
     type: str
     payload: Mapping[str, Any]
+    version: str = ""
 
     @property
     def callsid(self) -> str | None:
         value = self.payload.get("callsid")
         return value if isinstance(value, str) else None
+
+    @property
+    def legacy(self) -> bool:
+        """Sent by twilio-client 1.x (PStream ``"1.5"``): it re-sends ``listen`` on a new socket
+        and keeps its call, but never sends a ``reconnect`` invite (1.x ``pstream.js``)."""
+        found = _VERSION.fullmatch(self.version)
+        return found is not None and (int(found[1]), int(found[2])) < RECONNECT_VERSION
 
 
 def parse(text: str | bytes) -> Message:
@@ -113,7 +125,8 @@ def parse(text: str | bytes) -> Message:
     if not isinstance(payload, dict):
         raise ProtocolError(f"The {kind} message's payload is not a JSON object")
     _check(kind, payload)
-    return Message(kind, payload)
+    version = data.get("version")
+    return Message(kind, payload, version[:16] if isinstance(version, str) else "")
 
 
 def _check(kind: str, payload: Mapping[str, Any]) -> None:

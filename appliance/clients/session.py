@@ -14,7 +14,9 @@ there too.  An ``answer`` for no ringing call and a ``reinvite`` for no call on 
 ``call.sendMessage``) goes to the calls' :class:`~appliance.clients.usermessages.UserMessages`
 (31404 without a voice engine).
 A token that runs out while a call is on the socket unregisters the device and refuses new
-calls (31205), but the socket stays open until its calls end, then closes.
+calls (31205), but the socket stays open until its calls end, then closes.  A legacy 1.x
+Device's ``listen`` on a new socket takes back its call from a dropped one
+(:meth:`~appliance.clients.calls.ClientCalls.resume`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from appliance import logs
-from appliance.clients import medialoop, pstream
+from appliance.clients import invitation, medialoop, pstream
 from appliance.errors import TokenError
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008  # WebSocket close code after a refused token
+GOING_AWAY = 1001  # its legacy Device's call moved to the Device's new socket
 REGISTER_BURST, REGISTER_RATE = 5, 0.2  # register messages: 5 at once, then one per 5 s
 MESSAGE_BURST, MESSAGE_RATE = 100, 20.0  # any message: 100 at once, then 20 a second
 EXPIRED = (
@@ -50,6 +53,8 @@ class Link(Protocol):
     def push(self, text: str) -> None: ...
 
     def shut(self, code: int, reason: str) -> None: ...
+
+    def silent(self) -> float: ...
 
 
 class Registry(Protocol):
@@ -82,6 +87,7 @@ class Session:
         self.grant: ClientGrant | None = None
         self.expires_at: float | None = None  # monotonic time the token runs out
         self.expired = False  # the token ran out during a call: the socket waits for its end
+        self.holder: invitation.Holder | None = None  # who the last good listen said it is
         now = registry.clock()
         self._registers = pstream.RateLimit(REGISTER_BURST, REGISTER_RATE, now)
         self._messages = pstream.RateLimit(MESSAGE_BURST, MESSAGE_RATE, now)
@@ -92,6 +98,14 @@ class Session:
     def push(self, text: str) -> None:
         """Send a message to this browser (any thread): how an incoming call will ring it."""
         self.link.push(text)
+
+    def silent(self) -> float:
+        """Seconds since the browser last sent a frame on this socket (any thread)."""
+        return self.link.silent()
+
+    def replaced(self) -> None:
+        """Its call moved to the legacy Device's new socket: this silent one is closed."""
+        self.link.shut(GOING_AWAY, "the browser reconnected on a new socket")
 
     # -- what the connection calls
 
@@ -179,8 +193,9 @@ class Session:
     # -- messages
 
     def _on_listen(self, message: pstream.Message) -> None:
+        token = str(message.payload["token"])
         try:
-            grant = self.registry.tokens.verify(str(message.payload["token"]))
+            grant = self.registry.tokens.verify(token)
         except TokenError as e:
             self._token_refused(e)
             return
@@ -197,6 +212,10 @@ class Session:
             incoming=grant.incoming,
             ttl=int(ttl),
         )
+        self.holder = invitation.Holder.of(grant.account_sid, grant.identity, token, message.legacy)
+        calls = self.registry.calls
+        if self.holder.legacy and calls is not None:  # a 1.x Device back after a dropped socket
+            calls.resume(self, self.holder)
         # a refreshed token (updateToken) keeps the registration; one for another identity
         # moves it, and one that may not receive calls ends it
         registered = self.registry.registered_as(self)

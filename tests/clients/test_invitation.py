@@ -1,5 +1,6 @@
 """One <Client> ring across an identity's devices (appliance.clients.invitation): the device
-race as tables of events and what each owes, the call ids and the reconnect tokens."""
+race as tables of events and what each owes, the call ids and the reconnect tokens, and who may
+take back a legacy 1.x Device's call after its socket dropped."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.clients.invitation import CallIds, Invitation, Reconnects, Send
+from appliance.clients.invitation import (
+    CallIds,
+    Holder,
+    Invitation,
+    Reconnects,
+    Send,
+    may_resume,
+)
 
 # Each row: devices, busy ones, events, then for each event the messages sent and the outcome.
 RACES = [
@@ -150,3 +158,42 @@ def test_reconnect_tokens_belong_to_one_call_and_identity():
     assert not tokens.claim("t1", "CA1", "alice") and tokens.claim("t2", "CA1", "alice")
     tokens.forget("CA1")
     assert len(tokens) == 0
+
+
+ACCOUNT = "AC" + "1" * 32
+
+
+def held(
+    identity: str | None = "alice", token: str = "t1", legacy: bool = True, account: str = ACCOUNT
+) -> Holder:
+    return Holder.of(account, identity, token, legacy)
+
+
+@pytest.mark.parametrize(
+    ("case", "dropped", "new", "resumes"),
+    [
+        ("the same Device, its token again", held(), held(), True),
+        ("the same identity, a refreshed token", held(), held(token="t2"), True),
+        ("another identity, even with the same token", held(), held("bob"), False),
+        ("no identity, for a call of alice", held(), held(None), False),
+        ("another account", held(), held(account="AC" + "2" * 32), False),
+        (
+            "a 2.x Device of the same identity (it has its reconnect token)",
+            held(),
+            held(legacy=False),
+            False,
+        ),
+        ("a call of a 2.x Device", held(legacy=False), held(), False),
+        ("no identity: the very same token", held(None), held(None), True),
+        ("no identity: another token", held(None), held(None, token="t2"), False),
+        ("no identity: a token with one", held(None), held("alice"), False),
+    ],
+)
+def test_who_may_take_back_a_legacy_call(case, dropped, new, resumes):
+    assert may_resume(dropped, new) is resumes, case
+
+
+def test_a_holder_keeps_a_digest_not_the_token():
+    h = held(token="secret-jwt")
+    assert "secret-jwt" not in repr(h) and len(h.token_digest) == 64
+    assert h.same_token(held(token="secret-jwt")) and not h.same_token(held(token="other"))

@@ -7,11 +7,17 @@ Its signalling is the protocol the appliance speaks for the 2.x SDK (PStream ver
 instead of "1.6", the same messages): it registers, and its calls are refused as 2.x's are.  The page aborts every request that leaves 127.0.0.1 and
 records its host: only the SDK's default sounds (sdk.twilio.com) are asked for, and
 registration works without them.
+
+A call it places through a TwiML App ``<Dial>`` to the simulated GSM callee outlives a dropped
+signalling socket: 1.x reconnects and sends ``listen`` again, the appliance re-attaches the call
+to the new socket, and keys and the page's hang-up go over it (the call and the GSM leg end
+``completed`` at once, not after the grace).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -23,9 +29,15 @@ from playwright.sync_api import Page, Route, sync_playwright
 from twilio.jwt.client import ClientCapabilityToken
 
 from appliance import sids
+from appliance.sim.voice import Play, RemoteParty, Silence
+from appliance.voice import tones
+from tests.clients import browserapp
+from tests.clients.browserapp import CALLEE, CALLEE_HZ, callee_call
 from tests.clients.conftest import static_site
+from tests.clients.test_outgoing_browser import FLAGS
 from tests.clients.test_signalling_browser import browser_page
-from tests.conftest import wait_for
+from tests.conftest import NUMBER, wait_for
+from tests.webapp import twiml
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK = ROOT / "tests/node/node_modules/twilio-client/dist/twilio.min.js"
@@ -44,6 +56,14 @@ window.setup = (token, chunderw) => {
   Twilio.Device.on('error', (e) => window.events.push(
     `error:${e.code}:${e.twilioError ? e.twilioError.code : ''}:${e.message}`));
   Twilio.Device.setup(token, { chunderw, publishEvents: false, warnings: false });
+};
+window.place = (params) => {
+  const c = window.conn = Twilio.Device.connect(params);
+  for (const name of ['accept', 'disconnect']) {
+    c.on(name, () => window.events.push(`call:${name}`));
+  }
+  c.on('error', (e) => window.events.push(`call:error:${e.code}`));
+  return 'ok';
 };
 </script>"""
 
@@ -65,11 +85,11 @@ def capability(account_sid: str, auth_token: str, name: str | None = "alice", **
 
 
 def legacy_page(
-    playwright: Any, https_port: int, site: str
+    playwright: Any, https_port: int, site: str, flags: tuple[str, ...] = FAKE_MEDIA
 ) -> tuple[Page, set[str], list[dict[str, Any]]]:
     """The test page with the SDK loaded; requests off 127.0.0.1 are aborted, their hosts kept,
     and the signalling messages the SDK sends are kept."""
-    page = browser_page(playwright, https_port, *FAKE_MEDIA)
+    page = browser_page(playwright, https_port, *flags)
     foreign: set[str] = set()
     sent: list[dict[str, Any]] = []
 
@@ -162,6 +182,68 @@ def test_the_legacy_sdk_registers_with_a_capability_token(phones, site):
         # nothing but the default sounds was asked of Twilio's cloud (no eventgw, no chunderw)
         assert foreign == {"sdk.twilio.com"}, foreign
         page.close()
+
+
+def test_a_legacy_call_outlives_a_dropped_socket_and_hangs_up_over_the_new_one(
+    phones, sim, webapp, site
+):
+    webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
+    dial = f'<Dial action="{webapp.url("/dialed")}" callerId="{NUMBER}">{CALLEE}</Dial>'
+    p = browserapp.appliance(phones, sim)  # the default grace: 30 s
+    d = p.daemon
+    api, app, _ = browserapp.app_token(p, webapp, dial)
+    sim.network.set_callee(
+        CALLEE,
+        answer_after=0.5,
+        party=RemoteParty([Play(tones.beep(40_000, CALLEE_HZ, -10.0)), Silence(60)]),
+    )
+    token = ClientCapabilityToken(d.account.sid, d.account.auth_token, ttl=600)
+    token.allow_client_incoming("alice")
+    token.allow_client_outgoing(app.sid)
+    port = d.server.https_port
+    with sync_playwright() as pw:
+        page, _, sent = legacy_page(pw, port, site, FLAGS)
+        page.evaluate("([t, c]) => setup(t, c)", [str(token.to_jwt()), f"127.0.0.1:{port}"])
+        wait_for(lambda: "ready" in events(page), timeout=20)
+        assert page.evaluate("(p) => place(p)", {"To": CALLEE}) == "ok"
+        sid = webapp.wait(path="/voice", timeout=20).flat["CallSid"]
+        wait_for(lambda: "call:accept" in events(page), timeout=20)
+        callee = callee_call(sim)
+        assert callee.wait_state("active", timeout=15)
+        found = d.client_line.calls[sid]
+        dropped = found.device
+        wait_for(lambda: found.peer.port.received > 8000, timeout=10)
+        listens = [m for m in sent if m["type"] == "listen"]
+
+        dropped.link.sock.shutdown(socket.SHUT_RDWR)  # as a lost network would
+        # 1.x reconnects, sends listen again, and the appliance moves the call to that socket
+        wait_for(lambda: found.device is not dropped, timeout=20)
+        page.wait_for_timeout(200)  # Playwright delivers the frames it saw while called
+        assert [m for m in sent if m["type"] == "listen"][len(listens) :]
+        assert d.client_calls._timers == {}  # no grace left running
+        assert page.evaluate("window.conn.status()") == "open"
+        assert api.calls(sid).fetch().status == "in-progress" and callee.state == "active"
+        received = found.peer.port.received  # the media kept flowing
+        wait_for(lambda: found.peer.port.received > received + 8000, timeout=10)
+
+        page.evaluate("window.conn.sendDigits('7')")  # over the new socket (no telephone-event)
+        wait_for(lambda: callee.received_digits == "7", timeout=10)
+        hung = time.monotonic()
+        page.evaluate("window.conn.disconnect()")
+        assert callee.wait_state("ended", timeout=10)
+        wait_for(lambda: api.calls(sid).fetch().status == "completed", timeout=10)
+        assert time.monotonic() - hung < 5.0  # the page's hang-up, not the 30 s grace
+        hangups = [m for m in sent if m["type"] == "hangup"]
+        assert [(m["version"], m["payload"]["callsid"]) for m in hangups] == [("1.5", sid)]
+        dialed = webapp.wait(path="/dialed", timeout=10).flat
+        assert dialed["DialCallStatus"] == "completed"
+        assert api.calls(dialed["DialCallSid"]).fetch().status == "completed"
+        # the Device's own error for the dropped socket (1006: ConnectionError), nothing else
+        errors = [e for e in events(page) if "error" in e]
+        assert [e.split(":")[1] for e in errors] == ["31005"], errors
+        assert "call:disconnect" in events(page)
+        page.close()
+    wait_for(lambda: d.client_line.calls == {} and d.client_calls._timers == {})
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,19 @@ def test_bad_messages_are_refused_with_a_reason(raw, code, words):
     assert info.value.code == code and words in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("version", "legacy"),
+    [("1.5", True), ("1.4", True), ("1.6", False), ("1.10", False), ("2.0", False), ("", False)]
+    + [("x", False), ("1.5.1", False), ("\u0661.5", False), (1.5, False)],
+)
+def test_the_version_tells_a_legacy_1x_device(version, legacy):
+    message = parse(
+        json.dumps({"type": "register", "version": version, "payload": {"media": {"audio": True}}})
+    )
+    assert message.legacy is legacy
+    assert parse('{"type": "register", "payload": {"media": {"audio": true}}}').legacy is False
+
+
 def test_a_bad_call_message_names_its_call():
     with pytest.raises(ProtocolError) as info:
         parse(message("dtmf", callsid="CA9", dtmf="x"))
