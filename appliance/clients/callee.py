@@ -1,7 +1,8 @@
 """The callee side of a ``<Dial><Client>`` leg (``appliance.clients.ringing.ClientDialLeg``).
 
 * :func:`insert_row`: the child call's ``calls`` row (queued, ``outbound-dial``, From the
-  caller's number, To ``client:<identity>``, the noun's status callback).
+  caller's number, To ``client:<identity>``, the noun's status callback), kept for later
+  while the database is away.
 * :class:`CalleeLine`: the :class:`~appliance.voice.line.Line` the leg's own session runs on
   (its ``<Client url>`` whisper, its media): hanging up ends the ring or the answered call, and
   the audio is the winner's WebRTC port.
@@ -14,7 +15,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from appliance.clients.line import NAME
+from appliance.errors import StoreUnavailable
 from appliance.voice import call
+from appliance.voice.backlog import Backlog
 
 if TYPE_CHECKING:
     from appliance.clients.line import ClientCall, ClientLine
@@ -39,9 +42,11 @@ class Ring(Protocol):
 
 def insert_row(
     store: Store, parent: CallSession, leg: CallLeg, noun: Any, timeout: float, node: str | None
-) -> str:
+) -> tuple[str, bool]:
     """Write the child row (queued), held by ``node`` (a fleet's node id, or None); return its
-    From: the caller's number, as the browser will show it."""
+    From (the caller's number, as the browser will show it) and whether the row is written:
+    False while the database is away (PostgreSQL), when the row is kept and written once it
+    is back (:class:`~appliance.voice.backlog.Backlog`; the ring is turned away)."""
     row = parent.documents.row()
     caller = str(row["from_number"] or "") if row else ""
     now = time.time()
@@ -61,16 +66,24 @@ def insert_row(
         " ".join(getattr(noun, "status_callback_events", ("completed",))),
         node or None,
     )
-    store.write(
-        lambda conn: conn.execute(
+
+    def fn(conn: Any) -> None:
+        if conn.execute("SELECT 1 FROM calls WHERE sid = ?", (leg.sid,)).fetchone():
+            return  # kept during an outage, and a write the outage cut had landed
+        conn.execute(
             "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
             " date_created, date_updated, parent_call_sid, timeout, status_callback,"
             " status_callback_method, status_callback_events, node_id)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             values,
         )
-    )
-    return caller
+
+    try:
+        store.write(fn)
+    except StoreUnavailable:
+        Backlog.of(store).write(f"dialled leg {leg.sid}", fn)
+        return caller, False
+    return caller, True
 
 
 class CalleeLine:

@@ -7,7 +7,9 @@ TwiML App's TwiML; its ``hangup`` and ``dtmf`` reach that call.
 was minted), the number of browser calls at once (31480), ``twilio.params`` (31103 too long,
 31100 malformed) and the SDP (31100, :mod:`~appliance.clients.offer`).  A refusal is an
 ``error`` carrying the browser's ``TJS…`` id (the Device raises it: 31201 as
-AuthenticationFailed) and then a plain ``hangup`` that ends the SDK's Call.
+AuthenticationFailed) and then a plain ``hangup`` that ends the SDK's Call.  A call placed
+while the database is unreachable is refused so too, with 31480 (docs/reliability.md), and
+its row is written once the database is back.
 
 A call that passes gets a row (``inbound``, From ``client:<identity>``, To the ``To``
 parameter, the App's VoiceUrl, fallback and StatusCallback), a
@@ -38,9 +40,10 @@ from typing import TYPE_CHECKING
 from appliance import logs, sids
 from appliance.clients import invitation, medialoop, offer, pstream
 from appliance.clients.line import ClientCall, ClientLine, Device
-from appliance.errors import TokenError
+from appliance.errors import StoreUnavailable, TokenError
 from appliance.voice import call
-from appliance.voice.call import CallLeg
+from appliance.voice.call import CallEvent, CallLeg
+from appliance.voice.records import TURNED_AWAY
 
 if TYPE_CHECKING:
     from appliance.clients.directory import ClientRinging
@@ -57,6 +60,9 @@ RESTART_TIMEOUT = 10.0  # s for aiortc to answer a reinvite (no candidates to ga
 DIGIT_PAUSE = 0.5  # seconds a "w" in sendDigits waits (the SDK's own pause)
 ANONYMOUS = "Anonymous"  # the identity of a token that has none (Twilio's client:Anonymous)
 SILENT = 10.0  # s a socket has not echoed the 5 s heartbeat: a 1.x Device's new socket takes over
+OUTAGE = (
+    "The appliance cannot place calls now: its database is unreachable. Try again in a few seconds"
+)
 
 FlowFactory = Callable[[ClientCall, CallLeg, Mapping[str, str]], "FlowHandle"]
 
@@ -97,6 +103,9 @@ class ClientCalls:
             return
         try:
             placed = self._place(device, grant, message, tjs)
+        except StoreUnavailable:
+            self._turn_away(device, grant, message, tjs)
+            return
         except pstream.ProtocolError as e:
             logs.event(
                 LOGGER,
@@ -116,6 +125,34 @@ class ClientCalls:
             sid=placed.sid,
             connection=device.number,
             from_=placed.leg.number,
+        )
+
+    def _turn_away(
+        self, device: Device, grant: ClientGrant, message: pstream.Message, tjs: str
+    ) -> None:
+        """A call placed while the database is away (PostgreSQL): its App's VoiceUrl and its
+        row are in the store, so no flow could run it.  It is refused at once as one the
+        appliance cannot take now (``error`` 31480, then ``hangup``: the SDK's Call ends,
+        the socket stays up), nothing of it is left (``_place`` closed its PeerConnection),
+        and its row (``busy``, error 20503, as a GSM call turned away has) is written once
+        the database is back."""
+        caller = f"client:{grant.identity or ANONYMOUS}"
+        try:
+            to = pstream.connect_params(message.payload).get("To", "")
+        except pstream.ProtocolError:
+            to = ""
+        device.push(pstream.error(pstream.UNAVAILABLE, OUTAGE, tjs))
+        device.push(pstream.hangup(tjs))
+        self.line.records.insert_rejected(
+            CallEvent("ring", number=caller, source="browser"), error=TURNED_AWAY, to=to[:256]
+        )
+        logs.event(
+            LOGGER,
+            logging.WARNING,
+            "client call turned away: database unreachable",
+            connection=device.number,
+            from_=caller,
+            code=pstream.UNAVAILABLE,
         )
 
     def _place(
@@ -164,6 +201,7 @@ class ClientCalls:
             self._start(found, app, params, grant.params, app_sid)
         except BaseException:
             self.line.media.submit(peer.close())  # a store failure: no PeerConnection is left
+            self.line.discard(found)  # nor its reconnect token
             raise
         return found
 

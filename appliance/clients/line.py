@@ -265,6 +265,12 @@ class ClientLine:
         with self._lock:
             return len(self.calls)
 
+    def discard(self, found: ClientCall) -> None:
+        """A call that failed before it was added (its row could not be written): its
+        reconnect token goes (the caller closes its PeerConnection)."""
+        with self._lock:
+            self._reconnects.forget(found.sid)
+
     def find(self, callsid: str, device: Device) -> ClientCall | None:
         """The live call ``callsid`` (its CA sid, or the TJS id the browser made) of this
         browser's socket; None for another socket's or an ended call."""

@@ -9,7 +9,8 @@
 * **Dialling** sends ``invite`` to every device registered under the identity that has no live
   call (:class:`~appliance.clients.invitation.Invitation` keeps the race), each with an offer of
   its own PeerConnection; the ``<Parameter>``s go in ``Params``.  No device registered: the leg
-  ends ``no-answer`` at once; every device busy: ``busy``.
+  ends ``no-answer`` at once; every device busy: ``busy``; the database unreachable (its row
+  cannot be written): ``busy``, no device rung, the row written once the database is back.
 * **The first ``answer`` wins**: its SDP completes that device's PeerConnection, the leg is in
   progress (a :class:`~appliance.clients.line.ClientCall` on the client line from then on, so
   the browser's ``hangup``, ``dtmf`` and media end work as for a call it placed), and every
@@ -40,6 +41,7 @@ from appliance.clients.invitation import Invitation, Send
 from appliance.clients.line import ClientCall, ClientLine, Device
 from appliance.voice import call, restupdate
 from appliance.voice.call import CallEvent, CallLeg, Step
+from appliance.voice.records import TURNED_AWAY
 from appliance.voice.restupdate import ends
 from appliance.voice.ringleg import ChildLeg
 from appliance.voice.session import CallSession
@@ -93,7 +95,8 @@ class ClientDialLeg(ChildLeg):
         super().__init__(
             leg, CallSession(callee.CalleeLine(self), leg, parent.ctx), wake, self.rest_update
         )
-        self.caller = callee.insert_row(
+        # False while the database is away: the ring is turned away as busy (dial)
+        self.caller, self.written = callee.insert_row(
             self.line.records.store, parent, leg, noun, timeout, self.line.records.node
         )
         self.invitation: Invitation | None = None
@@ -106,6 +109,9 @@ class ClientDialLeg(ChildLeg):
     def dial(self) -> bool:
         """Invite every free device; False if none rings (the leg has ended)."""
         line = self.line
+        if not self.written:
+            self._turn_away()
+            return False
         line.run(self._join)  # REST updates and the engine's stop reach the leg
         self.rings.add(self)
         line.records.emit_callback(self.sid, "initiated", "initiated")
@@ -154,6 +160,27 @@ class ClientDialLeg(ChildLeg):
             devices=len(offers),
         )  # fmt: skip
         return self.leg.live
+
+    def _turn_away(self) -> None:
+        """The child row could not be written (the database is away): no device rings, as
+        a GSM call ringing in then is turned away.  The leg ends ``busy`` (the
+        ``<Dial>``'s DialCallStatus; its action or the next verb runs), and its row
+        (``busy``, error 20503) and status callbacks are written once the database is back.
+        """
+        self.parent.documents.event(
+            "info", None, f"<Client>{self.identity}</Client> not rung: the database is unreachable"
+        )
+        logs.event(
+            LOGGER,
+            logging.WARNING,
+            "client ring turned away as busy: database unreachable",
+            sid=self.sid,
+            identity=self.identity,
+            parent=self.parent.sid,
+        )
+        self.line.run(
+            lambda: self._record(self.leg.end(call.BUSY, time.monotonic()), error=TURNED_AWAY)
+        )
 
     def _offers(self, devices: list[Browser]) -> dict[Browser, str]:
         """One PeerConnection per device, and its offer (made at once on the media loop)."""
@@ -345,10 +372,10 @@ class ClientDialLeg(ChildLeg):
         """The leg ends before any device answered (busy, no-answer, canceled, failed)."""
         self.line.run(lambda: self._record(self.leg.end(status, time.monotonic())))
 
-    def _record(self, step: Step) -> None:
+    def _record(self, step: Step, error: tuple[int, str] | None = None) -> None:
         if not step.changed:
             return
-        self.line.records.record_step(self.leg, step)
+        self.line.records.record_step(self.leg, step, error)
         if step.ended_now:
             self.line.legs.pop(self.sid, None)
             logs.event(

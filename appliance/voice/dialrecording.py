@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from appliance import logs, sids
-from appliance.voice.callbacks import enqueue_status, rfc2822
+from appliance.voice import recordingrows
+from appliance.voice.callbacks import rfc2822
 
 if TYPE_CHECKING:
     from appliance.voice.audio import Media
@@ -155,24 +156,18 @@ class DialRecording:
         path = ctx.recordings_dir / f"{self.sid}.wav"
         write_wav(path, pcm, channels=channels)
         duration = round(len(pcm) / channels / BYTES_PER_SECOND)
-        now, started = time.time(), self._started_at
-        ctx.store.write(
-            lambda conn: conn.execute(
-                "INSERT INTO recordings (sid, call_sid, status, duration, channels, source, path,"
-                " start_time, date_created, date_updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    self.sid,
-                    self.session.sid,
-                    "completed",
-                    duration,
-                    channels,
-                    SOURCE,
-                    str(path),
-                    started,
-                    now,
-                    now,
-                ),
-            )
+        recordingrows.keep(  # or once the database is back (an outage): the file is on disk
+            ctx.store,
+            recordingrows.RecordingRow(
+                sid=self.sid,
+                call_sid=self.session.sid,
+                duration=duration,
+                channels=channels,
+                source=SOURCE,
+                path=str(path),
+                start_time=self._started_at,
+                created=time.time(),
+            ),
         )
         logs.event(
             LOGGER,
@@ -213,12 +208,11 @@ class DialRecording:
             "RecordingTrack": "both",
         }
         params.update(extra)
-        enqueue_status(
+        recordingrows.callback(
             ctx.store,
             self.session.sid,
             url,
             getattr(verb, "recording_status_callback_method", "POST"),
             params,
+            ctx.on_job,
         )
-        if ctx.on_job:
-            ctx.on_job()

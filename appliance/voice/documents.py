@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from appliance import logs
+from appliance.errors import StoreUnavailable
 from appliance.twimlets import is_twimlet_url
 from appliance.voice import call
 from appliance.voice.backlog import Backlog
@@ -79,12 +80,23 @@ class Documents:
         # Parameters only the first request carries, under the standard ones (a browser's
         # call: ApplicationSid and its connect params; appliance.clients.calls)
         self.first_params: dict[str, str] = {}
+        self._last: Row | None = None  # the row as last read: what an outage's requests use
 
     def row(self) -> Row:
-        """The call's row; :class:`CallEnded` if it is gone."""
-        row = self.ctx.store.read_one("SELECT * FROM calls WHERE sid = ?", (self.sid,))
+        """The call's row; :class:`CallEnded` if it is gone.  While the database is away
+        (PostgreSQL) the row as last read, so a call's requests (an action, a
+        ``<Redirect>``) go on with its parameters (its SID, From, To, URLs: none changes
+        during a call, and nothing can change them while the database is away);
+        :class:`StoreUnavailable` if it was never read."""
+        try:
+            row = self.ctx.store.read_one("SELECT * FROM calls WHERE sid = ?", (self.sid,))
+        except StoreUnavailable:
+            if self._last is None:
+                raise
+            return self._last
         if row is None:
             raise CallEnded()
+        self._last = row
         return row
 
     def first(self, row: Row, status: str) -> Any:

@@ -25,7 +25,7 @@ from appliance.voice import call
 from appliance.voice.call import CallEvent, CallLeg, Step
 from appliance.voice.callwatch import CallWatch
 from appliance.voice.handset import Handset
-from appliance.voice.records import CallRecords
+from appliance.voice.records import TURNED_AWAY, CallRecords
 
 if TYPE_CHECKING:
     from appliance.modem.modem import Modem
@@ -38,7 +38,6 @@ LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CALLER_ID_SOURCES = frozenset({"CLIP", "CLCC", "ccinfo", "DSCI"})  # lines that carry caller ID
-TURNED_AWAY = (20503, "the database was unreachable: turned away as busy")
 TURN_AWAY_QUIET = 10.0  # seconds the RINGs of a call turned away are not recorded again
 # The CallStatus of the "initiated" status callback: Twilio reports a status of its own for
 # it ("initiated: Twilio has dialed the call"), not the row's queued (docs/voice.md).

@@ -20,6 +20,10 @@ from appliance.voice.backlog import Backlog
 from appliance.voice.call import CallEvent, CallLeg, Step
 from appliance.voice.callbacks import call_params, enqueue_status, rfc2822
 
+# The error of a call's row when the database was away as it rang (a GSM call, a browser's,
+# a <Dial><Client> leg): it was turned away, and its row written once the database was back.
+TURNED_AWAY = (20503, "the database was unreachable: turned away as busy")
+
 # The status callback event of each status a step reaches (an ended call's is "completed").
 EVENT_OF_STATUS = {
     call.RINGING: "ringing",
@@ -146,11 +150,16 @@ class CallRecords:
         )
 
     def insert_rejected(
-        self, event: CallEvent, error: tuple[int, str] | None = None, at: float | None = None
+        self,
+        event: CallEvent,
+        error: tuple[int, str] | None = None,
+        at: float | None = None,
+        to: str | None = None,
     ) -> None:
         """A call that was turned away as busy (a waiting call, or a call that came while
         the database was away: ``error`` says so): logged, never run.  Kept until the
-        database is back if need be; written once (the row is looked for first)."""
+        database is back if need be; written once (the row is looked for first).  ``to``:
+        the number called, when it is not the line's own (a browser's ``To``)."""
         now = time.time() if at is None else at
         sid = sids.new("CA")
         code, message = error if error else (None, None)
@@ -167,7 +176,7 @@ class CallRecords:
                     self.line,
                     "inbound",
                     event.number or "",
-                    self.number,
+                    self.number if to is None else to,
                     call.BUSY,
                     now,
                     now,

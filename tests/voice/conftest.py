@@ -35,9 +35,10 @@ def voice_daemon(
 FAMILIES = ["sim800", "huawei_e173", "sim7600", "quectel_ec25", "generic"]
 
 
-def start_daemon(tmp_path: Path, modems: list[dict[str, str]]) -> Daemon:
-    """A started daemon on ``modems`` with the voice tests' quick timings, every modem
-    connected; stopped again (and the test failed) when one does not connect."""
+def start_daemon(tmp_path: Path, modems: list[dict[str, str]], **settings: object) -> Daemon:
+    """A started daemon on ``modems`` with the voice tests' quick timings (and ``settings``,
+    e.g. a ``database_url``), every modem connected; stopped again (and the test failed)
+    when one does not connect."""
     cfg = config.load(
         None,
         environ={},
@@ -50,6 +51,7 @@ def start_daemon(tmp_path: Path, modems: list[dict[str, str]]) -> Daemon:
             "reconnect_delay": 0.2,
             "command_timeout": 3.0,
             "modems": modems,
+            **settings,
         },
     )
     d = Daemon(cfg)

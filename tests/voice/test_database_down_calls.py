@@ -19,7 +19,7 @@ import pytest
 from appliance.daemon import Daemon
 from appliance.errors import StoreUnavailable
 from appliance.sim.host import SimulatorHost
-from appliance.sim.voice import RemoteParty, Silence
+from appliance.sim.voice import RemoteParty, Say, Silence, WaitHeard
 from tests.conftest import PHONE, wait_for
 from tests.pg import PgServer
 from tests.webapp import WebApp, twiml
@@ -146,6 +146,80 @@ def test_a_call_up_when_the_outage_begins_runs_on_and_its_end_is_written_after(
         assert completed.param("CallSid") == sid and completed.param("CallStatus") == "completed"
         time.sleep(1.0)  # a second callback would show now
         assert len(webapp.to("/status")) == 1
+        assert not tracebacks(caplog), tracebacks(caplog)
+    finally:
+        if not server.running:
+            server.resume()
+        d.stop()
+        server.drop(url)
+
+
+def test_a_record_during_an_outage_keeps_the_file_and_writes_its_row_and_callback_after(
+    sim: SimulatorHost,
+    webapp: WebApp,
+    voice_daemon: Callable[..., Daemon],
+    server: PgServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = server.new_database()
+    webapp.routes["/voice"] = twiml(
+        "<Response><Say>Leave a message after the beep.</Say>"
+        f'<Record action="{webapp.url("/recorded")}" maxLength="15" timeout="4"'
+        f' recordingStatusCallback="{webapp.url("/recording")}"/>'
+        "<Say>Not reached: the action's TwiML runs instead.</Say></Response>"
+    )
+    webapp.routes["/recorded"] = twiml("<Response><Say>Thank you.</Say></Response>")
+    webapp.routes["/recording"] = lambda req: (204, "text/plain", b"")
+    d = voice_daemon(database_url=url)
+    try:
+        remote = sim.network.incoming_call(
+            "modem1",
+            PHONE,
+            party=RemoteParty(
+                [
+                    WaitHeard(1.0, timeout=15),
+                    Silence(2.0),
+                    Say("Please call me back about the boiler."),
+                    Silence(30),
+                ]
+            ),
+        )
+        sid = webapp.wait(15, path="/voice").param("CallSid")
+        assert remote.wait_state("active", timeout=15)
+        go_down(d, server)
+        try:
+            # The message is recorded and the action requested with the server away; the
+            # call goes on with the action's TwiML, to its end.
+            recorded = webapp.wait(30, path="/recorded").flat
+            assert recorded["CallSid"] == sid and recorded["From"] == PHONE
+            assert int(recorded["RecordingDuration"]) >= 1
+            rec_sid = recorded["RecordingSid"]
+            path = d.config.data_dir / "recordings" / f"{rec_sid}.wav"
+            assert path.stat().st_size > 16000  # on disk at once
+            assert remote.wait_state("ended", timeout=20)
+            assert remote.end_reason == "local-hangup"
+            assert not d.store.available
+            assert not webapp.to("/recording")  # its job waits for the database
+            time.sleep(1.0)
+        finally:
+            server.resume()
+        wait_for(lambda: d.store.available, timeout=15)
+        rec = wait_for(
+            lambda: d.store.read_one("SELECT * FROM recordings WHERE sid = ?", (rec_sid,)),
+            timeout=10,
+        )
+        assert rec["call_sid"] == sid and rec["status"] == "completed"
+        assert (
+            rec["duration"] == int(recorded["RecordingDuration"]) and rec["source"] == "RecordVerb"
+        )
+        callback = webapp.wait(15, path="/recording").flat
+        assert callback["RecordingSid"] == rec_sid and callback["RecordingStatus"] == "completed"
+        call_row = d.store.read_one("SELECT * FROM calls WHERE sid = ?", (sid,))
+        assert call_row["status"] == "completed"
+        time.sleep(1.0)  # a second callback would show now
+        assert len(webapp.to("/recording")) == 1 and len(webapp.to("/recorded")) == 1
+        assert "call ended: database unreachable" not in caplog.text
         assert not tracebacks(caplog), tracebacks(caplog)
     finally:
         if not server.running:

@@ -4,6 +4,11 @@
 frames, so a call without an audio port (or one whose port stalls) still ends the
 recording.  A REST update (hang up or redirect) cuts the recording short, as it cuts
 ``<Gather>``: what was heard is stored, and the update, not the action, runs next.
+
+While the database is away (PostgreSQL) a recording is made as always: the file is
+written, its row and its recordingStatusCallback are kept and written once the database
+answers (:mod:`appliance.voice.recordingrows`), and the action is requested with the
+call's parameters as last read (:meth:`~appliance.voice.documents.Documents.row`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 from typing import Any
 
 from appliance import logs, sids
-from appliance.voice.callbacks import enqueue_status
+from appliance.voice import recordingrows
 from appliance.voice.channel import CallEnded
 from appliance.voice.session import CallSession
 
@@ -89,24 +94,18 @@ def record(session: CallSession, verb: Any, doc: Any) -> Any:
     path = ctx.recordings_dir / f"{rec_sid}.wav"
     write_wav(path, pcm)
     duration = round(len(pcm) / 16000)
-    now = time.time()
-    ctx.store.write(
-        lambda conn: conn.execute(
-            "INSERT INTO recordings (sid, call_sid, status, duration, channels, source, path,"
-            " start_time, date_created, date_updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                rec_sid,
-                session.sid,
-                "completed",
-                duration,
-                1,
-                "RecordVerb",
-                str(path),
-                started,
-                now,
-                now,
-            ),
-        )
+    recordingrows.keep(  # or once the database is back (an outage): the file is on disk
+        ctx.store,
+        recordingrows.RecordingRow(
+            sid=rec_sid,
+            call_sid=session.sid,
+            duration=duration,
+            channels=1,
+            source="RecordVerb",
+            path=str(path),
+            start_time=started,
+            created=time.time(),
+        ),
     )
     logs.event(
         LOGGER,
@@ -140,15 +139,14 @@ def record(session: CallSession, verb: Any, doc: Any) -> Any:
             "RecordingChannels": "1",
             "RecordingSource": "RecordVerb",
         }
-        enqueue_status(
+        recordingrows.callback(
             ctx.store,
             session.sid,
             callback,
             getattr(verb, "recording_status_callback_method", "POST"),
             params,
+            ctx.on_job,
         )
-        if ctx.on_job:
-            ctx.on_job()
     if key == "control":
         return None  # the flow takes the REST update
     if key == "hangup":

@@ -1,0 +1,186 @@
+"""Browser calls while the PostgreSQL server is away (issue 16: "same promises as one box").
+
+A browser's ``Device.connect()`` during an outage is turned away at once, as a GSM call
+ringing in then is: its TwiML App and its row are in the store, so nothing could run it.
+The SDK gets ``error`` 31480 and ``hangup`` (its Call ends; the socket stays up), nothing of
+the call is left, one log line says so, and its row (``busy``, error 20503) is written once
+the server is back.  A ``<Dial><Client>`` ring during an outage is turned away as busy the
+same way, and the caller's TwiML goes on with the Dial's action.  An aiortc peer plays the
+browser over the real wss socket; the server is this module's own (fsync on), stopped with
+``pg_ctl stop -m fast`` and started again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from appliance.clients.audioport import WebRtcAudioPort
+from appliance.clients.peer import Peer
+from appliance.sim.party import RemoteParty, Silence
+from tests.clients import browserapp
+from tests.clients.conftest import receive, send
+from tests.clients.test_outgoing import TJS, sdk_invite
+from tests.clients.test_peer import as_the_sdk_sends_it
+from tests.clients.test_ringing import Browser
+from tests.conftest import PHONE, wait_for
+from tests.pg import PgServer
+from tests.voice.test_database_down_calls import go_down, tracebacks
+from tests.webapp import twiml
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PgServer]:
+    s = PgServer(fsync=True)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def client_rows(d: Any) -> list[Any]:
+    return list(d.store.read("SELECT * FROM calls WHERE modem = 'client' ORDER BY date_created"))
+
+
+def test_a_browser_call_placed_during_an_outage_is_turned_away_and_recorded_after(
+    phones, webapp, server: PgServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = server.new_database()
+    p, _, token = browserapp.start(phones, webapp, "<Say>Hello.</Say>", database_url=url)
+    d = p.daemon
+    loop = d.media.start()
+    browser = Peer(WebRtcAudioPort(loop), name="browser")
+    again = Peer(WebRtcAudioPort(loop), name="browser again")
+    try:
+        with p.open() as ws:
+            send(ws, "listen", token=token, browserinfo={}, reconnectTimeout=0)
+            assert receive(ws)["type"] == "connected"
+            go_down(d, server)
+            try:
+                offer_sdp = as_the_sdk_sends_it(d.media.submit(browser.offer()).result(10))
+                sdk_invite(ws, offer_sdp, {"To": "+15551234567"})
+                error = receive(ws)
+                assert error["type"] == "error", error
+                assert error["payload"]["callsid"] == TJS
+                assert error["payload"]["error"]["code"] == 31480
+                assert "database" in error["payload"]["error"]["message"]
+                assert receive(ws) == {
+                    "type": "hangup",
+                    "version": "1.6",
+                    "payload": {"callsid": TJS},
+                }
+                # the socket stays up and answers (keys for a call it has not: 31404)
+                send(ws, "dtmf", callsid=TJS, dtmf="1")
+                assert receive(ws)["payload"]["error"]["code"] == 31404
+                # nothing of the call is left: no call, leg, flow, reconnect token
+                line = d.client_line
+                assert line.count() == 0 and not line.legs and not line.flows
+                assert len(line._reconnects) == 0
+                assert not d.store.available
+            finally:
+                server.resume()
+            wait_for(lambda: d.store.available, timeout=15)
+            rows = wait_for(lambda: client_rows(d), timeout=10)
+            assert len(rows) == 1, rows
+            row = rows[0]
+            assert (row["status"], row["direction"]) == ("busy", "inbound")
+            assert (row["from_number"], row["to_number"]) == ("client:alice", "+15551234567")
+            assert row["error_code"] == 20503 and "database" in row["error_message"]
+            assert not webapp.to("/voice")  # nothing ran it
+            lines = [r for r in caplog.records if "client call turned away" in r.getMessage()]
+            assert len(lines) == 1, [r.getMessage() for r in lines]
+            assert "client message failed" not in caplog.text
+
+            # The daemon was never restarted: the next call runs its App's TwiML.
+            offer_sdp = as_the_sdk_sends_it(d.media.submit(again.offer()).result(10))
+            sdk_invite(ws, offer_sdp, {"To": "+15551234567"})
+            sid = webapp.wait(15, path="/voice").param("CallSid")
+            wait_for(lambda: len(client_rows(d)) == 2)
+            send(ws, "hangup", callsid=TJS)
+            wait_for(
+                lambda: (
+                    d.store.read_one("SELECT status FROM calls WHERE sid = ?", (sid,))["status"]
+                    not in ("ringing", "in-progress")
+                )
+            )
+        assert len(client_rows(d)) == 2  # the refused call is recorded once
+        assert not tracebacks(caplog), tracebacks(caplog)
+    finally:
+        for peer in (browser, again):
+            d.media.submit(peer.close()).result(5)
+        if not server.running:
+            server.resume()
+        d.stop()
+        server.drop(url)
+
+
+def test_a_dial_client_during_an_outage_is_turned_away_as_busy_and_the_call_goes_on(
+    phones, sim, webapp, server: PgServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = server.new_database()
+    webapp.routes["/voice"] = twiml(
+        '<Response><Pause length="4"/>'
+        f'<Dial action="{webapp.url("/dialed")}" timeout="10"><Client>alice</Client></Dial>'
+        "</Response>"
+    )
+    webapp.routes["/dialed"] = twiml("<Response><Say>Nobody can take your call.</Say></Response>")
+    p = browserapp.appliance(
+        phones, sim, modem={"voice_url": webapp.url("/voice")}, database_url=url
+    )
+    d = p.daemon
+    browser = Browser(p)  # registered as alice: she would ring
+    try:
+        caller = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
+        parent = webapp.wait(15, path="/voice").param("CallSid")
+        assert caller.wait_state("active", timeout=15)
+        go_down(d, server)
+        try:
+            # The Dial's action is requested during the outage, with the call's parameters
+            dialed = webapp.wait(15, path="/dialed").flat
+            assert dialed["CallSid"] == parent and dialed["From"] == PHONE
+            assert dialed["DialCallStatus"] == "busy"
+            child = dialed["DialCallSid"]
+            assert caller.wait_state("ended", timeout=20)
+            assert caller.end_reason == "local-hangup"  # its TwiML ran to its end
+            with pytest.raises(TimeoutError):  # alice was never rung
+                browser.next("invite", timeout=1.0)
+            assert not d.store.available
+        finally:
+            server.resume()
+        wait_for(lambda: d.store.available, timeout=15)
+
+        def ended() -> Any:
+            row = d.store.read_one("SELECT * FROM calls WHERE sid = ?", (child,))
+            return row if row is not None and row["status"] == "busy" else None
+
+        row = wait_for(ended, timeout=10)
+        assert (row["direction"], row["parent_call_sid"]) == ("outbound-dial", parent)
+        assert row["to_number"] == "client:alice" and row["from_number"] == PHONE
+        assert row["error_code"] == 20503
+        assert wait_for(
+            lambda: (
+                d.store.read_one("SELECT status FROM calls WHERE sid = ?", (parent,))["status"]
+                == "completed"
+            )
+        )
+        stuck = d.store.read(
+            "SELECT sid FROM calls WHERE status IN ('queued', 'ringing', 'in-progress')"
+        )
+        assert not stuck, stuck
+        assert len(webapp.to("/dialed")) == 1
+        lines = [r for r in caplog.records if "client ring turned away" in r.getMessage()]
+        assert len(lines) == 1
+        assert not tracebacks(caplog), tracebacks(caplog)
+    finally:
+        browser.close()
+        if not server.running:
+            server.resume()
+        d.stop()
+        server.drop(url)
