@@ -1,7 +1,9 @@
-"""A modem's connection: the handshake that sets a port up, and what the log says of it.
+"""A modem's connection: opening the port, the handshake that sets it up, and what the log
+says of it.
 
-The :class:`~appliance.modem.modem.Modem` thread opens, drops and reopens the port; this module
-does the talking once the port is open (:func:`handshake`) and keeps the account of outages
+The :class:`~appliance.modem.modem.Modem` thread opens (:func:`connect`), drops and reopens the
+port; this module opens it (with the SIM's PIN only while :class:`PinGuard` allows), does the
+talking once the port is open (:func:`handshake`) and keeps the account of outages
 (:class:`ConnectionLog`): ``modem connected`` the first time, ``modem lost`` when a connection
 drops, ``modem unreachable`` while the port is missing or is not a modem (an ERROR line at once,
 then one each report interval, DEBUG in between), and ``modem recovered`` with how long it was
@@ -12,19 +14,76 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 import time
 
 from gsmmodem.exceptions import IncorrectPinError, PukRequiredError
 
 from appliance import logs
+from appliance.config import ModemConfig
 from appliance.errors import CommandRejected, StoreUnavailable
+from appliance.modem.attap import AtTap
 from appliance.modem.driver import Driver
+from appliance.modem.mailbox import Mailbox
 from appliance.modem.profiles import Profile
 from appliance.store.database import Store
 
 # The events people grep for (docs, tests) are the modem thread's: same logger name.
 LOGGER = logging.getLogger("appliance.modem.modem")
+
+
+class NotConnected(Exception):
+    """The port did not open as a modem; the text is the modem's ``last_error``."""
+
+
+def connect(
+    port: str,
+    cfg: ModemConfig,
+    profile: Profile,
+    pins: PinGuard,
+    log: ConnectionLog,
+    tap: AtTap,
+    events: Mailbox,
+) -> tuple[Driver, str, str]:
+    """Open ``port`` as ``cfg``'s modem and set it up (:func:`handshake`): the driver, the
+    modem's manufacturer and model.  The driver's URCs and the loss of its port go to
+    ``events``.  Raises :class:`NotConnected`, told to ``log``, when the port is missing or does
+    not answer as a modem (the driver closed); :class:`~appliance.errors.StoreUnavailable`,
+    with nothing opened, while the PIN's guard cannot read the store."""
+    if "://" not in port and not os.path.exists(port):
+        log.unreachable("is not present (unplugged, or another device name)")
+        raise NotConnected(f"port {port} not present")
+    # The PIN's guard reads the store: before the port is opened, so an outage
+    # (StoreUnavailable, the loop waits) never leaves a driver behind.  A refusal kept in
+    # memory during an outage is written first.
+    pins.flush()
+    pin = cfg.pin or None
+    held = pins.blocked_reason(pin)
+    send = pins.to_send(pin)
+    driver = Driver(
+        port,
+        baudrate=cfg.baudrate,
+        flow_control=profile.flow_control,
+        urc_sink=lambda urc: events.put(("urc", urc)),
+        tap=tap,
+    )
+    # Tagged with its driver: a late report from a connection already replaced is ignored.
+    driver.gone_sink = lambda err: events.put(("gone", (driver, err)))
+    try:
+        handshake(driver, send, profile, cfg.name)
+        return driver, (driver.manufacturer or "").strip(), (driver.model or "").strip()
+    except Exception as e:  # noqa: BLE001 - any failure here means "try again later"
+        error = f"connect failed: {type(e).__name__}: {e}"
+        if held is not None:
+            error += f" ({held})"
+        log.unreachable(f"does not answer as a modem ({type(e).__name__}: {e})")
+        try:
+            driver.close()
+        except Exception:  # noqa: BLE001
+            pass
+        pins.after_failure(send, e)  # after the close: never raises for an outage
+        raise NotConnected(error) from e
 
 
 def handshake(driver: Driver, pin: str | None, profile: Profile, modem: str) -> None:

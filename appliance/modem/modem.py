@@ -20,9 +20,9 @@ The loop, each turn:
 
 A port that vanishes (USB unplug), or two commands in a row that time out,
 drop the connection; the loop reconnects with exponential backoff, whatever
-the port's new ``/dev/ttyUSBn`` number, because it opens a stable path.  What is
-said on the port once it is open, and what the log says of the connection coming and
-going, is :mod:`~appliance.modem.connection`'s.
+the port's new ``/dev/ttyUSBn`` number, because it opens a stable path.  Opening the
+port, what is said on it once it is open, and what the log says of the connection coming
+and going, is :mod:`~appliance.modem.connection`'s.
 
 When the database is unreachable (:class:`~appliance.errors.StoreUnavailable`, PostgreSQL
 only) the loop neither stores nor sends: an SMS stays in the modem's storage (its ``+CMTI``
@@ -37,12 +37,10 @@ swept and the queue looked at, without a restart.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from appliance import logs
@@ -96,7 +94,6 @@ class Modem:
         self.driver: Driver | None = None
         self.tap = AtTap()  # the panel's AT monitor; kept across reconnections
         self._events = Mailbox()
-        self._wake_pending = False  # a "wake" is in _events (see wake)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._next_sweep = 0.0
@@ -141,14 +138,9 @@ class Modem:
             self._thread.join(timeout)
 
     def wake(self) -> None:
-        """Something was queued: look at the queue soon.  Wake-ups coalesce: while one is
-        pending another adds nothing (a burst of REST creates wakes the thread once, not once
-        per message), and the pending one is cleared before it is handled, so work committed
-        after that is seen by the next one."""
-        if self._wake_pending:
-            return
-        self._wake_pending = True
-        self._events.put(("wake", None))
+        """Something was queued: look at the queue soon (wake-ups coalesce:
+        :meth:`~appliance.modem.mailbox.Mailbox.wake`)."""
+        self._events.wake()
 
     def command(self, cmd: str, timeout: float | None = None) -> list[str]:
         """Run one AT command; only from the modem thread (jobs, the phone)."""
@@ -156,9 +148,7 @@ class Modem:
 
     def submit(self, fn: Callable[[Driver], T], timeout: float = 60.0) -> T:
         """Run ``fn(driver)`` on the modem thread and return its result."""
-        future: Future[T] = Future()
-        self._events.put(("job", (fn, future)))
-        return future.result(timeout)
+        return self._events.submit(fn, timeout)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -288,15 +278,15 @@ class Modem:
 
     def _idle(self, seconds: float) -> None:
         """Wait while disconnected; still answer jobs (with an error) and stop requests."""
-        for kind, payload in self._events.within(seconds, lambda: self._stopping):
-            if kind == "job":
-                payload[1].set_exception(
-                    ModemError(f"modem {self.name} is not connected ({self.last_error})")
-                )
+        self._events.refuse_jobs(
+            seconds,
+            lambda: self._stopping,
+            lambda: ModemError(f"modem {self.name} is not connected ({self.last_error})"),
+        )
 
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "wake":
-            self._wake_pending = False
+            self._events.woken()
             self.sender.look_now()  # something was queued: look now
             self._phone_check = True
         elif kind == "urc":
@@ -305,58 +295,19 @@ class Modem:
             driver, error = payload
             if driver is self.driver:
                 raise ModemGone(str(error))
-        elif kind == "job":
-            fn, future = payload
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                assert self.driver is not None
-                future.set_result(fn(self.driver))
-            except (ModemGone, ModemTimeout) as e:
-                future.set_exception(e)
-                raise
-            except Exception as e:  # noqa: BLE001 - handed to the caller
-                future.set_exception(e)
+        elif kind == "job":  # the port's loss or a hang is the loop's too
+            self._events.run_job(payload, self._connected_driver, (ModemGone, ModemTimeout))
 
     # -- connection --------------------------------------------------------------------------
 
     def _connect(self) -> bool:
         self.state = "connecting"
-        if "://" not in self.port and not os.path.exists(self.port):
-            self.last_error = f"port {self.port} not present"
-            self._log.unreachable("is not present (unplugged, or another device name)")
-            self._record_health()
-            return False
-        # The PIN's guard reads the store: before the port is opened, so an outage
-        # (StoreUnavailable, the loop waits) never leaves a driver behind.  A refusal kept in
-        # memory during an outage is written first.
-        self._pins.flush()
-        pin = self.cfg.pin or None
-        held = self._pins.blocked_reason(pin)
-        send = self._pins.to_send(pin)
-        driver = Driver(
-            self.port,
-            baudrate=self.cfg.baudrate,
-            flow_control=self.profile.flow_control,
-            urc_sink=lambda urc: self._events.put(("urc", urc)),
-            tap=self.tap,
-        )
-        # Tagged with its driver: a late report from a connection already replaced is ignored.
-        driver.gone_sink = lambda err: self._events.put(("gone", (driver, err)))
         try:
-            connection.handshake(driver, send, self.profile, self.name)
-            self.manufacturer = (driver.manufacturer or "").strip()
-            self.model = (driver.model or "").strip()
-        except Exception as e:  # noqa: BLE001 - any failure here means "try again later"
-            self.last_error = f"connect failed: {type(e).__name__}: {e}"
-            if held is not None:
-                self.last_error += f" ({held})"
-            self._log.unreachable(f"does not answer as a modem ({type(e).__name__}: {e})")
-            try:
-                driver.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self._pins.after_failure(send, e)  # after the close: never raises for an outage
+            driver, self.manufacturer, self.model = connection.connect(
+                self.port, self.cfg, self.profile, self._pins, self._log, self.tap, self._events
+            )
+        except connection.NotConnected as e:
+            self.last_error = str(e)
             self._record_health()
             return False
         self.driver = driver

@@ -30,6 +30,7 @@ from .commands import GeneralCommands, IdentityCommands, NetworkCommands
 from .dispatcher import PROMPTED, Handler
 from .errors import AtError, cme, cms
 from .linediscipline import CTRL_Z, ESC, MAX_PDU_HEX, PROMPT
+from .noise import junk
 from .sms import SmsCommands
 from .state import Faults, ModemState
 from .storage import (
@@ -105,7 +106,7 @@ class SimulatedModem(
 
     def garbage(self, nbytes: int = 32) -> None:
         """Emit ``nbytes`` random bytes (incl. 0xff 0xfe and partial lines) at once."""
-        self._write(self._junk(max(1, int(nbytes))) + b"\r\n")
+        self._write(junk(self._rand, max(1, int(nbytes))) + b"\r\n")
 
     def garbage_mode(self, on: bool = True) -> None:
         self.faults.garbage_mode = bool(on)

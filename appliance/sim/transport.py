@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from .errors import AtError
 from .linediscipline import LineDiscipline
+from .noise import junk
 from .profile import SimProfile
-from .pseudoterminal import open_pty
+from .pseudoterminal import open_pty, write_master
 from .state import Faults, ModemState
 from .storage import Memory, UnionMemory
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from .network import Network
 
 log = logging.getLogger(__name__)
+
+WRITE_TIMEOUT = 1.0  # seconds output waits for the host to drain the pty before it is dropped
 
 
 class ModemTransport(LineDiscipline):
@@ -235,24 +238,8 @@ class ModemTransport(LineDiscipline):
     # ------------------------------------------------------------------ output
     def _write(self, data: bytes) -> None:
         with self._out_lock:
-            fd = self._master
-            if fd is None:
-                return
-            view = memoryview(data)
-            deadline = time.monotonic() + 1.0
-            while view:
-                try:
-                    n = os.write(fd, view)
-                    view = view[n:]
-                except BlockingIOError:
-                    # nobody drains the slave side (driver not running): like a real
-                    # modem talking into an unplugged cable, output is dropped
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return
-                    select.select([], [fd], [], min(remaining, 0.5))
-                except OSError:
-                    return
+            if self._master is not None:
+                write_master(self._master, data, WRITE_TIMEOUT)
 
     @staticmethod
     def _frame(lines: list[str]) -> bytes:
@@ -318,7 +305,7 @@ class ModemTransport(LineDiscipline):
         out += self._frame([self._final(err)])
         self._write(bytes(out))
         if self.faults.garbage_mode:
-            self._write(self._junk(self._rand.randint(3, 12)) + b"\r\n")
+            self._write(junk(self._rand, self._rand.randint(3, 12)) + b"\r\n")
 
     def _respond_locked(self, lines: list[str], err: AtError | None) -> None:
         with self._lock:
@@ -336,22 +323,6 @@ class ModemTransport(LineDiscipline):
             self._busy = False
             for data in pending:
                 self._write(data)
-
-    def _junk(self, n: int) -> bytes:
-        pool = [0xFF, 0xFE, 0x00, 0x80, 0xC3, 0x1A, 0x0D]
-        fragments = [b"+CM", b"+CMT", b"OK", b"\r", b"+CSQ: 1", b"ERR"]
-        out = bytearray()
-        while len(out) < n:
-            r = self._rand.random()
-            if r < 0.3:
-                out.append(self._rand.choice(pool))
-            elif r < 0.4:
-                out += self._rand.choice(fragments)
-            else:
-                out.append(self._rand.randrange(256))
-        data = bytes(out[:n])
-        # never a full line that looks like a final result code
-        return data.replace(b"\n", b"?")
 
     # ------------------------------------------------------------------ input
     def _read_loop(self, master: int, wake_r: int) -> None:

@@ -12,7 +12,7 @@ What the store does not record is observed where it happens, in this process, an
 from zero at each start (Prometheus handles such resets): the duration of each store commit
 (a hook in :class:`~appliance.store.database.Store`: a slow SD card shows here first), of
 each webhook request (an observer on the :class:`~appliance.webhooks.client.WebhookClient`),
-and the audio underruns of calls (a tally kept by :mod:`appliance.voice.audio`).  With
+and the audio underruns of calls (a tally kept by :mod:`appliance.voice.audiostats`).  With
 ``metrics_enabled = false`` none of these hooks is installed.
 
 A scrape while the database is unreachable (PostgreSQL) still answers: the families read
@@ -48,7 +48,7 @@ from appliance.errors import ApplianceError, StoreUnavailable
 from appliance.numbers import normalize
 from appliance.system import health
 from appliance.system.tallies import SEND_LATENCY_BUCKETS, Counts, Tallies, Tally, store_tallies
-from appliance.voice import audio
+from appliance.voice import audiostats
 
 if TYPE_CHECKING:
     from appliance.config import Config
@@ -88,7 +88,8 @@ def _e164(number: str) -> str:
 
 
 def audio_port_name(spec: str) -> str:
-    """The name :mod:`appliance.voice.audio` tallies a modem's audio port (``audio_port``) under."""
+    """The name :mod:`appliance.voice.audiostats` tallies a modem's audio port (``audio_port``)
+    under."""
     if spec.startswith("alsa:"):
         return "alsa:" + (spec[len("alsa:") :] or "default")
     return spec
@@ -155,7 +156,7 @@ class Metrics:
 
     def underruns(self) -> dict[str, int]:
         """Audio underruns of calls since start, per modem."""
-        tally = audio.underruns()
+        tally = audiostats.underruns()
         out = {}
         for name, modem in self.modems.items():
             spec = str(getattr(modem.phone, "audio_port", "") or "")

@@ -23,6 +23,9 @@ other side of a bridge) is not a source to buffer ahead: :meth:`Media.play_live`
 function the writer calls at each tick for that tick's frame, so what is heard is at most
 what the bridge itself holds (a buffered source that is never empty, silence included,
 would sit ``max_buffer_ms`` behind for the whole call).
+
+What the clocks report (the writer's frame intervals and jitter, underruns per audio port for
+the metrics) is :mod:`appliance.voice.audiostats`'.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ import os
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
+from appliance.voice import audiostats
 from appliance.voice.ports import RATE, AudioPort
 
 LOGGER = logging.getLogger(__name__)
@@ -47,26 +51,6 @@ READ_TIMEOUT = 0.1  # reader wake-up period (for stop)
 STATS_FRAMES = 6000  # intervals kept for stats: the last two minutes
 REALTIME_PRIORITY = 10  # SCHED_FIFO priority of the writer thread when permitted; 0 = never
 GIL_SWITCH_INTERVAL = 0.001  # a waking writer waits at most this long for another thread's GIL
-
-# Underruns of every call since start, by audio port name (see port_name); the metrics
-# (appliance.system.metrics) export them per modem, as calls and their Media come and go.
-_UNDERRUNS: Counter[str] = Counter()
-_UNDERRUNS_LOCK = threading.Lock()
-
-
-def port_name(port: object) -> str:
-    """A port's name: its path (a tty), ``alsa:<device>``, or ``""``."""
-    path = getattr(port, "path", None)
-    if path:
-        return str(path)
-    device = getattr(port, "device", None)
-    return f"alsa:{device}" if device else ""
-
-
-def underruns() -> dict[str, int]:
-    """Underruns of every call since start, by :func:`port_name`."""
-    with _UNDERRUNS_LOCK:
-        return dict(_UNDERRUNS)
 
 
 class Playback:
@@ -128,15 +112,6 @@ class Playback:
                 self._exhausted = True
 
 
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
 def _raise_priority() -> None:
     """Give the calling (writer) thread real-time priority where allowed, as Asterisk does.
 
@@ -162,7 +137,7 @@ class Media:
         max_buffer_ms: int = 1000,
     ) -> None:
         self.port = port
-        self.port_name = port_name(port)
+        self.port_name = audiostats.port_name(port)
         self.clock = clock
         self._cap = max(FRAME_BYTES, max_buffer_ms * RATE * 2 // 1000)
         self._cond = threading.Condition()
@@ -296,17 +271,10 @@ class Media:
     def stats(self) -> dict[str, float]:
         """Counters and frame-interval figures (milliseconds) of the writer."""
         with self._cond:
-            out: dict[str, float] = {k: float(v) for k, v in self._counts.items()}
-            intervals = [i * 1000.0 for i in self._intervals]
+            counts = dict(self._counts)
+            intervals = list(self._intervals)
             queued = sum(len(pb._buf) for pb in self._queue)
-        jitter = [abs(i - FRAME_SECONDS * 1000.0) for i in intervals]
-        out["interval_p50_ms"] = percentile(intervals, 50)
-        out["interval_p99_ms"] = percentile(intervals, 99)
-        out["jitter_p50_ms"] = percentile(jitter, 50)
-        out["jitter_p99_ms"] = percentile(jitter, 99)
-        out["jitter_max_ms"] = max(jitter, default=0.0)
-        out["queued_ms"] = queued / (RATE * 2) * 1000.0
-        return out
+        return audiostats.figures(counts, intervals, FRAME_SECONDS, queued / (RATE * 2))
 
     # -- threads -----------------------------------------------------------------------------
     def _next_frame(self) -> tuple[bytes, Playback | None, bool]:
@@ -340,8 +308,7 @@ class Media:
                     continue
                 if pb.started_at is not None:
                     self._counts["underruns"] += 1
-                    with _UNDERRUNS_LOCK:
-                        _UNDERRUNS[self.port_name] += 1
+                    audiostats.count_underrun(self.port_name)
                 break
             self._counts["silence_frames"] += 1
             return SILENCE, None, False

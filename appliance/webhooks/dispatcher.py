@@ -51,9 +51,8 @@ from appliance.sms.outbox import Outbox
 from appliance.store.database import Row, Store
 from appliance.webhooks.client import WebhookClient
 from appliance.webhooks.cookies import COOKIE_IDLE_SECONDS
-from appliance.webhooks.joblog import log_entry, sent_params
 from appliance.webhooks.origins import OriginSlots, origin
-from appliance.webhooks.settlement import log_outcome, queue_reply
+from appliance.webhooks.settlement import log_outcome, settle
 from appliance.webhooks.smsflow import MAX_REPLIES, Outcome, conversation, run_sms
 
 __all__ = ["MAX_REPLIES", "STATUS_ATTEMPTS", "Dispatcher", "Outcome"]
@@ -350,66 +349,30 @@ class Dispatcher:
     def _commit(
         self, job: Row, params: dict[str, str], outcome: Outcome, again: bool = False
     ) -> None:
-        """Record the outcome, only while the job is still ``running`` under this node's lease
-        with this try's count (fencing): not if its lease ran out and another node took it,
+        """Record the outcome (:func:`~appliance.webhooks.settlement.settle`, fenced on this
+        node's lease and this try's count): not if its lease ran out and another node took it,
         nor, ``again`` (an earlier try was cut by an outage), if that one landed after all."""
         now = time.time()
         limit = self.attempts if job["kind"] == "sms" else STATUS_ATTEMPTS
         tried = int(job["attempts"]) + 1  # the row was read before the claim counted this try
-        created: list[str] = []
 
-        def fn(conn: sqlite3.Connection) -> bool:
-            created.clear()  # re-run after a serialization failure
-            # The fence, which also locks the row until the commit (no claim can take it now).
-            if not conn.execute(
-                "UPDATE webhook_jobs SET lease_until = lease_until WHERE id = ?"
-                " AND state = 'running' AND attempts = ? AND lease_owner = ?",
-                (job["id"], tried, self.node),
-            ).rowcount:
-                return False  # the cut commit landed, or another node took the job
-            for result, code, message in outcome.log:
-                log_entry(
-                    conn,
-                    job,
-                    url=result.url,
-                    method=result.method,
-                    request=json.dumps(sent_params(result, params), sort_keys=True),
-                    status=result.status,
-                    response=result.body,
-                    code=code,
-                    message=message,
-                    now=now,
-                    result=result,
-                )
-            if outcome.jar_used and outcome.cookies is None:
-                # Every cookie expired or was deleted (Max-Age=0, Expires in the past): forget
-                # the jar, as a browser does, or the next request would send the old ones.
-                conn.execute("DELETE FROM cookies WHERE conversation = ?", (conversation(params),))
-            elif outcome.jar_used:
-                conn.execute(
-                    "INSERT INTO cookies (conversation, jar, last_used) VALUES (?,?,?) ON CONFLICT (conversation)"
-                    " DO UPDATE SET jar = excluded.jar, last_used = excluded.last_used",
-                    (conversation(params), outcome.cookies, now),
-                )
-            if outcome.success:
-                conn.execute("UPDATE webhook_jobs SET state = 'done' WHERE id = ?", (job["id"],))
-                for verb in outcome.replies:
-                    sid = queue_reply(
-                        conn, self.outbox, self.modem_for_number, job, params, verb, now
-                    )
-                    if sid:
-                        created.append(sid)
-            elif outcome.retry and tried < limit:
-                delay = self.backoff * 2 ** (tried - 1)
-                conn.execute(
-                    "UPDATE webhook_jobs SET state = 'pending', next_attempt_at = ? WHERE id = ?",
-                    (now + delay, job["id"]),
-                )
-            else:
-                conn.execute("UPDATE webhook_jobs SET state = 'failed' WHERE id = ?", (job["id"],))
-            return True
+        def fn(conn: sqlite3.Connection) -> list[str] | None:
+            return settle(
+                conn,
+                job,
+                params,
+                outcome,
+                node=self.node,
+                tried=tried,
+                limit=limit,
+                backoff=self.backoff,
+                outbox=self.outbox,
+                modem_for_number=self.modem_for_number,
+                now=now,
+            )
 
-        if not self.store.write(fn):
+        created = self.store.write(fn)
+        if created is None:
             if not again:
                 logs.event(
                     LOGGER,

@@ -1,9 +1,11 @@
-"""What a finished webhook job leaves besides its state: the ``<Message>`` replies it queues
-(in the commit that closes the job) and the log lines of its outcome.  Split from
-:mod:`appliance.webhooks.dispatcher`, which runs the jobs."""
+"""What a finished webhook job leaves: the commit that closes it (:func:`settle`, fenced on
+the node's lease: its attempt log, cookies, new state and the ``<Message>`` replies it queues)
+and the log lines of its outcome.  Split from :mod:`appliance.webhooks.dispatcher`, which runs
+the jobs."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -13,10 +15,77 @@ from appliance.errors import InvalidNumber
 from appliance.sms.outbox import Outbox, OutboxError
 from appliance.store.database import Row
 from appliance.twiml import messaging
-from appliance.webhooks.joblog import log_entry
-from appliance.webhooks.smsflow import Outcome
+from appliance.webhooks.joblog import log_entry, sent_params
+from appliance.webhooks.smsflow import Outcome, conversation
 
 LOGGER = logging.getLogger("appliance.webhooks.dispatcher")  # the lines' home before the split
+
+
+def settle(
+    conn: sqlite3.Connection,
+    job: Row,
+    params: dict[str, str],
+    outcome: Outcome,
+    *,
+    node: str,
+    tried: int,
+    limit: int,
+    backoff: float,
+    outbox: Outbox,
+    modem_for_number: Callable[[str], str | None],
+    now: float,
+) -> list[str] | None:
+    """Record ``outcome`` in the caller's transaction, only while the job is still ``running``
+    under ``node``'s lease with this try's count (``tried``; fencing): the SIDs of the replies
+    it queued, or None (nothing written) when the fence refuses: the lease ran out and another
+    node took the job, or an earlier commit of this outcome, cut by an outage, landed."""
+    # The fence, which also locks the row until the commit (no claim can take it now).
+    if not conn.execute(
+        "UPDATE webhook_jobs SET lease_until = lease_until WHERE id = ?"
+        " AND state = 'running' AND attempts = ? AND lease_owner = ?",
+        (job["id"], tried, node),
+    ).rowcount:
+        return None  # the cut commit landed, or another node took the job
+    for result, code, message in outcome.log:
+        log_entry(
+            conn,
+            job,
+            url=result.url,
+            method=result.method,
+            request=json.dumps(sent_params(result, params), sort_keys=True),
+            status=result.status,
+            response=result.body,
+            code=code,
+            message=message,
+            now=now,
+            result=result,
+        )
+    if outcome.jar_used and outcome.cookies is None:
+        # Every cookie expired or was deleted (Max-Age=0, Expires in the past): forget
+        # the jar, as a browser does, or the next request would send the old ones.
+        conn.execute("DELETE FROM cookies WHERE conversation = ?", (conversation(params),))
+    elif outcome.jar_used:
+        conn.execute(
+            "INSERT INTO cookies (conversation, jar, last_used) VALUES (?,?,?) ON CONFLICT (conversation)"
+            " DO UPDATE SET jar = excluded.jar, last_used = excluded.last_used",
+            (conversation(params), outcome.cookies, now),
+        )
+    created: list[str] = []
+    if outcome.success:
+        conn.execute("UPDATE webhook_jobs SET state = 'done' WHERE id = ?", (job["id"],))
+        for verb in outcome.replies:
+            sid = queue_reply(conn, outbox, modem_for_number, job, params, verb, now)
+            if sid:
+                created.append(sid)
+    elif outcome.retry and tried < limit:
+        delay = backoff * 2 ** (tried - 1)
+        conn.execute(
+            "UPDATE webhook_jobs SET state = 'pending', next_attempt_at = ? WHERE id = ?",
+            (now + delay, job["id"]),
+        )
+    else:
+        conn.execute("UPDATE webhook_jobs SET state = 'failed' WHERE id = ?", (job["id"],))
+    return created
 
 
 def log_outcome(job: Row, outcome: Outcome, tried: int, limit: int, backoff: float) -> None:

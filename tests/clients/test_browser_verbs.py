@@ -22,28 +22,16 @@ import pytest
 
 from appliance.clients.audioport import FRAME_BYTES, WebRtcAudioPort
 from appliance.clients.peer import Peer
-from appliance.sim.voice import Play, RemoteParty, Silence
 from appliance.voice import tones
 from tests.clients import browserapp
 from tests.clients.browserapp import CALLEE, CALLEE_HZ, callee_call, heard_tone
 from tests.clients.conftest import receive, send
-from tests.clients.test_outgoing import record, sdk_invite, verb_started
-from tests.clients.test_peer import as_the_sdk_sends_it, talk
+from tests.clients.test_outgoing import record, verb_started
+from tests.clients.test_peer import talk
 from tests.conftest import NUMBER, wait_for
 from tests.webapp import twiml
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def place(p, ws, token: str, browser: Peer) -> str:
-    """The browser's call (the SDK's messages): its CA sid once answered."""
-    d = p.daemon
-    send(ws, "listen", token=token)
-    assert receive(ws)["type"] == "connected"
-    sdk_invite(ws, as_the_sdk_sends_it(d.media.submit(browser.offer()).result(10)), {})
-    answer = receive(ws)["payload"]
-    d.media.submit(browser.accept(answer["sdp"])).result(10)
-    return str(answer["callsid"])
 
 
 def play(port: WebRtcAudioPort, pcm: bytes) -> None:
@@ -68,7 +56,7 @@ def test_record_on_a_browser_call_records_the_browsers_audio(phones, webapp):
     try:
         with p.open() as ws:
             talker = talk(browser.port, stop)  # 1 kHz from the start
-            sid = place(p, ws, token, browser)
+            sid = browserapp.place_peer_call(p, ws, token, browser)["callsid"]
             form = webapp.wait(path="/recorded", timeout=20).flat
             assert form["CallSid"] == sid and form["RecordingSid"].startswith("RE")
             assert 1 <= int(form["RecordingDuration"]) <= 3
@@ -100,7 +88,7 @@ def test_keys_played_in_the_browsers_audio_reach_gather(phones, webapp):
     browser = Peer(WebRtcAudioPort(d.media.start()), name="browser")
     try:
         with p.open() as ws:
-            sid = place(p, ws, token, browser)
+            sid = browserapp.place_peer_call(p, ws, token, browser)["callsid"]
             wait_for(lambda: verb_started(d, sid, "Gather"), timeout=10)
             time.sleep(0.5)  # the media is up both ways
             play(browser.port, tones.digits_audio("47", on_ms=120, off_ms=120))
@@ -125,17 +113,13 @@ def test_hangup_on_star_and_time_limit_on_a_browsers_dial(phones, sim, webapp):
         sim=sim,
     )
     d = p.daemon
-    sim.network.set_callee(
-        CALLEE,
-        answer_after=0.3,
-        party=RemoteParty([Play(tones.beep(20_000, CALLEE_HZ, -10.0)), Silence(60)]),
-    )
+    browserapp.callee_answers(sim, answer_after=0.3, tone_ms=20_000)
     browser = Peer(WebRtcAudioPort(d.media.start()), name="browser")
     stop, heard = threading.Event(), []
     listener: threading.Thread | None = None
     try:
         with p.open() as ws:
-            sid = place(p, ws, token, browser)
+            sid = browserapp.place_peer_call(p, ws, token, browser)["callsid"]
             listener = record(browser.port, stop, heard)
             first = callee_call(sim)
             assert first.wait_state("active", timeout=15)

@@ -55,12 +55,7 @@ def test_a_browser_dials_a_number_through_the_modem(phones, sim, webapp):
     threads: list[threading.Thread] = []
     try:
         with p.open() as ws:
-            send(ws, "listen", token=token)
-            assert receive(ws)["type"] == "connected"
-            sdk_invite(ws, as_the_sdk_sends_it(d.media.submit(browser.offer()).result(10)), {})
-            answer = receive(ws)
-            sid = answer["payload"]["callsid"]
-            d.media.submit(browser.accept(answer["payload"]["sdp"])).result(10)
+            sid = browserapp.place_peer_call(p, ws, token, browser)["callsid"]
             threads = [record(browser.port, stop, heard), talk(browser.port, stop)]
 
             callee = callee_call(sim)

@@ -58,14 +58,7 @@ def test_the_official_sdk_dials_a_number_through_the_modem(phones, sim, webapp, 
     wav = capture_wav(tmp_path / "mic.wav")
     with sync_playwright() as pw:
         page = browser_page(pw, port, *FLAGS, f"--use-file-for-fake-audio-capture={wav}")
-        page.goto(site)
-        placed = page.evaluate(
-            "([t, c, s]) => place(t, c, s)",
-            [token, f"127.0.0.1:{port}", f"https://127.0.0.1:{port}/sdk/sounds.json"],
-        )
-        assert placed == "ok"
-        sid = webapp.wait(path="/voice", timeout=20).flat["CallSid"]
-        wait_for(lambda: "accept" in events(page), timeout=20)
+        sid = browserapp.place_call(page, site, port, token, webapp)["CallSid"]
         callee = wait_for(
             lambda: next((c for c in sim.network.calls if getattr(c, "number", "") == CALLEE), None)
         )
@@ -120,12 +113,8 @@ def test_answer_on_bridge_gives_the_sdk_early_media(phones, sim, webapp, site): 
     port = d.server.https_port
     with sync_playwright() as pw:
         page = browser_page(pw, port, *FLAGS)
-        page.goto(site)
-        placed = page.evaluate(
-            "([t, c, s]) => place(t, c, s)",
-            [token, f"127.0.0.1:{port}", f"https://127.0.0.1:{port}/sdk/sounds.json"],
-        )
-        assert placed == "ok" and page.evaluate(EARLY) == "ok"
+        browserapp.place(page, site, port, token)
+        assert page.evaluate(EARLY) == "ok"
         sid = webapp.wait(path="/voice", timeout=20).flat["CallSid"]
         # ringing, with the ringback heard, before the callee answers
         level_440, level_1k = wait_for(lambda: page.evaluate("window.early"), timeout=10)

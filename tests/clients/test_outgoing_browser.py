@@ -94,17 +94,10 @@ def test_the_official_sdk_calls_say_play_and_gather(phones, site):
         port = d.server.https_port
         with sync_playwright() as pw:
             page = browser_page(pw, port, *FLAGS)
-            page.goto(site)
-            placed = page.evaluate(
-                "([t, c, s]) => place(t, c, s)",
-                [token, f"127.0.0.1:{port}", f"https://127.0.0.1:{port}/sdk/sounds.json"],
-            )
-            assert placed == "ok"
-            form = webapp.wait(path="/voice", timeout=20).flat
+            form = browserapp.place_call(page, site, port, token, webapp)
             assert form["From"] == "client:alice" and form["To"] == "+15551234567"
             assert form["Mood"] == "calm" and form["ApplicationSid"] == app.sid
             sid = form["CallSid"]
-            wait_for(lambda: "accept" in events(page), timeout=20)
             assert page.evaluate("window.call.parameters.CallSid") == sid
             # the page hears the <Play>ed tone; the appliance hears the page (fake capture)
             found = d.client_line.calls[sid]

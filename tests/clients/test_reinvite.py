@@ -19,12 +19,10 @@ import pytest
 
 from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
-from appliance.sim.voice import Play, RemoteParty, Silence
-from appliance.voice import tones
 from tests.clients import browserapp
 from tests.clients.browserapp import CALLEE, CALLEE_HZ, callee_call, heard_tone
 from tests.clients.conftest import receive, send
-from tests.clients.test_outgoing import record, sdk_invite
+from tests.clients.test_outgoing import record
 from tests.clients.test_peer import as_the_sdk_sends_it, talk
 from tests.conftest import NUMBER, wait_for
 from tests.webapp import twiml
@@ -86,22 +84,14 @@ def test_a_reinvite_restarts_ice_with_the_new_credentials_and_the_call_goes_on(p
         sim=sim,
     )
     d = p.daemon
-    sim.network.set_callee(
-        CALLEE,
-        answer_after=0.5,
-        party=RemoteParty([Play(tones.beep(40_000, CALLEE_HZ, -10.0)), Silence(60)]),
-    )
+    browserapp.callee_answers(sim, answer_after=0.5, tone_ms=40_000)
     browser = Peer(WebRtcAudioPort(d.media.start()), name="browser")
     stop, heard = threading.Event(), []
     threads: list[threading.Thread] = []
     try:
         with p.open() as ws:
-            send(ws, "listen", token=token)
-            assert receive(ws)["type"] == "connected"
-            sdk_invite(ws, as_the_sdk_sends_it(d.media.submit(browser.offer()).result(10)), {})
-            answer = receive(ws)["payload"]
+            answer = browserapp.place_peer_call(p, ws, token, browser)
             sid, first_sdp = answer["callsid"], answer["sdp"]
-            d.media.submit(browser.accept(first_sdp)).result(10)
             threads = [record(browser.port, stop, heard), talk(browser.port, stop)]
             callee = callee_call(sim)
             assert callee.wait_state("active", timeout=15)

@@ -21,8 +21,6 @@ from appliance import config
 from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
 from appliance.errors import ConfigError
-from appliance.sim.voice import Play, RemoteParty, Silence
-from appliance.voice import tones
 from tests.clients import browserapp
 from tests.clients.browserapp import CALLEE, CALLEE_HZ, callee_call, heard_tone
 from tests.clients.conftest import receive, send
@@ -41,25 +39,8 @@ def start(phones, sim, webapp, grace: float):
     webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
     dial = f'<Dial action="{webapp.url("/dialed")}" callerId="{NUMBER}">{CALLEE}</Dial>'
     p, api, token = browserapp.start(phones, webapp, dial, sim=sim, client_reconnect_grace=grace)
-    sim.network.set_callee(
-        CALLEE,
-        answer_after=0.5,
-        party=RemoteParty([Play(tones.beep(40_000, CALLEE_HZ, -10.0)), Silence(60)]),
-    )
+    browserapp.callee_answers(sim, answer_after=0.5, tone_ms=40_000)
     return p, api, token
-
-
-def place(p, ws, token: str, browser: Peer) -> dict:
-    """listen, then the SDK's invite; the appliance's ``answer`` (its SDP applied)."""
-    d = p.daemon
-    send(ws, "listen", token=token)
-    assert receive(ws)["type"] == "connected"
-    offer = as_the_sdk_sends_it(d.media.submit(browser.offer()).result(10))
-    sdk_invite(ws, offer, {})
-    answer = receive(ws)
-    assert answer["type"] == "answer" and answer["payload"]["reconnect"], answer
-    d.media.submit(browser.accept(answer["payload"]["sdp"])).result(10)
-    return {**answer["payload"], "offer": offer}
 
 
 def tone_since(heard: list[bytes], start: int) -> bool:
@@ -74,7 +55,7 @@ def test_a_dropped_socket_reconnects_within_the_grace_and_the_call_goes_on(phone
     threads: list[threading.Thread] = []
     try:
         with p.open() as ws:
-            answer = place(p, ws, token, browser)
+            answer = browserapp.place_peer_call(p, ws, token, browser)
             sid, reconnect, sdp = answer["callsid"], answer["reconnect"], answer["offer"]
             threads = [record(browser.port, stop, heard)]
             callee = callee_call(sim)
@@ -128,7 +109,7 @@ def test_a_dropped_socket_without_reconnect_ends_the_call_and_its_gsm_leg(phones
     browser = Peer(WebRtcAudioPort(d.media.start()), name="browser")
     try:
         with p.open() as ws:
-            sid = place(p, ws, token, browser)["callsid"]
+            sid = browserapp.place_peer_call(p, ws, token, browser)["callsid"]
             callee = callee_call(sim)
             assert callee.wait_state("active", timeout=15)
         dropped = time.monotonic()

@@ -10,10 +10,15 @@ Chrome moves to its new ICE generation, and the call's audio goes on."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
+from twilio.rest import Client
 
+from appliance.daemon import Daemon
 from tests.clients import browserapp
 from tests.clients.test_outgoing_browser import FLAGS, site  # noqa: F401 - the page's fixture
 from tests.clients.test_signalling_browser import browser_page, events
@@ -22,6 +27,26 @@ from tests.webapp import WebApp
 
 pytestmark = pytest.mark.timeout(120)
 
+
+@contextmanager
+def desk_call(phones: Any, url: str) -> Iterator[tuple[Daemon, Client, Page, str]]:
+    """The SDK in Chromium (the page at ``url``) calls an App that says hello and waits a
+    minute: the daemon, its REST client, the page and the call's sid, once it is accepted."""
+    p = browserapp.appliance(phones)
+    webapp = WebApp()
+    try:
+        api, _, token = browserapp.app_token(
+            p, webapp, '<Say>Hello.</Say><Pause length="60"/>', name="Desk"
+        )
+        port = p.daemon.server.https_port
+        with sync_playwright() as pw:
+            page = browser_page(pw, port, *FLAGS)
+            sid = browserapp.place_call(page, url, port, token, webapp)["CallSid"]
+            yield p.daemon, api, page, sid
+    finally:
+        webapp.close()
+
+
 RECONNECTING = """() => {
   window.call.on('reconnecting', (e) => window.events.push(`reconnecting:${e.code}`));
   window.call.on('reconnected', () => window.events.push('reconnected'));
@@ -29,46 +54,27 @@ RECONNECTING = """() => {
 
 
 def test_the_official_sdk_reconnects_a_call_after_a_dropped_socket(phones, site):  # noqa: F811
-    p = browserapp.appliance(phones)
-    d = p.daemon
-    webapp = WebApp()
-    try:
-        api, _, token = browserapp.app_token(
-            p, webapp, '<Say>Hello.</Say><Pause length="60"/>', name="Desk"
-        )
-        port = d.server.https_port
-        with sync_playwright() as pw:
-            page = browser_page(pw, port, *FLAGS)
-            page.goto(site)
-            placed = page.evaluate(
-                "([t, c, s]) => place(t, c, s)",
-                [token, f"127.0.0.1:{port}", f"https://127.0.0.1:{port}/sdk/sounds.json"],
-            )
-            assert placed == "ok"
-            sid = webapp.wait(path="/voice", timeout=20).flat["CallSid"]
-            wait_for(lambda: "accept" in events(page), timeout=20)
-            page.evaluate(RECONNECTING)
-            found = d.client_line.calls[sid]
-            old = found.device
-            wait_for(lambda: found.peer.port.received > 8000, timeout=10)
+    with desk_call(phones, site) as (d, api, page, sid):
+        page.evaluate(RECONNECTING)
+        found = d.client_line.calls[sid]
+        old = found.device
+        wait_for(lambda: found.peer.port.received > 8000, timeout=10)
 
-            old.link.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
-            wait_for(lambda: any(e.startswith("reconnecting") for e in events(page)), timeout=15)
-            wait_for(lambda: "reconnected" in events(page), timeout=30)
-            assert found.device is not old  # the call moved to the new socket
-            assert api.calls(sid).fetch().status == "in-progress"
-            assert page.evaluate("window.call.status()") == "open"
-            received = found.peer.port.received
-            wait_for(lambda: found.peer.port.received > received + 8000, timeout=10)
+        old.link.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
+        wait_for(lambda: any(e.startswith("reconnecting") for e in events(page)), timeout=15)
+        wait_for(lambda: "reconnected" in events(page), timeout=30)
+        assert found.device is not old  # the call moved to the new socket
+        assert api.calls(sid).fetch().status == "in-progress"
+        assert page.evaluate("window.call.status()") == "open"
+        received = found.peer.port.received
+        wait_for(lambda: found.peer.port.received > received + 8000, timeout=10)
 
-            page.evaluate("window.call.disconnect()")
-            wait_for(lambda: api.calls(sid).fetch().status == "completed", timeout=10)
-            # the Device's own ConnectionError for the dropped socket, and nothing else
-            assert [e for e in events(page) if "error" in e] == ["device:error:31005"]
-            assert events(page).index("reconnected") < events(page).index("disconnect")
-        wait_for(lambda: d.client_line.calls == {} and d.client_calls._timers == {})
-    finally:
-        webapp.close()
+        page.evaluate("window.call.disconnect()")
+        wait_for(lambda: api.calls(sid).fetch().status == "completed", timeout=10)
+        # the Device's own ConnectionError for the dropped socket, and nothing else
+        assert [e for e in events(page) if "error" in e] == ["device:error:31005"]
+        assert events(page).index("reconnected") < events(page).index("disconnect")
+    wait_for(lambda: d.client_line.calls == {} and d.client_calls._timers == {})
 
 
 # The SDK's ICE restart, run as its media-reconnect backoff runs it (call.ts: 'ready' calls
@@ -96,40 +102,21 @@ SELECTED = """async () => {
 
 
 def test_the_official_sdk_restarts_ice_and_the_call_goes_on(phones, site):  # noqa: F811
-    p = browserapp.appliance(phones)
-    d = p.daemon
-    webapp = WebApp()
-    try:
-        api, _, token = browserapp.app_token(
-            p, webapp, '<Say>Hello.</Say><Pause length="60"/>', name="Desk"
-        )
-        port = d.server.https_port
-        with sync_playwright() as pw:
-            page = browser_page(pw, port, *FLAGS)
-            page.goto(site)
-            placed = page.evaluate(
-                "([t, c, s]) => place(t, c, s)",
-                [token, f"127.0.0.1:{port}", f"https://127.0.0.1:{port}/sdk/sounds.json"],
-            )
-            assert placed == "ok"
-            sid = webapp.wait(path="/voice", timeout=20).flat["CallSid"]
-            wait_for(lambda: "accept" in events(page), timeout=20)
-            found = d.client_line.calls[sid]
-            wait_for(lambda: found.peer.port.received > 8000, timeout=10)
+    with desk_call(phones, site) as (d, api, page, sid):
+        found = d.client_line.calls[sid]
+        wait_for(lambda: found.peer.port.received > 8000, timeout=10)
 
-            before, after, signalling = page.evaluate(RESTART)
-            assert before != after and signalling == "stable"  # the restart's answer was taken
-            agent = found.peer.pc.getTransceivers()[0].receiver.transport.transport._connection
-            assert agent.remote_username == after  # the appliance took the new credentials
-            # Chrome moves to its new ICE generation once the appliance answers its checks
-            # (and Chrome answers the appliance's consent checks) with the new credentials
-            wait_for(lambda: page.evaluate(SELECTED) == ["connected", "succeeded", after], 20)
-            received = found.peer.port.received
-            wait_for(lambda: found.peer.port.received > received + 8000, timeout=10)
-            assert page.evaluate("window.call.status()") == "open"
-            assert api.calls(sid).fetch().status == "in-progress"
-            page.evaluate("window.call.disconnect()")
-            wait_for(lambda: api.calls(sid).fetch().status == "completed", timeout=10)
-            assert [e for e in events(page) if "error" in e] == []
-    finally:
-        webapp.close()
+        before, after, signalling = page.evaluate(RESTART)
+        assert before != after and signalling == "stable"  # the restart's answer was taken
+        agent = found.peer.pc.getTransceivers()[0].receiver.transport.transport._connection
+        assert agent.remote_username == after  # the appliance took the new credentials
+        # Chrome moves to its new ICE generation once the appliance answers its checks
+        # (and Chrome answers the appliance's consent checks) with the new credentials
+        wait_for(lambda: page.evaluate(SELECTED) == ["connected", "succeeded", after], 20)
+        received = found.peer.port.received
+        wait_for(lambda: found.peer.port.received > received + 8000, timeout=10)
+        assert page.evaluate("window.call.status()") == "open"
+        assert api.calls(sid).fetch().status == "in-progress"
+        page.evaluate("window.call.disconnect()")
+        wait_for(lambda: api.calls(sid).fetch().status == "completed", timeout=10)
+        assert [e for e in events(page) if "error" in e] == []

@@ -17,9 +17,9 @@ from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
 from tests.clients import browserapp
 from tests.clients.browserapp import heard_tone
-from tests.clients.conftest import receive, send
-from tests.clients.test_outgoing import record, sdk_invite
-from tests.clients.test_peer import as_the_sdk_sends_it, talk
+from tests.clients.conftest import send
+from tests.clients.test_outgoing import record
+from tests.clients.test_peer import talk
 from tests.conftest import wait_for
 from tests.voice.test_streams import Bot, bots  # noqa: F401 - the bots fixture
 
@@ -49,12 +49,7 @@ def test_a_browser_call_streams_to_a_bot(phones, webapp, bots):  # noqa: F811
     threads: list[threading.Thread] = []
     try:
         with p.open() as ws:
-            send(ws, "listen", token=token)
-            assert receive(ws)["type"] == "connected"
-            sdk_invite(ws, as_the_sdk_sends_it(d.media.submit(browser.offer()).result(10)), {})
-            answer = receive(ws)
-            sid = answer["payload"]["callsid"]
-            d.media.submit(browser.accept(answer["payload"]["sdp"])).result(10)
+            sid = browserapp.place_peer_call(p, ws, token, browser)["callsid"]
             threads = [record(browser.port, stop, heard), talk(browser.port, stop)]
             assert bot.start()["start"]["callSid"] == sid
             # the browser's tone, echoed by the bot, comes back to the browser

@@ -23,8 +23,8 @@ from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
 from appliance.sim.party import RemoteParty, Silence
 from tests.clients import browserapp
+from tests.clients.browserapp import place_peer_call as place
 from tests.clients.conftest import receive, send
-from tests.clients.test_resilience import place
 from tests.clients.test_ringing import Browser, phones_with_modem
 from tests.conftest import PHONE, client_for, wait_for
 from tests.webapp import WebApp, twiml

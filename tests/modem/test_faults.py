@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.sms import outbox as outbox_module
+from appliance.sms import sendqueue
 from tests.conftest import NUMBER, PHONE, wait_for
 
 
@@ -74,7 +74,7 @@ def test_storage_full_holds_messages_in_the_network_until_space_frees(sim, webap
 
 
 def test_network_loss_retries_the_send(sim, make_daemon, monkeypatch):
-    monkeypatch.setattr(outbox_module, "RETRY_BACKOFF", 0.3)
+    monkeypatch.setattr(sendqueue, "RETRY_BACKOFF", 0.3)
     d = make_daemon(outbound_retry_limit=10)
     modem = sim.modems["modem1"]
     modem.network_loss(True)

@@ -15,7 +15,6 @@ from typing import Any
 
 from appliance.daemon import Daemon
 from appliance.modem import connection
-from appliance.modem import modem as modem_module
 from appliance.sim.host import SimulatorHost
 from appliance.store.database import Store
 from tests.conftest import NUMBER, settings, wait_for
@@ -44,7 +43,7 @@ def test_a_pin_refused_during_an_outage_closes_the_driver_and_is_recorded_after(
     host.start()
     sim_modem = host.modems["modem1"]
     drivers: list[Any] = []
-    real_driver, real_handshake = modem_module.Driver, connection.handshake
+    real_driver, real_handshake = connection.Driver, connection.handshake
 
     def driver(*args: Any, **kwargs: Any) -> Any:
         drivers.append(real_driver(*args, **kwargs))
@@ -59,7 +58,7 @@ def test_a_pin_refused_during_an_outage_closes_the_driver_and_is_recorded_after(
             threading.Timer(1.5, store.outage.end).start()
             raise
 
-    monkeypatch.setattr(modem_module, "Driver", driver)
+    monkeypatch.setattr(connection, "Driver", driver)
     monkeypatch.setattr(connection, "handshake", handshake)
     try:
         wait_for(lambda: sim_modem.booted, timeout=5)
