@@ -39,6 +39,16 @@ class Mailbox(queue.Queue[Event]):
         """The pending ``wake`` is being handled: the next :meth:`wake` queues one again."""
         self._wake_pending = False
 
+    def _get(self) -> Event:
+        # A ``wake`` taken from the queue is no longer pending, whoever takes it: the loop's
+        # handler, but also a wait while disconnected (:meth:`refuse_jobs`) that lets it go.
+        # Were the flag left set there, every later wake() would add nothing for the life of
+        # the process, and new messages would wait for the sender's own poll.
+        item = super()._get()
+        if item[0] == "wake":
+            self._wake_pending = False
+        return item
+
     def submit(self, fn: Callable[[A], T], timeout: float) -> T:
         """Queue ``fn`` as a ``job`` and wait up to ``timeout`` for its result (or error)."""
         future: Future[T] = Future()
@@ -94,3 +104,5 @@ class Mailbox(queue.Queue[Event]):
                 pending.append(item)
         for item in pending:
             self.put(item)
+            if item[0] == "wake":
+                self._wake_pending = True  # still queued, so still pending
