@@ -13,16 +13,18 @@ it read put back, so there is one definition of every error: the route's.
 Nothing is done twice and nothing is skipped: the checks are the route's own
 (:func:`appliance.api.messages.checked_create`, the same credential and rate-limit
 objects), and the answer is built by the same :func:`~appliance.api.messages.message_json`
-and JSON provider.  The message is on disk before the 201, as on the route.
+and written with the JSON provider's settings (one encoder, made once).  The message is on
+disk before the 201, as on the route.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
@@ -45,6 +47,7 @@ _PATH = re.compile(r"/2010-04-01/Accounts/([^/]+)/(?:SMS/)?Messages\.json")
 # The parameters the fast lane takes; any other one sends the request to the route.
 _PLAIN = frozenset({"To", "From", "Body", "StatusCallback", "StatusCallbackMethod"})
 _FORM = "application/x-www-form-urlencoded"
+_QUOTE_ERRORS = "werkzeug.url_quote"  # werkzeug's own handler, as its form parser uses
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -53,6 +56,13 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 def fast_lane(app: Flask, d: Appliance) -> WsgiApp:
     """Wrap the API's WSGI app so a plain message create skips Flask (see the module)."""
     flask_app: WsgiApp = app.wsgi_app
+    # The JSON provider's settings, in one encoder made once (json.dumps makes one per call).
+    encoder = json.JSONEncoder(
+        default=app.json.default,  # type: ignore[attr-defined]
+        ensure_ascii=app.json.ensure_ascii,  # type: ignore[attr-defined]
+        sort_keys=app.json.sort_keys,  # type: ignore[attr-defined]
+        separators=(",", ":"),
+    )
     keys = app.config["API_KEYS"]
     limiter = app.config["RATE_LIMITER"]
 
@@ -103,7 +113,7 @@ def fast_lane(app: Flask, d: Appliance) -> WsgiApp:
         retry_after: int | None = None,
     ) -> list[bytes]:
         """The answer as the route's ``jsonify`` writes it (compact, sorted, a newline)."""
-        body = (app.json.dumps(obj, separators=(",", ":")) + "\n").encode()
+        body = (encoder.encode(obj) + "\n").encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         if retry_after is not None:
             headers.append(("Retry-After", str(retry_after)))
@@ -116,13 +126,33 @@ def fast_lane(app: Flask, d: Appliance) -> WsgiApp:
 def _plain_form(raw: bytes) -> dict[str, str] | None:
     """The form as the route's parser reads it (first value of each name), or None when it
     has anything the fast lane leaves to the route: another parameter, or bytes that are
-    not UTF-8."""
+    not UTF-8.
+
+    The usual form's names are written plainly (``To=…&From=…&Body=…``): those are read
+    here as ``parse_qsl`` would read them, a value unquoted only when it has a ``%`` or a
+    ``+``; a form with any other name as written (an escaped one, an empty one, another
+    parameter) is read by ``parse_qsl`` itself."""
     try:
         text = raw.decode()
     except UnicodeDecodeError:
         return None
     form: dict[str, str] = {}
-    for name, value in parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"):
+    for pair in text.split("&"):
+        if not pair:
+            continue  # parse_qsl skips an empty field
+        name, _, value = pair.partition("=")
+        if name not in _PLAIN:
+            return _parsed_form(text)
+        if "%" in value or "+" in value:
+            value = unquote(value.replace("+", " "), errors=_QUOTE_ERRORS)
+        form.setdefault(name, value)
+    return form
+
+
+def _parsed_form(text: str) -> dict[str, str] | None:
+    """:func:`_plain_form` for any form, by ``parse_qsl``."""
+    form: dict[str, str] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True, errors=_QUOTE_ERRORS):
         if name not in _PLAIN:
             return None
         form.setdefault(name, value)

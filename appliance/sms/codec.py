@@ -114,6 +114,7 @@ _EXTENSION_TABLE: dict[int, str] = {
 
 _BASIC_ENCODE: dict[str, int] = {ch: i for i, ch in enumerate(_BASIC_TABLE) if i != ESCAPE}
 _EXTENSION_ENCODE: dict[str, int] = {ch: code for code, ch in _EXTENSION_TABLE.items()}
+_GSM7_CHARS = frozenset(_BASIC_ENCODE).union(_EXTENSION_ENCODE)  # either table: GSM-7
 
 
 class BodyTooLong(ValueError):
@@ -148,7 +149,7 @@ class Segment:
 
 def is_gsm7(text: str) -> bool:
     """True if every character is in the GSM 03.38 default alphabet or extension table."""
-    return all(ch in _BASIC_ENCODE or ch in _EXTENSION_ENCODE for ch in text)
+    return _GSM7_CHARS.issuperset(text)
 
 
 def encoding_for(text: str) -> Encoding:
@@ -166,7 +167,7 @@ def septet_length(text: str) -> int:
     Characters outside the GSM alphabet are counted as 1 (the caller should
     check :func:`is_gsm7` first; :func:`gsm7_encode` rejects them).
     """
-    return sum(_char_septets(ch) for ch in text)
+    return len(text) + sum(map(text.count, _EXTENSION_ENCODE))
 
 
 def _utf16_units(ch: str) -> int:

@@ -141,12 +141,30 @@ def _clean(value: Any) -> Any:
 
 def _params(params: Any) -> Any:
     """Parameters PostgreSQL accepts where SQLite did (always passed, even empty: the
-    translated SQL has its ``%`` doubled)."""
+    translated SQL has its ``%`` doubled).  Those that need nothing changed (the usual case)
+    are passed as they are, without a copy."""
     if params is None:
         return ()
     if isinstance(params, Mapping):
         return {k: _clean(v) for k, v in params.items()}
-    return tuple(_clean(v) for v in params)
+    for value in params:
+        if isinstance(value, str):
+            if "\x00" in value:
+                break
+        elif isinstance(value, bool):
+            break
+    else:
+        return params
+    return tuple(map(_clean, params))
+
+
+class PooledConnection(psycopg.Connection[Any]):
+    """The pool's connections: a psycopg connection that keeps one cursor for the store's
+    autocommit reads and single statements (:meth:`PgStore.read`), so that each does not make
+    a cursor (which copies the connection's adapters) and, for a statement run again on the
+    same connection, a new transformer (its dumpers and loaders are found once)."""
+
+    reader: psycopg.Cursor[Any] | None = None
 
 
 class PgConn:
@@ -243,6 +261,7 @@ class PgStore(Store):
     def _open_pool(self) -> ConnectionPool[Any]:
         pool: ConnectionPool[Any] = ConnectionPool(
             self._url,
+            connection_class=PooledConnection,
             min_size=1,
             max_size=self._pool_size,
             kwargs={"autocommit": True, "row_factory": row_factory, **self._settings},
@@ -334,9 +353,26 @@ class PgStore(Store):
             pool = self._pool
             watch = None
             try:
-                with pool.connection() as raw, self._watched(raw) as watch:
-                    rows: list[Any] = raw.execute(POSTGRES.sql(sql), _params(params)).fetchall()
-                    return rows
+                # getconn/putconn rather than pool.connection() and _watched (this runs for
+                # every read and every REST create): the same steps without two generators
+                # and a COMMIT call on an autocommit connection (which has nothing to end; the
+                # pool rolls back or drops a connection returned in any other state).
+                raw = pool.getconn()
+                try:
+                    key, watch = self._deadline.watch(raw.pgconn.socket)
+                    try:
+                        cursor = raw.reader  # the connection's own, kept (PooledConnection)
+                        if cursor is None:
+                            cursor = raw.reader = raw.cursor()
+                        cursor.execute(POSTGRES.sql(sql), _params(params))
+                        rows: list[Any] = cursor.fetchall()
+                    finally:
+                        self._deadline.done(key)
+                        if watch.cut:
+                            raw.close()  # on its own thread, so the pool drops it
+                finally:
+                    pool.putconn(raw)
+                return rows
             except PoolClosed:
                 if pool is not self._pool:
                     continue  # replaced after an outage while this call waited

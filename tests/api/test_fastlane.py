@@ -13,7 +13,7 @@ import requests
 from werkzeug.test import EnvironBuilder
 
 from appliance.api import create_app
-from appliance.api.fastlane import fast_lane
+from appliance.api.fastlane import _parsed_form, _plain_form, fast_lane
 from tests.conftest import NUMBER, PHONE, wait_for
 
 PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
@@ -119,3 +119,25 @@ def test_answers_match_the_routes(sim, make_daemon):
     refused = requests.post(url, data=plain, auth=auth, timeout=10)
     assert refused.status_code == 400 and refused.json()["code"] == 21610
     assert refused.json()["more_info"] == "https://www.twilio.com/docs/errors/21610"
+
+
+def test_the_form_is_read_as_parse_qsl_reads_it():
+    """The lane reads the usual form itself (plain names): each of these as ``parse_qsl``
+    reads it (first value of a name; None for a parameter the lane leaves to the route)."""
+    forms = [
+        b"To=%2B14155550100&From=%2B15005550006&Body=Load+test",
+        b"To=+14155550100&From=%2b15005550006&Body=a%20b+c%2Bd",
+        b"Body=&To=x&&From=y&Body=second",
+        b"Body&To=%E2%82%AC&From=%ZZ%",
+        b"To=x=y&From=%C3%28&Body=%ff",  # bad UTF-8 escapes: werkzeug's handler
+        b"T%6F=x&From=y&Body=z",  # an escaped name: read by parse_qsl
+        b"To=x&Body+=y",
+        b"To=x&MediaUrl=y",
+        b"",
+        b"&&",
+    ]
+    for raw in forms:
+        assert _plain_form(raw) == _parsed_form(raw.decode()), raw
+    assert _plain_form(b"T%6F=x&From=y") == {"To": "x", "From": "y"}
+    assert _plain_form(b"To=x&MediaUrl=y") is None
+    assert _plain_form(b"Body=a+b%2Bc&Body=d") == {"Body": "a b+c"}

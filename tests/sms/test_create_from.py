@@ -112,3 +112,30 @@ def test_a_stop_a_budget_or_a_move_committed_between_creates_is_obeyed(store: St
     assert refused.value.code == optout.UNSUBSCRIBED_CODE
     assert store.read("SELECT sid FROM messages WHERE body = 'stopped'") == []
     assert len(store.read("SELECT sid FROM messages")) == 4  # m0, m1, moved, over
+
+
+def test_text_with_a_nul_is_stored_and_answered_alike(store: Store):
+    """PostgreSQL's text cannot hold U+0000: such a create takes the transaction's path, where
+    the store replaces it; the row answered is still the row stored, on both engines."""
+    outbox = Outbox(store, lambda: ACCOUNT)
+    row = create(outbox, "nul\x00inside")
+    stored = store.read_one("SELECT * FROM messages WHERE sid = ?", (row["sid"],))
+    assert dict(row) == dict(stored)
+    expected = "nul\ufffdinside" if store.dialect.name == "postgresql" else "nul\x00inside"
+    assert stored["body"] == expected
+
+
+def test_the_row_answered_has_every_column_of_the_row_stored(store: Store):
+    """A callback, a schedule given as an integer, the columns' defaults: all as stored (on
+    PostgreSQL the statement returns only ``seq`` and the modem; the rest is built here)."""
+    outbox = Outbox(store, lambda: ACCOUNT)
+    row = create(
+        outbox,
+        status_callback="https://example.com/cb",
+        status_callback_method="GET",
+        send_at=4102444800,
+    )
+    stored = store.read_one("SELECT * FROM messages WHERE sid = ?", (row["sid"],))
+    assert dict(row) == dict(stored)
+    assert list(dict(row)) == list(dict(stored))  # the table's order of columns
+    assert (row["status_callback_method"], row["send_at"]) == ("GET", 4102444800.0)
