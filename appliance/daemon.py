@@ -40,6 +40,7 @@ from appliance.store.retention import Retention
 from appliance.system.metrics import Metrics
 from appliance.system.nodeproxy import NodeProxy
 from appliance.system.service import Service
+from appliance.voice import backlog
 from appliance.voice.engine import VoiceEngine
 from appliance.webhooks.client import Timeouts, WebhookClient
 from appliance.webhooks.dispatcher import Dispatcher
@@ -374,6 +375,7 @@ class Daemon:
             self.fleet.leave()  # this node's modem names free at once, its row says stopped
         except (StoreUnavailable, StoreClosed) as e:
             LOGGER.warning("could not record this node's stop (its leases run out): %s", e)
+        backlog.closing(self.store)  # calls' writes kept in an outage: a last chance
         self.proxy.close()
         self.store.close()
         LOGGER.info("appliance stopped")

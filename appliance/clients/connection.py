@@ -51,6 +51,7 @@ class Handler(Protocol):
     """What reads a connection's messages (a Session)."""
 
     expires_at: float | None
+    held: pstream.Message | None  # a listen the database outage keeps, checked each second
 
     def receive(self, text: str) -> None: ...
 
@@ -172,6 +173,8 @@ class Connection:
                 wait = beat - now
                 if self.session.expires_at is not None:
                     wait = min(wait, self.session.expires_at - now)
+                if self.session.held is not None:
+                    wait = min(wait, 1.0)
                 if self.protocol.state is State.CLOSING:
                     wait = min(wait, 0.5)
                 pending = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0

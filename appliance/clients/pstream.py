@@ -50,6 +50,7 @@ REGION = "appliance"  # the SDK only echoes the region it is told
 # AccessTokenExpired (20104), 31201 -> AuthenticationFailed (20151); the other 31xxx reach the
 # page with their code under enableImprovedSignalingErrorPrecision, else as a ConnectionError.
 GENERIC = 31000
+CONNECTION = 31005  # the SDK's ConnectionError, raised as is (a listen the outage holds)
 MALFORMED = 31100
 CLIENT_NAME = 31105
 AUTHORIZATION = 31201

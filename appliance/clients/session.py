@@ -17,6 +17,10 @@ A token that runs out while a call is on the socket unregisters the device and r
 calls (31205), but the socket stays open until its calls end, then closes.  A legacy 1.x
 Device's ``listen`` on a new socket takes back its call from a dropped one
 (:meth:`~appliance.clients.calls.ClientCalls.resume`).
+A ``listen`` whose token cannot be checked because the database is unreachable (an API key
+this process has not read yet) is held: one ``error`` 31005 and one WARNING line, no
+``close``, the socket stays up, and the token is checked again each second once the store
+answers, so the same Device gets its ``connected`` (and registers) on this socket.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from appliance import logs
 from appliance.clients import invitation, medialoop, pstream
-from appliance.errors import TokenError
+from appliance.errors import StoreUnavailable, TokenError
 
 if TYPE_CHECKING:
     from appliance.clients.calls import ClientCalls
@@ -43,6 +47,11 @@ EXPIRED = (
     " (the Device's tokenWillExpire event)"
 )
 INVITE_REFUSAL = "Calls from a browser are not available on this server (no voice engine)"
+HELD_RETRY = 1.0  # s between checks of a held listen's token once the store answers again
+HELD = (
+    "The appliance's database is unreachable, so the token cannot be checked now; this"
+    " connection is kept and the Device connects (then registers) once the database answers"
+)
 
 
 class Link(Protocol):
@@ -88,6 +97,8 @@ class Session:
         self.expires_at: float | None = None  # monotonic time the token runs out
         self.expired = False  # the token ran out during a call: the socket waits for its end
         self.holder: invitation.Holder | None = None  # who the last good listen said it is
+        self.held: pstream.Message | None = None  # a listen the outage kept from being checked
+        self._held_check = 0.0  # monotonic time of the held listen's next check
         now = registry.clock()
         self._registers = pstream.RateLimit(REGISTER_BURST, REGISTER_RATE, now)
         self._messages = pstream.RateLimit(MESSAGE_BURST, MESSAGE_RATE, now)
@@ -145,7 +156,12 @@ class Session:
     def tick(self, now: float) -> None:
         """Time passes: a token that ran out without a refresh ends the session.  With a
         call on this socket, the device is unregistered and new calls are refused at once,
-        but the socket stays open until its calls end, so none is cut off or left stuck."""
+        but the socket stays open until its calls end, so none is cut off or left stuck.
+        A held listen is checked again, each second once the store answers."""
+        if self.held is not None and now >= self._held_check:
+            self._held_check = now + HELD_RETRY
+            if self.registry.tokens.store.available:
+                self._on_listen(self.held)
         if self.expires_at is None or now < self.expires_at:
             return
         calls = self.registry.calls
@@ -197,8 +213,13 @@ class Session:
         try:
             grant = self.registry.tokens.verify(token)
         except TokenError as e:
+            self.held = None
             self._token_refused(e)
             return
+        except StoreUnavailable:
+            self._hold(message)
+            return
+        self.held = None
         self.grant, self.expired = grant, False
         ttl = grant.expires - self.registry.wall()
         self.expires_at = self.registry.clock() + ttl
@@ -353,6 +374,22 @@ class Session:
             self._no_call(message)
             return
         calls.messages.receive(self, message)
+
+    def _hold(self, message: pstream.Message) -> None:
+        """The outage keeps this listen from being checked: said once (a WARNING, an
+        ``error`` 31005 the SDK raises as ConnectionError without closing anything), then
+        :meth:`tick` checks it again.  A newer listen (``updateToken``) replaces it."""
+        again = self.held is not None
+        self.held, self._held_check = message, self.registry.clock() + HELD_RETRY
+        if again:  # still unreachable at a retry, or a new token meanwhile: said already
+            return
+        logs.event(
+            LOGGER,
+            logging.WARNING,
+            "client listen held: database unreachable",
+            connection=self.number,
+        )
+        self.link.push(pstream.error(pstream.CONNECTION, HELD))
 
     def _token_refused(self, e: TokenError) -> None:
         was = self.registry.unregister(self)

@@ -17,11 +17,18 @@ raises: 20101 malformed or not yet valid, 20104 expired, 31202 bad signature or 
 31203 another account's, 31207 valid for more than 24 hours, 31105 a bad identity; the legacy
 token's 31204 (invalid) and 31205 (expired).  Messages name the reason, never the token or a
 secret.  JWT decoding and HMAC checking are PyJWT's.
+
+While the database is unreachable (PostgreSQL), an Access Token signed with a key this
+process has already read is checked against the secret it read then (:class:`Tokens` keeps
+each key's last read; a read that finds the key revoked or gone drops it).  A key never read
+here raises :class:`~appliance.errors.StoreUnavailable`: its token cannot be checked now.  A
+capability token needs nothing from the database (the AuthToken is read at start).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -31,7 +38,7 @@ import jwt
 
 from appliance import sids
 from appliance.clients import identity as client_identity
-from appliance.errors import TokenError
+from appliance.errors import StoreUnavailable, TokenError
 from appliance.store import apikeys
 from appliance.store.account import Account
 from appliance.store.database import Row, Store
@@ -86,12 +93,35 @@ class ClientGrant:
 
 class Tokens:
     """Verifies tokens against this appliance's account and API keys, read at each check (a
-    revoked key's tokens stop working at once)."""
+    revoked key's tokens stop working at once).  The secret each read found is kept in memory
+    for the checks made while the database is unreachable (:meth:`_secret`)."""
 
     def __init__(
         self, store: Store, account: Account, clock: Callable[[], float] = time.time
     ) -> None:
         self.store, self.account, self.clock = store, account, clock
+        self._lock = threading.Lock()
+        self._secrets: dict[str, str] = {}  # key SID -> the signing secret last read
+
+    def _secret(self, key: str) -> str | None:
+        """The key's signing secret, read from the store; while the store is unreachable, the
+        one the last read found (a key never read here: StoreUnavailable, passed on).  Keys
+        are never rotated (a new key is a new SID); a read that finds the key revoked or
+        gone forgets it, so the memory never outlives a revocation this process has seen."""
+        try:
+            secret = apikeys.signing_secret(self.store, key)
+        except StoreUnavailable:
+            with self._lock:
+                known = self._secrets.get(key)
+            if known is None:
+                raise
+            return known
+        with self._lock:
+            if secret is None:
+                self._secrets.pop(key, None)
+            else:
+                self._secrets[key] = secret
+        return secret
 
     def verify(self, token: str) -> ClientGrant:
         """The grant in ``token`` (either kind), or a :class:`TokenError`."""
@@ -132,7 +162,7 @@ class Tokens:
             raise TokenError(
                 f"The token is for account {account}, not this appliance's", code=NO_ACCOUNT
             )
-        secret = apikeys.signing_secret(self.store, key)
+        secret = self._secret(key)
         if secret is None:
             raise TokenError(
                 f"The token is signed with API key {key}, which this appliance does not have,"

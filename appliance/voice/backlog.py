@@ -13,18 +13,23 @@ A kept write must be safe to run twice: the outage may have cut the answer of a 
 landed.  Each is written so (an update of fixed values, an insert that first looks for its
 row, docs/design.md "Voice during an outage").  What is kept is lost if the process dies
 before the database returns, as a call is (the next start closes its row, error 31005).
+A daemon that stops is the same case, with one more chance: :func:`closing` (before the
+store closes) waits a few seconds for the database and writes what is kept; what it could
+not write is counted in one WARNING line, ``call writes not made``.  A flush that finds
+the store closed (the server came back just as the daemon stopped) ends there quietly.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from appliance import logs
-from appliance.errors import StoreUnavailable
+from appliance.errors import StoreClosed, StoreUnavailable
 from appliance.store.database import Store
 
 LOGGER = logging.getLogger(__name__)
@@ -33,6 +38,16 @@ Work = Callable[[], object]  # store calls that raise StoreUnavailable while it 
 
 _BACKLOGS: weakref.WeakKeyDictionary[Store, Backlog] = weakref.WeakKeyDictionary()
 _REGISTRY_LOCK = threading.Lock()
+STOP_GRACE = 3.0  # s a stopping daemon gives the database to take the kept writes
+
+
+def closing(store: Store, seconds: float = STOP_GRACE) -> None:
+    """The store is about to close: its backlog (if it has one) writes what it keeps,
+    waiting up to ``seconds`` for the database to answer (its prober tries each second)."""
+    with _REGISTRY_LOCK:
+        backlog = _BACKLOGS.get(store)
+    if backlog is not None:
+        backlog.close(seconds)
 
 
 class Backlog:
@@ -43,6 +58,7 @@ class Backlog:
         self._lock = threading.Lock()  # guards _kept
         self._flushing = threading.Lock()  # one flush at a time, in order
         self._kept: list[tuple[str, Work]] = []
+        self._told = False  # the writes left at close were counted in the log
         store.outage.listeners.append(self._store_back)
 
     @staticmethod
@@ -78,8 +94,9 @@ class Backlog:
                 self._kept.append((what, work))
             LOGGER.debug("kept until the database is back: %s", what)
 
-    def flush(self) -> bool:
-        """Write what is kept, oldest first; True if nothing is left (False: still away)."""
+    def flush(self, deadline: float | None = None) -> bool:
+        """Write what is kept, oldest first; True if nothing is left (False: still away, the
+        store closed, or the monotonic ``deadline`` passed)."""
         with self._flushing:
             written = 0
             while True:
@@ -87,9 +104,14 @@ class Backlog:
                     if not self._kept:
                         break
                     what, work = self._kept[0]
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
                 try:
                     work()
                 except StoreUnavailable:
+                    return False
+                except StoreClosed:  # the daemon stopped as the database came back
+                    self._not_made("the store closed")
                     return False
                 except Exception:  # noqa: BLE001 - one bad write must not hold the others back
                     logs.event(
@@ -103,6 +125,32 @@ class Backlog:
                     LOGGER, logging.INFO, "call writes kept during the outage written", n=written
                 )
             return True
+
+    def close(self, seconds: float) -> None:
+        """Before the store closes: write what is kept if the database answers within
+        ``seconds``; count what is left in one line (it is lost, as if the process died)."""
+        if self._kept:
+            deadline = time.monotonic() + seconds
+            self.store.outage.wait(seconds)
+            if self.flush(deadline):
+                return
+            self._not_made(
+                "the database is unreachable"
+                if self.store.outage.down
+                else f"the database did not take them within {seconds:g} s"
+            )
+
+    def _not_made(self, why: str) -> None:
+        with self._lock:
+            left, told, self._told = len(self._kept), self._told, True
+        if left and not told:
+            logs.event(
+                LOGGER,
+                logging.WARNING,
+                "call writes not made: the daemon stopped",
+                n=left,
+                why=why,
+            )
 
     def _store_back(self) -> None:
         self.flush()  # the outage's listener (the prober's thread): StoreUnavailable is caught

@@ -12,26 +12,34 @@ browser over the real wss socket; the server is this module's own (fsync on), st
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
 from appliance.sim.party import RemoteParty, Silence
+from appliance.store import apikeys
 from tests.clients import browserapp
-from tests.clients.conftest import receive, send
+from tests.clients.conftest import APP, receive, send
+from tests.clients.test_legacy_reconnect import capability
 from tests.clients.test_outgoing import TJS, sdk_invite
 from tests.clients.test_peer import as_the_sdk_sends_it
 from tests.clients.test_ringing import Browser
+from tests.clients.test_signalling_browser import browser_page, events, site, state
 from tests.conftest import PHONE, wait_for
 from tests.pg import PgServer
 from tests.voice.test_database_down_calls import go_down, tracebacks
 from tests.webapp import twiml
 
 pytestmark = pytest.mark.timeout(120)
+__all__ = ["site"]  # the official SDK's page (a fixture)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +188,142 @@ def test_a_dial_client_during_an_outage_is_turned_away_as_busy_and_the_call_goes
         assert not tracebacks(caplog), tracebacks(caplog)
     finally:
         browser.close()
+        if not server.running:
+            server.resume()
+        d.stop()
+        server.drop(url)
+
+
+def test_a_listen_during_an_outage_is_held_and_connects_once_the_database_is_back(
+    phones, server: PgServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Device whose socket opens during an outage: its key's secret is in the database.
+    A key this daemon has read already (a listen before the outage) is checked against the
+    secret it read; a capability token needs only the AuthToken (read at start); a key never
+    read here, or one whose last read found it revoked, holds the listen: one ``error`` 31005,
+    no ``close``, the socket stays up, and ``connected`` comes on it once the server is back."""
+    caplog.set_level(logging.INFO)
+    url = server.new_database()
+    p = browserapp.appliance(phones, database_url=url)
+    d = p.daemon
+    known, known_secret = apikeys.create(d.store, "read before the outage")
+    revoked, revoked_secret = apikeys.create(d.store, "revoked before the outage")
+    known_token = p.token(key_sid=known.sid, secret=known_secret)
+    revoked_token = p.token(key_sid=revoked.sid, secret=revoked_secret)
+    stack = contextlib.ExitStack()
+    try:
+        with p.open() as ws:  # both keys read once: the secrets are kept
+            for token in (known_token, revoked_token):
+                send(ws, "listen", token=token, browserinfo={}, reconnectTimeout=0)
+                assert receive(ws)["type"] == "connected"
+        assert apikeys.revoke(d.store, revoked.sid)
+        with p.open() as ws:  # the read that finds it revoked forgets its secret
+            send(ws, "listen", token=revoked_token, browserinfo={}, reconnectTimeout=0)
+            assert receive(ws)["payload"]["error"]["code"] == 31204  # 31202, as the SDK knows it
+        go_down(d, server)
+        try:
+            with p.open() as ws:
+                send(ws, "listen", token=known_token, browserinfo={}, reconnectTimeout=0)
+                assert receive(ws)["type"] == "connected"
+                send(ws, "register", media={"audio": True})
+                assert receive(ws)["type"] == "ready"
+            with p.open() as ws:
+                legacy = capability(p, APP, "carol")
+                send(ws, "listen", token=legacy, browserinfo={}, reconnectTimeout=0)
+                assert receive(ws)["type"] == "connected"
+            held = [stack.enter_context(p.open()) for _ in range(2)]
+            for ws, token in zip(held, (p.token(), revoked_token), strict=True):
+                send(ws, "listen", token=token, browserinfo={}, reconnectTimeout=0)
+                error = receive(ws)
+                assert error["type"] == "error", error
+                assert error["payload"]["error"]["code"] == 31005
+                assert "database" in error["payload"]["error"]["message"]
+            with pytest.raises(TimeoutError):  # no close: the socket stays up, silent
+                receive(held[0], timeout=2.5)
+            send(held[0], "register", media={"audio": True})  # as before any listen
+            assert receive(held[0])["payload"]["error"]["code"] == 31204
+            assert not d.store.available
+        finally:
+            server.resume()
+        # the same sockets: the unknown key's listen connects, the revoked one is refused
+        connected = receive(held[0], timeout=20)
+        assert connected["type"] == "connected", connected
+        assert connected["payload"]["token"]["identity"] == "alice"
+        send(held[0], "register", media={"audio": True})
+        assert receive(held[0])["type"] == "ready"
+        refused = receive(held[1], timeout=20)
+        assert refused["payload"]["error"]["code"] == 31204, refused
+        assert receive(held[1])["type"] == "close"
+        assert [r.levelname for r in caplog.records if "listen held" in r.getMessage()] == [
+            "WARNING",
+            "WARNING",
+        ]
+        assert "client message failed" not in caplog.text
+        assert not tracebacks(caplog), tracebacks(caplog)
+    finally:
+        stack.close()
+        if not server.running:
+            server.resume()
+        d.stop()
+        server.drop(url)
+
+
+def test_the_official_sdk_registers_once_the_database_is_back_without_a_reload(
+    phones, site, server: PgServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The official SDK in Chromium: a Device registered before the outage whose socket drops
+    during it reconnects and registers again (its key was read); a new Device whose key was
+    never read gets one ConnectionError 31005, its register() waits, and it registers on
+    the same socket once the server is back: no reload, no reconnect storm."""
+    caplog.set_level(logging.INFO)
+    url = server.new_database()
+    p = browserapp.appliance(phones, database_url=url)
+    d = p.daemon
+    hub = d.server.hub
+    known, known_secret = apikeys.create(d.store, "read before the outage")
+    chunderw = f"127.0.0.1:{d.server.https_port}"
+    try:
+        with sync_playwright() as pw:
+            page = browser_page(pw, d.server.https_port)
+            page.goto(site)
+            laptop = page.evaluate(
+                "([t, c]) => makeDevice(t, c)",
+                [p.token(identity="bob", key_sid=known.sid, secret=known_secret), chunderw],
+            )
+            assert page.evaluate(f"register({laptop})") == "ok"
+            go_down(d, server)
+            try:
+                for c in hub.devices("bob"):  # a dropped socket during the outage
+                    c.link.sock.shutdown(socket.SHUT_RDWR)
+                wait_for(lambda: f"{laptop}:unregistered" in events(page), timeout=15)
+                wait_for(lambda: events(page).count(f"{laptop}:registered") == 2, timeout=30)
+                desk = page.evaluate("([t, c]) => makeDevice(t, c)", [p.token(), chunderw])
+                page.evaluate(
+                    "n => { window.result = null; register(n).then(r => window.result = r); }",
+                    desk,
+                )
+                errors = wait_for(
+                    lambda: [e for e in events(page) if e.startswith(f"{desk}:error:")]
+                )
+                _, _, sdk_code, original, message = errors[0].split(":", 4)
+                assert (sdk_code, original) == ("31005", "31005"), errors
+                assert "database" in message
+                time.sleep(3)  # it waits on its socket: no retries, no close
+                assert page.evaluate("window.result") is None
+                assert state(page, desk) == "registering" and "alice" not in hub.identities()
+                assert not d.store.available
+            finally:
+                server.resume()
+            wait_for(lambda: page.evaluate("window.result") == "ok", timeout=30)
+            assert state(page, desk) == "registered"
+            assert hub.identities() == {"alice": 1, "bob": 1}
+            assert len([e for e in events(page) if e.startswith(f"{desk}:error:")]) == 1
+            page.close()
+        held = [r for r in caplog.records if "listen held" in r.getMessage()]
+        assert [r.levelname for r in held] == ["WARNING"]  # one socket, one line
+        assert "client message failed" not in caplog.text
+        assert not tracebacks(caplog), tracebacks(caplog)
+    finally:
         if not server.running:
             server.resume()
         d.stop()
