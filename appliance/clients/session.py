@@ -137,7 +137,24 @@ class Session:
             return
         try:
             getattr(self, "_on_" + message.type)(message)
-        except Exception:  # a bug or a store failure costs this message, not the socket
+        except StoreUnavailable as e:  # the database is away: a clear refusal, no traceback
+            logs.event(
+                LOGGER,
+                logging.WARNING,
+                "client message refused: database unreachable",
+                connection=self.number,
+                type=message.type,
+                error=str(e),
+            )
+            self.link.push(
+                pstream.error(
+                    pstream.GENERIC,
+                    f"The appliance cannot handle the {message.type} message now: its database"
+                    " is unreachable. Try again in a few seconds",
+                    message.callsid,
+                )
+            )
+        except Exception:  # a bug costs this message, not the socket
             logs.event(
                 LOGGER,
                 logging.ERROR,

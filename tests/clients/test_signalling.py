@@ -237,3 +237,31 @@ def test_a_bad_upgrade_is_answered_in_http_and_the_port_keeps_serving(phones):
     assert rv.status_code in (302, 404) and "Sec-WebSocket-Accept" not in rv.headers
     assert "modems" in requests.get(base + "/health", verify=ca, timeout=10).json()
     assert p.daemon.server.hub.live == 0
+
+
+def test_a_message_the_database_cannot_take_is_refused_clearly_and_the_socket_goes_on(
+    phones, monkeypatch, caplog
+):
+    from appliance.clients.session import Session
+    from appliance.errors import StoreUnavailable
+
+    p = phones()
+
+    def away(self, message):
+        raise StoreUnavailable("database unreachable: connection refused")
+
+    with p.open() as ws:
+        send(ws, "listen", token=p.token())
+        assert receive(ws)["type"] == "connected"
+        with monkeypatch.context() as m:
+            m.setattr(Session, "_on_register", away)
+            send(ws, "register", media={"audio": True})
+            refused = receive(ws)
+        assert refused["type"] == "error"
+        assert refused["payload"]["error"]["code"] == pstream.GENERIC
+        assert "database is unreachable" in refused["payload"]["error"]["message"]
+        send(ws, "register", media={"audio": True})  # the same socket, once it is back
+        assert receive(ws)["type"] == "ready"
+    lines = [r for r in caplog.records if "database unreachable" in r.getMessage()]
+    assert [r.levelname for r in lines] == ["WARNING"] and not lines[0].exc_info
+    assert not [r for r in caplog.records if "client message failed" in r.getMessage()]
