@@ -48,14 +48,7 @@ def test_the_official_sdk_sends_and_receives_user_defined_messages(phones, site)
         port = d.server.https_port
         with sync_playwright() as pw:
             page = browser_page(pw, port, *FLAGS)
-            page.goto(site)
-            placed = page.evaluate(
-                "([t, c, s]) => place(t, c, s)",
-                [token, f"127.0.0.1:{port}", f"https://127.0.0.1:{port}/sdk/sounds.json"],
-            )
-            assert placed == "ok"
-            sid = webapp.wait(path="/voice", timeout=20).flat["CallSid"]
-            wait_for(lambda: "accept" in events(page), timeout=20)
+            sid = browserapp.place_call(page, site, port, token, webapp)["CallSid"]
             page.evaluate(HOOKS)
             call = api.calls(sid)
             call.user_defined_message_subscriptions.create(callback=webapp.url("/messages"))
