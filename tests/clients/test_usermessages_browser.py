@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import sync_playwright
 from twilio.request_validator import RequestValidator
 
 from tests.clients import browserapp
-from tests.clients.conftest import static_site
-from tests.clients.test_outgoing_browser import FLAGS, PAGE
-from tests.clients.test_signalling_browser import SDK, browser_page, events
+from tests.clients.test_outgoing_browser import FLAGS, site  # noqa: F401 - the page's fixture
+from tests.clients.test_signalling_browser import browser_page, events
 from tests.conftest import wait_for
 from tests.webapp import WebApp
 
@@ -29,14 +27,6 @@ HOOKS = """() => {
   window.call.on('messageSent', (m) => window.sent.push(m));
   window.call.on('messageReceived', (m) => window.received.push(m));
 }"""
-
-
-@pytest.fixture
-def site() -> Iterator[str]:
-    assert SDK.exists(), "the SDK comes from npm: `make test` runs npm ci in tests/node"
-    files = {"/": (PAGE, "text/html"), "/twilio.min.js": (SDK.read_bytes(), "text/javascript")}
-    with static_site(files) as url:
-        yield url
 
 
 def test_the_official_sdk_sends_and_receives_user_defined_messages(phones, site):
