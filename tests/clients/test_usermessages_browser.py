@@ -29,7 +29,7 @@ HOOKS = """() => {
 }"""
 
 
-def test_the_official_sdk_sends_and_receives_user_defined_messages(phones, site):
+def test_the_official_sdk_sends_and_receives_user_defined_messages(phones, site):  # noqa: F811
     p = browserapp.appliance(phones)
     d = p.daemon
     webapp = WebApp()
