@@ -19,14 +19,9 @@ appliance's answer SDP; the flow's answer sends it.  The first request adds
 ``ApplicationSid``, the grant's ``outgoing.params`` and the page's connect params (grant
 params win over page params of the same name; Twilio's own names win over both).
 
-A socket that drops with an answered call on it does not end the call at once: the media
-keeps flowing for ``client_reconnect_grace`` seconds, and the SDK's reconnect (an ``invite``
-carrying the call's CA sid and the ``reconnect`` token sent in ``answer``, on a new socket
-of the same identity) re-attaches it, answered by ``answer`` with the token.  A wrong token
-gets ``hangup`` 31209.  A legacy 1.x Device sends no such ``invite``: its ``listen`` on the
-new socket takes the call back (:meth:`ClientCalls.resume`, by :func:`~appliance.clients.
-invitation.may_resume`).  Without a reconnect the call is released when the grace is over
-(``completed``; a bridged leg is hung up by its ``<Dial>``), so none is left in progress.
+A socket that drops with an answered call on it does not end the call at once: the call
+outlives it for ``client_reconnect_grace`` seconds and a reconnect takes it back
+(:mod:`~appliance.clients.reconnection`, which also serves a legacy 1.x Device's ``listen``).
 """
 
 from __future__ import annotations
@@ -40,6 +35,7 @@ from typing import TYPE_CHECKING
 from appliance import logs, sids
 from appliance.clients import invitation, medialoop, offer, pstream
 from appliance.clients.line import ClientCall, ClientLine, Device
+from appliance.clients.reconnection import RECONNECT_GRACE, Reconnections
 from appliance.errors import StoreUnavailable, TokenError
 from appliance.voice import call
 from appliance.voice.call import CallEvent, CallLeg
@@ -55,11 +51,9 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 MAX_CALLS = 4  # browser calls at once (client_calls): the CPU budget of a Raspberry Pi
-RECONNECT_GRACE = 30.0  # s a call outlives its dropped socket (the SDK waits at most 30 s)
 RESTART_TIMEOUT = 10.0  # s for aiortc to answer a reinvite (no candidates to gather again)
 DIGIT_PAUSE = 0.5  # seconds a "w" in sendDigits waits (the SDK's own pause)
 ANONYMOUS = "Anonymous"  # the identity of a token that has none (Twilio's client:Anonymous)
-SILENT = 10.0  # s a socket has not echoed the 5 s heartbeat: a 1.x Device's new socket takes over
 OUTAGE = (
     "The appliance cannot place calls now: its database is unreachable. Try again in a few seconds"
 )
@@ -80,11 +74,8 @@ class ClientCalls:
     ) -> None:
         self.line, self.store, self.flow_factory = line, store, flow_factory
         self.limit = limit
-        self.grace = max(0.0, grace)  # client_reconnect_grace
-        self._timers: dict[str, threading.Timer] = {}  # detached calls' grace, by CA sid
-        # detached calls of legacy 1.x Devices, by CA sid: the call, its dropped socket, its holder
-        self._legacy: dict[str, tuple[ClientCall, Device, invitation.Holder]] = {}
-        self._lock = threading.Lock()
+        # calls outliving their dropped socket, and the sockets that take them back
+        self.reconnections = Reconnections(line, grace)
         # the browsers the appliance rings (<Dial><Client>: appliance.clients.ringing)
         self.ringing: ClientRinging | None = None
         # user-defined messages both ways (call.sendMessage, REST UserDefinedMessages)
@@ -96,10 +87,10 @@ class ClientCalls:
         try:
             token = pstream.reconnect_token(message.payload)
         except pstream.ProtocolError as e:
-            self._reattach_refused(device, tjs, e.message)
+            self.reconnections.refuse(device, tjs, e.message)
             return
         if token is not None:
-            self._reattach(device, grant, tjs, token)
+            self.reconnections.reattach(device, grant.identity or ANONYMOUS, tjs, token)
             return
         try:
             placed = self._place(device, grant, message, tjs)
@@ -316,126 +307,16 @@ class ClientCalls:
         if self.ringing is not None:
             self.ringing.dropped(device)
         for found in self.line.of_device(device):
-            if closing or self.grace <= 0 or found.leg.answered_at is None:
+            if closing or self.reconnections.grace <= 0 or found.leg.answered_at is None:
                 self.line.released(found, "socket closed")
             else:
-                self._detach(found, device)
+                self.reconnections.detach(found, device)
+
+    def resume(self, device: Device, holder: invitation.Holder) -> None:
+        """A legacy 1.x Device listened on a new socket (:meth:`Reconnections.resume
+        <appliance.clients.reconnection.Reconnections.resume>`)."""
+        self.reconnections.resume(device, holder)
 
     def stop(self) -> None:
         """The daemon stops: no grace timer outlives it (the engine ends the calls)."""
-        with self._lock:
-            timers, self._timers = list(self._timers.values()), {}
-            self._legacy.clear()
-        for timer in timers:
-            timer.cancel()
-
-    # -- reconnect after a dropped socket
-
-    def _detach(self, found: ClientCall, device: Device) -> None:
-        timer = threading.Timer(self.grace, self._grace_over, args=(found, device))
-        timer.daemon = True
-        timer.name = f"grace {found.sid[:10]}"
-        holder = getattr(device, "holder", None)  # a Session's last good listen
-        with self._lock:
-            old = self._timers.pop(found.sid, None)
-            self._timers[found.sid] = timer
-            if isinstance(holder, invitation.Holder) and holder.legacy:
-                self._legacy[found.sid] = (found, device, holder)
-        if old is not None:
-            old.cancel()
-        timer.start()
-        logs.event(
-            LOGGER,
-            logging.INFO,
-            "client call detached",
-            sid=found.sid,
-            connection=device.number,
-            grace=self.grace,
-        )
-
-    def _grace_over(self, found: ClientCall, device: Device) -> None:
-        """No reconnect within the grace: the call ends (a bridged leg with it)."""
-        with self._lock:
-            self._timers.pop(found.sid, None)
-            self._legacy.pop(found.sid, None)
-
-        def release() -> None:
-            if found.device is device and found.leg.live:  # not re-attached meanwhile
-                self.line.released(found, f"socket closed, no reconnect in {self.grace:g} s")
-
-        self.line.run(release)
-
-    def _reattach(self, device: Device, grant: ClientGrant, callsid: str, token: str) -> None:
-        """The SDK's ``invite`` with a ``reconnect`` token after its socket dropped (call.ts:
-        ``callsid`` is the CA sid; its SDP is the current one and is not renegotiated: the
-        PeerConnection kept going).  ``answer`` with the token brings the Call back to open."""
-        identity = grant.identity or ANONYMOUS
-        found = self.line.reattach(callsid, token, identity, device)
-        if found is None:
-            self._reattach_refused(device, callsid, f"No call {callsid} to re-attach")
-            return
-        with self._lock:
-            timer = self._timers.pop(found.sid, None)
-            self._legacy.pop(found.sid, None)
-        if timer is not None:
-            timer.cancel()
-        device.push(pstream.answer(found.sid, reconnect=found.reconnect))
-        logs.event(
-            LOGGER, logging.INFO, "client call re-attached", sid=found.sid, connection=device.number
-        )
-
-    def resume(self, device: Device, holder: invitation.Holder) -> None:
-        """A legacy 1.x Device listened on a new socket: it takes back one answered call whose
-        socket dropped, if :func:`~appliance.clients.invitation.may_resume` allows it (the very
-        same token first, then the call that dropped first).  1.x keeps its Connection through
-        a lost socket, sends ``listen`` again, then its keys and hang-up with the CA sid (1.x
-        ``pstream.js``, ``_handleTransportOpen``): nothing is sent back.  A socket silent for
-        :data:`SILENT` s counts as dropped (its close may come much later) and is closed.  A
-        call that ended while the socket was down gets ``hangup``: the Connection ends."""
-        with self._lock:
-            waiting = [w for w in self._legacy.values() if invitation.may_resume(w[2], holder)]
-        for found, _, _ in waiting:
-            if not found.leg.live:  # it ended while the socket was down: the Device hears it
-                device.push(pstream.hangup(found.sid))
-        if self.line.of_device(device):  # a 1.x Device has one call at a time
-            return
-        detached = {w[0].sid for w in waiting}
-        for found in self.line.answered():  # sockets the Device gave up on, not closed yet
-            held = getattr(found.device, "holder", None)  # its Session's last good listen
-            if found.sid in detached or found.device is device:
-                continue
-            if isinstance(held, invitation.Holder) and invitation.may_resume(held, holder):
-                if found.device.silent() >= SILENT:
-                    waiting.append((found, found.device, held))
-        waiting.sort(key=lambda w: not w[2].same_token(holder))  # stable: dropped ones first
-        for found, dropped, _ in waiting:
-            if not self.line.move(found, dropped, device):
-                continue  # ended, or taken meanwhile
-            with self._lock:
-                timer = self._timers.pop(found.sid, None)
-                self._legacy.pop(found.sid, None)
-            if timer is not None:
-                timer.cancel()
-            if found.sid not in detached:
-                dropped.replaced()
-            logs.event(
-                LOGGER,
-                logging.INFO,
-                "client call re-attached",
-                sid=found.sid,
-                connection=device.number,
-                legacy=True,
-                was=dropped.number,
-            )
-            return
-
-    def _reattach_refused(self, device: Device, callsid: str, why: str) -> None:
-        logs.event(
-            LOGGER,
-            logging.INFO,
-            "client reconnect refused",
-            connection=device.number,
-            code=pstream.RECONNECT_REFUSED,
-            why=why,
-        )
-        device.push(pstream.hangup(callsid, pstream.RECONNECT_REFUSED, why))
+        self.reconnections.stop()

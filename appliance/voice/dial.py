@@ -121,6 +121,11 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
         extra_recording = recording.save() if recording is not None else {}
     if status == TRANSFERRED:
         raise CallEnded()  # the caller left the appliance's line with the callee
+    if session.leg.live and session.channel.control_pending.is_set():
+        # A REST update of the caller's call (Status=completed/canceled, Url, Twiml) ended
+        # the <Dial>: as on Twilio, its action is not requested; the flow carries it out.
+        LOGGER.info("call %s: <Dial> ended by a REST update of the call", session.sid)
+        return None
     if not getattr(verb, "action", None):
         return None  # the next verb, if the caller is still there
     extra = {"DialCallStatus": status, "DialCallDuration": str(duration)}
@@ -295,6 +300,8 @@ def _wait(
             return "child-ended"
         if leaving():
             return "child-redirected"
+        if session.channel.control_pending.is_set():
+            return "rest-update"  # of the caller's call: ended, or given new TwiML
         if star and "*" in list(session.channel.digits.queue):
             session.channel.clear_digits()
             return "star"
@@ -309,6 +316,8 @@ def _wait_answer(session: CallSession, child: CallLeg, timeout: float) -> bool:
     while child.live and child.status != call.IN_PROGRESS:
         if not session.leg.live or time.monotonic() >= end:
             return False
+        if session.channel.control_pending.is_set():
+            return False  # a REST update of the caller's call ends the <Dial>
         with session.channel.poke:
             session.channel.poke.wait(0.1)
     return child.status == call.IN_PROGRESS
@@ -316,8 +325,11 @@ def _wait_answer(session: CallSession, child: CallLeg, timeout: float) -> bool:
 
 def _unanswered(session: CallSession) -> str:
     """How a dialled leg that was not answered ends when the appliance lets it go: no-answer
-    (our ring timeout), or canceled when the caller hung up first (Twilio's call statuses)."""
-    return call.NO_ANSWER if session.leg.live else call.CANCELED
+    (our ring timeout), or canceled when the caller hung up first or a REST update of the
+    caller's call ended the ``<Dial>`` (Twilio's call statuses)."""
+    if session.leg.live and not session.channel.control_pending.is_set():
+        return call.NO_ANSWER
+    return call.CANCELED
 
 
 def _dial_status(child: CallLeg) -> str:

@@ -329,7 +329,9 @@ class CallFlow:
         if update is None:
             raise CallEnded()
         if update.get("status") in (call.COMPLETED, call.CANCELED):
-            self.session.hangup()
+            # Twilio: a call never answered ends canceled (what the API answered), else completed
+            answered = self.leg.answered_at is not None
+            self.session.hangup(call.COMPLETED if answered else call.CANCELED)
         if update.get("twiml"):
             doc = self.documents.parse(str(update["twiml"]).encode(), self.ctx.base_url())
             return doc if doc is not None else FAILED

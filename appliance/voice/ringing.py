@@ -118,6 +118,8 @@ class Ringer:
             while self.winner is None:
                 if not caller.leg.live or caller.channel.ended.is_set():
                     break
+                if caller.channel.control_pending.is_set():
+                    break  # a REST update of the caller's call ends the <Dial>
                 if len(self._out) >= len(self.legs) or time.monotonic() >= end:
                     break
                 caller.channel.poke.wait(0.05)

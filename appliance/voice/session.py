@@ -51,9 +51,12 @@ class CallSession:
         """The call's modem, or None for a call on another line (a browser's)."""
         return modem_of(self.phone)
 
-    def hangup(self) -> NoReturn:
-        """End the call (on the modem thread); the flow stops here."""
-        self.phone.run(lambda: self.phone.hangup(self.leg), timeout=30)
+    def hangup(self, status: str | None = None) -> NoReturn:
+        """End the call (on the modem thread), ``status`` or completed; the flow stops here."""
+        if status is None:
+            self.phone.run(lambda: self.phone.hangup(self.leg), timeout=30)
+        else:
+            self.phone.run(lambda: self.phone.hangup(self.leg, status), timeout=30)
         raise CallEnded()
 
     def say_apology(self) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from twilio.jwt.client import ClientCapabilityToken
 
-from appliance.clients import calls as client_calls
+from appliance.clients import reconnection
 from appliance.clients.audioport import WebRtcAudioPort
 from appliance.clients.peer import Peer
 from appliance.sim.voice import Play, RemoteParty, Silence
@@ -82,7 +82,7 @@ def test_a_legacy_device_takes_back_its_call_and_no_other_identity_can(phones, s
             found = d.client_line.calls[sid]
             dropped = found.device
         # the socket closed: the call waits in its grace, for a legacy Device of alice
-        wait_for(lambda: sid in d.client_calls._legacy)
+        wait_for(lambda: sid in d.client_calls.reconnections._legacy)
         start = time.monotonic()
         with p.open() as other:  # bob's 1.x Device cannot take it, nor reach it
             send_legacy(other, "listen", token=bob)
@@ -103,7 +103,10 @@ def test_a_legacy_device_takes_back_its_call_and_no_other_identity_can(phones, s
             wait_for(lambda: found.device is not dropped)
             assert found.device.holder.identity == "alice"
             assert time.monotonic() - start < GRACE
-            assert d.client_calls._timers == {} and d.client_calls._legacy == {}
+            assert (
+                d.client_calls.reconnections._timers == {}
+                and d.client_calls.reconnections._legacy == {}
+            )
             send_legacy(ws, "register", media={"audio": True})
             assert receive(ws)["type"] == "ready"
             time.sleep(GRACE + 0.5)  # past the grace: the call goes on
@@ -127,7 +130,7 @@ def test_a_legacy_device_takes_back_its_call_and_no_other_identity_can(phones, s
 def test_a_silent_socket_counts_as_dropped(phones, sim, webapp, monkeypatch):
     """1.x reconnects after 15 s without hearing the appliance, and the old socket's close may
     reach the appliance much later: a socket silent for ``SILENT`` s gives its call up."""
-    monkeypatch.setattr(client_calls, "SILENT", 2.0)
+    monkeypatch.setattr(reconnection, "SILENT", 2.0)
     webapp.routes["/voice"] = twiml('<Response><Say>Hello.</Say><Pause length="40"/></Response>')
     p = browserapp.appliance(phones)
     d = p.daemon
@@ -162,6 +165,6 @@ def test_a_silent_socket_counts_as_dropped(phones, sim, webapp, monkeypatch):
                 assert closed_code(old) == 1001  # the silent socket is closed
                 send_legacy(ws, "hangup", callsid=sid)
                 wait_for(lambda: api.calls(sid).fetch().status == "completed", timeout=5)
-        assert d.client_line.calls == {} and d.client_calls._timers == {}
+        assert d.client_line.calls == {} and d.client_calls.reconnections._timers == {}
     finally:
         d.media.submit(browser.close()).result(10)

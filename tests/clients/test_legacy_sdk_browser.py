@@ -220,7 +220,7 @@ def test_a_legacy_call_outlives_a_dropped_socket_and_hangs_up_over_the_new_one(
         wait_for(lambda: found.device is not dropped, timeout=20)
         page.wait_for_timeout(200)  # Playwright delivers the frames it saw while called
         assert [m for m in sent if m["type"] == "listen"][len(listens) :]
-        assert d.client_calls._timers == {}  # no grace left running
+        assert d.client_calls.reconnections._timers == {}  # no grace left running
         assert page.evaluate("window.conn.status()") == "open"
         assert api.calls(sid).fetch().status == "in-progress" and callee.state == "active"
         received = found.peer.port.received  # the media kept flowing
@@ -243,7 +243,7 @@ def test_a_legacy_call_outlives_a_dropped_socket_and_hangs_up_over_the_new_one(
         assert [e.split(":")[1] for e in errors] == ["31005"], errors
         assert "call:disconnect" in events(page)
         page.close()
-    wait_for(lambda: d.client_line.calls == {} and d.client_calls._timers == {})
+    wait_for(lambda: d.client_line.calls == {} and d.client_calls.reconnections._timers == {})
 
 
 @pytest.mark.parametrize(

@@ -122,7 +122,7 @@ def test_a_dropped_socket_without_reconnect_ends_the_call_and_its_gsm_leg(phones
         assert dialed["DialCallStatus"] == "completed" and dialed["CallStatus"] == "completed"
         assert api.calls(dialed["DialCallSid"]).fetch().status == "completed"
         wait_for(lambda: d.client_line.flows == {} and d.modems["modem1"].phone.flows == {})
-        assert d.client_calls._timers == {}
+        assert d.client_calls.reconnections._timers == {}
     finally:
         d.media.submit(browser.close()).result(10)
 

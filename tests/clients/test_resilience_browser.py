@@ -74,7 +74,7 @@ def test_the_official_sdk_reconnects_a_call_after_a_dropped_socket(phones, site)
         # the Device's own ConnectionError for the dropped socket, and nothing else
         assert [e for e in events(page) if "error" in e] == ["device:error:31005"]
         assert events(page).index("reconnected") < events(page).index("disconnect")
-    wait_for(lambda: d.client_line.calls == {} and d.client_calls._timers == {})
+    wait_for(lambda: d.client_line.calls == {} and d.client_calls.reconnections._timers == {})
 
 
 # The SDK's ICE restart, run as its media-reconnect backoff runs it (call.ts: 'ready' calls

@@ -244,3 +244,37 @@ def test_redirecting_the_bridged_leg_runs_its_twiml_while_the_parent_goes_on(
         wait_for(lambda: status_of(d, leg["sid"]) == "completed", timeout=5)
     finally:
         d.stop()
+
+
+@pytest.mark.parametrize(
+    "names", [["modem1", "modem2"], ["modem1"]], ids=["two-modems", "one-modem"]
+)
+def test_hanging_up_the_bridged_parent_ends_both_legs_without_the_action(
+    tmp_path: Path, host: SimulatorHost, webapp: WebApp, names: list[str]
+) -> None:
+    """Status=completed on the caller's call while its <Dial> is bridged (Twilio: it ends the
+    parent call): the callee is hung up too, both rows end completed, no action request."""
+    d = start(tmp_path, host, webapp, names)
+    try:
+        webapp.routes["/voice"] = twiml(
+            f'<Response><Dial action="/dialed" timeout="20"><Number>{ALICE}</Number></Dial>'
+            "</Response>"
+        )
+        webapp.routes["/dialed"] = twiml("<Response><Say>Goodbye.</Say></Response>")
+        host.network.set_callee(
+            ALICE, outcome="answer", answer_after=1.0, party=RemoteParty([Silence(60)])
+        )
+        caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(60)]))
+        parent = str(webapp.wait(15, path="/voice").param("CallSid"))
+        leg = child(d, ALICE)
+        alice = callee(host, ALICE)
+        assert alice.wait_state("active", timeout=15)
+        wait_for(lambda: status_of(d, leg["sid"]) == "in-progress", timeout=10)
+        assert client_for(d).calls(parent).update(status="completed").status == "completed"
+        assert caller.wait_state("ended", timeout=15)
+        assert alice.wait_state("ended", timeout=15)
+        wait_for(lambda: status_of(d, parent) == "completed", timeout=10)
+        wait_for(lambda: status_of(d, leg["sid"]) == "completed", timeout=10)
+        assert webapp.to("/dialed") == []
+    finally:
+        d.stop()
