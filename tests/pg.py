@@ -181,6 +181,17 @@ def make_store(engine: Engine, tmp_path: Path, name: str = "s.sqlite3") -> Store
     return store
 
 
+def own_server() -> Iterator[PgServer]:
+    """A server with fsync on for one test module whose tests stop and start it (an outage),
+    so no other module sees it down.  Each such module takes it as its ``server`` fixture:
+    ``server = pytest.fixture(scope="module", name="server")(own_server)``."""
+    server = PgServer(fsync=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def pg_durable() -> Iterator[PgServer]:
     """A server with fsync on, as the daemon requires (started only by the tests that ask)."""

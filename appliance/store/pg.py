@@ -14,7 +14,8 @@ only when ``database_url`` is set, so a single box's idle memory does not grow.
 * :class:`PgConn` is what ``fn`` gets: SQLite's SQL translated (:mod:`appliance.store.dialect`),
   NUL characters in text parameters replaced (PostgreSQL ``text`` cannot hold U+0000) and
   ``bool`` parameters sent as integers (the schema's flags are ``INTEGER``).
-* Rows are :class:`PgRow`: by index, by name, and ``dict(row)``, as ``sqlite3.Row``.
+* Rows are :class:`~appliance.store.pgrows.PgRow`: by index, by name, and ``dict(row)``, as
+  ``sqlite3.Row`` (:mod:`appliance.store.pgrows`, with the parameters' cleaning).
 * Start-up failures (a wrong URL, the server unreachable, a refused password, a server with
   ``fsync = off``) are one-line :class:`~appliance.errors.StoreError`; the password never
   appears in a message or a log.
@@ -37,7 +38,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,7 @@ from appliance.store.database import Store, redact_url
 from appliance.store.dialect import POSTGRES
 from appliance.store.migrations import migrate
 from appliance.store.outage import Outage
+from appliance.store.pgrows import clean_params, row_factory
 from appliance.store.timeouts import (
     CONNECT_TIMEOUT,
     Deadline,
@@ -76,86 +78,6 @@ LISTEN_PING = 10.0  # seconds of silence after which the listener checks its con
 # an administrator's or a crash's shutdown, or start-up (57P01-57P03), insufficient
 # resources (53: out of connections, disk full).  Without a SQLSTATE the client lost the line.
 UNREACHABLE_STATES = ("08", "57P", "53")
-REPLACEMENT = "\ufffd"
-nul_replaced = 0  # text parameters whose NUL characters were replaced (a metric's source)
-_nul_lock = threading.Lock()
-
-
-class PgRow(tuple[Any, ...]):
-    """A result row: ``row[0]``, ``row["sid"]``, ``row.keys()``, ``dict(row)``."""
-
-    _index: dict[str, int] = {}
-    _names: tuple[str, ...] = ()
-
-    def keys(self) -> list[str]:
-        return list(self._names)
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            try:
-                return tuple.__getitem__(self, self._index[key])
-            except KeyError:
-                return tuple.__getitem__(self, self._index[key.lower()])
-        return tuple.__getitem__(self, key)
-
-
-_row_classes: dict[tuple[str, ...], type[PgRow]] = {}
-
-
-def _row_class(names: tuple[str, ...]) -> type[PgRow]:
-    cls = _row_classes.get(names)
-    if cls is None:
-        index = {n: i for i, n in reversed(list(enumerate(names)))}  # first of a repeated name
-        cls = type("PgRow", (PgRow,), {"_index": index, "_names": names})
-        _row_classes[names] = cls
-    return cls
-
-
-_by_fnames: dict[tuple[bytes | None, ...], type[PgRow]] = {}
-
-
-def row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
-    """The row class for the cursor's result, found by its columns' names as the server sent
-    them (cheaper than ``cursor.description``, which makes a ``Column`` per name per query)."""
-    res = cursor.pgresult
-    if res is None:
-        return _row_class(())
-    fnames = tuple(map(res.fname, range(res.nfields)))
-    cls = _by_fnames.get(fnames)
-    if cls is None:
-        cls = _row_class(tuple(d.name for d in cursor.description or ()))
-        _by_fnames[fnames] = cls
-    return cls
-
-
-def _clean(value: Any) -> Any:
-    global nul_replaced
-    if isinstance(value, str) and "\x00" in value:
-        with _nul_lock:
-            nul_replaced += 1
-        return value.replace("\x00", REPLACEMENT)
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _params(params: Any) -> Any:
-    """Parameters PostgreSQL accepts where SQLite did (always passed, even empty: the
-    translated SQL has its ``%`` doubled).  Those that need nothing changed (the usual case)
-    are passed as they are, without a copy."""
-    if params is None:
-        return ()
-    if isinstance(params, Mapping):
-        return {k: _clean(v) for k, v in params.items()}
-    for value in params:
-        if isinstance(value, str):
-            if "\x00" in value:
-                break
-        elif isinstance(value, bool):
-            break
-    else:
-        return params
-    return tuple(map(_clean, params))
 
 
 class PooledConnection(psycopg.Connection[Any]):
@@ -177,11 +99,11 @@ class PgConn:
         self.raw = raw
 
     def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Any]:
-        return self.raw.execute(POSTGRES.sql(sql), _params(parameters))
+        return self.raw.execute(POSTGRES.sql(sql), clean_params(parameters))
 
     def executemany(self, sql: str, parameters: Any, /) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
-        cur.executemany(POSTGRES.sql(sql), [_params(p) for p in parameters])
+        cur.executemany(POSTGRES.sql(sql), [clean_params(p) for p in parameters])
         return cur
 
 
@@ -364,7 +286,7 @@ class PgStore(Store):
                         cursor = raw.reader  # the connection's own, kept (PooledConnection)
                         if cursor is None:
                             cursor = raw.reader = raw.cursor()
-                        cursor.execute(POSTGRES.sql(sql), _params(params))
+                        cursor.execute(POSTGRES.sql(sql), clean_params(params))
                         rows: list[Any] = cursor.fetchall()
                     finally:
                         self._deadline.done(key)

@@ -209,7 +209,7 @@ def _database(store: Store) -> Iterator[Metric]:
         value=float(store.outage.count),
     )
     if store.dialect.name == "postgresql":
-        pg = sys.modules.get("appliance.store.pg")  # loaded with the store; pg.py owns the tally
+        pg = sys.modules.get("appliance.store.pgrows")  # loaded with the store; it owns the tally
         yield CounterMetricFamily(
             "appliance_database_nul_replaced",
             "Text values whose NUL characters were replaced before PostgreSQL stored them"

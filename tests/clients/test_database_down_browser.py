@@ -16,7 +16,6 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,7 +33,7 @@ from tests.clients.test_peer import as_the_sdk_sends_it
 from tests.clients.test_ringing import Browser
 from tests.clients.test_signalling_browser import browser_page, events, site, state
 from tests.conftest import PHONE, wait_for
-from tests.pg import PgServer
+from tests.pg import PgServer, own_server
 from tests.voice.test_database_down_calls import go_down, tracebacks
 from tests.webapp import twiml
 
@@ -42,13 +41,7 @@ pytestmark = pytest.mark.timeout(120)
 __all__ = ["site"]  # the official SDK's page (a fixture)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    s = PgServer(fsync=True)
-    try:
-        yield s
-    finally:
-        s.stop()
+server = pytest.fixture(scope="module", name="server")(own_server)
 
 
 def client_rows(d: Any) -> list[Any]:

@@ -35,7 +35,7 @@ def test_a_daemon_runs_on_postgresql(sim, webapp, make_daemon, pg_durable: PgSer
 
         # NUL (U+0000), which PostgreSQL text cannot hold, from its three sources: a UCS-2 SMS,
         # a webhook's answer and a REST form value.  Each is stored (with U+FFFD), none is lost.
-        from appliance.store import pg
+        from appliance.store import pgrows as pg
 
         replaced = pg.nul_replaced
         webapp.routes["/sms"] = lambda req: (200, "text/xml", b"<Response>\x00</Response>")

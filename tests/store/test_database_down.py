@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -20,7 +19,7 @@ import requests
 from appliance.errors import StoreUnavailable
 from appliance.store.pg import PgStore
 from tests.conftest import NUMBER, PHONE, wait_for
-from tests.pg import PgServer
+from tests.pg import own_server
 from tests.web.test_panel import PASSWORD, Panel
 from web.auth import set_password
 
@@ -28,13 +27,7 @@ OUTAGE = 10.0  # seconds the server is stopped (the design says 30; 10 proves th
 SECRET = "s3cret-pw"  # in the URL (the server trusts anyone): it must reach no log or message
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    s = PgServer(fsync=True)
-    try:
-        yield s
-    finally:
-        s.stop()
+server = pytest.fixture(scope="module", name="server")(own_server)
 
 
 def with_password(url: str) -> str:

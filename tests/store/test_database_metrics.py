@@ -39,7 +39,7 @@ def test_sqlite_is_up_with_no_outage_and_no_nul_counter(tmp_path: Path) -> None:
 
 
 def test_postgresql_outage_and_nul_metrics(pg_server: PgServer, tmp_path: Path) -> None:
-    from appliance.store import pg
+    from appliance.store import pgrows
     from appliance.store.pg import PgStore
 
     url = pg_server.new_database()
@@ -49,7 +49,7 @@ def test_postgresql_outage_and_nul_metrics(pg_server: PgServer, tmp_path: Path) 
         assert before["appliance_database_up"] == 1.0
         assert before["appliance_database_outages_total"] == 0.0
         nuls = before["appliance_database_nul_replaced_total"]
-        assert nuls == float(pg.nul_replaced)
+        assert nuls == float(pgrows.nul_replaced)
         store.write(
             lambda c: c.execute("INSERT INTO settings (key, value) VALUES ('k', ?)", ("a\x00b",))
         )

@@ -15,7 +15,6 @@ sent once, no refused create sent.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,14 @@ import pytest
 import requests
 
 from tests.conftest import wait_for
-from tests.pg import PgServer
+from tests.pg import PgServer, own_server
 from tests.system.fleetload import FleetUnderLoad
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 OUTAGE = 30.0  # seconds the server is stopped (issue 16)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    s = PgServer(fsync=True)
-    try:
-        yield s
-    finally:
-        s.stop()
+server = pytest.fixture(scope="module", name="server")(own_server)
 
 
 def health(port: int) -> tuple[int, dict[str, Any]]:

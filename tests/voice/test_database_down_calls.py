@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,19 +21,13 @@ from appliance.errors import StoreUnavailable
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import RemoteParty, Say, Silence, WaitHeard
 from tests.conftest import PHONE, wait_for
-from tests.pg import PgServer
+from tests.pg import PgServer, own_server
 from tests.webapp import WebApp, twiml
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    s = PgServer(fsync=True)
-    try:
-        yield s
-    finally:
-        s.stop()
+server = pytest.fixture(scope="module", name="server")(own_server)
 
 
 def go_down(d: Daemon, server: PgServer) -> None:

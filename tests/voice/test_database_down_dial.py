@@ -22,7 +22,7 @@ from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from appliance.sim.party import Hangup, RemoteParty, Say, Silence
 from tests.conftest import NUMBER, PHONE, wait_for
-from tests.pg import PgServer
+from tests.pg import PgServer, own_server
 from tests.voice.conftest import start_daemon
 from tests.voice.test_database_down_calls import go_down, tracebacks
 from tests.voice.test_engine import loud
@@ -33,13 +33,7 @@ SECOND = "+15005550007"
 ON_CALL = "+14155550177"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    s = PgServer(fsync=True)
-    try:
-        yield s
-    finally:
-        s.stop()
+server = pytest.fixture(scope="module", name="server")(own_server)
 
 
 @pytest.fixture

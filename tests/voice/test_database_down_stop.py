@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -24,20 +24,14 @@ from appliance.sim.voice import RemoteParty, Silence
 from appliance.store.pg import PgStore
 from appliance.voice.backlog import Backlog
 from tests.conftest import PHONE, wait_for
-from tests.pg import PgServer
+from tests.pg import PgServer, own_server
 from tests.voice.test_database_down_calls import go_down, tracebacks
 from tests.webapp import WebApp, twiml
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    s = PgServer(fsync=True)
-    try:
-        yield s
-    finally:
-        s.stop()
+server = pytest.fixture(scope="module", name="server")(own_server)
 
 
 def calls(url: str) -> list[tuple[Any, ...]]:
