@@ -127,7 +127,7 @@ def test_a_dial_client_during_an_outage_is_turned_away_as_busy_and_the_call_goes
     caplog.set_level(logging.INFO)
     url = server.new_database()
     webapp.routes["/voice"] = twiml(
-        '<Response><Pause length="4"/>'
+        '<Response><Pause length="10"/>'  # time to stop the server before the <Dial>
         f'<Dial action="{webapp.url("/dialed")}" timeout="10"><Client>alice</Client></Dial>'
         "</Response>"
     )
@@ -144,7 +144,7 @@ def test_a_dial_client_during_an_outage_is_turned_away_as_busy_and_the_call_goes
         go_down(d, server)
         try:
             # The Dial's action is requested during the outage, with the call's parameters
-            dialed = webapp.wait(15, path="/dialed").flat
+            dialed = webapp.wait(25, path="/dialed").flat
             assert dialed["CallSid"] == parent and dialed["From"] == PHONE
             assert dialed["DialCallStatus"] == "busy"
             child = dialed["DialCallSid"]
