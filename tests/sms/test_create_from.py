@@ -1,7 +1,8 @@
 """A create whose From is looked up in the write (the REST fast lane's ``enqueue_from``), on
-both engines.  On PostgreSQL it takes two round trips (a read, then one guarded statement that
-inserts the message and its parts and commits); the guard must make it insert nothing when the
-read no longer holds, so the transaction's path decides as before."""
+both engines.  On PostgreSQL it is one statement on one connection (``insert_at_once``: the
+number, the opt-out, the budget, the message and its parts, committed on its own); when its
+conditions do not hold it inserts nothing and the transaction's path decides, with that
+path's errors, as on SQLite."""
 
 from __future__ import annotations
 
