@@ -1,27 +1,24 @@
 """The composition root: builds every part from a Config, starts and stops them.
 
 Before building anything it runs the start-up checks (:mod:`appliance.preflight`).  Once
-the HTTP server is bound it writes data_dir/run.json (pid, host, port), which the commands
-read to find it; stop removes it.
+the HTTP server is bound it writes data_dir/run.json (:mod:`appliance.runfile`), which the
+commands read to find it; stop removes it.  Browser phones' parts are built by
+:mod:`appliance.browserphones`.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
-import os
 import signal
 import socket
 import sqlite3
 import threading
-import time
-from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from appliance import logs
+from appliance import logs, runfile
 from appliance.config import Config, checks
 from appliance.errors import StoreClosed, StoreUnavailable
 from appliance.modem import profiles
@@ -45,10 +42,6 @@ from appliance.voice.engine import VoiceEngine
 from appliance.webhooks.client import Timeouts, WebhookClient
 from appliance.webhooks.dispatcher import Dispatcher
 
-if TYPE_CHECKING:
-    from appliance.clients.hub import Hub
-    from appliance.voice.context import Context
-
 LOGGER = logging.getLogger(__name__)
 
 
@@ -59,6 +52,7 @@ class Daemon:
         self.config = config
         preflight(config, http=http)
         self.server: Any = None  # the HTTP server, made last (below)
+        self._run_file: dict[str, Any] | None = None  # what start wrote to data_dir/run.json
         me = node_id(config.data_dir)  # before the store: an unreadable id stops nothing open
         self.store: Store = open_store(config)
         # This node's row, heartbeat and modem leases (docs/design.md, "A fleet on PostgreSQL").
@@ -160,7 +154,7 @@ class Daemon:
             from appliance.server import Server
 
             self.server = Server(self, config.http_host, config.http_port, config.http_threads)
-            self._wire_ringing(self.server.hub)
+            self.phones.ring_through(self.server.hub)
         self._stopped = threading.Event()
 
     def _simulated(self, name: str, family: str, number: str, pin: str) -> Path:
@@ -177,6 +171,7 @@ class Daemon:
 
     def _wire_voice(self) -> None:
         """A Phone per modem (in its thread) and a CallFlow thread per live call."""
+        from appliance.browserphones import BrowserPhones
         from appliance.voice.context import Context
         from appliance.voice.flow import CallFlow
         from appliance.voice.phone import Phone
@@ -194,7 +189,18 @@ class Daemon:
             stream_ca_file=self.config.stream_ca_path,
         )
         self.voice.flow_factory = lambda phone, leg: CallFlow(phone, leg, ctx)
-        self._wire_clients(ctx)
+        # browser phones' calls: the client line in the engine, the media loop thread
+        self.phones = BrowserPhones(
+            self.config,
+            self.store,
+            lambda: self.account.sid,
+            self.dispatcher.wake,
+            self.voice,
+            ctx,
+            self.fleet.id,
+        )
+        self.media, self.client_line = self.phones.media, self.phones.line
+        self.client_calls = self.phones.calls
         for m in self.config.modems:
             audio = m.audio_port
             if not audio and m.simulated and self.simulator is not None:
@@ -212,56 +218,6 @@ class Daemon:
                 self.dispatcher.wake,
                 node=self.fleet.id,  # calls.node_id of the calls it places
             )
-
-    def _wire_clients(self, ctx: Context) -> None:
-        """Browser phones' calls: the client line in the engine, and the one media loop
-        thread, which starts (importing aiortc) only at the first browser call."""
-        from appliance.clients.calls import ClientCalls
-        from appliance.clients.directory import ClientRinging
-        from appliance.clients.line import ClientCall, ClientLine
-        from appliance.clients.medialoop import MediaLoop
-        from appliance.clients.usermessages import UserMessages
-        from appliance.voice.call import CallLeg
-        from appliance.voice.flow import CallFlow
-
-        self.media = MediaLoop(self.config.webrtc_address_list)
-        line = ClientLine(
-            self.store, lambda: self.account.sid, self.dispatcher.wake, self.media, self.voice
-        )
-        self.voice.client_line = line
-        line.records.node = self.fleet.id  # calls.node_id of browser calls (a fleet)
-
-        def flow(found: ClientCall, leg: CallLeg, first: Mapping[str, str]) -> CallFlow:
-            # A browser call is the Line its flow runs on; <Message> needs the call's own
-            # SIM and is skipped on it (flow.MODEM_VERBS), <Dial> claims a modem.
-            made = CallFlow(found, leg, ctx)
-            made.documents.first_params = dict(first)
-            return made
-
-        self.client_line = line
-        self.client_calls = ClientCalls(
-            line,
-            self.store,
-            flow,
-            limit=self.config.client_calls,
-            grace=self.config.client_reconnect_grace,
-        )
-        # <Dial><Client> rings browsers: wired to the engine with the HTTPS server's hub
-        self.client_calls.ringing = ClientRinging(line, lambda: self.account.sid)
-        # call.sendMessage to the subscriptions' Callbacks, REST UserDefinedMessages to browsers
-        self.client_calls.messages = UserMessages(
-            line, self.store, lambda: self.account.sid, self.dispatcher.wake
-        )
-
-    def _wire_ringing(self, hub: Hub) -> None:
-        """``<Dial><Client>`` rings the hub's registered browsers; without the webrtc extra
-        the engine has no client directory, and a ``<Client>`` is skipped with a warning."""
-        from appliance.clients import medialoop
-
-        ringing = self.client_calls.ringing
-        if ringing is not None and medialoop.missing() is None:
-            ringing.devices = hub.devices
-            self.voice.clients = ringing
 
     def base_url(self) -> str:
         """Where apps reach this appliance (recording URLs): public_url, else the bound port."""
@@ -332,7 +288,9 @@ class Daemon:
             except OSError as e:  # taken since preflight
                 busy = e.errno == errno.EADDRINUSE or "Address already in use" in str(e)
                 raise busy_port(self.config) if busy else e from None
-            self._write_run_file()
+            self._run_file = runfile.write(
+                self.config.run_path, self.config.http_host, self.server.port, self.base_url()
+            )
         self.fleet.beat()  # the bound URL
         if self.store.dialect.name == "postgresql":  # a single box has nobody to tell
             self.fleet.start()
@@ -355,7 +313,8 @@ class Daemon:
             return
         self._stopped.set()
         self.fleet.stop()
-        self._remove_run_file()
+        if self._run_file is not None:
+            runfile.remove(self.config.run_path, self._run_file)
         if self.server is not None:
             self.server.stop()
         self.panel.stop()
@@ -379,38 +338,6 @@ class Daemon:
         self.proxy.close()
         self.store.close()
         LOGGER.info("appliance stopped")
-
-    def _write_run_file(self) -> None:
-        """data_dir/run.json: how the commands find this daemon (its pid and bound port)."""
-        assert self.server is not None
-        run = {
-            "pid": os.getpid(),
-            "host": self.config.http_host,
-            "port": self.server.port,
-            "url": self.base_url(),
-            "started": time.time(),
-        }
-        path = self.config.run_path
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(run) + "\n")
-            tmp.replace(path)
-            self._run_file = run
-        except OSError as e:
-            LOGGER.warning(
-                "could not write %s (the commands will not find this daemon): %s", path, e
-            )
-
-    def _remove_run_file(self) -> None:
-        """Remove run.json if it is still this daemon's."""
-        mine = getattr(self, "_run_file", None)
-        if mine is None:
-            return
-        try:
-            if json.loads(self.config.run_path.read_text()) == mine:
-                self.config.run_path.unlink()
-        except (OSError, ValueError):
-            pass
 
     def run_forever(self) -> None:
         def on_signal(signum: int, _frame: FrameType | None) -> None:

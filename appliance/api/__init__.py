@@ -36,17 +36,14 @@ from appliance.api import (  # noqa: F401 - registers the routes on bp
     twimlets,
     usermessages,
 )
+from appliance.api.authentication import RateLimiter, authenticate, is_api_key, key_refused
 from appliance.api.common import (
     MAX_BODY_BYTES,
     PREFIX,
     ApiError,
-    RateLimiter,
-    authenticate,
     bp,
     daemon,
     error_response,
-    is_api_key,
-    key_refused,
     too_large,
     unavailable,
 )

@@ -1,6 +1,6 @@
 """The admin surface: endpoints that change the appliance rather than use it.
 
-Only the AccountSid and AuthToken open it (:func:`~appliance.api.common.require_auth_token`):
+Only the AccountSid and AuthToken open it (:func:`~appliance.api.authentication.require_auth_token`):
 an API key, like Twilio's standard keys, gets 403 / 20003.  Today that is the raw AT
 console, which can dial, wipe SIM storage or reconfigure a modem, USSD (which can spend the
 SIM's credit: buy bundles, transfer airtime), and the status page of ``appliance status``
@@ -16,7 +16,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from appliance.api.common import daemon, error_response, forwarded, require_auth_token
+from appliance.api.authentication import require_auth_token
+from appliance.api.common import daemon, error_response, forwarded
 from appliance.api.relay import relay
 from appliance.errors import ApplianceError
 from appliance.modem import ussd

@@ -29,13 +29,8 @@ from urllib.parse import parse_qsl, unquote
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
-from appliance.api.common import (
-    MAX_BODY_BYTES,
-    ApiError,
-    error_body,
-    unavailable_body,
-    verified_user,
-)
+from appliance.api.authentication import verified_user
+from appliance.api.common import MAX_BODY_BYTES, ApiError, error_body, unavailable_body
 from appliance.api.messages import checked_create, message_json
 from appliance.errors import ApplianceError, StoreUnavailable
 from appliance.store.outage import RETRY_AFTER

@@ -19,13 +19,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from appliance.api.authentication import check_credentials, require_auth_token
 from appliance.api.common import (
     FORM_TYPES,
     MAX_BODY_BYTES,
-    check_credentials,
     daemon,
     error_response,
-    require_auth_token,
     streamed_length,
     too_large,
 )

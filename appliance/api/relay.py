@@ -5,7 +5,7 @@ Streams and a browser call's user-defined messages need the node that holds the 
 modem or the call (docs/fleet.md).  The views
 find that node (:mod:`appliance.system.nodeproxy`) after this node checked the caller, and
 answer with :func:`relay`; the owner checks the node's signature
-(:func:`appliance.api.common.node_signed`).
+(:func:`appliance.api.authentication.node_signed`).
 """
 
 from __future__ import annotations

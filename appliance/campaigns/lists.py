@@ -2,7 +2,9 @@
 
 A list belongs to one modem (its number is the one people text).  People join and
 leave by SMS keyword (:mod:`appliance.campaigns.keywords`) or are added by hand or by
-CSV import (:mod:`appliance.campaigns.imports`).  Opt-outs (STOP) are kept by
+CSV import (:mod:`appliance.campaigns.imports`).  A keyword, join or leave, selects one
+list per number: the database holds the rule (``list_keywords``, migration 0027), so two
+creates racing on two nodes give one list and one form error.  Opt-outs (STOP) are kept by
 :mod:`appliance.sms.optout` and checked by the outbox on every send, so a subscriber
 who texted STOP is never sent to, whatever their status here.
 """
@@ -18,6 +20,19 @@ from appliance.campaigns.keywords import Keywords, check_keyword
 from appliance.campaigns.subscribers import MAX_NAME, Subscriber, SubscriberError, upsert
 from appliance.sms.outbox import Outbox
 from appliance.store.database import Row, Store
+
+
+def claim(conn: sqlite3.Connection, modem: str, keyword: str, list_id: int) -> bool:
+    """Claim ``keyword`` on ``modem`` for the list (``list_keywords``, migration 0027); False
+    when another list holds it (the raising caller's transaction is rolled back)."""
+    return (
+        conn.execute(
+            "INSERT INTO list_keywords (modem, keyword, list_id) VALUES (?,?,?)"
+            " ON CONFLICT (modem, keyword) DO NOTHING RETURNING list_id",
+            (modem, keyword, list_id),
+        ).fetchone()
+        is not None
+    )
 
 
 class Subscribers:
@@ -43,25 +58,22 @@ class Subscribers:
             )
 
         def fn(conn: sqlite3.Connection) -> int:
-            if conn.execute("SELECT 1 FROM subscriber_lists WHERE name = ?", (name,)).fetchone():
+            # The database's unique keys are the check (no read first): of two creates racing
+            # on two nodes, the second waits for the first's commit, then inserts nothing.
+            row = conn.execute(
+                "INSERT INTO subscriber_lists (name, modem, join_keyword, leave_keyword, created)"
+                " VALUES (?,?,?,?,?) ON CONFLICT (name) DO NOTHING RETURNING id",
+                (name, modem, join, leave, time.time()),
+            ).fetchone()
+            if row is None:
                 raise SubscriberError(f"There is already a list named {name!r}", "name")
+            list_id = int(row[0])
             for word, f in ((join, "join_keyword"), (leave, "leave_keyword")):
-                if (
-                    word
-                    and conn.execute(
-                        "SELECT 1 FROM subscriber_lists WHERE modem = ? AND (join_keyword = ? OR leave_keyword = ?)",
-                        (modem, word, word),
-                    ).fetchone()
-                ):
+                if word and modem and not claim(conn, modem, word, list_id):
                     raise SubscriberError(
                         f"{word} is already used by another list on this number", f
                     )
-            cur = conn.execute(
-                "INSERT INTO subscriber_lists (name, modem, join_keyword, leave_keyword, created)"
-                " VALUES (?,?,?,?,?) RETURNING id",
-                (name, modem, join, leave, time.time()),
-            )
-            return int(cur.fetchone()[0])
+            return list_id
 
         return self.store.write(fn)
 

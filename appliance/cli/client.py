@@ -1,20 +1,20 @@
 """The daemon client of the commands: the account's credentials and calls to the REST API.
 
-The running daemon is found through its run file (``data_dir/run.json``, written at start-up
-with its pid and bound port, removed at stop), so a daemon started with another
-``APPLIANCE_HTTP_PORT`` is still found; without one, the configured ``http_host:http_port``.
+The running daemon is found through its run file (:mod:`appliance.runfile`), so a daemon
+started with another ``APPLIANCE_HTTP_PORT`` is still found; without one, the configured
+``http_host:http_port``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
+from appliance import runfile
 from appliance.cli.failures import NotRunning, UsageError
 from appliance.config import Config
 from appliance.errors import ApplianceError
@@ -46,18 +46,7 @@ def local_host(host: str) -> str:
 
 def running_daemon(cfg: Config) -> dict[str, Any] | None:
     """The run file of a live daemon on this data_dir, or None (none, or its process is gone)."""
-    try:
-        run = json.loads(cfg.run_path.read_text())
-        pid, port = int(run["pid"]), int(run["port"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None  # killed without a chance to remove it
-    except PermissionError:
-        pass  # alive, another user's (the service account's)
-    return {**run, "pid": pid, "port": port}
+    return runfile.live(cfg.run_path)
 
 
 def daemon_url(cfg: Config) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from appliance.api import openapi
-from appliance.api.common import RateLimiter
+from appliance.api.authentication import RateLimiter
 from appliance.store import apikeys
 from tests.conftest import NUMBER, PHONE, client_for
 from tests.test_cli import appliance, write_config

@@ -387,3 +387,23 @@ def test_a_single_box_is_a_fleet_of_one(panel: Panel) -> None:
     d.fleet.beat()
     assert d.fleet.clash is None
     assert panel.client.get("/fleet/").get_data(as_text=True).count("node id also used") == 0
+
+
+def test_a_list_keyword_or_name_taken_is_a_form_error(panel: Panel) -> None:
+    """The database's unique keys refuse a duplicate (migration 0027): the form says which
+    field and why (400), not an unexpected error."""
+    form = {"name": "Weather", "modem": "modem1", "join_keyword": "weather", "leave_keyword": ""}
+    assert panel.post("/subscribers/", form).status_code == 302
+    for change, field, message in (
+        (
+            {"name": "Rain", "join_keyword": "RAIN", "leave_keyword": "Weather"},
+            "leave_keyword",
+            "WEATHER is already used",
+        ),
+        ({"join_keyword": "RAIN"}, "name", "There is already a list named &#39;Weather&#39;"),
+    ):
+        rv = panel.post("/subscribers/", {**form, **change})
+        html = rv.get_data(as_text=True)
+        assert rv.status_code == 400 and f'id="error-{field}">{message}' in html, html[-2000:]
+    lists = panel.d.store.read("SELECT name FROM subscriber_lists")
+    assert [r[0] for r in lists] == ["Weather"]

@@ -10,6 +10,9 @@ database: the store refuses to start (:class:`~appliance.errors.SchemaNewer`).  
 edited: each feature adds its own module to this package (one ``STEPS`` tuple, named
 ``NNNN_what``) and appends it to :data:`MIGRATIONS` below.
 The SQL sticks to what PostgreSQL also has (see :mod:`appliance.store.database`).
+A statement whose first result column is named ``notice`` tells what the step changed that an
+operator should hear (a row it could not keep as it was): each of its rows is one WARNING line,
+logged once the step has committed.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from appliance.store.migrations import (
     initial,
     keywordjobs,
     leaner,
+    listkeywords,
     nodetokens,
     oncall,
     oncallpolicies,
@@ -67,6 +71,7 @@ MIGRATIONS: tuple[tuple[str, str | Mapping[str, str]], ...] = (
     *nodetokens.STEPS,
     *keywordjobs.STEPS,
     *usermessages.STEPS,
+    *listkeywords.STEPS,
 )
 
 
@@ -111,6 +116,7 @@ def migrate(conn: Any) -> None:
     for name, sql in MIGRATIONS:
         if name in done:
             continue
+        notices: list[str] = []
         locked()
         try:
             if pg and conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
@@ -118,7 +124,9 @@ def migrate(conn: Any) -> None:
                 continue
             LOGGER.info("applying migration %s", name)
             for statement in script(sql, dialect):
-                conn.execute(statement)
+                cur = conn.execute(statement)
+                if cur.description and cur.description[0][0] == "notice":
+                    notices += [str(row[0]) for row in cur.fetchall()]
             conn.execute(
                 "INSERT INTO migrations (name, applied) VALUES (?, ?)", (name, time.time())
             )
@@ -126,3 +134,5 @@ def migrate(conn: Any) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        for notice in notices:
+            LOGGER.warning("migration %s: %s", name, notice)
