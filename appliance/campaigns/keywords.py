@@ -46,6 +46,29 @@ def check_keyword(text: str, field: str) -> str:
     return word
 
 
+def best_match(text: str, lists: Iterable[Row]) -> tuple[Row, bool] | None:
+    """The list ``text`` (normalised) selects on one number, and whether it leaves it.
+
+    A whole keyword, join or leave, wins over a join keyword followed by a town; among joins
+    with a town the longest keyword wins (``WEATHER LEEDS NORTH`` joins ``WEATHER LEEDS`` for
+    the town NORTH, not ``WEATHER`` for LEEDS NORTH), so the choice never depends on the order
+    the lists were read in.  A keyword belongs to one list per number (migration 0027)."""
+    best: tuple[tuple[int, int], Row, bool] | None = None
+    for lst in lists:
+        leave, join = lst["leave_keyword"], lst["join_keyword"]
+        if leave and text == leave:
+            rank, leaving = (2, len(leave)), True
+        elif join and text == join:
+            rank, leaving = (2, len(join)), False
+        elif join and text.startswith(join + " "):
+            rank, leaving = (1, len(join)), False
+        else:
+            continue
+        if best is None or rank > best[0]:
+            best = (rank, lst, leaving)
+    return None if best is None else (best[1], best[2])
+
+
 class Keywords:
     """Applies the lists' join/leave keywords to inbound messages not seen yet."""
 
@@ -111,34 +134,33 @@ class Keywords:
         sender = msg["from_number"]
         if not sender.startswith("+"):
             return 0
-        for lst in lists:
-            if lst["modem"] != msg["modem"]:
-                continue
-            leave, join = lst["leave_keyword"], lst["join_keyword"]
-            if leave and text == leave:
-                conn.execute(
-                    "UPDATE subscribers SET status = 'left', updated = ? WHERE list_id = ? AND phone_number = ?",
-                    (now, lst["id"], sender),
-                )
-                self._reply(
-                    conn,
-                    msg,
-                    f"You have left {lst['name']}. Text {join} to join again."
-                    if join
-                    else f"You have left {lst['name']}.",
-                )
-                return 1
-            if join and (text == join or text.startswith(join + " ")):
-                town = " ".join((msg["body"] or "").split()[len(join.split()) :])[:MAX_TOWN]
-                upsert(conn, lst["id"], Subscriber(sender, town=town), now, keep_location=not town)
-                self._reply(
-                    conn,
-                    msg,
-                    f"You have joined {lst['name']}."
-                    + (f" Text {leave} to leave." if leave else " Reply STOP to unsubscribe."),
-                )
-                return 1
-        return 0
+        found = best_match(text, (lst for lst in lists if lst["modem"] == msg["modem"]))
+        if found is None:
+            return 0
+        lst, leaving = found
+        leave, join = lst["leave_keyword"], lst["join_keyword"]
+        if leaving:
+            conn.execute(
+                "UPDATE subscribers SET status = 'left', updated = ? WHERE list_id = ? AND phone_number = ?",
+                (now, lst["id"], sender),
+            )
+            self._reply(
+                conn,
+                msg,
+                f"You have left {lst['name']}. Text {join} to join again."
+                if join
+                else f"You have left {lst['name']}.",
+            )
+            return 1
+        town = " ".join((msg["body"] or "").split()[len(join.split()) :])[:MAX_TOWN]
+        upsert(conn, lst["id"], Subscriber(sender, town=town), now, keep_location=not town)
+        self._reply(
+            conn,
+            msg,
+            f"You have joined {lst['name']}."
+            + (f" Text {leave} to leave." if leave else " Reply STOP to unsubscribe."),
+        )
+        return 1
 
     def _reply(self, conn: sqlite3.Connection, msg: Row, body: str) -> None:
         if self.outbox is None:

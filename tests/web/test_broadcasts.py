@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from appliance.campaigns import keywords
 from appliance.campaigns.content import RunFailed
 from appliance.campaigns.scheduler import PanelScheduler
 from appliance.campaigns.spec import BroadcastError, Spec, parse_spec
@@ -225,6 +226,29 @@ def test_bad_subscribers_are_refused():
         with pytest.raises(SubscriberError) as e:
             parse_subscriber(values)
         assert e.value.field == field
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_keyword_picks_the_same_list_whatever_order_the_lists_are_read_in(order):
+    """A whole keyword beats a join keyword followed by a town; the longest join wins."""
+    lists = [
+        {"id": 1, "join_keyword": "WEATHER", "leave_keyword": "WEATHER OFF"},
+        {"id": 2, "join_keyword": "WEATHER LEEDS", "leave_keyword": "LEEDS OFF"},
+        {"id": 3, "join_keyword": "NEWS", "leave_keyword": ""},
+    ][::order]
+    for text, want in (
+        ("WEATHER", (1, False)),
+        ("WEATHER YORK", (1, False)),
+        ("WEATHER OFF", (1, True)),  # the leave keyword, not WEATHER for the town OFF
+        ("WEATHER LEEDS", (2, False)),
+        ("WEATHER LEEDS NORTH", (2, False)),
+        ("LEEDS OFF", (2, True)),
+        ("NEWS TODAY", (3, False)),
+        ("NEWSLETTER", None),
+        ("HELLO", None),
+    ):
+        found = keywords.best_match(text, lists)
+        assert (None if found is None else (found[0]["id"], found[1])) == want, text
 
 
 def test_forecast_words():
