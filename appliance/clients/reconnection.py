@@ -69,15 +69,26 @@ class Reconnections:
 
     def _grace_over(self, found: ClientCall, device: Device) -> None:
         """No reconnect within the grace: the call ends (a bridged leg with it)."""
-        with self._lock:
-            self._timers.pop(found.sid, None)
-            self._legacy.pop(found.sid, None)
+        self._forget(found.sid, fired=threading.current_thread())
 
         def release() -> None:
             if found.device is device and found.leg.live:  # not re-attached meanwhile
                 self.line.released(found, f"socket closed, no reconnect in {self.grace:g} s")
 
         self.line.run(release)
+
+    def _forget(self, sid: str, fired: threading.Thread | None = None) -> None:
+        """Call ``sid`` is detached no more: its grace timer is cancelled and its legacy entry
+        dropped.  ``fired``: the grace timer that ran out (a newer one, of a later drop,
+        is left alone)."""
+        with self._lock:
+            timer = self._timers.get(sid)
+            if fired is not None and timer is not fired:
+                return
+            self._timers.pop(sid, None)
+            self._legacy.pop(sid, None)
+        if timer is not None and timer is not fired:
+            timer.cancel()
 
     def reattach(self, device: Device, identity: str, callsid: str, token: str) -> None:
         """The SDK's ``invite`` with a ``reconnect`` token after its socket dropped (call.ts:
@@ -87,11 +98,7 @@ class Reconnections:
         if found is None:
             self.refuse(device, callsid, f"No call {callsid} to re-attach")
             return
-        with self._lock:
-            timer = self._timers.pop(found.sid, None)
-            self._legacy.pop(found.sid, None)
-        if timer is not None:
-            timer.cancel()
+        self._forget(found.sid)
         device.push(pstream.answer(found.sid, reconnect=found.reconnect))
         logs.event(
             LOGGER, logging.INFO, "client call re-attached", sid=found.sid, connection=device.number
@@ -124,11 +131,7 @@ class Reconnections:
         for found, dropped, _ in waiting:
             if not self.line.move(found, dropped, device):
                 continue  # ended, or taken meanwhile
-            with self._lock:
-                timer = self._timers.pop(found.sid, None)
-                self._legacy.pop(found.sid, None)
-            if timer is not None:
-                timer.cancel()
+            self._forget(found.sid)
             if found.sid not in detached:
                 dropped.replaced()
             logs.event(

@@ -4,15 +4,10 @@ A :class:`Session` reads the messages of one signalling socket (already split in
 messages by :class:`~appliance.clients.connection.Connection`) and answers them through its
 :class:`Link`; the registration table lives in a :class:`Registry` (the hub).  ``listen``
 checks the token and answers ``connected``; ``register`` answers ``ready`` or ``offline``;
-a refused or expired token is answered with the SDK's code, then ``close``.  Calls from the
-browser (``invite``, then its ``hangup`` and ``dtmf``) and the browser's ``answer`` and
-``reject`` of a call the appliance rang it with (``<Dial><Client>``) go to the registry's
-:class:`~appliance.clients.calls.ClientCalls`; without one (a server built without a voice
-engine) an ``invite`` is hung up with 31480.  A ``reinvite`` (the SDK's ICE restart) goes
-there too.  An ``answer`` for no ringing call and a ``reinvite`` for no call on the socket get
-31404; a ``reject`` of a call that ended is ignored.  A ``message`` (a user-defined message,
-``call.sendMessage``) goes to the calls' :class:`~appliance.clients.usermessages.UserMessages`
-(31404 without a voice engine).
+a refused or expired token is answered with the SDK's code, then ``close``.  The messages
+about calls (``invite``, ``hangup``, ``dtmf``, ``answer``, ``reject``, ``reinvite``,
+``message``) go to the session's :class:`~appliance.clients.callrequests.CallRequests`, which
+hands them to the registry's :class:`~appliance.clients.calls.ClientCalls`.
 A token that runs out while a call is on the socket unregisters the device and refuses new
 calls (31205), but the socket stays open until its calls end, then closes.  A legacy 1.x
 Device's ``listen`` on a new socket takes back its call from a dropped one
@@ -29,7 +24,8 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from appliance import logs
-from appliance.clients import invitation, medialoop, pstream
+from appliance.clients import invitation, pstream
+from appliance.clients.callrequests import EXPIRED, CallRequests
 from appliance.errors import StoreUnavailable, TokenError
 
 if TYPE_CHECKING:
@@ -42,11 +38,6 @@ POLICY_VIOLATION = 1008  # WebSocket close code after a refused token
 GOING_AWAY = 1001  # its legacy Device's call moved to the Device's new socket
 REGISTER_BURST, REGISTER_RATE = 5, 0.2  # register messages: 5 at once, then one per 5 s
 MESSAGE_BURST, MESSAGE_RATE = 100, 20.0  # any message: 100 at once, then 20 a second
-EXPIRED = (
-    "The token expired: refresh it with device.updateToken() before it does"
-    " (the Device's tokenWillExpire event)"
-)
-INVITE_REFUSAL = "Calls from a browser are not available on this server (no voice engine)"
 HELD_RETRY = 1.0  # s between checks of a held listen's token once the store answers again
 HELD = (
     "The appliance's database is unreachable, so the token cannot be checked now; this"
@@ -102,6 +93,7 @@ class Session:
         now = registry.clock()
         self._registers = pstream.RateLimit(REGISTER_BURST, REGISTER_RATE, now)
         self._messages = pstream.RateLimit(MESSAGE_BURST, MESSAGE_RATE, now)
+        self.call_requests = CallRequests(self, lambda: registry.calls)
 
     def __hash__(self) -> int:
         return self.number
@@ -136,7 +128,10 @@ class Session:
             self.refuse(e)
             return
         try:
-            getattr(self, "_on_" + message.type)(message)
+            if message.type in CallRequests.TYPES:
+                self.call_requests.handle(message)
+            else:
+                getattr(self, "_on_" + message.type)(message)
         except StoreUnavailable as e:  # the database is away: a clear refusal, no traceback
             logs.event(
                 LOGGER,
@@ -330,67 +325,6 @@ class Session:
                 connection=self.number,
                 devices=self.registry.count(identity),
             )
-
-    def _on_invite(self, message: pstream.Message) -> None:
-        callsid = message.callsid or ""
-        if self.grant is None:
-            if self.expired:
-                why, code = EXPIRED, pstream.TOKEN_EXPIRED
-            else:
-                why, code = "Send a listen message with a valid token first", pstream.TOKEN_INVALID
-            self.link.push(pstream.error(code, why, callsid))  # the Device raises it
-            self.link.push(pstream.hangup(callsid))  # and the Call ends
-            return
-        calls = self.registry.calls
-        if calls is None:
-            why = medialoop.missing() or INVITE_REFUSAL
-            logs.event(LOGGER, logging.INFO, "client call refused", connection=self.number, why=why)
-            self.link.push(pstream.hangup(callsid, pstream.UNAVAILABLE, why))
-            return
-        calls.invite(self, self.grant, message)
-
-    def _on_hangup(self, message: pstream.Message) -> None:
-        calls = self.registry.calls
-        if calls is not None:  # hanging up a call that ended (or never was) is harmless
-            calls.hangup(self, message.callsid or "")
-
-    def _on_dtmf(self, message: pstream.Message) -> None:
-        calls = self.registry.calls
-        if calls is None or not calls.dtmf(self, message.callsid or "", message.payload["dtmf"]):
-            self._no_call(message)
-
-    def _no_call(self, message: pstream.Message) -> None:
-        self.refuse(
-            pstream.ProtocolError(
-                f"No call {message.callsid} on this connection",
-                pstream.NOT_FOUND,
-                message.callsid,
-            )
-        )
-
-    def _on_answer(self, message: pstream.Message) -> None:
-        calls = self.registry.calls
-        callsid = message.callsid or ""
-        if calls is None or not calls.answer(self, callsid, message.payload["sdp"]):
-            self._no_call(message)
-
-    def _on_reject(self, message: pstream.Message) -> None:
-        calls = self.registry.calls
-        if calls is not None:  # rejecting a call that was cancelled meanwhile is harmless
-            calls.reject(self, message.callsid or "")
-
-    def _on_reinvite(self, message: pstream.Message) -> None:
-        calls = self.registry.calls
-        callsid = message.callsid or ""
-        if calls is None or not calls.reinvite(self, callsid, message.payload["sdp"]):
-            self._no_call(message)
-
-    def _on_message(self, message: pstream.Message) -> None:
-        calls = self.registry.calls
-        if calls is None or calls.messages is None:
-            self._no_call(message)
-            return
-        calls.messages.receive(self, message)
 
     def _hold(self, message: pstream.Message) -> None:
         """The outage keeps this listen from being checked: said once (a WARNING, an

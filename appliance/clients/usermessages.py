@@ -16,7 +16,9 @@
 Refusals are ``error`` messages carrying the ``voiceeventsid`` (so the SDK's Call raises
 them): 31210 for a ``messagetype`` other than ``user-defined-message``, 31212 for a content
 over 10 KB, 31100 for another content type or no content, 31404 for a call that is not on
-the socket; a store failure 31000.
+the socket; 31000 when the store does not take the message (an outage, said in one
+WARNING line without a traceback, as for the other signalling messages; a bug logs an ERROR
+with its traceback).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from appliance import logs
 from appliance.clients import callmessage, pstream
 from appliance.clients.callmessage import CallMessage, MessageRefused
+from appliance.errors import StoreUnavailable
 from appliance.store import usermessages as rows
 from appliance.voice.callbacks import rfc2822
 
@@ -88,8 +91,30 @@ class UserMessages:
         if sequence is not None:
             try:
                 queued = rows.queue(self.store, found.sid, self.params(found.sid, parsed, sequence))
-            except Exception:  # noqa: BLE001 - a store failure costs this message, said so
-                self._forget(found.sid, parsed.sid)
+            except StoreUnavailable as e:  # the database is away: one line, no traceback
+                self._not_queued(
+                    device,
+                    parsed,
+                    found.sid,
+                    "The appliance cannot handle the message now: its database is"
+                    " unreachable. Try again in a few seconds",
+                )
+                logs.event(
+                    LOGGER,
+                    logging.WARNING,
+                    "user message refused: database unreachable",
+                    sid=found.sid,
+                    message=parsed.sid,
+                    error=str(e),
+                )
+                return
+            except Exception:  # noqa: BLE001 - a bug costs this message, said so
+                self._not_queued(
+                    device,
+                    parsed,
+                    found.sid,
+                    "The appliance could not queue the message; see its log",
+                )
                 logs.event(
                     LOGGER,
                     logging.ERROR,
@@ -97,16 +122,6 @@ class UserMessages:
                     exc_info=True,
                     sid=found.sid,
                     message=parsed.sid,
-                )
-                device.push(
-                    callmessage.refusal(
-                        MessageRefused(
-                            "The appliance could not queue the message; see its log",
-                            pstream.GENERIC,
-                            parsed.callsid,
-                            parsed.sid,
-                        )
-                    )
                 )
                 return
             if queued:
@@ -150,6 +165,21 @@ class UserMessages:
             if len(self._sequence) > 4 * max(1, self.line.count()) + 16:
                 self._prune()
             return number
+
+    def _not_queued(self, device: Device, parsed: CallMessage, call_sid: str, why: str) -> None:
+        """A message the store did not take: the SDK's Call raises 31000 with ``why``, and
+        the message may come again (the number it took stays used)."""
+        self._forget(call_sid, parsed.sid)
+        device.push(
+            callmessage.refusal(
+                MessageRefused(
+                    why,
+                    pstream.GENERIC,
+                    parsed.callsid,
+                    parsed.sid,
+                )
+            )
+        )
 
     def _forget(self, call_sid: str, sid: str) -> None:
         """A message that was not queued may come again (the number it took stays used)."""

@@ -3,7 +3,10 @@ the webhook jobs that post a browser's message to each subscription (migration 0
 
 One SQL text for SQLite and PostgreSQL.  An ``IdempotencyKey`` is unique per call (the
 tables' UNIQUE indexes): a repeated create finds the row the first one made, in the same
-transaction, so two requests racing with one key make one row between them.
+transaction, so two requests racing with one key make one row between them.  The cap of
+:data:`MAX_SUBSCRIPTIONS` is counted under the call's row lock on PostgreSQL (``FOR UPDATE``),
+so racing creates on one call take turns and cannot each see room for the last one (SQLite
+has one writer).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from appliance import sids
 from appliance.store.database import Row, Store
+from appliance.store.dialect import SQLITE
 
 KIND = "user-message"  # webhook_jobs.kind of a browser's message posted to a subscription
 MAX_SUBSCRIPTIONS = 10  # subscriptions of one call: each message is posted to every one
@@ -33,6 +37,12 @@ def subscribe(
     sid, now = sids.new("ZY"), time.time()
 
     def fn(conn: sqlite3.Connection) -> tuple[Row, bool]:
+        lock = getattr(conn, "dialect", SQLITE).lock
+        if lock:
+            # Concurrent writers (PostgreSQL, READ COMMITTED): creates on one call wait here
+            # for each other's commit, so the count below sees every committed row.  The API
+            # makes subscriptions only on a call it found, so the row is there to lock.
+            conn.execute("SELECT 1 FROM calls WHERE sid = ?" + lock, (call_sid,))
         if key is not None:
             found = conn.execute(
                 "SELECT * FROM user_message_subscriptions WHERE call_sid = ?"

@@ -7,6 +7,7 @@ import contextlib
 import json
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,9 @@ from appliance.daemon import Daemon
 from appliance.store import apikeys
 
 APP = "AP" + "ab" * 16
+# s a wait that ends as soon as its message comes may take: generous, for a loaded 2-core
+# machine (a test that expects silence passes its own short timeout)
+WAIT = 30.0
 
 
 @contextlib.contextmanager
@@ -78,7 +82,9 @@ class Phones:
         return ssl.create_default_context(cafile=str(self.daemon.config.data_dir / "tls/ca.crt"))
 
     def open(self, **kw: Any) -> ClientConnection:
-        return connect(self.url, ssl=self.context(), open_timeout=10, **kw)
+        """A signalling socket; its TLS and WebSocket handshakes may take :data:`WAIT` on a
+        loaded machine (the client's own default, 10 s, was once too short)."""
+        return connect(self.url, ssl=self.context(), open_timeout=WAIT, **kw)
 
 
 @pytest.fixture
@@ -95,10 +101,13 @@ def send(ws: ClientConnection, kind: str, **payload: Any) -> None:
     ws.send(json.dumps({"type": kind, "version": "1.6", "payload": payload}))
 
 
-def receive(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
-    """The next message that is not a heartbeat."""
+def receive(ws: ClientConnection, timeout: float = WAIT) -> dict[str, Any]:
+    """The next message that is not a heartbeat, within ``timeout`` seconds in all
+    (TimeoutError): the server's heartbeat comes every 5 s, so a time-out per frame would
+    never run out."""
+    deadline = time.monotonic() + timeout
     while True:
-        text = ws.recv(timeout=timeout)
+        text = ws.recv(timeout=max(0.0, deadline - time.monotonic()))
         if text != "\n":
             message: dict[str, Any] = json.loads(text)
             assert message["version"] == "1.6"

@@ -93,7 +93,7 @@ def test_a_browser_calls_another_browser_and_they_hear_each_other(phones, sim, w
             dialed = webapp.wait(15, path="/dialed").flat
             assert dialed["DialCallStatus"] == "completed" and dialed["DialCallSid"] == child
             assert int(dialed["DialCallDuration"]) >= 1
-            msg = receive(ws, timeout=15)
+            msg = receive(ws)
             assert msg == {"type": "hangup", "version": "1.6", "payload": {"callsid": sid}}
         wait_for(lambda: api.calls(sid).fetch().status == "completed")
         row = api.calls(child).fetch()

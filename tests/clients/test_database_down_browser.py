@@ -5,9 +5,10 @@ ringing in then is: its TwiML App and its row are in the store, so nothing could
 The SDK gets ``error`` 31480 and ``hangup`` (its Call ends; the socket stays up), nothing of
 the call is left, one log line says so, and its row (``busy``, error 20503) is written once
 the server is back.  A ``<Dial><Client>`` ring during an outage is turned away as busy the
-same way, and the caller's TwiML goes on with the Dial's action.  An aiortc peer plays the
-browser over the real wss socket; the server is this module's own (fsync on), stopped with
-``pg_ctl stop -m fast`` and started again.
+same way, and the caller's TwiML goes on with the Dial's action.  The SDK's ``message`` on a
+call in progress during an outage gets ``error`` 31000 and one WARNING line, and may be sent
+again after.  An aiortc peer plays the browser over the real wss socket; the server is this
+module's own (fsync on), stopped with ``pg_ctl stop -m fast`` and started again.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from appliance.clients.peer import Peer
 from appliance.sim.party import RemoteParty, Silence
 from appliance.store import apikeys
 from tests.clients import browserapp
+from tests.clients.browserapp import place_peer_call
 from tests.clients.conftest import APP, receive, send
 from tests.clients.test_legacy_reconnect import capability
 from tests.clients.test_outgoing import TJS, sdk_invite
 from tests.clients.test_peer import as_the_sdk_sends_it
 from tests.clients.test_ringing import Browser
 from tests.clients.test_signalling_browser import browser_page, events, site, state
+from tests.clients.test_usermessages import kx, sdk_message
 from tests.conftest import PHONE, wait_for
 from tests.pg import PgServer, own_server
 from tests.voice.test_database_down_calls import go_down, tracebacks
@@ -239,12 +242,12 @@ def test_a_listen_during_an_outage_is_held_and_connects_once_the_database_is_bac
         finally:
             server.resume()
         # the same sockets: the unknown key's listen connects, the revoked one is refused
-        connected = receive(held[0], timeout=20)
+        connected = receive(held[0])
         assert connected["type"] == "connected", connected
         assert connected["payload"]["token"]["identity"] == "alice"
         send(held[0], "register", media={"audio": True})
         assert receive(held[0])["type"] == "ready"
-        refused = receive(held[1], timeout=20)
+        refused = receive(held[1])
         assert refused["payload"]["error"]["code"] == 31204, refused
         assert receive(held[1])["type"] == "close"
         assert [r.levelname for r in caplog.records if "listen held" in r.getMessage()] == [
@@ -317,6 +320,59 @@ def test_the_official_sdk_registers_once_the_database_is_back_without_a_reload(
         assert "client message failed" not in caplog.text
         assert not tracebacks(caplog), tracebacks(caplog)
     finally:
+        if not server.running:
+            server.resume()
+        d.stop()
+        server.drop(url)
+
+
+def test_a_browser_message_during_an_outage_gets_31000_and_may_come_again(
+    phones, webapp, server: PgServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK's ``message`` on a call in progress while the server is away: ``error`` 31000
+    with its voiceeventsid (the SDK's Call raises it), one WARNING line without a traceback,
+    and the socket and the call go on; sent again once the server is back, it is acked and
+    posted once."""
+    caplog.set_level(logging.INFO)
+    url = server.new_database()
+    p, api, token = browserapp.start(
+        phones, webapp, '<Say>Hi.</Say><Pause length="60"/>', database_url=url
+    )
+    d = p.daemon
+    browser = Peer(WebRtcAudioPort(d.media.start()), name="browser")
+    try:
+        with p.open() as ws:
+            sid = place_peer_call(p, ws, token, browser)["callsid"]
+            wait_for(lambda: api.calls(sid).fetch().status == "in-progress")
+            api.calls(sid).user_defined_message_subscriptions.create(callback=webapp.url("/m"))
+            go_down(d, server)
+            try:
+                sdk_message(ws, sid, {"n": 1}, kx(1))
+                error = receive(ws)
+                assert error["type"] == "error", error
+                assert error["payload"]["voiceeventsid"] == kx(1)
+                assert error["payload"]["error"]["code"] == 31000
+                assert "database" in error["payload"]["error"]["message"]
+                send(ws, "dtmf", callsid=sid, dtmf="1")  # the socket and the call go on
+                with pytest.raises(TimeoutError):
+                    receive(ws, timeout=0.5)
+                assert d.client_line.count() == 1
+            finally:
+                server.resume()
+            wait_for(lambda: d.store.available, timeout=15)
+            sdk_message(ws, sid, {"n": 1}, kx(1))
+            assert receive(ws)["type"] == "ack"
+            posted = webapp.wait(15, path="/m").flat
+            assert (posted["Sid"], posted["Content"]) == (kx(1), '{"n":1}')
+            send(ws, "hangup", callsid=sid)
+        refused = [r for r in caplog.records if "user message refused" in r.getMessage()]
+        assert [r.levelname for r in refused] == ["WARNING"]
+        assert "database" in refused[0].getMessage()
+        assert not tracebacks(caplog), tracebacks(caplog)
+        clients = [r for r in caplog.records if r.name.startswith("appliance.clients")]
+        assert not [r.getMessage() for r in clients if r.levelno >= logging.ERROR]
+    finally:
+        d.media.submit(browser.close()).result(10)
         if not server.running:
             server.resume()
         d.stop()

@@ -123,7 +123,7 @@ def test_answer_on_bridge_rings_with_early_media_and_the_callee_hangs_up(phones,
             assert api.calls(sid).fetch().status == "ringing"
             # the ringback (a +1 number: 440 + 480 Hz) plays while the callee rings
             wait_for(lambda: heard_tone(b"".join(heard), 440, 1000), timeout=10)
-            answer = receive(ws, timeout=15)
+            answer = receive(ws)
             assert answer["type"] == "answer" and answer["payload"]["callsid"] == sid
             assert "sdp" not in answer["payload"]  # sent once, in ringing
             assert api.calls(sid).fetch().status == "in-progress"
@@ -131,7 +131,7 @@ def test_answer_on_bridge_rings_with_early_media_and_the_callee_hangs_up(phones,
             # the callee hangs up: the action runs (<Say>), then the browser is hung up
             dialed = webapp.wait(path="/dialed", timeout=15).flat
             assert dialed["DialCallStatus"] == "completed" and dialed["CallStatus"] == "in-progress"
-            msg = receive(ws, timeout=15)
+            msg = receive(ws)
             assert msg == {"type": "hangup", "version": "1.6", "payload": {"callsid": sid}}
         wait_for(lambda: api.calls(sid).fetch().status == "completed")
         assert api.calls(dialed["DialCallSid"]).fetch().status == "completed"
@@ -161,7 +161,7 @@ def test_a_callerid_that_is_no_sims_number_fails_the_dial(phones, sim, webapp):
             sid = receive(ws)["payload"]["callsid"]
             dialed = webapp.wait(path="/dialed", timeout=15).flat
             assert dialed["DialCallStatus"] == "failed" and "DialCallSid" not in dialed
-            assert receive(ws, timeout=15)["type"] == "hangup"  # after the action's <Say>
+            assert receive(ws)["type"] == "hangup"  # after the action's <Say>
         rows = d.store.read(
             "SELECT kind, error_code, detail FROM call_events WHERE call_sid = ?", (sid,)
         )

@@ -144,7 +144,7 @@ def test_a_silent_socket_counts_as_dropped(phones, sim, webapp, monkeypatch):
             assert receive(old)["type"] == "connected"
             offer = as_the_sdk_sends_it(d.media.submit(browser.offer()).result(10))
             send_legacy(old, "invite", callsid=TJS, sdp=offer, preflight=False, twilio={})
-            answer = receive(old, timeout=20)
+            answer = receive(old)
             assert answer["type"] == "answer", answer
             sid = answer["payload"]["callsid"]
             d.media.submit(browser.accept(answer["payload"]["sdp"])).result(10)

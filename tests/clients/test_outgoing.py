@@ -185,7 +185,7 @@ def test_a_browser_call_runs_the_apps_say_play_and_gather(phones, webapp):
             )
 
             # <Hangup/>: the appliance hangs up the browser
-            msg = receive(ws, timeout=10)
+            msg = receive(ws)
             assert msg == {"type": "hangup", "version": "1.6", "payload": {"callsid": sid}}
         status = webapp.wait(path="/status", timeout=10).flat
         assert status["CallStatus"] == "completed" and status["CallSid"] == sid

@@ -148,7 +148,7 @@ def test_a_token_that_expires_in_a_call_unregisters_but_the_call_goes_on(phones,
             sid = answer["callsid"]
             d.media.submit(browser.accept(answer["sdp"])).result(10)
             # the token runs out: the device is unregistered, the call is not touched
-            msg = receive(ws, timeout=15)
+            msg = receive(ws)
             assert msg["type"] == "error" and msg["payload"]["error"]["code"] == 31205
             assert "goes on" in msg["payload"]["error"]["message"]
             assert receive(ws)["type"] == "offline"

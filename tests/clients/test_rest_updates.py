@@ -59,7 +59,7 @@ def test_status_completed_ends_a_bridged_browser_call(phones, sim, webapp):
         with p.open() as ws:
             sid, child = bridged(p, api, ws, token, browser, sim)
             assert api.calls(sid).update(status="completed").status == "completed"
-            msg = receive(ws, timeout=10)
+            msg = receive(ws)
             assert msg == {"type": "hangup", "version": "1.6", "payload": {"callsid": sid}}
             assert callee_call(sim).wait_state("ended", timeout=10)
             assert callee_call(sim).end_reason == "local-hangup"  # the appliance hung up
@@ -85,7 +85,7 @@ def test_a_url_redirect_takes_a_bridged_browser_call_out_of_its_dial(phones, sim
             assert webapp.wait(path="/moved", timeout=10).param("CallSid") == sid
             assert callee_call(sim).wait_state("ended", timeout=10)
             # the new TwiML ran (<Say>), then the call ended: the browser is hung up
-            assert receive(ws, timeout=15)["type"] == "hangup"
+            assert receive(ws)["type"] == "hangup"
         wait_for(lambda: api.calls(sid).fetch().status == "completed")
         wait_for(lambda: api.calls(child).fetch().status == "completed")
         assert webapp.to("/dialed") == []  # a redirect leaves the <Dial>: no action
@@ -108,7 +108,7 @@ def test_status_canceled_ends_a_ringing_browser_call(phones, sim, webapp):
             assert callee_call(sim).wait_state("ringing", timeout=10)
             assert api.calls(sid).fetch().status == "ringing"
             assert api.calls(sid).update(status="canceled").status == "canceled"
-            assert receive(ws, timeout=10)["type"] == "hangup"
+            assert receive(ws)["type"] == "hangup"
             assert callee_call(sim).wait_state("ended", timeout=10)
         wait_for(lambda: api.calls(sid).fetch().status == "canceled")
         child = d.store.read_one("SELECT status FROM calls WHERE parent_call_sid = ?", (sid,))

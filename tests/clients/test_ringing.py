@@ -23,7 +23,7 @@ from appliance.sim.party import Play, RemoteParty, Say, Silence
 from appliance.voice import tones
 from tests.clients import browserapp
 from tests.clients.audiocheck import goertzel_dbfs
-from tests.clients.conftest import receive, send
+from tests.clients.conftest import WAIT, receive, send
 from tests.clients.test_peer import as_the_sdk_sends_it
 from tests.conftest import NUMBER, PHONE, client_for, wait_for
 from tests.webapp import twiml
@@ -46,9 +46,11 @@ class Browser:
         assert receive(self.ws)["type"] == "ready"
         self.peer: Peer | None = None
 
-    def next(self, kind: str, timeout: float = 15) -> dict[str, Any]:
+    def next(self, kind: str, timeout: float = WAIT) -> dict[str, Any]:
+        """The payload of the next ``kind`` message, within ``timeout`` seconds in all."""
+        deadline = time.monotonic() + timeout
         while True:
-            message = receive(self.ws, timeout=timeout)
+            message = receive(self.ws, timeout=max(0.0, deadline - time.monotonic()))
             if message["type"] == kind:
                 return dict(message["payload"])
             assert message["type"] not in ("invite", "cancel", "hangup", "error"), message
@@ -193,7 +195,7 @@ def test_a_reject_gives_busy_and_a_ring_nobody_takes_no_answer(phones, sim, weba
         caller = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
         invite = browser.next("invite")
         started = time.monotonic()
-        assert browser.next("cancel", timeout=10) == {"callsid": invite["callsid"]}
+        assert browser.next("cancel") == {"callsid": invite["callsid"]}
         assert 2.5 <= time.monotonic() - started <= 5
         dialed = webapp.wait(15, path="/dialed").flat
         assert dialed["DialCallStatus"] == "no-answer"
@@ -205,7 +207,7 @@ def test_a_reject_gives_busy_and_a_ring_nobody_takes_no_answer(phones, sim, weba
         caller = sim.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(20)]))
         invite = browser.next("invite")
         api.calls(invite["callsid"]).update(status="canceled")
-        assert browser.next("cancel", timeout=10) == {"callsid": invite["callsid"]}
+        assert browser.next("cancel") == {"callsid": invite["callsid"]}
         dialed = webapp.wait(15, path="/dialed").flat
         assert dialed["DialCallStatus"] == "canceled"
         assert api.calls(invite["callsid"]).fetch().status == "canceled"
@@ -264,7 +266,7 @@ def test_a_client_and_a_number_ring_in_parallel_and_the_first_answer_wins(phones
             browser.answer(invite)
             assert browser.next("answer")["callsid"] == invite["callsid"]
             assert bob.wait_state("ended", timeout=10) and bob.answered_at is None
-            assert browser.next("hangup", timeout=10) == {"callsid": invite["callsid"]}
+            assert browser.next("hangup") == {"callsid": invite["callsid"]}
             dialed = webapp.wait(15, path="/dialed").flat  # timeLimit="3"
             assert dialed["DialCallStatus"] == "completed"
             assert dialed["DialCallSid"] == invite["callsid"]
@@ -282,7 +284,7 @@ def test_a_client_and_a_number_ring_in_parallel_and_the_first_answer_wins(phones
             host.network.set_callee(BOB, outcome="answer", answer_after=1.0, party=speech)
             caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
             invite = browser.next("invite")
-            assert browser.next("cancel", timeout=10) == {"callsid": invite["callsid"]}
+            assert browser.next("cancel") == {"callsid": invite["callsid"]}
             dialed = webapp.wait(20, path="/dialed").flat
             assert dialed["DialCallStatus"] == "completed"
             assert dialed["DialCallSid"] != invite["callsid"]
@@ -336,7 +338,7 @@ def test_the_client_url_whisper_runs_on_the_browser_before_the_bridge(phones, si
         invite = browser.next("invite")
         browser.answer(invite)
         assert browser.next("answer")["callsid"] == invite["callsid"]
-        assert browser.next("hangup", timeout=10) == {"callsid": invite["callsid"]}
+        assert browser.next("hangup") == {"callsid": invite["callsid"]}
         dialed = webapp.wait(15, path="/dialed").flat
         assert dialed["DialCallStatus"] == "no-answer"
     finally:

@@ -28,7 +28,7 @@ from playwright.sync_api import Page, sync_playwright
 from twilio.jwt.access_token.grants import VoiceGrant
 
 from appliance import sids
-from tests.clients.conftest import static_site
+from tests.clients.conftest import WAIT, static_site
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +124,10 @@ def test_the_official_sdk_registers_refreshes_and_reconnects(phones, site):
         before = events(page)
         page.evaluate("([n, t]) => window.devices[n].updateToken(t)", [laptop, p.token(ttl=3600)])
         conn = hub.devices("alice")[0]
-        wait_for(lambda: conn.grant is not None and conn.grant.expires > time.time() + 3000)
+        wait_for(
+            lambda: conn.grant is not None and conn.grant.expires > time.time() + 3000,
+            timeout=WAIT,
+        )
         assert state(page, laptop) == "registered" and hub.identities() == {"alice": 2}
         assert events(page) == before
 
@@ -132,15 +135,15 @@ def test_the_official_sdk_registers_refreshes_and_reconnects(phones, site):
         for c in hub.devices("alice"):
             if c is conn:
                 c.link.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
-        wait_for(lambda: f"{laptop}:unregistered" in events(page), timeout=15)
-        wait_for(lambda: events(page).count(f"{laptop}:registered") == 2, timeout=30)
-        wait_for(lambda: hub.identities() == {"alice": 2}, timeout=10)
+        wait_for(lambda: f"{laptop}:unregistered" in events(page), timeout=WAIT)
+        wait_for(lambda: events(page).count(f"{laptop}:registered") == 2, timeout=WAIT)
+        wait_for(lambda: hub.identities() == {"alice": 2}, timeout=WAIT)
         assert conn not in hub.devices("alice")  # a new socket
 
         # unregister
         page.evaluate(f"window.devices[{desk}].unregister()")
-        wait_for(lambda: state(page, desk) == "unregistered")
-        wait_for(lambda: hub.identities() == {"alice": 1})
+        wait_for(lambda: state(page, desk) == "unregistered", timeout=WAIT)
+        wait_for(lambda: hub.identities() == {"alice": 1}, timeout=WAIT)
         page.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,59 @@ def test_subscriptions_keys_and_cap(engine: Engine, tmp_path: Path) -> None:
     assert rows.unsubscribe(store, CA, first["sid"])
     assert not rows.unsubscribe(store, CA, first["sid"])
     assert rows.subscribe(store, CA, "https://app.example/m", "POST", "k1")[1]
+
+
+def test_racing_subscriptions_keep_the_cap(engine: Engine, tmp_path: Path) -> None:
+    """Creates racing for a call's last place make one row between them.  On PostgreSQL the
+    interleaving that broke the cap is forced: a transaction of the test's own holds a SHARE
+    lock on the table (reads pass, inserts wait) until both racers are waiting on a lock; an
+    unlocked count lets both count 9 and then both insert."""
+    store = make_store(engine, tmp_path)
+    store.write(
+        lambda c: c.execute(
+            "INSERT INTO calls (sid, modem, direction, from_number, to_number, status,"
+            " date_created, date_updated) VALUES (?, 'client', 'inbound', 'client:a', '',"
+            " 'in-progress', 1, 1)",
+            (CA,),
+        )
+    )
+    for _ in range(rows.MAX_SUBSCRIPTIONS - 1):
+        rows.subscribe(store, CA, "https://app.example/n", "POST", None)
+    outcomes: list[str] = []
+
+    def create(n: int) -> None:
+        try:
+            rows.subscribe(store, CA, f"https://app.example/{n}", "POST", None)
+            outcomes.append("made")
+        except rows.TooMany:
+            outcomes.append("too many")
+
+    racers = [threading.Thread(target=create, args=(n,)) for n in range(2)]
+    if engine.name == "postgresql":
+        import psycopg
+
+        with psycopg.connect(engine.urls[-1]) as gate:
+            gate.execute("LOCK TABLE user_message_subscriptions IN SHARE MODE")
+            for t in racers:
+                t.start()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # returns as soon as both wait
+                with psycopg.connect(engine.urls[-1], autocommit=True) as look:
+                    row = look.execute("SELECT COUNT(*) FROM pg_locks WHERE NOT granted")
+                    if row.fetchone() == (2,):
+                        break
+                time.sleep(0.02)
+            else:
+                pytest.fail("the racers never both waited on a lock")
+        # the gate's transaction ends here (committed, it changed nothing): the racers go on
+    else:
+        for t in racers:
+            t.start()
+    for t in racers:
+        t.join(30)
+    assert sorted(outcomes) == ["made", "too many"]
+    count = store.read("SELECT COUNT(*) AS n FROM user_message_subscriptions")[0]["n"]
+    assert count == rows.MAX_SUBSCRIPTIONS
 
 
 def test_racing_creates_with_one_key_make_one_row(engine: Engine, tmp_path: Path) -> None:
