@@ -10,14 +10,17 @@ call is answered hears the ``ringTone`` ringback (:mod:`appliance.voice.ringtone
 with ``answerOnBridge`` the caller's call is not answered until a callee wins (the
 caller hears the network's ringing meanwhile).
 
-No free modem (voice.md 3.2): ``AT+CHLD=2`` holds the caller, ``ATD`` dials the target,
-and on answer ``AT+CHLD=3`` joins the three parties (the appliance stays on the line
-to enforce the limits); if the network refuses multiparty but the profile has
-explicit call transfer, ``AT+CHLD=4`` hands the caller over instead.  When the profile or the operator refuses hold or
-multiparty (``+CME ERROR``), the dial ends with ``DialCallStatus=failed`` and the
-caller is taken off hold: the call goes on with the next verb or the action URL.
-There the numbers are tried one after the other (one line), and ``answerOnBridge``
-cannot hold off the answer (a modem cannot dial beside a call it has not answered).
+No free modem (voice.md 3.2): the caller's own modem holds it, dials and joins the three
+parties (:mod:`appliance.voice.multiparty`), one number after the other; a refusal ends the
+dial with ``DialCallStatus=failed`` and the call goes on with the next verb or the action
+URL.  ``answerOnBridge`` cannot hold off the answer there (a modem cannot dial beside a call
+it has not answered).
+
+While the database is unreachable no number is dialled: a child call's row is written before
+its ``ATD`` (:func:`~appliance.voice.dialleg.not_placed`).  The ``<Dial>`` rings its
+``<Client>`` nouns, if any (turned away ``busy`` then), else ends ``failed`` at once, and the
+call goes on with the action URL (requested with the call's parameters as last read) or the
+next verb, as for a dial that cannot be placed on Twilio.
 
 A SIM presents its own number: ``callerId`` cannot be honoured (a warning is recorded).
 ``<Client>`` nouns ring browser phones (the engine's ``clients`` directory, which needs no
@@ -35,17 +38,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from appliance.errors import StoreUnavailable
 from appliance.sms.webhookparams import country
-from appliance.voice import call, ringing
+from appliance.voice import ringing
 from appliance.voice.bridge import Bridge, KeyRelay
-from appliance.voice.call import CallLeg
 from appliance.voice.channel import CallEnded
-from appliance.voice.dialleg import DialLeg, hang_up_by_rest, new_child_row, read_update
-from appliance.voice.restupdate import ends
-from appliance.voice.ringleg import ChildHandle
+from appliance.voice.dialleg import DialLeg, not_placed
+from appliance.voice.multiparty import DEFAULT_TIME_LIMIT, TRANSFERRED, dial_in_turn, talk
 
 # ringtones and dialrecording use numpy: imported when a <Dial> runs, so an idle appliance
 # never loads it (docs/benchmarks.md, idle memory).
@@ -57,11 +58,6 @@ if TYPE_CHECKING:
     from appliance.voice.session import CallSession
 
 LOGGER = logging.getLogger(__name__)
-
-# What _conference_one answers after an explicit call transfer: the network joined the two
-# parties and dropped the appliance, so the <Dial> never ends here (no action request).
-TRANSFERRED = "transferred"
-DEFAULT_TIME_LIMIT = 14400  # seconds (Twilio: four hours)
 
 
 def _nouns(verb: Any) -> list[Any]:
@@ -80,6 +76,7 @@ def _number(noun: Any) -> str:
 def dial(session: CallSession, verb: Any, doc: Any) -> Any:
     """Run one ``<Dial>``; returns the action's document, or None to go on."""
     caller_id = str(getattr(verb, "caller_id", None) or "").strip()
+    nouns = _nouns(verb)
     sim: str | None = None  # the modem whose SIM has a browser caller's callerId
     refused = False  # a browser caller's callerId is no SIM's number: nothing is dialled
     if caller_id and session.modem is not None:
@@ -89,8 +86,13 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
             "Dial callerId is not honoured: a SIM card presents its own number",
         )
     elif caller_id:
-        sim = ringing.modem_numbered(session, caller_id)
-        refused = sim is None
+        try:
+            sim = ringing.modem_numbered(session, caller_id)
+            refused = sim is None
+        except StoreUnavailable:  # the Numbers resource is away: no number could be dialled
+            if nouns:
+                not_placed(session, [_number(n) for n in nouns])
+            nouns = []
         if refused:
             session.documents.event(
                 "error",
@@ -107,7 +109,6 @@ def dial(session: CallSession, verb: Any, doc: Any) -> Any:
                 " on this appliance (docs/clients.md)",
             )
         clients = []
-    nouns = _nouns(verb)
     from appliance.voice.dialrecording import DialRecording, wanted
 
     recording = DialRecording(session, verb) if wanted(verb) else None
@@ -157,6 +158,11 @@ def _dial_nouns(
 ) -> tuple[str, str, int]:
     timeout = float(getattr(verb, "timeout", 30) or 30)
     clients = clients or []
+    if nouns and not session.ctx.store.available:  # no ATD without the child's row
+        not_placed(session, [_number(n) for n in nouns])
+        nouns = []
+        if not clients:
+            return "failed", "", 0
     phones = ringing.claim_phones(session, len(nouns), only=sim) if nouns else []
     if phones or clients:  # browsers need no modem: they ring beside the numbers
         try:
@@ -184,12 +190,7 @@ def _dial_nouns(
         session.documents.event("dial-refused", None, f"no free {which} to dial from")
         return "failed", "", 0
     session.answer_now()  # one modem: it cannot dial beside an unanswered call
-    result: tuple[str, str, int] = ("failed", "", 0)
-    for noun in nouns:
-        result = _conference_one(session, phone, verb, _number(noun), timeout, recording)
-        if result[0] in ("completed", "answered", TRANSFERRED) or not session.leg.live:
-            break
-    return result
+    return dial_in_turn(session, phone, verb, [_number(n) for n in nouns], timeout, recording)
 
 
 def ring_tone(verb: Any, nouns: list[Any]) -> str:
@@ -211,17 +212,22 @@ def _ring_parallel(
     recording: DialRecording | None,
     clients: list[Any] | None = None,
 ) -> tuple[str, str, int]:
-    media = session.channel.media
-    if recording is not None and recording.from_ringing:
-        recording.start(media)
     wake = session.channel.wake
-    legs: list[RingLeg] = [
-        DialLeg(session, phone, noun, timeout, wake)
-        for noun, phone in zip(nouns, phones, strict=True)
-    ]
+    legs: list[RingLeg] = []
+    for i, (noun, phone) in enumerate(zip(nouns, phones, strict=True)):
+        try:
+            legs.append(DialLeg(session, phone, noun, timeout, wake))
+        except StoreUnavailable:  # the database went away: no ATD without the row
+            not_placed(session, [_number(n) for n in nouns[i:]])
+            break
     directory = _directory(session)
     if directory is not None:
         legs += [directory.leg(session, client, timeout, wake) for client in clients or ()]
+    if not legs:
+        return "failed", "", 0
+    media = session.channel.media
+    if recording is not None and recording.from_ringing:
+        recording.start(media)
     ringer = ringing.Ringer(session, legs, timeout)
     ringback: Playback | None = None
     if media is not None:  # the caller's call is answered: play the ringback ourselves
@@ -265,7 +271,7 @@ def _bridge(
     try:
         limit = time.monotonic() + float(getattr(verb, "time_limit", 0) or DEFAULT_TIME_LIMIT)
         star = bool(getattr(verb, "hangup_on_star", False))
-        why = _wait(session, winner.leg, limit, star=star, leaving=winner.leaving)
+        why = talk(session, winner.leg, limit, star=star, leaving=winner.leaving)
         LOGGER.info("call %s: bridge to %s ended (%s)", session.sid, winner.sid, why)
     finally:
         session.channel.relay = None
@@ -282,127 +288,3 @@ def _bridge(
             winner.hangup()
             duration = winner.leg.duration()
     return "completed", winner.sid, duration
-
-
-def _wait(
-    session: CallSession,
-    child: CallLeg,
-    until: float,
-    *,
-    star: bool,
-    leaving: Callable[[], bool] = lambda: False,
-) -> str:
-    """Wait while the child leg is up; answers why the wait ended."""
-    while True:
-        if not session.leg.live:
-            return "caller-gone"
-        if not child.live:
-            return "child-ended"
-        if leaving():
-            return "child-redirected"
-        if session.channel.control_pending.is_set():
-            return "rest-update"  # of the caller's call: ended, or given new TwiML
-        if star and "*" in list(session.channel.digits.queue):
-            session.channel.clear_digits()
-            return "star"
-        if time.monotonic() >= until:
-            return "limit"
-        with session.channel.poke:
-            session.channel.poke.wait(0.1)
-
-
-def _wait_answer(session: CallSession, child: CallLeg, timeout: float) -> bool:
-    end = time.monotonic() + timeout + 1.0  # the phone's own ring timer fires first
-    while child.live and child.status != call.IN_PROGRESS:
-        if not session.leg.live or time.monotonic() >= end:
-            return False
-        if session.channel.control_pending.is_set():
-            return False  # a REST update of the caller's call ends the <Dial>
-        with session.channel.poke:
-            session.channel.poke.wait(0.1)
-    return child.status == call.IN_PROGRESS
-
-
-def _unanswered(session: CallSession) -> str:
-    """How a dialled leg that was not answered ends when the appliance lets it go: no-answer
-    (our ring timeout), or canceled when the caller hung up first or a REST update of the
-    caller's call ended the ``<Dial>`` (Twilio's call statuses)."""
-    if session.leg.live and not session.channel.control_pending.is_set():
-        return call.NO_ANSWER
-    return call.CANCELED
-
-
-def _dial_status(child: CallLeg) -> str:
-    if child.answered_at is not None:
-        return "completed"
-    if child.status in (call.BUSY, call.NO_ANSWER, call.FAILED, call.CANCELED):
-        return child.status
-    return "failed"
-
-
-def _conference_one(
-    session: CallSession,
-    phone: Phone,
-    verb: Any,
-    number: str,
-    timeout: float,
-    recording: DialRecording | None,
-) -> tuple[str, str, int]:
-    if not (phone.voice.hold and phone.voice.mpty):
-        session.documents.event(
-            "dial-refused", None, f"{phone.modem.name} cannot hold and join calls"
-        )
-        return "failed", "", 0
-    if not phone.run(lambda: phone.chld("2"), timeout=30):
-        session.documents.event(
-            "dial-refused", None, "the network refused to hold the call (AT+CHLD=2)"
-        )
-        return "failed", "", 0
-    child = new_child_row(session, phone, number, timeout)
-    phone.legs[child.sid] = child
-
-    def on_control() -> None:  # a REST update of the child call (Status=canceled/completed)
-        if ends(read_update(phone, child.sid)):
-            hang_up_by_rest(session, phone, child)
-
-    phone.flows[child.sid] = ChildHandle(None, session.channel.wake, on_control)
-    resumed = False
-    if recording is not None and recording.from_ringing:
-        recording.start(session.channel.media, mono_mix=True)
-    try:
-        if not phone.run(lambda: phone.dial(child, number, timeout), timeout=40):
-            session.documents.event(
-                "dial-refused", None, "the network refused a second call (ATD while holding)"
-            )
-            return "failed", child.sid, 0
-        if not _wait_answer(session, child, timeout):
-            if child.live:
-                phone.run(lambda: phone.hangup(child, _unanswered(session)))
-            return _dial_status(child), child.sid, 0
-        if not phone.run(lambda: phone.chld("3"), timeout=30):
-            session.documents.event(
-                "dial-refused", None, "the network refused to join the calls (AT+CHLD=3)"
-            )
-            if phone.voice.ect and phone.run(lambda: phone.chld("4"), timeout=30):
-                # Explicit call transfer: the network connects the two parties and drops the
-                # appliance from both; how long they talk is not known here.
-                resumed = True
-                session.documents.event("info", None, f"call transferred to {number} (AT+CHLD=4)")
-                phone.run(lambda: phone.released(child), timeout=30)
-                phone.run(lambda: phone.released(session.leg), timeout=30)
-                return TRANSFERRED, child.sid, 0
-            phone.run(lambda: phone.hangup(child))
-            return "failed", child.sid, 0
-        resumed = True  # in a multiparty call the caller is active again
-        if recording is not None:
-            recording.start(session.channel.media, mono_mix=True)
-        limit = time.monotonic() + float(getattr(verb, "time_limit", 0) or DEFAULT_TIME_LIMIT)
-        why = _wait(session, child, limit, star=bool(getattr(verb, "hangup_on_star", False)))
-        LOGGER.info("call %s: three-way call with %s ended (%s)", session.sid, child.sid, why)
-        if child.live:
-            phone.run(lambda: phone.hangup(child), timeout=30)
-        return "completed", child.sid, child.duration()
-    finally:
-        phone.flows.pop(child.sid, None)
-        if not resumed and session.leg.live:
-            phone.run(lambda: phone.chld("2"), timeout=30)  # take the caller off hold

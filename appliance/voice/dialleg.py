@@ -5,7 +5,9 @@ A :class:`DialLeg` writes the child call's row (``outbound-dial``, with the
 modem thread's events and the callee's keys reach it, dials, waits for the answer,
 sends ``sendDigits`` (``AT+VTS``, or ``AT^DTMF`` on Huawei), and hangs up.  It runs
 on the thread of whoever drives it (:mod:`appliance.voice.ringing`); AT work goes
-through :meth:`appliance.voice.phone.Phone.run`.
+through :meth:`appliance.voice.phone.Phone.run`.  While the database is unreachable the row
+cannot be written, so the leg is never made (:class:`~appliance.errors.StoreUnavailable`) and
+its number is not dialled (:func:`not_placed`).
 
 A REST update of a child call, written to its ``calls.control``, reaches the leg through
 its :class:`~appliance.voice.ringleg.ChildHandle` (the state every ring leg keeps is its base,
@@ -45,12 +47,14 @@ DIAL_SUBMIT_TIMEOUT = 40.0  # seconds for the modem thread to take ATD (its own 
 HANGUP_TIMEOUT = 30.0
 DIGIT_PAUSE = 0.5  # "w" in sendDigits: half a second (Twilio)
 KEYS = frozenset("0123456789*#")  # what may reach AT+VTS / AT^DTMF, one key per command
+NOT_PLACED = 20503  # a number not dialled: the database was unreachable (as a call turned away)
 
 
 def new_child_row(
     session: CallSession, phone: Phone, number: str, timeout: float, noun: Any = None
 ) -> CallLeg:
-    """The child call's row (queued) and its leg: ``outbound-dial``, parent the caller."""
+    """The child call's row (queued) and its leg: ``outbound-dial``, parent the caller;
+    :class:`~appliance.errors.StoreUnavailable` while the database is unreachable."""
     sid = sids.new("CA")
     now = time.time()
     parent = session.documents.row()
@@ -86,6 +90,20 @@ def new_child_row(
 
     phone.store.write(fn)
     return CallLeg(sid, incoming=False, number=number, status=call.QUEUED)
+
+
+def not_placed(session: CallSession, numbers: list[str]) -> None:
+    """``numbers`` are not dialled: the database is unreachable, and a child call's row is
+    written before its ``ATD`` (so a crash never leaves a call nobody knows of, or dials it
+    twice).  No call is placed and no row is made; one ``dial-refused`` event (20503) on the
+    caller's call says which, written once the database is back.  The ``<Dial>`` goes on
+    with its other nouns, else ends ``failed`` (docs/reliability.md)."""
+    session.documents.event(
+        "dial-refused",
+        NOT_PLACED,
+        f"not dialled: {', '.join(numbers)}: the database is unreachable"
+        " (a dialled call's row is written before its ATD)",
+    )
 
 
 def read_update(phone: Phone, sid: str, *, keep_redirect: bool = False) -> dict[str, Any]:

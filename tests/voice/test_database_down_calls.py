@@ -3,7 +3,8 @@
 A call lives in the network, not in the store: an outage must not crash a thread or leave a
 call stuck.  A call that rings during the outage is turned away as busy at once (no flow
 could run it: its Voice URL and its row are in the store) and its row is written once the
-server is back; a call already up goes on with its TwiML and ends, its end written then.
+server is back; a call already up goes on with its TwiML and ends, its end written then
+(a ``<Dial>`` places no call: its child's row cannot be written first).
 The server is this module's own (fsync on, as the daemon requires): the tests stop it
 (``pg_ctl stop -m fast``) and start it again.
 """
@@ -11,6 +12,7 @@ The server is this module's own (fsync on, as the daemon requires): the tests st
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -22,9 +24,10 @@ from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import RemoteParty, Say, Silence, WaitHeard
 from tests.conftest import PHONE, wait_for
 from tests.pg import PgServer, own_server
-from tests.webapp import WebApp, twiml
+from tests.webapp import Reply, Request, WebApp, twiml
 
 pytestmark = pytest.mark.timeout(120)
+ON_CALL = "+14155550177"
 
 
 server = pytest.fixture(scope="module", name="server")(own_server)
@@ -102,9 +105,17 @@ def test_a_call_up_when_the_outage_begins_runs_on_and_its_end_is_written_after(
 ) -> None:
     caplog.set_level(logging.INFO)
     url = server.new_database()
+    down = threading.Event()
     webapp.routes["/voice"] = twiml(
-        '<Response><Say>Hello.</Say><Pause length="4"/><Say>Goodbye.</Say></Response>'
+        '<Response><Say>Hello.</Say><Pause length="4"/>'
+        f"<Redirect>{webapp.url('/held')}</Redirect></Response>"
     )
+
+    def held(req: Request) -> Reply:  # answered once the server is down: the <Dial> runs then
+        assert down.wait(30)
+        return twiml(f"<Response><Dial>{ON_CALL}</Dial><Say>Goodbye.</Say></Response>")(req)
+
+    webapp.routes["/held"] = held
     webapp.routes["/status"] = lambda req: (204, "text/plain", b"")
     d = voice_daemon(database_url=url, modem={"status_callback": webapp.url("/status")})
     try:
@@ -112,11 +123,15 @@ def test_a_call_up_when_the_outage_begins_runs_on_and_its_end_is_written_after(
         sid = webapp.wait(15, path="/voice").param("CallSid")
         assert remote.wait_state("active", timeout=15)
         go_down(d, server)
+        down.set()
         try:
-            # The TwiML runs on to its end with the server away; the call ends cleanly.
+            # The TwiML runs on to its end with the server away; the call ends cleanly.  Its
+            # <Dial> (one modem: hold, dial, join) places no call: the child's row cannot be
+            # written, so the caller is not held and the next verb runs.
             assert remote.wait_state("ended", timeout=20)
             assert remote.end_reason == "local-hangup"
             assert not d.store.available  # it ended during the outage
+            assert [c.direction for c in sim.network.calls] == ["inbound"]  # no ATD
             ended = time.time()
             time.sleep(1.5)  # the outage goes on after the call
         finally:
@@ -136,12 +151,20 @@ def test_a_call_up_when_the_outage_begins_runs_on_and_its_end_is_written_after(
             "SELECT sid FROM calls WHERE status IN ('ringing', 'in-progress', 'queued')"
         )
         assert not stuck, stuck
+        assert not d.store.read("SELECT sid FROM calls WHERE parent_call_sid = ?", (sid,))
+        refused = d.store.read(
+            "SELECT error_code, detail FROM call_events WHERE call_sid = ? AND kind = ?",
+            (sid, "dial-refused"),
+        )
+        assert [r["error_code"] for r in refused] == [20503] and ON_CALL in refused[0]["detail"]
         completed = webapp.wait(15, path="/status")
         assert completed.param("CallSid") == sid and completed.param("CallStatus") == "completed"
         time.sleep(1.0)  # a second callback would show now
         assert len(webapp.to("/status")) == 1
+        assert "call ended: database unreachable" not in caplog.text
         assert not tracebacks(caplog), tracebacks(caplog)
     finally:
+        down.set()
         if not server.running:
             server.resume()
         d.stop()

@@ -11,6 +11,7 @@ each status callback queued once.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from tests.webapp import WebApp, twiml
 pytestmark = pytest.mark.timeout(120)
 SECOND = "+15005550007"
 ON_CALL = "+14155550177"
+OTHER = "+14155550178"
 
 
 server = pytest.fixture(scope="module", name="server")(own_server)
@@ -166,6 +168,101 @@ def test_a_dial_bridge_up_when_the_outage_begins_talks_on_and_both_rows_are_writ
         assert "call ended: database unreachable" not in caplog.text
         assert not tracebacks(caplog), tracebacks(caplog)
     finally:
+        if not server.running:
+            server.resume()
+        d.stop()
+        server.drop(url)
+
+
+def test_a_dial_to_numbers_during_an_outage_places_no_call_and_the_call_goes_on(
+    tmp_path: Path,
+    host: SimulatorHost,
+    webapp: WebApp,
+    server: PgServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A child call's row is written before its ATD, so during the outage no number is
+    dialled: a ``<Dial>`` with a ``<Client>`` rings that (turned away ``busy``), one of
+    numbers alone ends ``failed`` (no DialCallSid), each requests its action with the call's
+    parameters as last read, and one without an action goes on with the next verb."""
+    caplog.set_level(logging.INFO)
+    url = server.new_database()
+    d = start(tmp_path, host, webapp, url)
+    down = threading.Event()
+    numbers = f"<Number>{ON_CALL}</Number><Number>{OTHER}</Number>"
+    try:
+        webapp.routes["/voice"] = twiml(
+            f"<Response><Say>Hello.</Say><Redirect>{webapp.url('/held')}</Redirect></Response>"
+        )
+
+        def held(req: Any) -> Any:  # answered once the server is down: the Dials run then
+            assert down.wait(30)
+            return twiml(
+                f'<Response><Dial action="{webapp.url("/mixed")}" timeout="10">'
+                f"<Number>{ON_CALL}</Number><Client>alice</Client><Number>{OTHER}</Number>"
+                "</Dial><Say>Not reached.</Say></Response>"
+            )(req)
+
+        webapp.routes["/held"] = held
+        webapp.routes["/mixed"] = twiml(
+            f'<Response><Dial action="{webapp.url("/numbers")}" timeout="10">{numbers}</Dial>'
+            "</Response>"
+        )
+        webapp.routes["/numbers"] = twiml(
+            f'<Response><Dial timeout="10">{ON_CALL}</Dial><Say>Goodbye.</Say></Response>'
+        )
+        webapp.routes["/status"] = lambda req: (204, "text/plain", b"")
+        for number in (ON_CALL, OTHER):  # they would answer, if dialled
+            host.network.set_callee(number, outcome="answer", answer_after=0.5)
+        caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
+        parent = webapp.wait(15, path="/voice").param("CallSid")
+        wait_for(lambda: webapp.to("/held"), timeout=15)
+        go_down(d, server)
+        down.set()
+        try:
+            mixed = webapp.wait(20, path="/mixed").flat
+            assert mixed["CallSid"] == parent and mixed["From"] == PHONE
+            assert mixed["CallStatus"] == "in-progress"
+            assert mixed["DialCallStatus"] == "busy"  # the <Client>'s: turned away
+            client_leg = mixed["DialCallSid"]
+            numbers_only = webapp.wait(10, path="/numbers").flat
+            assert numbers_only["CallSid"] == parent and numbers_only["From"] == PHONE
+            assert numbers_only["DialCallStatus"] == "failed"
+            assert "DialCallSid" not in numbers_only
+            assert numbers_only["DialCallDuration"] == "0"
+            # the bare number without an action: the next verb, then the end of the TwiML
+            assert caller.wait_state("ended", timeout=15)
+            assert caller.end_reason == "local-hangup"
+            assert not d.store.available  # all of it during the outage
+        finally:
+            server.resume()
+        wait_for(lambda: d.store.available, timeout=15)
+        assert [c.number for c in host.network.calls] == [PHONE]  # not one ATD
+        wait_for(lambda: row(d, parent)["status"] == "completed", timeout=10)
+        children = d.store.read("SELECT * FROM calls WHERE parent_call_sid = ?", (parent,))
+        assert [(c["sid"], c["to_number"], c["status"]) for c in children] == [
+            (client_leg, "client:alice", "busy")
+        ]
+        refused = d.store.read(
+            "SELECT error_code, detail FROM call_events WHERE call_sid = ? AND kind = ?"
+            " ORDER BY id",
+            (parent, "dial-refused"),
+        )
+        assert [r["error_code"] for r in refused] == [20503, 20503, 20503]
+        assert [r["detail"].split(": ")[1] for r in refused] == [
+            f"{ON_CALL}, {OTHER}",
+            f"{ON_CALL}, {OTHER}",
+            ON_CALL,
+        ]
+        logged = d.store.read(
+            "SELECT url FROM webhook_log WHERE call_sid = ? AND job_id IS NULL ORDER BY id",
+            (parent,),
+        )
+        assert [r["url"].rsplit("/", 1)[1] for r in logged] == ["voice", "held", "mixed", "numbers"]
+        assert "call ended: database unreachable" not in caplog.text
+        assert not tracebacks(caplog), tracebacks(caplog)
+    finally:
+        down.set()
         if not server.running:
             server.resume()
         d.stop()
