@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import threading
 import time
 from typing import Any
 
@@ -129,11 +130,19 @@ def test_a_dial_client_during_an_outage_is_turned_away_as_busy_and_the_call_goes
 ) -> None:
     caplog.set_level(logging.INFO)
     url = server.new_database()
+    down = threading.Event()
     webapp.routes["/voice"] = twiml(
-        '<Response><Pause length="10"/>'  # time to stop the server before the <Dial>
-        f'<Dial action="{webapp.url("/dialed")}" timeout="10"><Client>alice</Client></Dial>'
-        "</Response>"
+        f"<Response><Redirect>{webapp.url('/held')}</Redirect></Response>"
     )
+
+    def held(req: Any) -> Any:  # answered once the server is down: the <Dial> runs then
+        assert down.wait(30)
+        return twiml(
+            f'<Response><Dial action="{webapp.url("/dialed")}" timeout="10">'
+            "<Client>alice</Client></Dial></Response>"
+        )(req)
+
+    webapp.routes["/held"] = held
     webapp.routes["/dialed"] = twiml("<Response><Say>Nobody can take your call.</Say></Response>")
     p = browserapp.appliance(
         phones, sim, modem={"voice_url": webapp.url("/voice")}, database_url=url
@@ -145,6 +154,7 @@ def test_a_dial_client_during_an_outage_is_turned_away_as_busy_and_the_call_goes
         parent = webapp.wait(15, path="/voice").param("CallSid")
         assert caller.wait_state("active", timeout=15)
         go_down(d, server)
+        down.set()
         try:
             # The Dial's action is requested during the outage, with the call's parameters
             dialed = webapp.wait(25, path="/dialed").flat
