@@ -35,7 +35,7 @@ def sim(tmp_path: Path) -> Iterator[SimulatorHost]:
     host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
     host.add("modem1", "sim800", NUMBER, latency=0.005, boot_delay=0.0)
     host.start()
-    wait_for(lambda: host.modems["modem1"].booted, timeout=5)
+    wait_for(lambda: host.modems["modem1"].booted, timeout=15)
     yield host
     host.stop()
 

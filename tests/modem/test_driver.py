@@ -131,7 +131,7 @@ def test_bare_library_keeps_a_call_active_after_no_carrier(sim, harness):
     h.modem.incomingCallCallback = calls.append
     modem = sim.modems["modem1"]
     modem._urc(["RING", f'+CLIP: "{PHONE}",145,"",0,"",0'])
-    wait_for(lambda: calls, timeout=3)
+    wait_for(lambda: calls, timeout=10)
     modem._urc(["NO CARRIER"])
     time.sleep(0.5)
     assert calls[0].active  # still "active": the caller hung up, the library never noticed

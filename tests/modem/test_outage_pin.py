@@ -61,7 +61,7 @@ def test_a_pin_refused_during_an_outage_closes_the_driver_and_is_recorded_after(
     monkeypatch.setattr(connection, "Driver", driver)
     monkeypatch.setattr(connection, "handshake", handshake)
     try:
-        wait_for(lambda: sim_modem.booted, timeout=5)
+        wait_for(lambda: sim_modem.booted, timeout=15)
         d = Daemon(settings(tmp_path, host, modem={"pin": "9999"}, reconnect_delay=0.05))
         store = d.store
         injectable_outage(store)

@@ -174,7 +174,7 @@ def start(tmp_path: Path, host: SimulatorHost) -> Iterator[Callable[..., Daemon]
             opts.update(sim or {})
             host.add("modem1", family, NUMBER, **opts)
             host.start()
-            wait_for(lambda: host.modems["modem1"].booted, timeout=5)
+            wait_for(lambda: host.modems["modem1"].booted, timeout=15)
         values: dict[str, Any] = {
             "data_dir": str(tmp_path / "data"),
             "http_port": 0,

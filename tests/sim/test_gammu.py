@@ -77,7 +77,7 @@ def modem(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimulatedM
     host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
     m = host.add("modem1", request.param, NUMBER, latency=0.01, boot_delay=0.0)
     host.start()
-    wait_for(lambda: m.booted, timeout=5)
+    wait_for(lambda: m.booted, timeout=15)
     yield m
     host.stop()
 

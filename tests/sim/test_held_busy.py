@@ -51,9 +51,9 @@ def test_busy_callee_while_the_caller_is_held(host: SimulatorHost, family: str) 
     host.network.set_callee(TARGET, "busy")
     caller = host.network.incoming_call("modem1", CALLER, party=RemoteParty([Silence(30)]))
     assert port.cmd("ATA")[-1] == "OK"  # after the ring URCs
-    assert caller.wait_state("active", timeout=3)
+    assert caller.wait_state("active", timeout=10)
     assert port.cmd("AT+CHLD=2")[-1] == "OK"
-    assert caller.wait_state("held", timeout=3)
+    assert caller.wait_state("held", timeout=10)
     assert port.cmd(f"ATD{TARGET};")[-1] == "OK"
     end = BUSY_END[family]
     port.until(end[0], timeout=5)

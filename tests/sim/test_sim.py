@@ -75,7 +75,7 @@ class Port:
     def close(self) -> None:
         self.ser.close()
 
-    def read_until(self, token: bytes, timeout: float = 3.0) -> bytes:
+    def read_until(self, token: bytes, timeout: float = 10.0) -> bytes:
         deadline = time.monotonic() + timeout
         while token not in self.buf:
             if time.monotonic() > deadline:
@@ -91,7 +91,7 @@ class Port:
         self.buf = b""
         return out
 
-    def cmd(self, command: str, final: bytes | None = None, timeout: float = 3.0) -> bytes:
+    def cmd(self, command: str, final: bytes | None = None, timeout: float = 10.0) -> bytes:
         self.ser.write(command.encode() + b"\r")
         if final is not None:
             return self.read_until(final, timeout)

@@ -41,7 +41,7 @@ def port(host: SimulatorHost, family: str, **kw: object) -> Port:
     return p
 
 
-def answer(p: Port, timeout: float = 3.0, out: bytes = b"") -> ussd.Cusd:
+def answer(p: Port, timeout: float = 10.0, out: bytes = b"") -> ussd.Cusd:
     """The next +CUSD URC (``out``: what the last command's read already took in)."""
     data = out + p.buf
     p.buf = b""
@@ -93,7 +93,7 @@ def test_menu_session_timeout_cancel_and_balance_switch(host):
     assert ask(p, 'AT+CUSD=1,"*123#",15') == ussd.Cusd(1, MENUS["main"], 15)
     assert modem.ussd_session() == "main"
     assert ask(p, 'AT+CUSD=1,"7",15').raw == "Invalid choice\n" + MENUS["main"]
-    assert answer(p, timeout=3) == ussd.Cusd(2)  # idle: the network ends it
+    assert answer(p, timeout=10) == ussd.Cusd(2)  # idle: the network ends it
     assert modem.ussd_session() is None
     ask(p, 'AT+CUSD=1,"*123#",15')
     assert b"OK" in p.cmd("AT+CUSD=2") and modem.ussd_session() is None

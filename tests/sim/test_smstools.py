@@ -49,7 +49,7 @@ def modem(tmp_path: Path) -> Iterator[SimulatedModem]:
     host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
     m = host.add("modem1", "sim800", NUMBER, latency=0.01, boot_delay=0.0)
     host.start()
-    wait_for(lambda: m.booted, timeout=5)
+    wait_for(lambda: m.booted, timeout=15)
     yield m
     host.stop()
 

@@ -69,7 +69,7 @@ class Port:
     def close(self) -> None:
         self.ser.close()
 
-    def cmd(self, command: str, timeout: float = 3.0) -> list[str]:
+    def cmd(self, command: str, timeout: float = 10.0) -> list[str]:
         """Send a command; return its lines up to and including the final result."""
         self.ser.write(command.encode() + b"\r")
         lines: list[str] = []
@@ -80,7 +80,7 @@ class Port:
             if line == "OK" or "ERROR" in line:
                 return lines
 
-    def line(self, timeout: float = 3.0) -> str:
+    def line(self, timeout: float = 10.0) -> str:
         deadline = time.monotonic() + timeout
         while True:
             while b"\r\n" in self.buf:
@@ -91,7 +91,7 @@ class Port:
                 raise AssertionError(f"no line in {timeout:.1f} s; buffer {self.buf!r}")
             self.buf += self.ser.read(4096)
 
-    def expect(self, *lines: str, timeout: float = 3.0) -> list[str]:
+    def expect(self, *lines: str, timeout: float = 10.0) -> list[str]:
         """The next lines are exactly these (a regex where a line starts with ``re:``)."""
         got = [self.line(timeout) for _ in lines]
         for want, line in zip(lines, got, strict=True):
@@ -101,7 +101,7 @@ class Port:
                 assert line == want, (lines, got)
         return got
 
-    def until(self, want: str, timeout: float = 3.0) -> list[str]:
+    def until(self, want: str, timeout: float = 10.0) -> list[str]:
         """Skip lines until ``want``; return the skipped ones."""
         skipped = []
         deadline = time.monotonic() + timeout
@@ -263,13 +263,13 @@ def test_inbound_call_audio_digits_and_remote_hangup(host: SimulatorHost, family
         assert port.cmd("ATA") == ["OK"]
         if exp["answer"]:
             port.expect(*exp["answer"])
-        assert call.wait_state("active", 2)
+        assert call.wait_state("active", 10)
         if family in AUDIO_ON:
             assert port.cmd(AUDIO_ON[family]) == ["OK"]
         if exp["dtmf"]:
             port.expect(*exp["dtmf"], timeout=6)
         port.expect(*exp["end"], timeout=6)
-        assert call.wait_state("ended", 2) and call.end_reason == "remote-hangup"
+        assert call.wait_state("ended", 10) and call.end_reason == "remote-hangup"
         time.sleep(0.1)
         # 20 ms pacing, the remote party's keys in-band, what the "appliance" said heard
         assert 45 <= audio.rate(skip=0.1, span=0.5) <= 55
@@ -312,7 +312,7 @@ def test_audio_pty_is_silent_with_no_call_and_before_audio_is_enabled(host: Simu
         assert set(audio.data) == {0}  # a silent remote party: silence frames, still paced
         assert port.cmd("AT+CHUP") == ["OK"]
         port.expect(CLCC_IN.format(6), r"re:VOICE CALL: END: 0000\d\d")
-        assert call.wait_state("ended", 2) and call.end_reason == "local-hangup"
+        assert call.wait_state("ended", 10) and call.end_reason == "local-hangup"
         assert call.heard().count(BEEP_FRAME) >= 5
     finally:
         audio.close()
@@ -333,7 +333,7 @@ def test_reject_while_ringing(host: SimulatorHost, family: str, lines: list[str]
     port.expect(*INBOUND[family]["ring"])
     assert port.cmd("AT+CHUP") == ["OK"]
     port.expect(*lines)
-    assert call.wait_state("ended", 2) and call.end_reason == "rejected"
+    assert call.wait_state("ended", 10) and call.end_reason == "rejected"
     port.quiet(0.5)  # no more RING once rejected
     port.close()
 
@@ -394,11 +394,11 @@ def test_outbound_answer_busy_no_answer_unreachable(host: SimulatorHost, family:
         party = RemoteParty([Silence(0.2), Hangup()])
         host.network.set_callee(TARGET, outcome, answer_after=0.1, party=party)
         assert port.cmd(f"ATD{TARGET};") == ["OK"], outcome
-        port.expect(*OUTBOUND[family][outcome], timeout=4)
+        port.expect(*OUTBOUND[family][outcome], timeout=10)
         call = host.network.calls[-1]
         assert call.number == TARGET and call.direction == "outbound"
         want = "remote-hangup" if outcome == "answer" else outcome
-        assert call.wait_state("ended", 2) and call.end_reason == want, outcome
+        assert call.wait_state("ended", 10) and call.end_reason == want, outcome
         port.quiet(0.1)
     port.close()
 
@@ -550,7 +550,7 @@ def test_modem_to_modem_call_bridges_audio(host: SimulatorHost) -> None:
         a.expect('+CLCC: 1,0,0,0,0,"+447700900002",145,""')
         assert b.cmd("AT^DDSETEX=2") == ["OK"]
         audio_b.uplink = BEEP_FRAME  # modem2's side speaks; modem1's side hears it
-        wait_for(lambda: BEEP_FRAME in bytes(audio_a.data), timeout=3)
+        wait_for(lambda: BEEP_FRAME in bytes(audio_a.data), timeout=10)
         assert set(audio_b.data) <= {0}  # modem1's side says nothing
         assert b.cmd("AT+CHUP") == ["OK"]
         b.expect(r"re:\^CEND:1,\d+,29,16")

@@ -132,12 +132,17 @@ def test_a_call_queued_on_another_node_wakes_its_owner(
             )
         )
         store_c.listen((CALLS_CHANNEL,), lambda channel, payload: heard.append((channel, payload)))
-        time.sleep(0.5)  # the listener's LISTEN is in place
+
+        def listening() -> bool:  # its LISTEN is in place: it hears a probe of its own
+            store_c.announce(CALLS_CHANNEL, "probe")  # (no modem of A is named so)
+            return (CALLS_CHANNEL, "probe") in heard
+
+        wait_for(listening, timeout=15, interval=0.2)
         call = client_for(a).calls.create(
             to=PHONE, from_=NUMBER_C, twiml="<Response><Hangup/></Response>"
         )
         assert call.status == "queued"
-        wait_for(lambda: (CALLS_CHANNEL, "c1") in heard, timeout=5)
+        wait_for(lambda: (CALLS_CHANNEL, "c1") in heard, timeout=15)
         row = records(store_c, "node-c", line="c1").claim_queued()
         assert row is not None and row["sid"] == call.sid and row["node_id"] == "node-c"
         assert client_for(a).calls(call.sid).fetch().status == "ringing"

@@ -78,7 +78,7 @@ class FleetUnderLoad:
         for node, number in NODES.items():
             self.sim.add(f"{node}1", "sim800", number, latency=0.01, boot_delay=0.0)
         self.sim.start()
-        wait_for(lambda: all(m.booted for m in self.sim.modems.values()), timeout=5)
+        wait_for(lambda: all(m.booted for m in self.sim.modems.values()), timeout=15)
         self.app = WebApp()
         self.app.routes["/sms"] = self._reply
         self.nodes: dict[str, DaemonProcess] = {}

@@ -92,7 +92,7 @@ def test_a_sim_asking_for_a_pin_nobody_configured_is_degraded(tmp_path: Path):
     host.start()
     d = Daemon(settings(tmp_path, host))
     try:
-        wait_for(lambda: host.modems["modem1"].booted, timeout=5)
+        wait_for(lambda: host.modems["modem1"].booted, timeout=15)
         d.start()
         body = wait_for(lambda: condition_is(d, "sim_not_ready"), timeout=15)
         status, body = get_health(d)
@@ -185,7 +185,7 @@ def test_a_refused_pin_is_not_sent_again_so_the_sim_does_not_block(tmp_path: Pat
     host.start()
     sim_modem = host.modems["modem1"]
     try:
-        wait_for(lambda: sim_modem.booted, timeout=5)
+        wait_for(lambda: sim_modem.booted, timeout=15)
         for _restart in range(2):
             d = Daemon(settings(tmp_path, host, modem={"pin": "9999"}, reconnect_delay=0.05))
             d.start()

@@ -72,7 +72,7 @@ def daemon_on_family(
     host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
     sim_modem = host.add("modem1", family, NUMBER, latency=0.005, boot_delay=0.0)
     host.start()
-    wait_for(lambda: sim_modem.booted, timeout=5)
+    wait_for(lambda: sim_modem.booted, timeout=15)
     try:
         d = start_daemon(
             tmp_path,

@@ -11,6 +11,7 @@ from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import Digits, Hangup, RemoteParty, Say, Silence, WaitHeard
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.partysteps import Until
 from tests.voice.conftest import start_daemon
 from tests.voice.test_engine import loud
 from tests.webapp import WebApp, twiml
@@ -41,7 +42,7 @@ def host(tmp_path: Path) -> Iterator[SimulatorHost]:
     h.add("modem1", "sim800", NUMBER, latency=0.005, boot_delay=0.0)
     h.add("modem2", "sim7600", SECOND, latency=0.005, boot_delay=0.0)
     h.start()
-    wait_for(lambda: all(m.booted for m in h.modems.values()), timeout=5)
+    wait_for(lambda: all(m.booted for m in h.modems.values()), timeout=15)
     yield h
     h.stop()
 
@@ -58,8 +59,16 @@ def test_dial_bridges_two_modems(tmp_path: Path, host: SimulatorHost, webapp: We
             ON_CALL,
             outcome="answer",
             answer_after=1.0,
+            # The engineer speaks once the appliance saw the answer (the bridge follows at
+            # once), not at a fixed time after it, which a busy machine may take to notice.
             party=RemoteParty(
-                [Silence(1.0), Say("Hello, this is the engineer on call."), Silence(1), Hangup()]
+                [
+                    Until(lambda: child_in_progress(d)),
+                    Silence(1.0),
+                    Say("Hello, this is the engineer on call."),
+                    Silence(1),
+                    Hangup(),
+                ]
             ),
         )
         caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(40)]))
@@ -230,6 +239,20 @@ def test_hangup_on_star_drops_the_called_party_and_goes_on(
         d.stop()
 
 
+def child_in_progress(d: Daemon) -> bool:
+    """Has the appliance seen a dialled call answered?"""
+    row = d.store.read_one(
+        "SELECT 1 FROM calls WHERE direction = 'outbound-dial' AND status = 'in-progress'"
+    )
+    return row is not None
+
+
+def state_of(host: SimulatorHost, number: str) -> str:
+    """The state of the latest call to ``number`` ("" before it is dialled)."""
+    calls = [c for c in host.network.calls if getattr(c, "number", None) == number]
+    return calls[-1].state if calls else ""
+
+
 MODEMS = pytest.mark.parametrize(
     "names", [["modem1", "modem2"], ["modem1"]], ids=["two-modems", "one-modem"]
 )
@@ -247,8 +270,11 @@ def test_caller_hanging_up_while_the_callee_rings_still_requests_the_action(
         webapp.routes["/dialed"] = twiml("<Response><Redirect>/next</Redirect></Response>")
         webapp.routes["/next"] = twiml("<Response><Hangup/></Response>")
         host.network.set_callee(ON_CALL, outcome="no-answer")
+        # The caller hangs up once the callee rings (not at a fixed time after the answer,
+        # which a slow hold and ATD could outlast).
+        rings = Until(lambda: state_of(host, ON_CALL) == "ringing")
         caller = host.network.incoming_call(
-            "modem1", PHONE, party=RemoteParty([Silence(3), Hangup()])
+            "modem1", PHONE, party=RemoteParty([rings, Silence(1.0), Hangup()])
         )
         dialed = webapp.wait(20, path="/dialed")
         # Twilio: a child call whose caller went away before it was answered is canceled.
@@ -282,8 +308,10 @@ def test_caller_hanging_up_during_a_connected_dial_still_requests_the_action(
         host.network.set_callee(
             ON_CALL, outcome="answer", answer_after=1.0, party=RemoteParty([Silence(40)])
         )
+        # The caller hangs up 3 s into the conversation, however long the dial took.
+        talks = Until(lambda: state_of(host, ON_CALL) == "active")
         caller = host.network.incoming_call(
-            "modem1", PHONE, party=RemoteParty([Silence(7), Hangup()])
+            "modem1", PHONE, party=RemoteParty([talks, Silence(3.0), Hangup()])
         )
         dialed = webapp.wait(30, path="/dialed")
         assert dialed.param("DialCallStatus") == "completed"

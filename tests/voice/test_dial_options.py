@@ -17,7 +17,8 @@ from appliance.sim.voice import RemoteParty, Say, Silence, SimCall
 from appliance.twiml import voice as twiml_voice
 from appliance.twiml.dial import Dial
 from tests.conftest import NUMBER, PHONE, wait_for
-from tests.voice.test_dial import start
+from tests.partysteps import Until
+from tests.voice.test_dial import child_in_progress, start
 from tests.voice.test_engine import loud
 from tests.webapp import WebApp, twiml
 
@@ -31,7 +32,7 @@ def make_host(tmp_path: Path, callee_family: str = "sim7600") -> SimulatorHost:
     h.add("modem1", "sim800", NUMBER, latency=0.005, boot_delay=0.0)
     h.add("modem2", callee_family, SECOND, latency=0.005, boot_delay=0.0)
     h.start()
-    wait_for(lambda: all(m.booted for m in h.modems.values()), timeout=5)
+    wait_for(lambda: all(m.booted for m in h.modems.values()), timeout=15)
     return h
 
 
@@ -81,7 +82,14 @@ def test_answer_on_bridge_keeps_the_caller_ringing_until_the_callee_answers(
             f"<Number>{ALICE}</Number></Dial></Response>"
         )
         webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
-        talk = RemoteParty([Say("Hello, the engineer speaking."), Silence(30)])
+        # The engineer speaks once the caller is answered (the bridge), not at once: answering
+        # the caller takes an ATA, which a busy machine may be slow over.
+        bridged = Until(
+            lambda: any(c.number == PHONE and c.state == "active" for c in host.network.calls)
+        )
+        talk = RemoteParty(
+            [bridged, Silence(0.3), Say("Hello, the engineer speaking."), Silence(30)]
+        )
         host.network.set_callee(ALICE, outcome="answer", answer_after=3.0, party=talk)
         caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(30)]))
         leg = callee(host)
@@ -137,9 +145,22 @@ def test_record_from_answer_dual_is_a_two_channel_recording_with_its_callback(
             f"<Number>{ALICE}</Number></Dial></Response>"
         )
         webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
-        engineer = RemoteParty([Silence(0.5), Say("This is the engineer on call."), Silence(30)])
+        engineer = RemoteParty(
+            [
+                Until(lambda: child_in_progress(d)),  # the bridge (and recording) follows
+                Silence(0.5),
+                Say("This is the engineer on call."),
+                Silence(30),
+            ]
+        )
         host.network.set_callee(ALICE, outcome="answer", answer_after=1.0, party=engineer)
-        words = RemoteParty([Silence(6.5), Say("And this is the caller speaking."), Silence(30)])
+        # The caller speaks 5 s after the engineer answered, however long the dial took.
+        answered = Until(
+            lambda: any(c.number == ALICE and c.state == "active" for c in host.network.calls)
+        )
+        words = RemoteParty(
+            [answered, Silence(5.0), Say("And this is the caller speaking."), Silence(30)]
+        )
         host.network.incoming_call("modem1", PHONE, party=words)
         parent = webapp.wait(15, path="/voice").param("CallSid")
         dialed = webapp.wait(40, path="/dialed")

@@ -10,8 +10,9 @@ import pytest
 
 from appliance.daemon import Daemon
 from appliance.sim.host import SimulatorHost
-from appliance.sim.voice import Digits, RemoteParty, Say, Silence, SimCall
+from appliance.sim.voice import Digits, RemoteParty, Say, Silence, SimCall, WaitHeard
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.partysteps import Until
 from tests.voice.test_dial import start
 from tests.voice.test_engine import loud
 from tests.webapp import Request, WebApp, twiml
@@ -28,7 +29,7 @@ def host(tmp_path: Path) -> Iterator[SimulatorHost]:
     for i, (name, family) in enumerate(FAMILIES.items()):
         h.add(name, family, f"+1500555001{i}", latency=0.005, boot_delay=0.0)
     h.start()
-    wait_for(lambda: all(m.booted for m in h.modems.values()), timeout=5)
+    wait_for(lambda: all(m.booted for m in h.modems.values()), timeout=15)
     yield h
     h.stop()
 
@@ -36,6 +37,12 @@ def host(tmp_path: Path) -> Iterator[SimulatorHost]:
 def callee(host: SimulatorHost, number: str) -> SimCall:
     calls = wait_for(lambda: [c for c in host.network.calls if c.number == number], timeout=20)
     return calls[0]  # type: ignore[no-any-return]
+
+
+def ended(host: SimulatorHost, number: str) -> bool:
+    """Was ``number`` dialled, and is its call over?"""
+    calls = [c for c in host.network.calls if c.number == number]
+    return bool(calls) and all(c.state == "ended" for c in calls)
 
 
 def child_rows(d: Daemon) -> dict[str, dict[str, object]]:
@@ -61,7 +68,12 @@ def test_parallel_ring_first_answer_wins_and_the_others_are_hung_up(
             f"<Number>{CAROL}</Number></Dial></Response>"
         )
         webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
-        speech = RemoteParty([Silence(0.5), Say("Hello, this is Bob on call."), Silence(30)])
+        # Bob speaks once the bridge is up, not at a fixed time after his answer (the losers'
+        # hang-ups come first, which a busy machine may take a while over).
+        losers_gone = Until(lambda: ended(host, ALICE) and ended(host, CAROL))
+        speech = RemoteParty(
+            [losers_gone, Silence(0.5), Say("Hello, this is Bob on call."), Silence(30)]
+        )
         host.network.set_callee(ALICE, outcome="answer", answer_after=8.0)
         host.network.set_callee(BOB, outcome="answer", answer_after=1.5, party=speech)
         host.network.set_callee(CAROL, outcome="no-answer")
@@ -148,7 +160,9 @@ def test_whisper_accepted_with_gather_wins_while_the_other_leg_keeps_ringing(
         webapp.routes["/screen"] = twiml(SCREEN)
         webapp.routes["/screened"] = screened
         webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
-        alice = RemoteParty([Silence(3.5), Digits("1"), Silence(30)])
+        # Alice presses her key while she hears the whisper's prompt: after the /screen fetch
+        # and the <Gather>'s start, however long they take (a key before it would be lost).
+        alice = RemoteParty([WaitHeard(1.0, timeout=20), Silence(1.0), Digits("1"), Silence(30)])
         host.network.set_callee(ALICE, outcome="answer", answer_after=1.0, party=alice)
         host.network.set_callee(BOB, outcome="no-answer")
         host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(60)]))
@@ -188,7 +202,7 @@ def test_whisper_declined_or_hung_up_drops_that_leg_and_the_next_answer_wins(
         webapp.routes["/screened"] = screened
         webapp.routes["/busyline"] = twiml("<Response><Say>Sorry.</Say><Hangup/></Response>")
         webapp.routes["/dialed"] = twiml("<Response><Hangup/></Response>")
-        alice = RemoteParty([Silence(3.5), Digits("2"), Silence(30)])
+        alice = RemoteParty([WaitHeard(1.0, timeout=20), Silence(1.0), Digits("2"), Silence(30)])
         host.network.set_callee(ALICE, outcome="answer", answer_after=1.0, party=alice)
         host.network.set_callee(BOB, outcome="answer", answer_after=1.0)
         host.network.set_callee(CAROL, outcome="answer", answer_after=9.0)

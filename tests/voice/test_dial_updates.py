@@ -30,7 +30,7 @@ def host(tmp_path: Path) -> Iterator[SimulatorHost]:
     h.add("modem2", "sim7600", "+15005550021", latency=0.005, boot_delay=0.0)
     h.add("modem3", "quectel_ec25", "+15005550022", latency=0.005, boot_delay=0.0)
     h.start()
-    wait_for(lambda: all(m.booted for m in h.modems.values()), timeout=5)
+    wait_for(lambda: all(m.booted for m in h.modems.values()), timeout=15)
     yield h
     h.stop()
 
@@ -92,12 +92,12 @@ def test_hanging_up_the_answered_child_ends_the_dial_completed_and_the_parent_go
         assert dialed.param("CallSid") == parent
         assert dialed.param("DialCallStatus") == "completed"
         assert dialed.param("DialCallSid") == leg["sid"]
-        assert alice.wait_state("ended", timeout=5)
+        assert alice.wait_state("ended", timeout=15)
         assert alice.end_reason == "local-hangup"  # the appliance hung Alice up
         # The parent's TwiML went on: the action's <Redirect> was followed.
         assert webapp.wait(15, path="/after").param("CallSid") == parent
         assert caller.wait_state("ended", timeout=15)
-        wait_for(lambda: status_of(d, leg["sid"]) == "completed", timeout=5)
+        wait_for(lambda: status_of(d, leg["sid"]) == "completed", timeout=15)
         assert d.store.read_one("SELECT control FROM calls WHERE sid = ?", (leg["sid"],))[0] is None
     finally:
         d.stop()
@@ -124,9 +124,9 @@ def test_canceling_one_ringing_leg_leaves_the_other_ringing_to_win(
         alice, bob = callee(host, ALICE), callee(host, BOB)
         updated = client_for(d).calls(str(alice_leg["sid"])).update(status="canceled")
         assert updated.status == "canceled"
-        assert alice.wait_state("ended", timeout=5)
+        assert alice.wait_state("ended", timeout=15)
         assert bob.state == "ringing" and alice.answered_at is None  # Bob rings on
-        wait_for(lambda: status_of(d, alice_leg["sid"]) == "canceled", timeout=5)
+        wait_for(lambda: status_of(d, alice_leg["sid"]) == "canceled", timeout=15)
         dialed = webapp.wait(40, path="/dialed")
         assert dialed.param("CallSid") == parent
         assert dialed.param("DialCallStatus") == "completed"
@@ -241,7 +241,7 @@ def test_redirecting_the_bridged_leg_runs_its_twiml_while_the_parent_goes_on(
         assert client.calls(str(leg["sid"])).update(status="completed").status == "completed"
         assert alice.wait_state("ended", timeout=10) and alice.end_reason == "local-hangup"
         assert caller.state == "active"
-        wait_for(lambda: status_of(d, leg["sid"]) == "completed", timeout=5)
+        wait_for(lambda: status_of(d, leg["sid"]) == "completed", timeout=15)
     finally:
         d.stop()
 

@@ -19,8 +19,9 @@ from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import Hangup, RemoteParty, Say, Silence, WaitHeard
 from appliance.voice import tts
 from tests.conftest import NUMBER, PHONE, wait_for
+from tests.partysteps import Until
 from tests.voice.conftest import start_daemon
-from tests.voice.test_dial import ON_CALL, SECOND
+from tests.voice.test_dial import ON_CALL, SECOND, child_in_progress
 from tests.voice.test_engine import loud
 
 pytestmark = pytest.mark.timeout(120)
@@ -103,14 +104,21 @@ def test_forward_twimlet_dials_out_and_hangs_up_after(tmp_path: Path) -> None:
     host.start()
     d = None
     try:
-        wait_for(lambda: all(m.booted for m in host.modems.values()), timeout=5)
+        wait_for(lambda: all(m.booted for m in host.modems.values()), timeout=15)
         d = start_two_modems(tmp_path, host, "/twimlets/forward?PhoneNumber=%2B14155550177")
         host.network.set_callee(
             ON_CALL,
             outcome="answer",
             answer_after=1.0,
+            # The engineer speaks once the appliance saw the answer (the bridge follows).
             party=RemoteParty(
-                [Silence(1.0), Say("Hello, this is the engineer."), Silence(1), Hangup()]
+                [
+                    Until(lambda: d is not None and child_in_progress(d)),
+                    Silence(1.0),
+                    Say("Hello, this is the engineer."),
+                    Silence(1),
+                    Hangup(),
+                ]
             ),
         )
         caller = host.network.incoming_call("modem1", PHONE, party=RemoteParty([Silence(40)]))

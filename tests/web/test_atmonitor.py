@@ -39,7 +39,7 @@ def pinned(tmp_path: Path) -> Iterator[tuple[Daemon, SimulatorHost]]:
     host = SimulatorHost(tmp_path / "sim", report_delay=0.05)
     host.add("modem1", "sim800", NUMBER, latency=0.005, boot_delay=0.0, pin=PIN)
     host.start()
-    wait_for(lambda: host.modems["modem1"].booted, timeout=5)
+    wait_for(lambda: host.modems["modem1"].booted, timeout=15)
     d = Daemon(settings(tmp_path, host, modem={"pin": PIN}))
     d.start()
     try:

@@ -89,7 +89,7 @@ def test_tabs_share_one_stream_and_the_unread_total_follows(
     # The AT monitor asks for a feed of its own: a stream of its own, beside the shared one.
     monitor = opened(context, base, "/atmonitor/modem1")
     assert monitor.locator("body").get_attribute("data-live-shared") is None
-    wait_for(lambda: streams(d).open == 2, timeout=5)
+    wait_for(lambda: streams(d).open == 2, timeout=15)
     context.close()
     # Every tab gone: the stream's thread is free again within a few heartbeats.
     wait_for(lambda: streams(d).open == 0, timeout=6 * live.HEARTBEAT_SECONDS + 3)

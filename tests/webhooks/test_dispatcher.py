@@ -300,8 +300,10 @@ def test_a_hanging_app_does_not_delay_another_apps_webhooks(
         for job in (*callbacks, inbound):
             assert h.finished(job, timeout=5) == "done"
         elapsed = time.monotonic() - started
-        # The hanging app's timeout is 5 s: the healthy app must not wait for it.
-        assert elapsed < 1.0, f"healthy webhooks took {elapsed:.2f} s"
+        # The hanging app's timeout is 5 s: the healthy app must not wait for it (3 s leaves a
+        # busy machine time for these three requests and their commits, and is still far
+        # short of what waiting for a worker held by the hanging app would take).
+        assert elapsed < 3.0, f"healthy webhooks took {elapsed:.2f} s"
         statuses = [r.flat["MessageStatus"] for r in webapp.to("/status")]
         assert statuses == ["sent", "delivered"]  # one message's callbacks stay in order
         # The hanging app holds at most its per-origin share of the workers.
