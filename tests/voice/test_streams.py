@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import Digits, Hangup, Play, RemoteParty, Silence
 from appliance.voice import mediastream, mulaw, streamplayback, streamsocket, tones
 from tests.conftest import PHONE, wait_for
+from tests.partysteps import Until
 from tests.webapp import WebApp, twiml
 
 pytestmark = pytest.mark.timeout(90)
@@ -68,19 +68,6 @@ def tone_seconds(pcm: bytes, hz: float) -> float:
 def media_msg(sid: str, pcm: bytes) -> str:
     payload = base64.b64encode(mulaw.encode(pcm)).decode()
     return json.dumps({"event": "media", "streamSid": sid, "media": {"payload": payload}})
-
-
-@dataclass(frozen=True)
-class Until:
-    """A remote party's step: wait (up to ``timeout``) for ``event``, e.g. a bot's socket
-    being open, so a short scripted call does not end before a slow handshake on a busy
-    machine has finished."""
-
-    event: threading.Event
-    timeout: float = 15.0
-
-    def perform(self, call: object) -> None:
-        self.event.wait(self.timeout)
 
 
 class Bot:
@@ -202,7 +189,7 @@ def test_echo_bot_protocol_signature_and_hangup(
         "</Stream></Connect></Response>"
     )
     party = RemoteParty(
-        [Until(bot.connected), Silence(1.0), Play(tone(700, 1.5)), Silence(1.5), Hangup()]
+        [Until(bot.connected.is_set), Silence(1.0), Play(tone(700, 1.5)), Silence(1.5), Hangup()]
     )
     remote = sim.network.incoming_call("modem1", PHONE, party=party)
     call_sid = webapp.wait(15, path="/voice").param("CallSid")
@@ -323,7 +310,7 @@ def test_dtmf_reaches_the_bot(
     )
     party = RemoteParty(
         [
-            Until(bot.connected),
+            Until(bot.connected.is_set),
             Silence(1.0),
             Digits("42#", on_ms=100, off_ms=100),
             Silence(2),
@@ -570,7 +557,13 @@ def test_the_private_ca_setting_trusts_a_wss_bot_and_others_are_refused(
         "</Stream></Connect></Response>"
     )
     party = RemoteParty(
-        [Until(trusted.connected), Silence(1.0), Play(tone(700, 0.5)), Silence(0.5), Hangup()]
+        [
+            Until(trusted.connected.is_set),
+            Silence(1.0),
+            Play(tone(700, 0.5)),
+            Silence(0.5),
+            Hangup(),
+        ]
     )
     remote = sim.network.incoming_call("modem1", PHONE, party=party)
     sid = str(webapp.wait(15, path="/voice").param("CallSid"))
@@ -640,7 +633,7 @@ def test_pending_marks_come_back_before_stop_when_the_caller_hangs_up(
         f'<Response><Connect><Stream url="{bot.url()}"/></Connect></Response>'
     )
     remote = sim.network.incoming_call(
-        "modem1", PHONE, party=RemoteParty([Until(bot.connected), Silence(2.5), Hangup()])
+        "modem1", PHONE, party=RemoteParty([Until(bot.connected.is_set), Silence(2.5), Hangup()])
     )
     assert remote.wait_state("ended", timeout=30)
     assert bot.closed.wait(10)
