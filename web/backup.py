@@ -10,7 +10,6 @@ archive into an empty ``data_dir`` (docs/panel.md).
 from __future__ import annotations
 
 import shutil
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,8 @@ CHUNK = 256 * 1024  # bytes per write of the download
 def build(data_dir: Path, db_name: str, snapshot: Callable[[Path], None], work: Path) -> Path:
     """Write ``work/backup.tar.gz``: ``db_name`` (snapshotted by ``snapshot(path)``) and
     ``recordings/`` from ``data_dir``."""
+    import tarfile  # here, not at start: an idle appliance does not load it
+
     db = work / db_name
     snapshot(db)
     archive = work / "backup.tar.gz"

@@ -10,7 +10,6 @@ read nothing from the store and take no sign-in and no CSRF token (webhooks carr
 from __future__ import annotations
 
 import re
-from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, request, url_for
 
@@ -31,6 +30,10 @@ def _twiml(body: str) -> Response:
 @bp.route("/voice", methods=["GET", "POST"])
 def voice() -> Response:
     """Greet the caller and gather keys until ``#``; the keys go to :func:`keys`."""
+    from xml.sax.saxutils import (
+        escape,
+    )  # here: it imports urllib.request, which an idle appliance does not load
+
     return _twiml(
         f'<Gather action="{escape(url_for("welcome.keys"))}" method="POST"'
         f' timeout="{GATHER_TIMEOUT}">'
@@ -42,6 +45,8 @@ def voice() -> Response:
 @bp.route("/voice/keys", methods=["GET", "POST"])
 def keys() -> Response:
     """Read back the keys of ``Digits`` (only 0-9, * and # are kept), then hang up."""
+    from xml.sax.saxutils import escape  # here: see voice
+
     digits = re.sub(r"[^0-9*#]", "", request.values.get("Digits", ""))[:40]
     names = {"*": "star", "#": "hash"}
     spoken = " ".join(names.get(d, d) for d in digits) or "nothing"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import smtplib
 import socket
 import threading
 import urllib.parse
@@ -217,6 +216,8 @@ def _text(notice: voicemail.Notice, call_sid: str) -> None:
 
 def send_email(relay: str, sender: str, notice: voicemail.Notice) -> None:
     """Send the notice through ``relay`` (``host`` or ``host:port``); failures are logged."""
+    import smtplib  # here, not at start: an idle appliance does not load it
+
     parts = urllib.parse.urlsplit(f"//{relay}")
     msg = EmailMessage()
     msg["From"] = sender

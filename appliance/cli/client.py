@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
 from appliance import runfile
@@ -74,6 +71,11 @@ def api(cfg: Config, method: str, path: str, data: dict[str, str] | None = None)
 
     Raises :class:`NotRunning` when nothing listens, :class:`UsageError` for a 4xx answer.
     """
+    # here: `appliance run` imports this module, and the daemon does not need urllib.request
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     sid, token = credentials(cfg)
     base, _source = daemon_url(cfg)
     url = base + path.replace("{AccountSid}", sid)

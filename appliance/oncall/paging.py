@@ -16,7 +16,6 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from xml.sax.saxutils import escape
 
 MAX_BODY = 1600  # characters of an alert's text kept (more is cut with an ellipsis)
 MAX_ALERTS = 500  # alerts in one Alertmanager post
@@ -163,6 +162,10 @@ def page_text(code: int, body: str, severity: str, step: int) -> str:
 
 def call_twiml(code: int, body: str) -> str:
     """What a paging call says (the alert twice), escaped for XML."""
+    from xml.sax.saxutils import (
+        escape,
+    )  # here: it imports urllib.request, which an idle appliance does not load
+
     said = escape(cut(f"Alert {code}. {body}", 800))
     ack = f"Reply A C K {code} by text message to acknowledge."
     return f'<Response><Say>{said}</Say><Pause length="1"/><Say>{said}</Say><Say>{ack}</Say></Response>'

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Sequence
-from xml.sax.saxutils import escape, quoteattr
 
 GREETING = "Please hold while we connect you to the person on call."
 WHISPER = "Support line call. Press any key to accept."
@@ -75,6 +74,11 @@ def dial(
 ) -> str:
     """One step's TwiML: the greeting on the first step, then a ``<Dial>`` of ``phones`` and
     the browser phones of ``clients`` (identities), :data:`MAX_PARALLEL` nouns at most."""
+    from xml.sax.saxutils import (
+        escape,
+        quoteattr,
+    )  # here: it imports urllib.request, which an idle appliance does not load
+
     whisper = quoteattr(whisper_url())
     nouns = [f"<Number url={whisper}>{escape(p)}</Number>" for p in phones]
     nouns += [f"<Client url={whisper}>{escape(c)}</Client>" for c in clients]
@@ -89,6 +93,8 @@ def hangup() -> str:
 
 def missed(paged: bool = True) -> str:
     """The end of the plan: the caller is told someone was paged (or that nobody is on call)."""
+    from xml.sax.saxutils import escape  # here: see dial
+
     return document(f"<Say>{escape(MISSED if paged else NOBODY)}</Say><Hangup/>")
 
 

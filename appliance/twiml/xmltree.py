@@ -7,14 +7,16 @@ entity references or anything not well-formed → 12100; another root → 12102.
 Entities are never expanded, no DTD is loaded, nothing is fetched, ``huge_tree`` is
 off.  Namespaces are ignored: names are matched by local name, case-sensitively.
 The size limit (:data:`MAX_TWIML_BYTES`) is checked by the callers, before parsing.
+
+lxml is imported by the first parse, not with this module: an idle appliance does not
+load it (its extension is about 4 MB resident; docs/design.md, "What an idle appliance
+loads").
 """
 
 from __future__ import annotations
 
 import codecs
 from typing import Any
-
-from lxml import etree
 
 from appliance.twiml.diagnostics import DOCUMENT_PARSE_FAILURE, INVALID_ROOT, TwimlError
 
@@ -49,6 +51,8 @@ def parse_xml(body: bytes, charset: str | None) -> Any:
     ``charset`` (from the HTTP Content-Type) applies only when the document has no
     byte-order mark and no XML declaration.
     """
+    from lxml import etree  # here: see the module docstring
+
     data = body
     if not data.startswith(_BOMS):
         # Tolerate whitespace before the XML declaration (template engines emit it).

@@ -2,6 +2,9 @@
 
 The classic twimlets went to a ``FailUrl`` or a menu option with an HTTP 302 (``Location``),
 not a ``<Redirect>``: a webhook client follows it with a GET, without the call's parameters.
+
+lxml is imported by the first document built, not with this module (an idle appliance does
+not load it: :mod:`appliance.twiml.xmltree`).
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
-
-from lxml import etree
 
 from appliance.twimlets.php import stripslashes, trim
 
@@ -46,10 +47,14 @@ class Document:
     order given."""
 
     def __init__(self) -> None:
+        from lxml import etree  # here, as below: see the module docstring
+
         self.root: Any = etree.Element("Response")
 
     def add(self, tag: str, text: str | None = None, parent: Any = None, **attrs: str) -> Any:
         """Append ``<tag attrs…>text</tag>`` to ``parent`` (default the ``<Response>``)."""
+        from lxml import etree
+
         element = etree.SubElement(self.root if parent is None else parent, tag)
         for name, value in attrs.items():
             element.set(name, _xml_safe(value))
@@ -71,5 +76,7 @@ class Document:
         return False
 
     def answer(self) -> Answer:
+        from lxml import etree
+
         body = etree.tostring(self.root, xml_declaration=False, encoding="UTF-8")
         return Answer(twiml=DECLARATION + body)

@@ -34,12 +34,12 @@ The other names of this module are re-exported from :mod:`appliance.webhooks.sig
 from __future__ import annotations
 
 import http.client
-import http.cookiejar
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import urllib3
@@ -71,6 +71,9 @@ from appliance.webhooks.signature import ParamValue, param_values, signature
 from appliance.webhooks.timeouts import RETRY_POLICIES, Timeouts, parse_overrides
 from appliance.webhooks.transport import Pools
 from appliance.webhooks.wire import check_url, prepare, strip_userinfo
+
+if TYPE_CHECKING:
+    import http.cookiejar
 
 __all__ = [
     "COOKIE_IDLE_SECONDS",

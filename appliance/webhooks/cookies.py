@@ -4,14 +4,20 @@ A cookie jar (:class:`http.cookiejar.CookieJar`, its default policy) is loaded f
 to a JSON string so the caller can keep one jar per From/To pair in its database, expiring
 it after :data:`COOKIE_IDLE_SECONDS` of inactivity.  :func:`cookie_request` and
 :func:`store_cookies` are the jar's two uses around one HTTP exchange.
+
+:mod:`http.cookiejar` (and the :mod:`urllib.request` it needs) are imported by the first
+webhook, not with this module: an idle appliance does not load them (docs/design.md, "What
+an idle appliance loads").
 """
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
-import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import http.cookiejar
+    import urllib.request
 
 __all__ = [
     "COOKIE_IDLE_SECONDS",
@@ -66,6 +72,8 @@ def serialize_cookies(jar: http.cookiejar.CookieJar) -> str:
 
 def deserialize_cookies(data: str | None) -> http.cookiejar.CookieJar:
     """Inverse of :func:`serialize_cookies`; ``None``, ``""`` or garbage → empty jar."""
+    import http.cookiejar  # here: see the module docstring
+
     jar = http.cookiejar.CookieJar()
     if not data:
         return jar
@@ -92,6 +100,8 @@ def deserialize_cookies(data: str | None) -> http.cookiejar.CookieJar:
 def cookie_request(jar: http.cookiejar.CookieJar, url: str) -> urllib.request.Request:
     """What the jar knows of a request to ``url`` (give it without user info): its
     ``Cookie`` header, when the jar has cookies for ``url``, is in ``unredirected_hdrs``."""
+    import urllib.request  # here: see the module docstring
+
     request = urllib.request.Request(url)
     jar.add_cookie_header(request)
     return request

@@ -368,3 +368,45 @@ def test_the_grafana_dashboard_asks_only_for_what_a_scrape_serves(make_daemon):
     }
     assert asked - served == set(), "the dashboard asks for metrics nobody serves"
     assert {"appliance_modem_healthy", "appliance_sms_segments_failed"} <= asked
+
+
+@pytest.mark.parametrize("created", [True, False])
+def test_in_process_histograms_export_what_prometheus_client_would(
+    monkeypatch: pytest.MonkeyPatch, created: bool
+) -> None:
+    """The commit and webhook histograms are kept without prometheus-client (a scrape
+    imports it): fed the same observations as its own ``Histogram``, they export the same
+    text and OpenMetrics, with or without the ``_created`` series."""
+    from prometheus_client import CollectorRegistry, Histogram
+    from prometheus_client import metrics as client_metrics
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+    from appliance.system.collector import HistogramCollector
+    from appliance.system.durations import Durations
+    from appliance.system.metrics import WEBHOOK_BUCKETS
+
+    monkeypatch.setattr(client_metrics, "_use_created", created)
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    plain = Histogram("a_seconds", "plain", buckets=WEBHOOK_BUCKETS, registry=theirs)
+    labelled = Histogram("b_seconds", "by", ["modem", "outcome"], buckets=(0.5, 1), registry=theirs)
+    plain._created = 1700000000.25
+    mine = Durations("a_seconds", "plain", buckets=WEBHOOK_BUCKETS, clock=lambda: 1700000000.25)
+    by = Durations("b_seconds", "by", ["modem", "outcome"], buckets=(0.5, 1), clock=lambda: 7.5)
+    ours.register(HistogramCollector(mine))
+    ours.register(HistogramCollector(by))
+    for amount in (0.0, 0.05, 0.051, 2.5, 14.99, 15.0, 31.0, 1e9):
+        plain.observe(amount)
+        mine.observe(amount)
+    for amount, labels in (
+        (0.2, ("modem2", "ok")),
+        (0.5, ("modem1", "11200")),
+        (3, ("modem2", "ok")),
+    ):
+        child = labelled.labels(*labels)
+        child._created = 7.5
+        child.observe(amount)
+        by.observe(amount, *labels)
+    assert generate_latest(ours) == generate_latest(theirs)
+    assert openmetrics(ours) == openmetrics(theirs)
+    assert (b"_created" in generate_latest(ours)) is created

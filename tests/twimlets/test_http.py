@@ -4,6 +4,7 @@ folder, a FailUrl as a real 302, and relative twimlet URLs in a number's configu
 
 from __future__ import annotations
 
+import smtplib
 import threading
 from email.message import EmailMessage
 from pathlib import Path
@@ -13,7 +14,6 @@ import pytest
 import requests
 
 from appliance import twimlets
-from appliance.api import twimlets as http
 from appliance.daemon import Daemon
 from appliance.webhooks.client import WebhookClient
 from tests.conftest import NUMBER, PHONE, wait_for
@@ -82,7 +82,7 @@ class FakeSMTP:
 def fake_smtp(monkeypatch: pytest.MonkeyPatch) -> type[FakeSMTP]:
     FakeSMTP.sent = []
     FakeSMTP.done = threading.Event()
-    monkeypatch.setattr(http.smtplib, "SMTP", FakeSMTP)
+    monkeypatch.setattr(smtplib, "SMTP", FakeSMTP)
     return FakeSMTP
 
 
