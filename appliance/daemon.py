@@ -172,6 +172,7 @@ class Daemon:
     def _wire_voice(self) -> None:
         """A Phone per modem (in its thread) and a CallFlow thread per live call."""
         from appliance.browserphones import BrowserPhones
+        from appliance.voice import recordingrows
         from appliance.voice.context import Context
         from appliance.voice.flow import CallFlow
         from appliance.voice.phone import Phone
@@ -189,6 +190,7 @@ class Daemon:
             stream_ca_file=self.config.stream_ca_path,
         )
         self.voice.flow_factory = lambda phone, leg: CallFlow(phone, leg, ctx)
+        recordingrows.recover_at_start(self.store, ctx.recordings_dir)  # rows a dead one left
         # browser phones' calls: the client line in the engine, the media loop thread
         self.phones = BrowserPhones(
             self.config,

@@ -27,3 +27,10 @@ def resolve_stored(data_dir: Path, stored: str) -> Path:
             candidates.insert(0, path)  # data_dir / the rest, i.e. the path as written
     candidates.append(data_dir / "recordings" / path.name)
     return next((c for c in candidates if c.is_file()), candidates[0])
+
+
+# A recording whose row an outage kept in memory has this file next to its WAV
+# (``RE….row.json``: the row and its status callback) until the row is written: a process
+# that dies first leaves it for the next start (appliance.voice.recordingrows.recover), and
+# the orphan sweep (appliance.store.retention.orphans) never deletes a file that has one.
+PENDING_SUFFIX = ".row.json"

@@ -32,7 +32,8 @@ A recording's file is on the node that held its call, so the purging node delete
 of every node but only its own files: at each wake every node of a fleet also deletes the
 files in its ``data_dir/recordings`` whose row is gone (:func:`orphans`; also after a REST
 delete taken by another node), once they are older than :data:`ORPHAN_GRACE` (a file is
-written just before its row).
+written just before its row), unless a pending row waits next to it (``RE….row.json``, a
+recording made during an outage by a process that died: written at the next start).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from appliance.errors import StoreClosed, StoreUnavailable
 from appliance.store import usermessages
 from appliance.store.database import Store
 from appliance.store.firings import fire
+from appliance.store.recordingfiles import PENDING_SUFFIX
 
 LOGGER = logging.getLogger(__name__)
 
@@ -243,7 +245,8 @@ def _recordings(store: Store, cutoff: float, data_dir: Path) -> tuple[int, int]:
 
 def orphans(store: Store, data_dir: Path, now: float, grace: float = ORPHAN_GRACE) -> int:
     """Delete this node's recording files (``data_dir/recordings/RE….wav|.mp3``) whose row is
-    gone and that are older than ``grace`` seconds; returns how many.  On a fleet the rows
+    gone and that are older than ``grace`` seconds; returns how many.  A file with a pending
+    row (``RE….row.json``, written during an outage) is kept: its row comes at the next start.  On a fleet the rows
     are purged (or deleted through the API) by any node, the files only by their own."""
     folder = data_dir / "recordings"
     try:
@@ -251,9 +254,10 @@ def orphans(store: Store, data_dir: Path, now: float, grace: float = ORPHAN_GRAC
     except FileNotFoundError:
         return 0
     found: dict[str, list[Path]] = {}
+    pending = {p.name[: -len(PENDING_SUFFIX)] for p in entries if p.name.endswith(PENDING_SUFFIX)}
     for path in entries:
         match = RECORDING_FILE.fullmatch(path.name)
-        if match is None:
+        if match is None or match.group(1) in pending:  # its row is still to be written
             continue
         try:
             if path.stat().st_mtime > now - grace:

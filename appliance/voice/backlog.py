@@ -11,8 +11,12 @@ writer after that does too if the listener found it still away.
 
 A kept write must be safe to run twice: the outage may have cut the answer of a COMMIT that
 landed.  Each is written so (an update of fixed values, an insert that first looks for its
-row, docs/design.md "Voice during an outage").  What is kept is lost if the process dies
-before the database returns, as a call is (the next start closes its row, error 31005).
+row, docs/design.md "Voice during an outage"); :func:`once` makes such an insert of a row
+with no key of its own (an event, a webhook log line): a re-run first looks for the values
+fixed when the write was made, the first run does not (the normal path pays nothing).
+What is kept is lost if the process dies before the database returns, as a call is (the
+next start closes its row, error 31005; a recording's row is also on disk,
+:mod:`appliance.voice.recordingrows`).
 A daemon that stops is the same case, with one more chance: :func:`closing` (before the
 store closes) waits a few seconds for the database and writes what is kept; what it could
 not write is counted in one WARNING line, ``call writes not made``.  A flush that finds
@@ -39,6 +43,22 @@ Work = Callable[[], object]  # store calls that raise StoreUnavailable while it 
 _BACKLOGS: weakref.WeakKeyDictionary[Store, Backlog] = weakref.WeakKeyDictionary()
 _REGISTRY_LOCK = threading.Lock()
 STOP_GRACE = 3.0  # s a stopping daemon gives the database to take the kept writes
+
+
+def once(insert: Callable[[Any], object], landed: Callable[[Any], object]) -> Callable[[Any], None]:
+    """``insert(conn)`` as a write a re-run does not make twice: the first run inserts; a
+    later one (the outage cut the answer of the first one's COMMIT, which may have landed)
+    inserts only if ``landed(conn)`` finds nothing."""
+    tried = False
+
+    def fn(conn: Any) -> None:
+        nonlocal tried
+        if tried and landed(conn):
+            return  # a write an outage cut had landed
+        tried = True
+        insert(conn)
+
+    return fn
 
 
 def closing(store: Store, seconds: float = STOP_GRACE) -> None:
@@ -74,25 +94,27 @@ class Backlog:
     def size(self) -> int:
         return len(self._kept)
 
-    def write(self, what: str, fn: Callable[[Any], object]) -> None:
-        """``store.write(fn)`` now, or once the database is back."""
-        self.run(what, lambda: self.store.write(fn))
+    def write(self, what: str, fn: Callable[[Any], object]) -> bool:
+        """``store.write(fn)`` now (True), or once the database is back (False: kept)."""
+        return self.run(what, lambda: self.store.write(fn))
 
-    def run(self, what: str, work: Work) -> None:
-        """``work()`` (store calls) now, or once the database is back (``what`` names it in
-        the log).  Never raises :class:`StoreUnavailable`."""
+    def run(self, what: str, work: Work) -> bool:
+        """``work()`` (store calls) now (True), or once the database is back (False: kept;
+        ``what`` names it in the log).  Never raises :class:`StoreUnavailable`."""
         if self._kept:
             self.flush()
         with self._lock:
             if self._kept:  # still away: after the ones before it
                 self._kept.append((what, work))
-                return
+                return False
         try:
             work()
         except StoreUnavailable:
             with self._lock:
                 self._kept.append((what, work))
             LOGGER.debug("kept until the database is back: %s", what)
+            return False
+        return True
 
     def flush(self, deadline: float | None = None) -> bool:
         """Write what is kept, oldest first; True if nothing is left (False: still away, the

@@ -168,6 +168,15 @@ class DialRecording:
                 start_time=self._started_at,
                 created=time.time(),
             ),
+            self._status(
+                "completed",
+                {
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": str(duration),
+                    "RecordingChannels": str(channels),
+                },
+            ),
+            ctx.on_job,
         )
         logs.event(
             LOGGER,
@@ -179,14 +188,6 @@ class DialRecording:
             channels=channels,
             path=str(path),
         )
-        self._callback(
-            "completed",
-            {
-                "RecordingStatus": "completed",
-                "RecordingDuration": str(duration),
-                "RecordingChannels": str(channels),
-            },
-        )
         return {
             "RecordingUrl": self.url(),
             "RecordingSid": self.sid,
@@ -194,10 +195,18 @@ class DialRecording:
         }
 
     def _callback(self, event: str, extra: dict[str, str]) -> None:
+        status = self._status(event, extra)
+        if status is not None:
+            recordingrows.callback(
+                self.session.ctx.store, self.session.sid, status, self.session.ctx.on_job
+            )
+
+    def _status(self, event: str, extra: dict[str, str]) -> recordingrows.StatusCallback | None:
+        """The recordingStatusCallback of ``event``, if the verb asked for it."""
         verb, ctx = self.verb, self.session.ctx
         url = getattr(verb, "recording_status_callback", None)
         if not url or event not in getattr(verb, "recording_status_callback_events", ()):
-            return
+            return None
         params = {
             "AccountSid": ctx.account_sid(),
             "CallSid": self.session.sid,
@@ -208,11 +217,6 @@ class DialRecording:
             "RecordingTrack": "both",
         }
         params.update(extra)
-        recordingrows.callback(
-            ctx.store,
-            self.session.sid,
-            url,
-            getattr(verb, "recording_status_callback_method", "POST"),
-            params,
-            ctx.on_job,
+        return recordingrows.StatusCallback(
+            url, getattr(verb, "recording_status_callback_method", "POST") or "POST", params
         )

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from appliance import logs
 from appliance.errors import StoreUnavailable
 from appliance.twimlets import is_twimlet_url
-from appliance.voice import call
-from appliance.voice.backlog import Backlog
+from appliance.voice import call, timeline
+from appliance.voice.backlog import Backlog, once
 from appliance.voice.call import CallLeg
 from appliance.voice.callbacks import call_params
 from appliance.voice.channel import CallEnded
@@ -228,14 +228,20 @@ class Documents:
         now = time.time()
         Backlog.of(self.ctx.store).write(
             f"webhook log of {self.sid}",
-            lambda conn: log_result(
-                conn,
-                result,
-                request=json.dumps(params, sort_keys=True),
-                code=code,
-                message=message,
-                now=now,
-                call_sid=self.sid,
+            once(
+                lambda conn: log_result(
+                    conn,
+                    result,
+                    request=json.dumps(params, sort_keys=True),
+                    code=code,
+                    message=message,
+                    now=now,
+                    call_sid=self.sid,
+                ),
+                lambda conn: conn.execute(  # the time fixed now: a re-run finds its line
+                    "SELECT 1 FROM webhook_log WHERE call_sid = ? AND at = ? AND url = ?",
+                    (self.sid, now, result.url),
+                ).fetchone(),
             ),
         )
         if code is not None:
@@ -253,10 +259,11 @@ class Documents:
                 error_code=code or None,
                 detail=detail,
             )
-        Backlog.of(self.ctx.store).write(  # an outage keeps it (a cut one may be doubled)
+        values = (self.sid, now, kind, code or None, detail[:2000])
+        Backlog.of(self.ctx.store).write(  # an outage keeps it; a re-run does not double it
             f"{kind} event of {self.sid}",
-            lambda conn: conn.execute(
-                "INSERT INTO call_events (call_sid, at, kind, error_code, detail) VALUES (?,?,?,?,?)",
-                (self.sid, now, kind, code or None, detail[:2000]),
+            once(
+                lambda conn: timeline.insert_event(conn, values),
+                lambda conn: timeline.event_landed(conn, values),
             ),
         )

@@ -79,22 +79,45 @@ def describe(verb: Any) -> str:
     return name
 
 
+EventValues = tuple[str, float, str, int | None, str]  # call_sid, at, kind, error_code, detail
+
+
+def insert_event(conn: Any, values: EventValues) -> None:
+    """Insert one ``call_events`` row."""
+    conn.execute(
+        "INSERT INTO call_events (call_sid, at, kind, error_code, detail) VALUES (?,?,?,?,?)",
+        values,
+    )
+
+
+def event_landed(conn: Any, values: EventValues) -> bool:
+    """The row of ``values`` is there (a kept write whose COMMIT an outage cut had landed):
+    the same call, time (fixed when the write was made), kind and detail."""
+    call_sid, at, kind, _code, detail = values
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM call_events WHERE call_sid = ? AND at = ? AND kind = ? AND detail = ?",
+            (call_sid, at, kind, detail),
+        ).fetchone()
+    )
+
+
 def note(store: Store, call_sid: str, kind: str, detail: str) -> None:
     """Queue a timeline row; never raises (a lost row must not end the call)."""
     at = time.time()
 
+    values = (call_sid, at, kind, None, detail[:2000])
+
     def fn(conn: Any) -> None:
-        conn.execute(
-            "INSERT INTO call_events (call_sid, at, kind, error_code, detail)"
-            " VALUES (?,?,?,NULL,?)",
-            (call_sid, at, kind, detail[:2000]),
-        )
+        insert_event(conn, values)
 
     try:
         if not store.available:  # the database is away: kept, written when it is back
-            from appliance.voice.backlog import Backlog  # late: the store's backlog
+            from appliance.voice.backlog import Backlog, once  # late: the store's backlog
 
-            Backlog.of(store).write(f"{kind} of {call_sid}", fn)
+            Backlog.of(store).write(
+                f"{kind} of {call_sid}", once(fn, lambda conn: event_landed(conn, values))
+            )
             return
         store.submit(fn)
     except StoreClosed:

@@ -22,6 +22,7 @@ from appliance.daemon import Daemon
 from appliance.errors import StoreUnavailable
 from appliance.sim.host import SimulatorHost
 from appliance.sim.voice import RemoteParty, Say, Silence, WaitHeard
+from appliance.store.recordingfiles import PENDING_SUFFIX
 from tests.conftest import PHONE, wait_for
 from tests.pg import PgServer, own_server
 from tests.webapp import Reply, Request, WebApp, twiml
@@ -214,6 +215,8 @@ def test_a_record_during_an_outage_keeps_the_file_and_writes_its_row_and_callbac
             rec_sid = recorded["RecordingSid"]
             path = d.config.data_dir / "recordings" / f"{rec_sid}.wav"
             assert path.stat().st_size > 16000  # on disk at once
+            pending = path.with_name(rec_sid + PENDING_SUFFIX)
+            assert pending.exists()  # its row and callback too, should the process die
             assert remote.wait_state("ended", timeout=20)
             assert remote.end_reason == "local-hangup"
             assert not d.store.available
@@ -232,6 +235,7 @@ def test_a_record_during_an_outage_keeps_the_file_and_writes_its_row_and_callbac
         )
         callback = webapp.wait(15, path="/recording").flat
         assert callback["RecordingSid"] == rec_sid and callback["RecordingStatus"] == "completed"
+        wait_for(lambda: not pending.exists(), timeout=5)  # written: its work is done
         call_row = d.store.read_one("SELECT * FROM calls WHERE sid = ?", (sid,))
         assert call_row["status"] == "completed"
         time.sleep(1.0)  # a second callback would show now

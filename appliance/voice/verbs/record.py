@@ -94,19 +94,6 @@ def record(session: CallSession, verb: Any, doc: Any) -> Any:
     path = ctx.recordings_dir / f"{rec_sid}.wav"
     write_wav(path, pcm)
     duration = round(len(pcm) / 16000)
-    recordingrows.keep(  # or once the database is back (an outage): the file is on disk
-        ctx.store,
-        recordingrows.RecordingRow(
-            sid=rec_sid,
-            call_sid=session.sid,
-            duration=duration,
-            channels=1,
-            source="RecordVerb",
-            path=str(path),
-            start_time=started,
-            created=time.time(),
-        ),
-    )
     logs.event(
         LOGGER,
         logging.INFO,
@@ -128,25 +115,37 @@ def record(session: CallSession, verb: Any, doc: Any) -> Any:
         "Digits": key,
     }
     callback = getattr(verb, "recording_status_callback", None)
+    status = None
     if callback:
-        params = {
-            "AccountSid": ctx.account_sid(),
-            "CallSid": session.sid,
-            "RecordingSid": rec_sid,
-            "RecordingUrl": url,
-            "RecordingStatus": "completed",
-            "RecordingDuration": str(duration),
-            "RecordingChannels": "1",
-            "RecordingSource": "RecordVerb",
-        }
-        recordingrows.callback(
-            ctx.store,
-            session.sid,
+        status = recordingrows.StatusCallback(
             callback,
-            getattr(verb, "recording_status_callback_method", "POST"),
-            params,
-            ctx.on_job,
+            getattr(verb, "recording_status_callback_method", "POST") or "POST",
+            {
+                "AccountSid": ctx.account_sid(),
+                "CallSid": session.sid,
+                "RecordingSid": rec_sid,
+                "RecordingUrl": url,
+                "RecordingStatus": "completed",
+                "RecordingDuration": str(duration),
+                "RecordingChannels": "1",
+                "RecordingSource": "RecordVerb",
+            },
         )
+    recordingrows.keep(  # or once the database is back (an outage): the file is on disk
+        ctx.store,
+        recordingrows.RecordingRow(
+            sid=rec_sid,
+            call_sid=session.sid,
+            duration=duration,
+            channels=1,
+            source="RecordVerb",
+            path=str(path),
+            start_time=started,
+            created=time.time(),
+        ),
+        status,
+        ctx.on_job,
+    )
     if key == "control":
         return None  # the flow takes the REST update
     if key == "hangup":
