@@ -283,8 +283,10 @@ class SmsCommands(CommandDispatcher):
             mr = self._mr
             self._mr = (self._mr + 1) % 256
             self.sent_count += 1
+            # In the network's outbox before the +CMGS: whoever has the answer finds it there
+            # (lock order modem -> network, as in the network's pump).
+            self.network.submitted(self, record, mr, srr)
             self._respond([f"+CMGS: {mr}"], None)
-        self.network.submitted(self, record, mr, srr)
 
     # ------------------------------------------------------------------ inbound (network side)
     def accept_deliver(self, pdu_hex: str, *, flash: bool = False) -> bool:
