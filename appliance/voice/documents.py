@@ -262,8 +262,5 @@ class Documents:
         values = (self.sid, now, kind, code or None, detail[:2000])
         Backlog.of(self.ctx.store).write(  # an outage keeps it; a re-run does not double it
             f"{kind} event of {self.sid}",
-            once(
-                lambda conn: timeline.insert_event(conn, values),
-                lambda conn: timeline.event_landed(conn, values),
-            ),
+            timeline.kept_event(values),
         )

@@ -203,6 +203,8 @@ def recover(store: Store, folder: Path) -> int:
 
 def recover_at_start(store: Store, folder: Path) -> None:
     """:func:`recover` now, or once the database is back if it is away (never raises)."""
+    if store.dialect.name != "postgresql":
+        return  # only an outage keeps a row: a single box on SQLite never writes one
 
     def attempt() -> bool:
         try:
@@ -222,7 +224,5 @@ def recover_at_start(store: Store, folder: Path) -> None:
             if when_back in store.outage.listeners and attempt():
                 store.outage.listeners.remove(when_back)
 
-    if store.dialect.name != "postgresql":
-        return  # only an outage keeps a row: a single box on SQLite never writes one
     if not attempt():
         store.outage.listeners.append(when_back)

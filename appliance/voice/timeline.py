@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance.errors import StoreClosed
@@ -102,24 +103,23 @@ def event_landed(conn: Any, values: EventValues) -> bool:
     )
 
 
+def kept_event(values: EventValues) -> Callable[[Any], None]:
+    """The insert of ``values`` as a kept write: a re-run does not write it twice."""
+    from appliance.voice.backlog import once  # late: the store's backlog
+
+    return once(lambda conn: insert_event(conn, values), lambda conn: event_landed(conn, values))
+
+
 def note(store: Store, call_sid: str, kind: str, detail: str) -> None:
     """Queue a timeline row; never raises (a lost row must not end the call)."""
-    at = time.time()
-
-    values = (call_sid, at, kind, None, detail[:2000])
-
-    def fn(conn: Any) -> None:
-        insert_event(conn, values)
-
+    values = (call_sid, time.time(), kind, None, detail[:2000])
     try:
         if not store.available:  # the database is away: kept, written when it is back
-            from appliance.voice.backlog import Backlog, once  # late: the store's backlog
+            from appliance.voice.backlog import Backlog  # late: the store's backlog
 
-            Backlog.of(store).write(
-                f"{kind} of {call_sid}", once(fn, lambda conn: event_landed(conn, values))
-            )
+            Backlog.of(store).write(f"{kind} of {call_sid}", kept_event(values))
             return
-        store.submit(fn)
+        store.submit(lambda conn: insert_event(conn, values))
     except StoreClosed:
         pass
 
